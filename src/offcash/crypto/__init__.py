@@ -1,0 +1,1 @@
+"""Signature algorithms and the two-tier X.509 PKI."""

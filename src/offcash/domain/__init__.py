@@ -1,0 +1,1 @@
+"""Domain types: money, currencies, identifiers and offline limits."""

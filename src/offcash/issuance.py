@@ -1,0 +1,107 @@
+"""The issuing side: the central bank's root CA and each bank's CA operations, without storage.
+
+Theory of operation: ``CentralBank`` certifies banks; ``Bank`` enrols wallets (CSR to a
+short-lived certificate with its limits), signs single-use load vouchers, acknowledges syncs
+and issues CRLs. These are pure signing operations on keys held in memory; the settlement
+service (``offcash.ledger``) decides *when* to call them and records what they produced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from offcash.crypto import pki
+from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm, algorithm_of
+from offcash.domain.ids import WalletId, new_nonce
+from offcash.domain.limits import Limits
+from offcash.protocol import messages as m
+
+VOUCHER_VALIDITY = 24 * 3600
+
+
+@dataclass
+class CentralBank:
+    """The root certificate authority of one network."""
+
+    key: PrivateKey
+    certificate: x509.Certificate
+
+    @classmethod
+    def create(cls, name: str, algorithm: SignatureAlgorithm, now: int) -> CentralBank:
+        """A new central bank with a fresh root key."""
+        key = algorithm.generate()
+        return cls(key, pki.issue_root(key, name, now))
+
+    @property
+    def certificate_der(self) -> bytes:
+        """The root certificate, DER."""
+        return pki.der(self.certificate)
+
+    def certify_bank(self, name: str, now: int) -> Bank:
+        """A new bank CA with a fresh key, certified by this root."""
+        key = algorithm_of(self.key).generate()
+        return Bank(key, pki.issue_bank(self.key, self.certificate, key.public_key(), name, now))
+
+
+@dataclass
+class Bank:
+    """A bank's intermediate CA."""
+
+    key: PrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def name(self) -> str:
+        """The bank's name (its certificate's common name)."""
+        return pki.common_name(self.certificate.subject)
+
+    @property
+    def certificate_der(self) -> bytes:
+        """The bank CA certificate, DER."""
+        return pki.der(self.certificate)
+
+    def certify_wallet(
+        self,
+        csr: bytes,
+        wallet_id: WalletId,
+        limits: Limits,
+        counter_base: int,
+        now: int,
+        validity: dt.timedelta = pki.DEFAULT_WALLET_VALIDITY,
+    ) -> bytes:
+        """A wallet certificate (DER) for the key in ``csr``."""
+        cert = pki.issue_wallet(self.key, self.certificate, csr, wallet_id, limits, counter_base, now, validity)
+        return pki.der(cert)
+
+    def voucher(self, wallet: WalletId, amount: int, currency: str, now: int,
+                voucher_id: bytes | None = None) -> bytes:
+        """A single-use load voucher for ``wallet``."""
+        return m.sign_voucher(
+            self.key,
+            self.certificate_der,
+            wallet=wallet,
+            amount=amount,
+            currency=currency,
+            voucher_id=voucher_id if voucher_id is not None else new_nonce(),
+            time=now,
+            expires=now + VOUCHER_VALIDITY,
+        )
+
+    def acknowledge(self, report: m.SyncReport, wallet: WalletId, now: int) -> bytes:
+        """The acknowledgement that ``report``'s log is settled."""
+        return m.sign_ack(
+            self.key,
+            self.certificate_der,
+            wallet=wallet.raw,
+            sync_seq=report.sync_seq,
+            entries=report.entries,
+            log_digest=report.log_digest,
+            time=now,
+        )
+
+    def crl(self, revoked: list[tuple[int, int]], number: int, now: int) -> bytes:
+        """A CRL (DER) listing ``(serial, revoked_at)`` pairs."""
+        return pki.der(pki.build_crl(self.key, self.certificate, revoked, number, now))

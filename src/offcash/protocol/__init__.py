@@ -1,0 +1,1 @@
+"""The offline payment protocol: messages and the sans-I/O payer/payee exchange."""

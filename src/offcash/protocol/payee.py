@@ -1,0 +1,92 @@
+"""The payee's memory: outstanding requests, paid nonces, and the payments already accepted.
+
+Theory of operation: ``verify_payment`` checks everything that needs no memory; ``PayeeBook``
+adds what does. A request-mode payment must answer an outstanding nonce; a one-way payment is
+protected against replay by remembering ``(payer, counter)``. The same ``(payer, counter)`` with
+the identical payment bytes is a re-send after a torn transfer (accepted once, then reported as
+a duplicate); with different bytes it is a double spend. Entries are kept for the network's
+maximum payment age, after which ``verify_payment`` refuses the payment as too old anyway, so
+the book stays bounded. Secure elements and receive-only terminals both use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from offcash.errors import Rejection, VerificationError
+from offcash.protocol.messages import PaymentRequest, parse_request
+from offcash.verification import VerifiedPayment
+
+#: Requests a payee keeps outstanding at once; the oldest is dropped beyond this.
+MAX_OUTSTANDING = 32
+
+
+@dataclass
+class PayeeBook:
+    """What a payee remembers between payments (persisted with the device's state)."""
+
+    outstanding: dict[bytes, bytes] = field(default_factory=dict)  # nonce -> encoded request
+    paid: dict[bytes, int] = field(default_factory=dict)  # nonce -> time paid
+    seen: dict[tuple[bytes, int], tuple[bytes, int]] = field(default_factory=dict)
+    # (payer wallet id, counter) -> (payment digest, payment time)
+
+    def add_request(self, request: PaymentRequest) -> None:
+        """Remember a request as outstanding."""
+        self.outstanding[request.nonce] = request.encode()
+        while len(self.outstanding) > MAX_OUTSTANDING:
+            del self.outstanding[next(iter(self.outstanding))]
+
+    def request_for(self, nonce: bytes | None) -> PaymentRequest | None:
+        """The outstanding request with this nonce, if any."""
+        if nonce is None or nonce not in self.outstanding:
+            return None
+        return parse_request(self.outstanding[nonce])
+
+    def is_duplicate(self, verified: VerifiedPayment) -> bool:
+        """Whether this exact payment was already accepted (a re-send after a torn transfer).
+
+        Raises ``VerificationError`` if it conflicts with what the payee already holds: a
+        different payment with the same payer and counter, or a nonce not outstanding."""
+        payment = verified.payment
+        held = self.seen.get((verified.payer.raw, payment.counter))
+        if held is not None:
+            if held[0] == payment.digest:
+                return True
+            raise VerificationError(Rejection.DOUBLE_SPEND, f"payer {verified.payer} counter {payment.counter}")
+        if payment.nonce is not None and payment.nonce not in self.outstanding:
+            if payment.nonce in self.paid:
+                raise VerificationError(Rejection.NONCE_USED)
+            raise VerificationError(Rejection.UNKNOWN_NONCE)
+        return False
+
+    def record(self, verified: VerifiedPayment, now: int) -> None:
+        """Remember an accepted payment and close its request."""
+        payment = verified.payment
+        self.seen[(verified.payer.raw, payment.counter)] = (payment.digest, payment.time)
+        if payment.nonce is not None:
+            self.outstanding.pop(payment.nonce, None)
+            self.paid[payment.nonce] = now
+
+    def prune(self, now: int, max_age: int) -> None:
+        """Forget what is older than ``max_age``: such payments are refused as too old anyway."""
+        horizon = now - max_age
+        self.seen = {k: v for k, v in self.seen.items() if v[1] >= horizon}
+        self.paid = {k: t for k, t in self.paid.items() if t >= horizon}
+        self.outstanding = {
+            n: r for n, r in self.outstanding.items() if parse_request(r).time >= horizon
+        }
+
+    def to_cbor(self) -> list[Any]:
+        """A CBOR-ready form for persistence."""
+        return [
+            self.outstanding,
+            self.paid,
+            [[p, c, d, t] for (p, c), (d, t) in self.seen.items()],
+        ]
+
+    @classmethod
+    def from_cbor(cls, value: list[Any]) -> PayeeBook:
+        """The book from ``to_cbor``'s form."""
+        outstanding, paid, seen = value
+        return cls(dict(outstanding), dict(paid), {(p, c): (d, t) for p, c, d, t in seen})

@@ -1,0 +1,1 @@
+"""The secure element: its interface and a software implementation."""

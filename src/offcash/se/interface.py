@@ -1,0 +1,109 @@
+"""The secure element interface: where a hardware SE, a smart card or a TEE plugs in.
+
+Theory of operation: a secure element holds what must not be copied or altered by its owner:
+the wallet's private key, its balance, a monotonic counter, the bank's limits, the trusted root
+and CRLs, outstanding request nonces and the log since the last sync. Every method is one
+atomic transaction on that state: it either happens entirely (and is persisted) or not at all.
+The wallet talks to the SE only through this interface; ``SoftwareSecureElement`` implements it
+in software for development and pilots.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import Limits
+from offcash.se.log import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The outcome of receiving a payment: what was accepted, and a signed receipt."""
+
+    payer: WalletId
+    amount: int
+    counter: int
+    digest: bytes
+    receipt: bytes | None
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the SE shows its owner."""
+
+    wallet_id: WalletId | None
+    bank: str | None
+    currency: str
+    balance: int
+    counter: int
+    limits: Limits | None
+    certificate_expires: int | None
+    last_sync: int | None
+    offline_payments: int
+    offline_value: int
+    log_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncUpload:
+    """What a wallet uploads at a sync: the SE-signed report and the log entries it covers."""
+
+    report: bytes
+    entries: list[Entry]
+
+
+class SecureElement(abc.ABC):
+    """A wallet's secure element."""
+
+    @abc.abstractmethod
+    def csr(self) -> bytes:
+        """A CSR for the SE's key (generated inside the SE at creation; it never leaves)."""
+
+    @abc.abstractmethod
+    def enroll(self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int) -> None:
+        """Install the first wallet certificate, the bank CAs and CRLs."""
+
+    @abc.abstractmethod
+    def status(self, now: int) -> Status:
+        """The SE's balance, counters and limits."""
+
+    @abc.abstractmethod
+    def request(self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None,
+                nonce: bytes | None = None) -> bytes:
+        """A payment request for ``amount``, remembered as outstanding."""
+
+    @abc.abstractmethod
+    def pay(self, request: bytes, now: int) -> bytes:
+        """Debit and sign a payment answering ``request``."""
+
+    @abc.abstractmethod
+    def pay_to(self, payee: WalletId, amount: int, now: int, reference: str | None = None) -> bytes:
+        """Debit and sign a one-way payment to ``payee`` (no request)."""
+
+    @abc.abstractmethod
+    def sent_payment(self, counter: int) -> bytes:
+        """The payment signed with ``counter``, to re-send after a torn transfer."""
+
+    @abc.abstractmethod
+    def receive(self, payment: bytes, now: int) -> Received:
+        """Verify and credit a payment (exactly once; a re-send is reported as a duplicate)."""
+
+    @abc.abstractmethod
+    def load(self, voucher: bytes, now: int) -> int:
+        """Apply a bank's single-use load voucher; returns the amount credited."""
+
+    @abc.abstractmethod
+    def unload(self, amount: int, now: int) -> bytes:
+        """Debit ``amount`` and sign a single-use unload request for the bank."""
+
+    @abc.abstractmethod
+    def sync_upload(self, now: int) -> SyncUpload:
+        """The signed report and the log entries for a sync."""
+
+    @abc.abstractmethod
+    def apply_sync(self, ack: bytes, certificate: bytes, bank_certificates: list[bytes],
+                   crls: list[bytes], now: int) -> None:
+        """Apply the bank's acknowledgement: drop settled entries, renew the certificate."""

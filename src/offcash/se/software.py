@@ -1,0 +1,395 @@
+"""A secure element in software, for development and pilots.
+
+Theory of operation: ``SoftwareSecureElement`` implements ``SecureElement`` over an in-memory
+state that it persists through a ``StateStore`` (``SealedFile``: PIN-sealed, atomic) after
+every operation, or not at all when no store is given (benchmarks, simulations). Each operation
+first checks everything that can fail, then signs, then mutates the state (which cannot fail),
+then persists; if persisting fails, the state is reloaded from the last persisted bytes. So a
+debit is never persisted without its signed payment in the log, nor a credit without its entry.
+
+It is *not* tamper-resistant: whoever holds the file and the PIN holds the key and can copy or
+roll back the state. offcash bounds and detects that (limits, short-lived certificates, double
+spend detection at settlement); a hardware SE or TEE implementing ``SecureElement`` prevents it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from offcash.crypto import pki
+from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
+from offcash.domain.ids import WalletId, new_nonce
+from offcash.domain.network import NetworkParams
+from offcash.encoding import cbor
+from offcash.errors import (
+    DecodeError,
+    InsufficientFunds,
+    Limit,
+    LimitExceeded,
+    MoneyError,
+    Rejection,
+    SecureElementError,
+    VerificationError,
+)
+from offcash.protocol import messages as m
+from offcash.protocol.payee import PayeeBook
+from offcash.se import log
+from offcash.se.interface import Received, SecureElement, Status, SyncUpload
+from offcash.se.storage import StateStore
+from offcash.verification import verify_ack, verify_payment, verify_voucher
+
+#: Log entries an SE holds before it must sync (a capacity, not a bank policy).
+MAX_LOG_ENTRIES = 1024
+_STATE_VERSION = 1
+
+
+@dataclass
+class _State:
+    key_der: bytes
+    params: NetworkParams
+    root: bytes
+    banks: list[bytes] = field(default_factory=list)
+    crls: list[bytes] = field(default_factory=list)
+    certificate: bytes | None = None
+    balance: int = 0
+    counter: int = 0
+    sync_seq: int = 0
+    last_sync: int = 0
+    log_base: bytes = log.GENESIS
+    entries: list[log.Entry] = field(default_factory=list)
+    book: PayeeBook = field(default_factory=PayeeBook)
+    vouchers: dict[bytes, int] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        p = self.params
+        return cbor.encode(
+            [
+                _STATE_VERSION,
+                self.key_der,
+                [p.currency, p.algorithm.short, p.max_payment_age, p.clock_skew],
+                self.root,
+                self.banks,
+                self.crls,
+                self.certificate,
+                [self.balance, self.counter, self.sync_seq, self.last_sync],
+                self.log_base,
+                [e.encode() for e in self.entries],
+                self.book.to_cbor(),
+                self.vouchers,
+            ]
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> _State:
+        try:
+            v: Any = cbor.decode(data, path="state", max_bytes=64 * 1024 * 1024)
+            if v[0] != _STATE_VERSION:
+                raise SecureElementError(f"unsupported state version {v[0]}")
+            currency, alg, age, skew = v[2]
+            balance, counter, sync_seq, last_sync = v[7]
+            return cls(
+                key_der=v[1],
+                params=NetworkParams(currency, SignatureAlgorithm.from_name(alg), age, skew),
+                root=v[3],
+                banks=list(v[4]),
+                crls=list(v[5]),
+                certificate=v[6],
+                balance=balance,
+                counter=counter,
+                sync_seq=sync_seq,
+                last_sync=last_sync,
+                log_base=v[8],
+                entries=[log.Entry.decode(e) for e in v[9]],
+                book=PayeeBook.from_cbor(v[10]),
+                vouchers=dict(v[11]),
+            )
+        except (DecodeError, IndexError, TypeError, ValueError, KeyError) as exc:
+            raise SecureElementError(f"secure element state is unreadable: {exc}") from None
+
+
+class SoftwareSecureElement(SecureElement):
+    """A software ``SecureElement`` (see the module docstring for what it does not protect)."""
+
+    def __init__(self, state: bytes, store: StateStore | None = None) -> None:
+        self._store = store
+        self._persisted = state
+        self._load(state)
+
+    @staticmethod
+    def new_state(params: NetworkParams, root_certificate: bytes) -> bytes:
+        """The initial state of a new SE: a fresh key for the network's algorithm, the root."""
+        key = params.algorithm.generate()
+        key_der = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        pki.TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
+        return _State(key_der=key_der, params=params, root=root_certificate).encode()
+
+    def _load(self, data: bytes) -> None:
+        s = _State.decode(data)
+        self._s = s
+        key = serialization.load_der_private_key(s.key_der, None)
+        self._key: PrivateKey = key  # type: ignore[assignment]
+        self._trust = pki.TrustStore.create(s.root, s.banks, s.crls)
+        self._cert = None if s.certificate is None else self._trust.wallet_certificate(s.certificate, None)
+        self._head = log.chain_all(s.log_base, s.entries)
+
+    def _commit(self) -> None:
+        if self._store is None:
+            return
+        data = self._s.encode()
+        try:
+            self._store.save(data)
+        except BaseException:
+            self._load(self._persisted)
+            raise
+        self._persisted = data
+
+    def _append(self, entry: log.Entry) -> None:
+        self._s.entries.append(entry)
+        self._head = log.chain(self._head, entry)
+
+    def _enrolled(self) -> pki.WalletCertificate:
+        if self._cert is None:
+            raise SecureElementError("the secure element is not enrolled with a bank yet")
+        return self._cert
+
+    def _offline_value(self) -> int:
+        return sum(e.amount for e in self._s.entries if e.type is log.EntryType.SENT)
+
+    def _check_log_room(self) -> None:
+        if len(self._s.entries) + 1 > MAX_LOG_ENTRIES:
+            raise LimitExceeded(Limit.MAX_LOG_ENTRIES, len(self._s.entries) + 1, MAX_LOG_ENTRIES)
+
+    def _check_amount(self, amount: int) -> None:
+        if type(amount) is not int or amount <= 0:
+            raise MoneyError(f"amount must be a positive integer of minor units, not {amount!r}")
+
+    # --- enrolment and status ------------------------------------------------------------
+
+    @property
+    def params(self) -> NetworkParams:
+        """The network parameters this SE was made for."""
+        return self._s.params
+
+    @property
+    def trust(self) -> pki.TrustStore:
+        """The trust store (root, bank CAs, CRLs) this SE verifies with."""
+        return self._trust
+
+    def csr(self) -> bytes:
+        return pki.make_csr(self._key)
+
+    def _install(self, certificate: bytes, banks: list[bytes], crls: list[bytes], now: int) -> pki.WalletCertificate:
+        trust = pki.TrustStore.create(self._s.root, banks, [])
+        for crl in [*self._trust.crl_ders(), *crls]:
+            if trust.knows_issuer_of(crl):
+                trust.add_crl(crl)
+        cert = trust.wallet_certificate(certificate, now)
+        own = self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        theirs = cert.public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if own != theirs:
+            raise VerificationError(Rejection.BAD_CERTIFICATE, "certificate is not for this SE's key")
+        if self._cert is not None and cert.wallet_id != self._cert.wallet_id:
+            raise VerificationError(Rejection.WRONG_WALLET, "certificate names another wallet")
+        if cert.counter_base > self._s.counter:
+            raise VerificationError(Rejection.BAD_CERTIFICATE, "certificate counter is ahead of the SE")
+        self._trust = trust
+        self._s.banks = trust.bank_certificates()
+        self._s.crls = trust.crl_ders()
+        return cert
+
+    def enroll(self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int) -> None:
+        if self._cert is not None:
+            raise SecureElementError("the secure element is already enrolled")
+        cert = self._install(certificate, bank_certificates, crls, now)
+        self._cert, self._s.certificate, self._s.last_sync = cert, certificate, now
+        self._commit()
+
+    def status(self, now: int) -> Status:
+        cert = self._cert
+        return Status(
+            wallet_id=cert.wallet_id if cert else None,
+            bank=cert.bank if cert else None,
+            currency=self._s.params.currency,
+            balance=self._s.balance,
+            counter=self._s.counter,
+            limits=cert.limits if cert else None,
+            certificate_expires=cert.not_after if cert else None,
+            last_sync=self._s.last_sync if cert else None,
+            offline_payments=self._s.counter - cert.counter_base if cert else 0,
+            offline_value=self._offline_value(),
+            log_entries=len(self._s.entries),
+        )
+
+    # --- paying --------------------------------------------------------------------------
+
+    def _debit_checks(self, amount: int, now: int, *, payment: bool) -> pki.WalletCertificate:
+        cert = self._enrolled()
+        self._check_amount(amount)
+        limits = cert.limits
+        if now > cert.not_after:
+            raise SecureElementError("the wallet certificate has expired: sync to renew it")
+        limits.check(Limit.MAX_OFFLINE_SECONDS, now - self._s.last_sync)
+        if payment:
+            limits.check(Limit.MAX_PAYMENT, amount)
+            limits.check(Limit.MAX_OFFLINE_VALUE, self._offline_value() + amount)
+        limits.check(Limit.MAX_OFFLINE_PAYMENTS, self._s.counter + 1 - cert.counter_base)
+        if amount > self._s.balance:
+            raise InsufficientFunds(self._s.balance, amount)
+        self._check_log_room()
+        return cert
+
+    def _sign_payment(self, payee: WalletId, amount: int, now: int, nonce: bytes | None,
+                      reference: str | None) -> bytes:
+        cert = self._debit_checks(amount, now, payment=True)
+        if payee == cert.wallet_id:
+            raise VerificationError(Rejection.SELF_PAYMENT)
+        counter = self._s.counter + 1
+        payment = m.sign_payment(
+            self._key,
+            cert.der,
+            payee=payee,
+            amount=amount,
+            currency=self._s.params.currency,
+            counter=counter,
+            time=now,
+            nonce=nonce,
+            reference=reference,
+        )
+        self._s.counter = counter
+        self._s.balance -= amount
+        self._append(log.Entry(log.EntryType.SENT, now, amount, payment))
+        self._commit()
+        return payment
+
+    def pay(self, request: bytes, now: int) -> bytes:
+        req = m.parse_request(request)
+        if req.currency != self._s.params.currency:
+            raise VerificationError(Rejection.CURRENCY_MISMATCH, f"{req.currency} on a {self._s.params.currency} network")
+        return self._sign_payment(req.payee, req.amount, now, req.nonce, req.reference)
+
+    def pay_to(self, payee: WalletId, amount: int, now: int, reference: str | None = None) -> bytes:
+        return self._sign_payment(payee, amount, now, None, reference)
+
+    def sent_payment(self, counter: int) -> bytes:
+        for entry in self._s.entries:
+            if entry.type is log.EntryType.SENT and m.parse_payment(entry.message).counter == counter:
+                return entry.message
+        raise SecureElementError(f"no payment with counter {counter} since the last sync")
+
+    # --- receiving -----------------------------------------------------------------------
+
+    def request(self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None,
+                nonce: bytes | None = None) -> bytes:
+        cert = self._enrolled()
+        self._check_amount(amount)
+        cert.limits.check(Limit.MAX_BALANCE, self._s.balance + amount)
+        req = m.PaymentRequest(
+            payee=cert.wallet_id,
+            amount=amount,
+            currency=self._s.params.currency,
+            nonce=nonce if nonce is not None else new_nonce(),
+            time=now,
+            reference=reference,
+            payee_name=payee_name,
+        )
+        self._s.book.prune(now, self._s.params.max_payment_age)
+        self._s.book.add_request(req)
+        self._commit()
+        return req.encode()
+
+    def receive(self, payment: bytes, now: int) -> Received:
+        cert = self._enrolled()
+        book = self._s.book
+        nonce = m.parse_payment(payment).nonce
+        verified = verify_payment(
+            payment,
+            trust=self._trust,
+            params=self._s.params,
+            now=now,
+            payee=cert.wallet_id,
+            request=book.request_for(nonce),
+        )
+        p = verified.payment
+        receipt = m.sign_receipt(self._key, cert.der, payment=p.digest, time=now)
+        result = Received(verified.payer, p.amount, p.counter, p.digest, receipt, duplicate=False)
+        if book.is_duplicate(verified):
+            return Received(verified.payer, p.amount, p.counter, p.digest, receipt, duplicate=True)
+        cert.limits.check(Limit.MAX_BALANCE, self._s.balance + p.amount)
+        self._check_log_room()
+        self._s.balance += p.amount
+        book.record(verified, now)
+        self._append(log.Entry(log.EntryType.RECEIVED, now, p.amount, payment))
+        self._commit()
+        return result
+
+    # --- funding and unloading -----------------------------------------------------------
+
+    def load(self, voucher: bytes, now: int) -> int:
+        cert = self._enrolled()
+        v = verify_voucher(voucher, trust=self._trust, params=self._s.params, wallet=cert.wallet_id,
+                           bank=cert.bank, now=now)
+        if v.voucher_id in self._s.vouchers:
+            raise VerificationError(Rejection.REPLAYED, "voucher already applied")
+        cert.limits.check(Limit.MAX_BALANCE, self._s.balance + v.amount)
+        self._check_log_room()
+        self._s.vouchers = {i: e for i, e in self._s.vouchers.items() if e >= now}
+        self._s.vouchers[v.voucher_id] = v.expires
+        self._s.balance += v.amount
+        self._append(log.Entry(log.EntryType.LOADED, now, v.amount, voucher))
+        self._commit()
+        return v.amount
+
+    def unload(self, amount: int, now: int) -> bytes:
+        cert = self._debit_checks(amount, now, payment=False)
+        counter = self._s.counter + 1
+        request = m.sign_unload(self._key, cert.der, amount=amount, currency=self._s.params.currency,
+                                counter=counter, time=now)
+        self._s.counter = counter
+        self._s.balance -= amount
+        self._append(log.Entry(log.EntryType.UNLOADED, now, amount, request))
+        self._commit()
+        return request
+
+    # --- sync ----------------------------------------------------------------------------
+
+    def sync_upload(self, now: int) -> SyncUpload:
+        cert = self._enrolled()
+        report = m.sign_report(
+            self._key,
+            cert.der,
+            sync_seq=self._s.sync_seq,
+            counter=self._s.counter,
+            balance=self._s.balance,
+            currency=self._s.params.currency,
+            entries=len(self._s.entries),
+            log_digest=self._head,
+            time=now,
+        )
+        return SyncUpload(report=report, entries=list(self._s.entries))
+
+    def apply_sync(self, ack: bytes, certificate: bytes, bank_certificates: list[bytes],
+                   crls: list[bytes], now: int) -> None:
+        cert = self._enrolled()
+        a = verify_ack(ack, trust=self._trust, params=self._s.params, wallet=cert.wallet_id, bank=cert.bank)
+        if a.sync_seq != self._s.sync_seq:
+            raise VerificationError(Rejection.REPLAYED, f"acknowledgement for sync {a.sync_seq}, expected {self._s.sync_seq}")
+        if a.entries > len(self._s.entries) or log.chain_all(self._s.log_base, self._s.entries[: a.entries]) != a.log_digest:
+            raise VerificationError(Rejection.BAD_SIGNATURE, "acknowledgement does not match the log")
+        new_cert = self._install(certificate, bank_certificates, crls, now)
+        self._cert, self._s.certificate = new_cert, certificate
+        self._s.entries = self._s.entries[a.entries :]
+        self._s.log_base = a.log_digest
+        self._s.sync_seq += 1
+        self._s.last_sync = a.time
+        self._s.book.prune(now, self._s.params.max_payment_age)
+        self._commit()
+

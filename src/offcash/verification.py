@@ -1,0 +1,186 @@
+"""Verification of signed messages: one pure function per message kind.
+
+Theory of operation: nothing here reads a clock, a file or a database. A verifier passes in
+what it holds (a ``TrustStore`` with its CRLs, the ``NetworkParams``), the time it takes as
+"now", and what it expects (the payee it is, the request it made). The payee device runs
+``verify_payment`` offline before crediting; the settlement service runs the very same function
+online. Each failed rule raises ``VerificationError`` with a ``Rejection`` naming it; state that
+only the holder knows (is this nonce outstanding? was this payment seen?) is checked by the
+holder, after this function, with the same rejection codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from offcash.crypto.algorithms import verify
+from offcash.crypto.pki import TrustStore, WalletCertificate, common_name
+from offcash.domain.ids import WalletId
+from offcash.domain.network import NetworkParams
+from offcash.encoding.cose import Sign1
+from offcash.errors import Rejection, VerificationError
+from offcash.protocol import messages as m
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A message that passed verification, with the certificate of the wallet that signed it."""
+
+    signer: WalletCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPayment(Verified):
+    """A payment that passed every stateless rule."""
+
+    payment: m.Payment
+
+    @property
+    def payer(self) -> WalletId:
+        """The paying wallet."""
+        return self.signer.wallet_id
+
+
+def _check_wallet_signature(envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int) -> WalletCertificate:
+    if envelope.alg is not params.algorithm:
+        raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
+    signer = trust.wallet_certificate(envelope.certificate_der, at)
+    if signer.algorithm is not envelope.alg:
+        raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, "header alg differs from the key")
+    if not verify(signer.public_key, envelope.signature, envelope.to_be_signed()):
+        raise VerificationError(Rejection.BAD_SIGNATURE)
+    return signer
+
+
+def _check_time(time: int, now: int, params: NetworkParams) -> None:
+    if time > now + params.clock_skew:
+        raise VerificationError(Rejection.FROM_THE_FUTURE, f"{time} > {now} + {params.clock_skew}")
+    if time < now - params.max_payment_age:
+        raise VerificationError(Rejection.TOO_OLD, f"{time} < {now} - {params.max_payment_age}")
+
+
+def verify_payment(
+    data: bytes,
+    *,
+    trust: TrustStore,
+    params: NetworkParams,
+    now: int,
+    payee: WalletId | None = None,
+    request: m.PaymentRequest | None = None,
+) -> VerifiedPayment:
+    """Verify a payment against every stateless rule (docs/PROTOCOL.md, "Verifying a payment").
+
+    ``now`` is the verifier's time of acceptance. ``payee``, if given, must be the addressee;
+    ``request``, if given, must be what the payment answers (nonce, payee, amount, currency).
+    Raises ``DecodeError`` for malformed input and ``VerificationError`` for a broken rule.
+    """
+    payment = m.parse_payment(data)
+    signer = _check_wallet_signature(payment.envelope, trust, params, payment.time)
+    _check_time(payment.time, now, params)
+    if payment.currency != params.currency:
+        raise VerificationError(Rejection.CURRENCY_MISMATCH, f"{payment.currency} on a {params.currency} network")
+    if payment.amount <= 0:
+        raise VerificationError(Rejection.NON_POSITIVE_AMOUNT)
+    if payment.payee == signer.wallet_id:
+        raise VerificationError(Rejection.SELF_PAYMENT)
+    if payee is not None and payment.payee != payee:
+        raise VerificationError(Rejection.WRONG_PAYEE, f"addressed to {payment.payee}")
+    if request is not None:
+        if payment.nonce != request.nonce:
+            raise VerificationError(Rejection.NONCE_MISMATCH)
+        if payment.payee != request.payee:
+            raise VerificationError(Rejection.WRONG_PAYEE, f"addressed to {payment.payee}")
+        if payment.amount != request.amount:
+            raise VerificationError(Rejection.AMOUNT_MISMATCH, f"{payment.amount} != {request.amount}")
+        if payment.currency != request.currency:
+            raise VerificationError(Rejection.CURRENCY_MISMATCH, f"{payment.currency} != {request.currency}")
+    limits = signer.limits
+    if payment.amount > limits.max_payment:
+        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, f"amount {payment.amount} > {limits.max_payment}")
+    if payment.counter <= signer.counter_base:
+        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, "counter not after the certified sync")
+    if payment.counter - signer.counter_base > limits.max_offline_payments:
+        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, "more offline payments than certified")
+    if payment.time - signer.not_before > limits.max_offline_seconds:
+        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, "longer offline than certified")
+    return VerifiedPayment(signer=signer, payment=payment)
+
+
+def verify_receipt(data: bytes, *, trust: TrustStore, params: NetworkParams, payment: m.Payment) -> m.Receipt:
+    """Verify the payee's receipt for ``payment``: signed by the payee, for this payment."""
+    receipt = m.parse_receipt(data)
+    signer = _check_wallet_signature(receipt.envelope, trust, params, receipt.time)
+    if signer.wallet_id != payment.payee:
+        raise VerificationError(Rejection.WRONG_PAYEE, "receipt not signed by the payee")
+    if receipt.payment != payment.digest:
+        raise VerificationError(Rejection.NONCE_MISMATCH, "receipt is for another payment")
+    return receipt
+
+
+def verify_unload(data: bytes, *, trust: TrustStore, params: NetworkParams) -> tuple[m.UnloadRequest, WalletCertificate]:
+    """Verify an SE-signed unload request; returns it with the signer's certificate."""
+    unload = m.parse_unload(data)
+    signer = _check_wallet_signature(unload.envelope, trust, params, unload.time)
+    if unload.currency != params.currency:
+        raise VerificationError(Rejection.CURRENCY_MISMATCH, unload.currency)
+    if unload.amount <= 0:
+        raise VerificationError(Rejection.NON_POSITIVE_AMOUNT)
+    return unload, signer
+
+
+def verify_report(data: bytes, *, trust: TrustStore, params: NetworkParams) -> tuple[m.SyncReport, WalletCertificate]:
+    """Verify an SE-signed sync report; returns it with the signer's certificate.
+
+    The certificate is checked at the report's time: a wallet whose certificate expired offline
+    can still sync (renewal is what the sync is for), so the time is the SE's own claim and the
+    settlement service bounds it."""
+    report = m.parse_report(data)
+    signer = _check_wallet_signature(report.envelope, trust, params, min(report.time, _not_after(report.envelope)))
+    return report, signer
+
+
+def _not_after(envelope: Sign1) -> int:
+    """The time the signer's certificate expires (a sync may come after expiry)."""
+    try:
+        return int(x509.load_der_x509_certificate(envelope.certificate_der).not_valid_after_utc.timestamp())
+    except ValueError as exc:
+        raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
+
+
+def _check_bank_signature(envelope: Sign1, trust: TrustStore, params: NetworkParams) -> str:
+    if envelope.alg is not params.algorithm:
+        raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
+    bank = trust.bank_certificate(envelope.certificate_der)
+    if not verify(bank.public_key(), envelope.signature, envelope.to_be_signed()):  # type: ignore[arg-type]
+        raise VerificationError(Rejection.BAD_SIGNATURE)
+    return common_name(bank.subject)
+
+
+def verify_voucher(
+    data: bytes, *, trust: TrustStore, params: NetworkParams, wallet: WalletId, bank: str, now: int
+) -> m.LoadVoucher:
+    """Verify a load voucher: signed by ``bank`` (the wallet's own), for ``wallet``, unexpired."""
+    voucher = m.parse_voucher(data)
+    if _check_bank_signature(voucher.envelope, trust, params) != bank:
+        raise VerificationError(Rejection.UNKNOWN_ISSUER, "voucher not from the wallet's bank")
+    if voucher.wallet != wallet:
+        raise VerificationError(Rejection.WRONG_WALLET, f"voucher is for {voucher.wallet}")
+    if voucher.currency != params.currency:
+        raise VerificationError(Rejection.CURRENCY_MISMATCH, voucher.currency)
+    if voucher.amount <= 0:
+        raise VerificationError(Rejection.NON_POSITIVE_AMOUNT)
+    if now > voucher.expires:
+        raise VerificationError(Rejection.TOO_OLD, "voucher expired")
+    return voucher
+
+
+def verify_ack(data: bytes, *, trust: TrustStore, params: NetworkParams, wallet: WalletId, bank: str) -> m.SyncAck:
+    """Verify a sync acknowledgement: signed by the wallet's bank, for this wallet."""
+    ack = m.parse_ack(data)
+    if _check_bank_signature(ack.envelope, trust, params) != bank:
+        raise VerificationError(Rejection.UNKNOWN_ISSUER, "acknowledgement not from the wallet's bank")
+    if ack.wallet != wallet:
+        raise VerificationError(Rejection.WRONG_WALLET, f"acknowledgement is for {ack.wallet}")
+    return ack
