@@ -140,3 +140,9 @@ class TransportError(RemoteError):
     """A QR code, text or file could not be read as an offcash message."""
 
     code = "transport-error"
+
+
+class ProtocolStateError(LocalError):
+    """A payment exchange was driven out of order (a bug in the caller, not the peer's fault)."""
+
+    code = "protocol-state"

@@ -77,6 +77,19 @@ def verify_payment(
     Raises ``DecodeError`` for malformed input and ``VerificationError`` for a broken rule.
     """
     payment = m.parse_payment(data)
+    return verify_parsed_payment(payment, trust=trust, params=params, now=now, payee=payee, request=request)
+
+
+def verify_parsed_payment(
+    payment: m.Payment,
+    *,
+    trust: TrustStore,
+    params: NetworkParams,
+    now: int,
+    payee: WalletId | None = None,
+    request: m.PaymentRequest | None = None,
+) -> VerifiedPayment:
+    """``verify_payment`` for a payment already decoded with ``messages.parse_payment``."""
     signer = _check_wallet_signature(payment.envelope, trust, params, payment.time)
     _check_time(payment.time, now, params)
     if payment.currency != params.currency:

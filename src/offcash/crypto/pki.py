@@ -22,7 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
@@ -247,6 +249,7 @@ class TrustStore:
     banks: dict[bytes, x509.Certificate] = field(default_factory=dict)
     crls: dict[bytes, x509.CertificateRevocationList] = field(default_factory=dict)
     _revoked: dict[bytes, frozenset[int]] = field(default_factory=dict)
+    _bank_keys: dict[bytes, PublicKey] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -281,6 +284,7 @@ class TrustStore:
         if not _is_ca(bank, 0):
             raise VerificationError(Rejection.BAD_CERTIFICATE, "bank is not a CA with path length 0")
         self.banks[bank.subject.public_bytes()] = bank
+        self._bank_keys[bank.subject.public_bytes()] = bank.public_key()  # type: ignore[assignment]
         return bank
 
     def knows_issuer_of(self, crl_der: bytes) -> bool:
@@ -312,6 +316,11 @@ class TrustStore:
         self._revoked[key] = frozenset(r.serial_number for r in crl)
         return True
 
+    @property
+    def root_der(self) -> bytes:
+        """The root certificate, DER."""
+        return der(self.root)
+
     def bank_certificates(self) -> list[bytes]:
         """The DER bank CA certificates held."""
         return [der(b) for b in self.banks.values()]
@@ -331,10 +340,8 @@ class TrustStore:
         bank = self.banks.get(issuer_key)
         if bank is None:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.issuer))
-        try:
-            cert.verify_directly_issued_by(bank)
-        except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE_SIGNATURE, str(exc)) from None
+        if not _issued_by(cert, self._bank_keys[issuer_key]):
+            raise VerificationError(Rejection.BAD_CERTIFICATE_SIGNATURE)
         parsed = _wallet_fields(cert, cert_der, bank)
         if at is None:
             return parsed
@@ -356,6 +363,26 @@ class TrustStore:
         if held is None or der(held) != cert_der:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.subject))
         return held
+
+
+def _issued_by(cert: x509.Certificate, issuer_key: PublicKey) -> bool:
+    """Whether ``issuer_key`` signed ``cert`` with the algorithm the network uses for it.
+
+    Equivalent to ``Certificate.verify_directly_issued_by`` once the issuer name has matched,
+    but with the bank's public key loaded once per trust store rather than per certificate."""
+    expected = algorithm_of(issuer_key)
+    try:
+        if expected is SignatureAlgorithm.P256:
+            if cert.signature_algorithm_oid != x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256:
+                return False
+            issuer_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
+        else:
+            if cert.signature_algorithm_oid != x509.SignatureAlgorithmOID.ED25519:
+                return False
+            issuer_key.verify(cert.signature, cert.tbs_certificate_bytes)  # type: ignore[call-arg]
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def _wallet_fields(cert: x509.Certificate, cert_der: bytes, bank: x509.Certificate) -> WalletCertificate:

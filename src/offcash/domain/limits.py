@@ -31,13 +31,7 @@ class Limits:
 
     def bound(self, limit: Limit) -> int:
         """The bound this policy sets for ``limit``."""
-        return {
-            Limit.MAX_BALANCE: self.max_balance,
-            Limit.MAX_PAYMENT: self.max_payment,
-            Limit.MAX_OFFLINE_PAYMENTS: self.max_offline_payments,
-            Limit.MAX_OFFLINE_VALUE: self.max_offline_value,
-            Limit.MAX_OFFLINE_SECONDS: self.max_offline_seconds,
-        }[limit]
+        return int(getattr(self, limit.name.lower()))
 
 
 #: A retail default in the spirit of published pilots: 300.00 held, 100.00 a payment,

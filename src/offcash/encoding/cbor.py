@@ -23,12 +23,28 @@ from offcash.errors import DecodeError
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
+def _key_order(key: Any) -> tuple[Any, ...]:
+    """A sort key equal to the bytewise order of ``key``'s deterministic encoding.
+
+    Shortest-form heads are monotonic in the value, so: unsigned integers (major type 0) by
+    value, then negative integers (major type 1) by ``-1 - n``, then byte strings and text
+    strings (major types 2 and 3) by length, then content. Other keys fall back to encoding.
+    """
+    if type(key) is int:
+        return (0, key) if key >= 0 else (1, -1 - key)
+    if type(key) is bytes:
+        return (2, len(key), key)
+    if type(key) is str:
+        raw = key.encode()
+        return (3, len(raw), raw)
+    return (4, bytes(cbor2.dumps(_ordered(key))))
+
+
 def _ordered(value: Any) -> Any:
-    if isinstance(value, dict):
-        items = [(cbor2.dumps(k), _ordered(k), _ordered(v)) for k, v in value.items()]
-        items.sort(key=lambda item: item[0])
-        return {k: v for _, k, v in items}
-    if isinstance(value, list | tuple):
+    if type(value) is dict:
+        items = sorted(value.items(), key=lambda item: _key_order(item[0]))
+        return {k: _ordered(v) for k, v in items}
+    if type(value) is list or type(value) is tuple:
         return [_ordered(v) for v in value]
     if isinstance(value, cbor2.CBORTag):
         return cbor2.CBORTag(value.tag, _ordered(value.value))
@@ -56,10 +72,26 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
         raise DecodeError(path, f"malformed CBOR: {exc}") from None
     if stream.tell() != len(data):
         raise DecodeError(path, f"{len(data) - stream.tell()} trailing bytes after the message")
+    # The decoder keeps map keys in wire order, so re-encoding as decoded reproduces the input
+    # exactly when every head is shortest, lengths are definite and no key repeats; the walk
+    # then checks that map keys are in bytewise order.
     try:
-        canonical = encode(value)
+        same = bytes(cbor2.dumps(value)) == data and _keys_in_order(value)
     except Exception as exc:
         raise DecodeError(path, f"unsupported CBOR content: {exc}") from None
-    if canonical != data:
+    if not same:
         raise DecodeError(path, "not in deterministic CBOR encoding (RFC 8949 section 4.2)")
     return value
+
+
+def _keys_in_order(value: Any) -> bool:
+    if type(value) is dict:
+        orders = [_key_order(k) for k in value]
+        return all(a < b for a, b in zip(orders, orders[1:], strict=False)) and all(
+            _keys_in_order(v) for v in value.values()
+        )
+    if type(value) is list:
+        return all(_keys_in_order(v) for v in value)
+    if isinstance(value, cbor2.CBORTag):
+        return _keys_in_order(value.value)
+    return True

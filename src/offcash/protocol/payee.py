@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from offcash.crypto.pki import TrustStore
+from offcash.domain.ids import WalletId
+from offcash.domain.network import NetworkParams
 from offcash.errors import Rejection, VerificationError
-from offcash.protocol.messages import PaymentRequest, parse_request
-from offcash.verification import VerifiedPayment
+from offcash.protocol.messages import PaymentRequest, parse_payment, parse_request
+from offcash.verification import VerifiedPayment, verify_parsed_payment
 
 #: Requests a payee keeps outstanding at once; the oldest is dropped beyond this.
 MAX_OUTSTANDING = 32
@@ -30,10 +33,11 @@ class PayeeBook:
     paid: dict[bytes, int] = field(default_factory=dict)  # nonce -> time paid
     seen: dict[tuple[bytes, int], tuple[bytes, int]] = field(default_factory=dict)
     # (payer wallet id, counter) -> (payment digest, payment time)
+    pruned_at: int = 0
 
-    def add_request(self, request: PaymentRequest) -> None:
-        """Remember a request as outstanding."""
-        self.outstanding[request.nonce] = request.encode()
+    def add_request(self, request: PaymentRequest, encoded: bytes) -> None:
+        """Remember a request (and its encoding) as outstanding."""
+        self.outstanding[request.nonce] = encoded
         while len(self.outstanding) > MAX_OUTSTANDING:
             del self.outstanding[next(iter(self.outstanding))]
 
@@ -42,6 +46,20 @@ class PayeeBook:
         if nonce is None or nonce not in self.outstanding:
             return None
         return parse_request(self.outstanding[nonce])
+
+    def verify(
+        self, payment: bytes, *, trust: TrustStore, params: NetworkParams, payee: WalletId, now: int
+    ) -> tuple[VerifiedPayment, bool]:
+        """Verify ``payment`` for ``payee`` against the stateless rules and this book.
+
+        Returns the verified payment and whether it is a duplicate of one already accepted.
+        Nothing is recorded: call ``record`` once the payee has credited it."""
+        parsed = parse_payment(payment)
+        verified = verify_parsed_payment(
+            parsed, trust=trust, params=params, now=now, payee=payee,
+            request=self.request_for(parsed.nonce),
+        )
+        return verified, self.is_duplicate(verified)
 
     def is_duplicate(self, verified: VerifiedPayment) -> bool:
         """Whether this exact payment was already accepted (a re-send after a torn transfer).
@@ -68,9 +86,15 @@ class PayeeBook:
             self.outstanding.pop(payment.nonce, None)
             self.paid[payment.nonce] = now
 
+    def maybe_prune(self, now: int, max_age: int, every: int = 3600) -> None:
+        """``prune``, at most once per ``every`` seconds of device time (pruning is O(n))."""
+        if now - self.pruned_at >= every:
+            self.prune(now, max_age)
+
     def prune(self, now: int, max_age: int) -> None:
         """Forget what is older than ``max_age``: such payments are refused as too old anyway."""
         horizon = now - max_age
+        self.pruned_at = now
         self.seen = {k: v for k, v in self.seen.items() if v[1] >= horizon}
         self.paid = {k: t for k, t in self.paid.items() if t >= horizon}
         self.outstanding = {
@@ -83,10 +107,11 @@ class PayeeBook:
             self.outstanding,
             self.paid,
             [[p, c, d, t] for (p, c), (d, t) in self.seen.items()],
+            self.pruned_at,
         ]
 
     @classmethod
     def from_cbor(cls, value: list[Any]) -> PayeeBook:
         """The book from ``to_cbor``'s form."""
-        outstanding, paid, seen = value
-        return cls(dict(outstanding), dict(paid), {(p, c): (d, t) for p, c, d, t in seen})
+        outstanding, paid, seen, pruned_at = value
+        return cls(dict(outstanding), dict(paid), {(p, c): (d, t) for p, c, d, t in seen}, pruned_at)

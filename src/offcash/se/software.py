@@ -39,7 +39,7 @@ from offcash.protocol.payee import PayeeBook
 from offcash.se import log
 from offcash.se.interface import Received, SecureElement, Status, SyncUpload
 from offcash.se.storage import StateStore
-from offcash.verification import verify_ack, verify_payment, verify_voucher
+from offcash.verification import verify_ack, verify_voucher
 
 #: Log entries an SE holds before it must sync (a capacity, not a bank policy).
 MAX_LOG_ENTRIES = 1024
@@ -301,32 +301,26 @@ class SoftwareSecureElement(SecureElement):
             reference=reference,
             payee_name=payee_name,
         )
-        self._s.book.prune(now, self._s.params.max_payment_age)
-        self._s.book.add_request(req)
+        self._s.book.maybe_prune(now, self._s.params.max_payment_age)
+        encoded = req.encode()
+        self._s.book.add_request(req, encoded)
         self._commit()
-        return req.encode()
+        return encoded
 
     def receive(self, payment: bytes, now: int) -> Received:
         cert = self._enrolled()
-        book = self._s.book
-        nonce = m.parse_payment(payment).nonce
-        verified = verify_payment(
-            payment,
-            trust=self._trust,
-            params=self._s.params,
-            now=now,
-            payee=cert.wallet_id,
-            request=book.request_for(nonce),
+        verified, duplicate = self._s.book.verify(
+            payment, trust=self._trust, params=self._s.params, payee=cert.wallet_id, now=now
         )
         p = verified.payment
         receipt = m.sign_receipt(self._key, cert.der, payment=p.digest, time=now)
-        result = Received(verified.payer, p.amount, p.counter, p.digest, receipt, duplicate=False)
-        if book.is_duplicate(verified):
-            return Received(verified.payer, p.amount, p.counter, p.digest, receipt, duplicate=True)
+        result = Received(verified.payer, p.amount, p.counter, p.digest, receipt, duplicate)
+        if duplicate:
+            return result
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + p.amount)
         self._check_log_room()
         self._s.balance += p.amount
-        book.record(verified, now)
+        self._s.book.record(verified, now)
         self._append(log.Entry(log.EntryType.RECEIVED, now, p.amount, payment))
         self._commit()
         return result

@@ -1,0 +1,1 @@
+"""The ``offcash`` command line: a pilot network on one laptop (see ``offcash.cli.main``)."""

@@ -1,0 +1,7 @@
+"""The ``offcash account``  commands (placeholder until the settlement API lands)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

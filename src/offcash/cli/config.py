@@ -1,0 +1,218 @@
+"""Where the CLI keeps a network on disk: its config, wallet registry and secure-element files.
+
+Theory of operation: a network is a folder (``--network DIR`` or ``OFFCASH_NETWORK``) holding
+
+* ``offcash.json``: the network config (currency, signature algorithm, ledger database URL,
+  bank names, the central bank's root certificate), written once by ``offcash network init``;
+* ``wallets.json``: the registry mapping a wallet's *name* to its wallet id, bank and owner
+  account, so people see names rather than key fingerprints;
+* ``wallets/NAME.se``: one PIN-sealed software secure element per wallet.
+
+Offline commands read only these files, never the ledger database. The PIN comes from
+``--pin-file``, else ``OFFCASH_PIN``, else ``DEV_PIN``: a development PIN that protects
+nothing and exists so a pilot on one laptop can run without typing PINs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.domain.money import Money
+from offcash.domain.network import NetworkParams
+from offcash.errors import OffcashError
+from offcash.se.software import SoftwareSecureElement
+from offcash.se.storage import SealedFile, atomic_write
+
+CONFIG_FILE = "offcash.json"
+REGISTRY_FILE = "wallets.json"
+WALLETS_DIR = "wallets"
+LEDGER_FILE = "ledger.sqlite"
+#: Development PIN used when neither ``--pin-file`` nor ``OFFCASH_PIN`` is given. NOT SECURE.
+DEV_PIN = "0000"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CliRefusal(OffcashError):
+    """The CLI refuses: no network here, an unknown wallet, a file that already exists..."""
+
+    code = "refused"
+
+
+def now() -> int:
+    """The current time in whole seconds (``OFFCASH_NOW`` pins it, for reproducible runs)."""
+    pinned = os.environ.get("OFFCASH_NOW")
+    return int(pinned) if pinned and pinned.isdigit() else int(time.time())
+
+
+def check_name(name: str, what: str = "wallet") -> str:
+    """``name`` if it is a valid wallet or account name (it becomes a file name)."""
+    if not _NAME.match(name):
+        raise CliRefusal(f"invalid {what} name {name!r}: use letters, digits, '.', '_' or '-'")
+    return name
+
+
+def read_pin(pin_file: Path | None) -> str:
+    """The PIN from ``pin_file`` (first line), ``OFFCASH_PIN``, or the development PIN."""
+    if pin_file is not None:
+        try:
+            lines = pin_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliRefusal(f"cannot read PIN file {pin_file}: {exc}") from None
+        pin = lines[0].strip() if lines else ""
+        if not pin:
+            raise CliRefusal(f"PIN file {pin_file} is empty")
+        return pin
+    return os.environ.get("OFFCASH_PIN") or DEV_PIN
+
+
+@dataclass
+class NetworkConfig:
+    """The contents of ``offcash.json``."""
+
+    currency: str
+    algorithm: str
+    banks: list[str]
+    central_bank: str
+    root_certificate: str  # base64 DER
+    db_url: str | None = None  # None: SQLite file LEDGER_FILE in the network folder
+    version: int = 1
+
+    @property
+    def params(self) -> NetworkParams:
+        """The network parameters."""
+        return NetworkParams(self.currency, SignatureAlgorithm.from_name(self.algorithm))
+
+    @property
+    def root_der(self) -> bytes:
+        """The central bank's root certificate, DER."""
+        return base64.b64decode(self.root_certificate)
+
+
+@dataclass
+class WalletEntry:
+    """One wallet in the registry."""
+
+    name: str
+    wallet_id: str
+    bank: str
+    owner: str
+    lost: bool = False
+
+
+@dataclass
+class Network:
+    """A network folder, opened."""
+
+    root: Path
+    config: NetworkConfig
+    wallets: dict[str, WalletEntry] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, root: Path, config: NetworkConfig) -> Network:
+        """Write a new network's config and empty registry in ``root``."""
+        root.mkdir(parents=True, exist_ok=True)
+        if (root / CONFIG_FILE).exists():
+            raise CliRefusal(f"{root} already holds an offcash network")
+        (root / WALLETS_DIR).mkdir(exist_ok=True)
+        net = cls(root, config)
+        atomic_write(root / CONFIG_FILE, _dump(asdict(config)))
+        net.save_registry()
+        return net
+
+    @classmethod
+    def open(cls, root: Path | None) -> Network:
+        """Open the network in ``root`` (``CliRefusal`` if there is none)."""
+        if root is None:
+            raise CliRefusal("no network: pass --network DIR or set OFFCASH_NETWORK")
+        try:
+            raw: Any = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
+            config = NetworkConfig(**raw)
+            reg: Any = json.loads((root / REGISTRY_FILE).read_text(encoding="utf-8"))
+            wallets = {k: WalletEntry(**v) for k, v in reg.items()}
+        except FileNotFoundError:
+            raise CliRefusal(
+                f"{root} is not an offcash network (run `offcash network init`)"
+            ) from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise CliRefusal(f"{root}: unreadable network files: {exc}") from None
+        return cls(root, config, wallets)
+
+    @property
+    def db_url(self) -> str:
+        """The ledger database URL (SQLite in the network folder unless configured)."""
+        return self.config.db_url or f"sqlite:///{(self.root / LEDGER_FILE).resolve()}"
+
+    def money(self, text: str) -> Money:
+        """Parse an amount in the network's currency."""
+        return Money.parse(text, self.config.currency)
+
+    def show(self, minor: int) -> str:
+        """An amount in minor units, formatted with the currency: ``12.50 EUR``."""
+        return str(Money.of(minor, self.config.currency))
+
+    def money_of(self, minor: int) -> str:
+        """An amount in minor units as a decimal string without currency: ``12.50``."""
+        return Money.of(minor, self.config.currency).format()
+
+    def save_registry(self) -> None:
+        """Persist the wallet registry atomically."""
+        data = {k: asdict(v) for k, v in sorted(self.wallets.items())}
+        atomic_write(self.root / REGISTRY_FILE, _dump(data))
+
+    def wallet(self, name: str) -> WalletEntry:
+        """The registry entry of wallet ``name``."""
+        entry = self.wallets.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self.wallets)) or "none"
+            raise CliRefusal(f"no wallet named {name!r} (known: {known})")
+        return entry
+
+    def name_of(self, wallet_id: WalletId | str | None) -> str:
+        """The name of a wallet id if the registry knows it, else the id itself."""
+        text = str(wallet_id)
+        for entry in self.wallets.values():
+            if entry.wallet_id == text:
+                return entry.name
+        return text
+
+    def resolve_payee(self, text: str) -> WalletId:
+        """A payee given by registry name or by wallet id."""
+        entry = self.wallets.get(text)
+        return WalletId.parse(entry.wallet_id if entry else text)
+
+    def se_path(self, name: str) -> Path:
+        """The sealed secure-element file of wallet ``name``."""
+        return self.root / WALLETS_DIR / f"{check_name(name)}.se"
+
+    def open_se(self, name: str, pin: str) -> SoftwareSecureElement:
+        """Open wallet ``name``'s secure element; every operation on it persists atomically."""
+        self.wallet(name)
+        store, state = SealedFile.open(self.se_path(name), pin)
+        return SoftwareSecureElement(state, store)
+
+    def new_se(self, name: str, pin: str) -> SoftwareSecureElement:
+        """Create the sealed secure element file of a new wallet ``name``."""
+        state = SoftwareSecureElement.new_state(self.config.params, self.config.root_der)
+        store = SealedFile.create(self.se_path(name), pin, state)
+        return SoftwareSecureElement(state, store)
+
+
+def _dump(data: object) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode("utf-8")
+
+
+def network_dir(obj: object) -> Path | None:
+    """The ``--network`` folder stored by the root callback in the click context object."""
+    if isinstance(obj, dict):
+        value = obj.get("network")
+        return value if isinstance(value, Path) else None
+    return None

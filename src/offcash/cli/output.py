@@ -1,0 +1,56 @@
+"""How the CLI talks to people and scripts: rich tables on stdout, JSON, one-line errors.
+
+Theory of operation: commands compute a plain ``dict`` result and hand it to ``emit``, which
+prints it as JSON (``--json``) or lets the command render it for people with rich. Errors
+never reach this module as tracebacks: ``main`` turns them into ``error_line`` on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:
+    """Print ``result`` as JSON on stdout, or call ``render`` for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=False) + "\n")
+        sys.stdout.flush()
+    else:
+        render(result)
+
+
+def say(text: str, *, stderr: bool = False) -> None:
+    """Print one line of prose (rich markup allowed)."""
+    (err_console if stderr else console).print(text)
+
+
+def error_line(text: str) -> None:
+    """Print a one-line error on stderr (no markup interpretation)."""
+    first = " ".join(text.split())
+    sys.stderr.write(f"offcash: {first}\n")
+    sys.stderr.flush()
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
+    """A rich table; right-justifies columns whose name says they hold amounts."""
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        money = any(w in col.lower() for w in ("balance", "amount", "value", "position", "loss"))
+        t.add_column(col, justify="right" if money else "left")
+    for row in rows:
+        t.add_row(*(str(c) for c in row))
+    return t
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a rich table on stdout."""
+    console.print(table(title, columns, rows))

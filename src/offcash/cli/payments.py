@@ -1,0 +1,164 @@
+"""Offline payment commands: ``wallet request``, ``wallet pay`` and ``wallet receive``.
+
+Theory of operation: these commands touch only the wallets' sealed secure-element files and
+the registry in the network folder, never the ledger database or a server, so they work with
+the ledger removed and no network. Messages travel through ``offcash.transports.files``: a
+``.png`` destination becomes a QR code image, ``-`` a terminal QR (plus its text form), ``.txt``
+base45 text, anything else raw CBOR; reading detects the form from the content. Each command
+is a plain function returning a result ``dict`` (used by ``offcash demo`` too) wrapped by a
+thin typer command that prints it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from offcash.cli import output
+from offcash.cli.config import Network, network_dir, now, read_pin
+from offcash.protocol import messages as m
+from offcash.transports import files
+from offcash.transports.text import encode_text
+
+app = typer.Typer(no_args_is_help=True)
+
+PinFile = Annotated[
+    Path | None,
+    typer.Option("--pin-file", help="File whose first line is the wallet PIN (default: dev PIN)."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _deliver(data: bytes, out: str, as_json: bool) -> dict[str, Any]:
+    """Write ``data`` to ``out``; with ``-`` and ``--json`` the text form goes in the result."""
+    if out == "-" and as_json:
+        return {"out": "-", "text": encode_text(data)}
+    files.write_message(data, out)
+    return {"out": out, "form": files.destination_form(out), "bytes": len(data)}
+
+
+def request(net: Network, payee: str, amount: str, out: str, *, pin: str,
+            reference: str | None = None, as_json: bool = False) -> dict[str, Any]:
+    """Make ``payee``'s payment request for ``amount`` and write it to ``out``."""
+    money = net.money(amount)
+    se = net.open_se(payee, pin)
+    data = se.request(money.minor, now(), reference=reference, payee_name=payee)
+    req = m.parse_request(data)
+    return {"payee": payee, "payee_id": str(req.payee), "amount": money.format(),
+            "currency": money.currency.code, "reference": reference,
+            **_deliver(data, out, as_json)}
+
+
+def pay(net: Network, payer: str, out: str, *, pin: str, request_file: str | None = None,
+        to: str | None = None, amount: str | None = None, reference: str | None = None,
+        as_json: bool = False) -> dict[str, Any]:
+    """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name)."""
+    se = net.open_se(payer, pin)
+    if request_file is not None:
+        req_bytes = files.read_message(request_file)
+        req = m.parse_request(req_bytes)
+        data = se.pay(req_bytes, now())
+        mode = "request"
+    else:
+        assert to is not None and amount is not None  # checked by the command
+        data = se.pay_to(net.resolve_payee(to), net.money(amount).minor, now(), reference)
+        mode = "one-way"
+    p = m.parse_payment(data)
+    status = se.status(now())
+    return {"payer": payer, "payee": net.name_of(p.payee), "payee_id": str(p.payee),
+            "amount": net.money_of(p.amount), "currency": p.currency, "counter": p.counter,
+            "mode": mode, "reference": p.reference or (req.reference if request_file else None),
+            "balance": net.money_of(status.balance), **_deliver(data, out, as_json)}
+
+
+def receive(net: Network, payee: str, source: str, *, pin: str,
+            receipt_out: str | None = None) -> dict[str, Any]:
+    """Verify and credit the payment in ``source`` to ``payee``'s wallet."""
+    se = net.open_se(payee, pin)
+    data = files.read_message(source)
+    got = se.receive(data, now())
+    if receipt_out is not None and got.receipt is not None:
+        files.write_message(got.receipt, receipt_out)
+    status = se.status(now())
+    return {"payee": payee, "payer": net.name_of(got.payer), "payer_id": str(got.payer),
+            "amount": net.money_of(got.amount), "currency": status.currency,
+            "counter": got.counter, "duplicate": got.duplicate,
+            "balance": net.money_of(status.balance), "receipt": receipt_out}
+
+
+def _net(ctx: typer.Context) -> Network:
+    return Network.open(network_dir(ctx.obj))
+
+
+@app.command("request")
+def request_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
+    ctx: typer.Context,
+    payee: Annotated[str, typer.Argument(help="Name of the wallet that asks to be paid.")],
+    amount: Annotated[str, typer.Argument(help="Amount, e.g. 12.50.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="FILE.png, FILE.txt, FILE or - .")],
+    reference: Annotated[str | None, typer.Option(help="Free text shown to the payer.")] = None,
+    pin_file: PinFile = None,
+    as_json: Json = False,
+) -> None:
+    """OFFLINE: write PAYEE's payment request for AMOUNT (a QR code when --out ends in .png)."""
+    net = _net(ctx)
+    r = request(net, payee, amount, out, pin=read_pin(pin_file), reference=reference,
+                as_json=as_json)
+    output.emit(r, as_json, lambda r: output.say(
+        f"{r['payee']} requests {r['amount']} {r['currency']}: request written to {r['out']}",
+        stderr=out == "-"))
+
+
+@app.command("pay")
+def pay_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
+    ctx: typer.Context,
+    payer: Annotated[str, typer.Argument(help="Name of the paying wallet.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="FILE.png, FILE.txt, FILE or - .")],
+    request_file: Annotated[
+        str | None, typer.Option("--request", "-r", help="The payee's request (any form).")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="One-way: payee wallet id (or name).")] = None,
+    amount: Annotated[str | None, typer.Option(help="One-way: amount, e.g. 12.50.")] = None,
+    reference: Annotated[str | None, typer.Option(help="One-way: free text.")] = None,
+    pin_file: PinFile = None,
+    as_json: Json = False,
+) -> None:
+    """OFFLINE: sign a payment from PAYER, answering --request or one-way --to/--amount."""
+    if (request_file is None) == (to is None):
+        raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
+    if to is not None and amount is None:
+        raise typer.BadParameter("--to needs --amount")
+    net = _net(ctx)
+    r = pay(net, payer, out, pin=read_pin(pin_file), request_file=request_file, to=to,
+            amount=amount, reference=reference, as_json=as_json)
+    output.emit(r, as_json, lambda r: output.say(
+        f"{r['payer']} pays {r['amount']} {r['currency']} to {r['payee']} (payment "
+        f"#{r['counter']}, balance now {r['balance']} {r['currency']}): "
+        f"payment written to {r['out']}", stderr=out == "-"))
+
+
+@app.command("receive")
+def receive_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
+    ctx: typer.Context,
+    payee: Annotated[str, typer.Argument(help="Name of the receiving wallet.")],
+    source: Annotated[str, typer.Argument(help="Payment: .png QR, text, raw CBOR, or - (stdin).")],
+    receipt: Annotated[str | None, typer.Option(help="Write the signed receipt here.")] = None,
+    pin_file: PinFile = None,
+    as_json: Json = False,
+) -> None:
+    """OFFLINE: verify a payment and credit it to PAYEE (a re-sent one is not credited twice)."""
+    net = _net(ctx)
+    r = receive(net, payee, source, pin=read_pin(pin_file), receipt_out=receipt)
+
+    def render(r: dict[str, Any]) -> None:
+        c = r["currency"]
+        if r["duplicate"]:
+            output.say(f"{r['payee']} already received this payment of {r['amount']} {c} from "
+                       f"{r['payer']}: not credited again (balance {r['balance']} {c})")
+        else:
+            output.say(f"{r['payee']} received {r['amount']} {c} from {r['payer']} "
+                       f"(verified offline; balance now {r['balance']} {c})")
+
+    output.emit(r, as_json, render)

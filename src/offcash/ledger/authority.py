@@ -1,0 +1,164 @@
+"""The certificate authorities the ledger operates: keys, wallet certificates, revocation, CRLs.
+
+Theory of operation: the central bank's and each bank's CA key are stored in ``authorities`` as
+PKCS#8 DER (a pilot simplification: production keeps them in an HSM and this module would call
+it). Every wallet certificate issued is recorded (serial, expiry), so revoking a wallet revokes
+all its unexpired certificates at once: the serials go into ``revocations`` with the bank's next
+CRL number, and the bank's CRL is re-signed in the same transaction (the bank row is locked by
+the CRL-number increment, so concurrent revocations serialise). A CRL lists only unexpired
+revoked certificates. ``crl_deliveries`` records which CRL number each wallet received at which
+sync, which decides whether a payee "held a CRL revoking the payer" when it accepted a payment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.engine import Connection
+
+from offcash.crypto import pki
+from offcash.crypto.algorithms import PrivateKey
+from offcash.domain.ids import WalletId
+from offcash.issuance import Bank, CentralBank
+from offcash.ledger import schema as s
+from offcash.ledger.errors import NotFound
+
+
+def key_der(key: PrivateKey) -> bytes:
+    """PKCS#8 DER of a CA key (unencrypted: see the module docstring)."""
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _key(der: bytes) -> PrivateKey:
+    return serialization.load_der_private_key(der, None)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Authorities:
+    """The CAs as loaded from the database (immutable; reload after adding a bank)."""
+
+    central_bank: CentralBank
+    banks: dict[str, Bank]
+
+    @property
+    def bank_ders(self) -> list[bytes]:
+        """The bank CA certificates, DER, in name order."""
+        return [self.banks[n].certificate_der for n in sorted(self.banks)]
+
+    def bank(self, name: str) -> Bank:
+        """The bank CA called ``name``."""
+        try:
+            return self.banks[name]
+        except KeyError:
+            raise NotFound(f"no bank {name!r}") from None
+
+
+def store_root(conn: Connection, cb: CentralBank) -> None:
+    """Record the central bank's root CA."""
+    conn.execute(sa.insert(s.authorities).values(
+        name=pki.common_name(cb.certificate.subject), is_root=True, key_der=key_der(cb.key),
+        cert_der=cb.certificate_der))
+
+
+def store_bank(conn: Connection, bank: Bank) -> None:
+    """Record a bank CA (its CRL starts empty, number 0)."""
+    conn.execute(sa.insert(s.authorities).values(
+        name=bank.name, is_root=False, key_der=key_der(bank.key), cert_der=bank.certificate_der))
+
+
+def load(conn: Connection) -> Authorities:
+    """Load the central bank and the bank CAs."""
+    rows = conn.execute(sa.select(s.authorities)).all()
+    root = [r for r in rows if r.is_root]
+    if not root:
+        raise NotFound("the ledger has no central bank yet")
+    cb = CentralBank(_key(root[0].key_der), x509.load_der_x509_certificate(root[0].cert_der))
+    banks = {
+        r.name: Bank(_key(r.key_der), x509.load_der_x509_certificate(r.cert_der))
+        for r in rows if not r.is_root
+    }
+    return Authorities(cb, banks)
+
+
+def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank: str) -> None:
+    """Remember an issued wallet certificate so that revocation can find it."""
+    cert = x509.load_der_x509_certificate(cert_der)
+    conn.execute(sa.insert(s.certificates).values(
+        wallet=wallet.raw, serial=cert.serial_number, bank=bank,
+        not_after=int(cert.not_valid_after_utc.timestamp())))
+
+
+def current_crls(conn: Connection) -> list[bytes]:
+    """Each bank's latest CRL (banks that never revoked anything have none)."""
+    rows = conn.execute(
+        sa.select(s.authorities.c.crl_der).where(s.authorities.c.crl_der.is_not(None))
+        .order_by(s.authorities.c.name)
+    ).all()
+    return [bytes(r[0]) for r in rows]
+
+
+def crl_numbers(conn: Connection) -> dict[str, int]:
+    """Each bank's current CRL number (0: no CRL yet)."""
+    rows = conn.execute(
+        sa.select(s.authorities.c.name, s.authorities.c.crl_number)
+        .where(s.authorities.c.is_root.is_(False))
+    ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def record_delivery(conn: Connection, wallet: WalletId, now: int) -> None:
+    """Record that ``wallet`` received every current CRL at ``now`` (first delivery wins)."""
+    for bank, number in crl_numbers(conn).items():
+        if number == 0:
+            continue
+        key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
+        held = conn.execute(sa.select(s.crl_deliveries.c.wallet).filter_by(**key)).first()
+        if held is None:
+            conn.execute(sa.insert(s.crl_deliveries).values(**key, delivered_at=now))
+
+
+def revocation_known_to(conn: Connection, payer: WalletId, payee: WalletId, at: int) -> int | None:
+    """The CRL number revoking ``payer`` that ``payee`` already held at time ``at``, if any."""
+    r, d = s.revocations, s.crl_deliveries
+    row = conn.execute(
+        sa.select(sa.func.min(r.c.crl_number))
+        .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
+        .where(r.c.wallet == payer.raw, d.c.wallet == payee.raw, d.c.delivered_at <= at)
+    ).scalar()
+    return None if row is None else int(row)
+
+
+def revoke(conn: Connection, auth: Authorities, wallet: WalletId, bank: str, now: int) -> bytes:
+    """Revoke every unexpired certificate of ``wallet`` and re-sign ``bank``'s CRL; returns it."""
+    a = s.authorities
+    number = conn.execute(
+        sa.update(a).where(a.c.name == bank).values(crl_number=a.c.crl_number + 1)
+        .returning(a.c.crl_number)
+    ).scalar_one()
+    revoked = {r[0] for r in conn.execute(
+        sa.select(s.revocations.c.serial).where(s.revocations.c.wallet == wallet.raw))}
+    certs = conn.execute(
+        sa.select(s.certificates.c.serial, s.certificates.c.not_after)
+        .where(s.certificates.c.wallet == wallet.raw, s.certificates.c.not_after >= now)
+    ).all()
+    new = [
+        {"bank": bank, "serial": serial, "wallet": wallet.raw, "revoked_at": now,
+         "not_after": not_after, "crl_number": number}
+        for serial, not_after in certs if serial not in revoked
+    ]
+    if new:
+        conn.execute(sa.insert(s.revocations), new)
+    listed = conn.execute(
+        sa.select(s.revocations.c.serial, s.revocations.c.revoked_at)
+        .where(s.revocations.c.bank == bank, s.revocations.c.not_after >= now)
+        .order_by(s.revocations.c.serial)
+    ).all()
+    crl = auth.bank(bank).crl([(int(x), int(t)) for x, t in listed], int(number), now)
+    conn.execute(sa.update(a).where(a.c.name == bank).values(crl_der=crl))
+    return crl

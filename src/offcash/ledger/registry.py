@@ -1,0 +1,75 @@
+"""Wallets and terminals known to the ledger: who owns them, their bank, their status.
+
+Theory of operation: a wallet row is written at enrolment (a secure element) or registration
+(a receive-only terminal) and names the owner's customer account, which is where unloads,
+terminal redemptions, released torn payments and lost-device refunds are paid. ``status`` moves
+``active -> revoked -> refunded`` and never back; revocation is one conditional update, so a
+wallet is revoked (and its certificates listed in a CRL) exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import Limits
+from offcash.ledger import authority
+from offcash.ledger import schema as s
+from offcash.ledger.errors import NotFound
+
+W = s.wallets
+
+
+def encode_limits(limits: Limits) -> str:
+    """Limits as text for the wallets table."""
+    return ",".join(str(v) for v in (
+        limits.max_balance, limits.max_payment, limits.max_offline_payments,
+        limits.max_offline_value, limits.max_offline_seconds))
+
+
+def decode_limits(text: str) -> Limits:
+    """Limits from their text form."""
+    return Limits(*(int(v) for v in text.split(",")))
+
+
+def get(conn: Connection, wallet: WalletId) -> Row[Any]:
+    """The wallet's row, or ``NotFound``."""
+    row = conn.execute(sa.select(W).where(W.c.id == wallet.raw)).first()
+    if row is None:
+        raise NotFound(f"unknown wallet {wallet}")
+    return row
+
+
+def many(conn: Connection, ids: Iterable[bytes]) -> dict[bytes, Row[Any]]:
+    """Rows of the wallets among ``ids`` that exist."""
+    wanted = list(set(ids))
+    out: dict[bytes, Row[Any]] = {}
+    for i in range(0, len(wanted), 500):
+        for row in conn.execute(sa.select(W).where(W.c.id.in_(wanted[i : i + 500]))):
+            out[bytes(row.id)] = row
+    return out
+
+
+def revoke(conn: Connection, auth: authority.Authorities, wallet: WalletId, reason: str,
+           now: int) -> bool:
+    """Revoke an active wallet (status and CRL); False if it was already revoked."""
+    row = conn.execute(
+        sa.update(W).where(W.c.id == wallet.raw, W.c.status == "active")
+        .values(status="revoked", revoked_at=now, reason=reason).returning(W.c.bank)
+    ).first()
+    if row is None:
+        return False
+    authority.revoke(conn, auth, wallet, row.bank, now)
+    return True
+
+
+def anomaly(conn: Connection, kind: str, detail: str, now: int, wallet: bytes | None = None,
+            bank: str | None = None, amount: int = 0, evidence: bytes | None = None) -> None:
+    """Record something settlement detected (double spend, loss, mismatch, counterfeit...)."""
+    conn.execute(sa.insert(s.anomalies).values(
+        wallet=wallet, bank=bank, kind=kind, amount=amount, time=now, detail=detail,
+        evidence=evidence))

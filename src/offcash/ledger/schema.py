@@ -1,0 +1,164 @@
+"""The ledger's tables: one SQLAlchemy Core schema for SQLite and PostgreSQL.
+
+Theory of operation: money is ``BigInteger`` minor units. Balances are never stored: an
+account's balance is the sum of its postings, so no row is a hot spot and every movement is an
+append. Uniqueness rules carry the settlement guarantees: ``spends`` has one row per
+``(payer, counter)`` (the first message seen; it is what debits the payer's float),
+``conflicts`` one row per further distinct message with the same ``(payer, counter)`` (double
+spend evidence), ``vouchers`` one row per voucher id. Every one of them leads with the payer or
+wallet id, the distribution key for a sharded PostgreSQL (Citus): see docs/SETTLEMENT.md.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+WALLET = sa.LargeBinary(12)
+DIGEST = sa.LargeBinary(32)
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+authorities = sa.Table(
+    "authorities", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("is_root", sa.Boolean, nullable=False),
+    sa.Column("key_der", sa.LargeBinary, nullable=False),
+    sa.Column("cert_der", sa.LargeBinary, nullable=False),
+    sa.Column("crl_number", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("crl_der", sa.LargeBinary, nullable=True),
+)
+
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # issued|reserve|float|suspense|customer
+    sa.Column("bank", sa.String(64), nullable=True),
+    sa.Column("holder", sa.String(200), nullable=True),
+)
+
+journal = sa.Table(
+    "journal", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("memo", sa.Text, nullable=False, server_default=""),
+)
+
+postings = sa.Table(
+    "postings", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("journal_id", sa.BigInteger, sa.ForeignKey("journal.id"), nullable=False),
+    sa.Column("account", sa.String(80), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # debit > 0, credit < 0
+    sa.Index("ix_postings_account", "account"),
+)
+
+wallets = sa.Table(
+    "wallets", metadata,
+    sa.Column("id", WALLET, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # se|terminal
+    sa.Column("bank", sa.String(64), nullable=False),
+    sa.Column("account", sa.String(80), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("limits", sa.String(200), nullable=True),  # CBOR-free: comma-separated ints
+    sa.Column("next_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.String(64), nullable=True),
+)
+
+syncs = sa.Table(
+    "syncs", metadata,
+    sa.Column("wallet", WALLET, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("head", DIGEST, nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+    sa.Column("counter", sa.BigInteger, nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+)
+
+certificates = sa.Table(
+    "certificates", metadata,
+    sa.Column("wallet", WALLET, primary_key=True),
+    sa.Column("serial", sa.BigInteger, primary_key=True),
+    sa.Column("bank", sa.String(64), nullable=False),
+    sa.Column("not_after", sa.BigInteger, nullable=False),
+)
+
+revocations = sa.Table(
+    "revocations", metadata,
+    sa.Column("bank", sa.String(64), primary_key=True),
+    sa.Column("serial", sa.BigInteger, primary_key=True),
+    sa.Column("wallet", WALLET, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=False),
+    sa.Column("not_after", sa.BigInteger, nullable=False),
+    sa.Column("crl_number", sa.BigInteger, nullable=False),
+)
+
+crl_deliveries = sa.Table(
+    "crl_deliveries", metadata,
+    sa.Column("wallet", WALLET, primary_key=True),
+    sa.Column("bank", sa.String(64), primary_key=True),
+    sa.Column("crl_number", sa.BigInteger, primary_key=True),
+    sa.Column("delivered_at", sa.BigInteger, nullable=False),
+)
+
+vouchers = sa.Table(
+    "vouchers", metadata,
+    sa.Column("wallet", WALLET, primary_key=True),
+    sa.Column("id", sa.LargeBinary(16), primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("issued_at", sa.BigInteger, nullable=False),
+    sa.Column("applied_at", sa.BigInteger, nullable=True),
+)
+
+_SPEND_COLUMNS = (
+    ("kind", sa.String(8)),  # payment|unload
+    ("payee", WALLET),
+    ("amount", sa.BigInteger),
+    ("time", sa.BigInteger),
+    ("state", sa.String(12)),  # suspense|held|released|redeemed|unloaded
+    ("message", sa.LargeBinary),
+    ("settled_at", sa.BigInteger),
+)
+
+
+def _spend_table(name: str, *keys: sa.Column[object]) -> sa.Table:
+    cols = [sa.Column(n, t, nullable=(n == "payee")) for n, t in _SPEND_COLUMNS]
+    return sa.Table(name, metadata, *keys, *cols)
+
+
+spends = _spend_table(
+    "spends",
+    sa.Column("payer", WALLET, primary_key=True),
+    sa.Column("counter", sa.BigInteger, primary_key=True),
+    sa.Column("digest", DIGEST, nullable=False),
+)
+
+conflicts = _spend_table(
+    "conflicts",
+    sa.Column("payer", WALLET, primary_key=True),
+    sa.Column("counter", sa.BigInteger, primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+)
+
+anomalies = sa.Table(
+    "anomalies", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("wallet", WALLET, nullable=True),
+    sa.Column("bank", sa.String(64), nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("evidence", sa.LargeBinary, nullable=True),
+    sa.Index("ix_anomalies_wallet", "wallet"),
+)

@@ -1,0 +1,156 @@
+"""Offline commands: request, pay (answering a request, and one-way), receive; every form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from cli_harness import run
+from PIL import Image
+
+from offcash.cli.config import Network
+from offcash.protocol import messages as m
+
+
+def _net(net: Network) -> list[str]:
+    return ["--network", str(net.root)]
+
+
+def test_request_pay_receive_by_png(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    req, pay = tmp_path / "req.png", tmp_path / "pay.png"
+    r = run(*n, "wallet", "request", "bob", "12.50", "--out", req)
+    assert r.code == 0, r.stderr
+    assert "12.50 EUR" in r.stdout
+    # The PNG the CLI wrote is a real QR code a real decoder reads.
+    codes = zxingcpp.read_barcodes(Image.open(req))
+    assert codes and codes[0].format == zxingcpp.BarcodeFormat.QRCode
+    r = run(*n, "wallet", "pay", "alice", "--request", req, "--out", pay, "--json")
+    assert r.code == 0, r.stderr
+    body = r.json()
+    assert isinstance(body, dict)
+    assert body["payee"] == "bob" and body["amount"] == "12.50" and body["balance"] == "87.50"
+    assert zxingcpp.read_barcodes(Image.open(pay))
+    r = run(*n, "wallet", "receive", "bob", pay, "--json")
+    assert r.code == 0, r.stderr
+    got = r.json()
+    assert isinstance(got, dict)
+    assert got["payer"] == "alice" and got["balance"] == "12.50" and not got["duplicate"]
+    # A re-sent payment is reported, not credited twice.
+    r = run(*n, "wallet", "receive", "bob", pay)
+    assert r.code == 0 and "not credited again" in r.stdout
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".bin"])
+def test_one_way_payment_text_and_raw(offline_net: Network, tmp_path: Path, suffix: str) -> None:
+    n = _net(offline_net)
+    out = tmp_path / f"pay{suffix}"
+    carol = offline_net.wallets["carol"].wallet_id
+    r = run(*n, "wallet", "pay", "alice", "--to", carol, "--amount", "5", "--out", out)
+    assert r.code == 0, r.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"OC1:") if suffix == ".txt" else m.parse_payment(data).amount == 500
+    r = run(*n, "wallet", "receive", "carol", out)
+    assert r.code == 0, r.stderr
+    assert "5.00 EUR" in r.stdout and "alice" in r.stdout
+
+
+def test_one_way_by_name_and_consecutive_offline(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "20", "--out", a).code == 0
+    assert run(*n, "wallet", "receive", "bob", a).code == 0
+    # Bob spends the money he received offline, still offline.
+    assert run(*n, "wallet", "pay", "bob", "--to", "carol", "--amount", "20", "--out", b).code == 0
+    r = run(*n, "wallet", "receive", "carol", b, "--json")
+    assert r.code == 0 and r.json()["payer"] == "bob"  # type: ignore[index]
+
+
+def test_terminal_qr_and_stdin(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    r = run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", "-")
+    assert r.code == 0, r.stderr
+    assert "OC1:" in r.stdout and "alice pays" in r.stderr
+    pasted = tmp_path / "pasted.txt"
+    pasted.write_text(r.stdout)  # what a user copies from the terminal reads back
+    assert run(*n, "wallet", "receive", "bob", pasted).code == 0
+    r = run(*n, "wallet", "request", "bob", "2", "--out", "-", "--json")
+    assert r.code == 0 and str(r.json()["text"]).startswith("OC1:")  # type: ignore[index]
+
+
+def test_offline_commands_need_no_ledger(offline_net: Network, tmp_path: Path) -> None:
+    for f in offline_net.root.glob("ledger*"):
+        f.unlink()
+    assert not list(offline_net.root.glob("ledger*"))
+    test_request_pay_receive_by_png(offline_net, tmp_path)
+
+
+def test_refusals_exit_1_with_one_line(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    out = tmp_path / "p.png"
+    cases = [
+        ["wallet", "pay", "alice", "--to", "bob", "--amount", "100.01", "--out", out],  # limit
+        ["wallet", "pay", "bob", "--to", "alice", "--amount", "1", "--out", out],  # no funds
+        ["wallet", "pay", "alice", "--to", "nobody", "--amount", "1", "--out", out],
+        ["wallet", "pay", "alice", "--to", "bob", "--amount", "1.001", "--out", out],
+        ["wallet", "request", "zed", "1", "--out", out],  # unknown wallet
+        ["wallet", "receive", "bob", tmp_path / "missing.png"],
+    ]
+    for args in cases:
+        r = run(*n, *args)
+        assert r.code == 1, (args, r.stdout, r.stderr)
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()
+
+
+def test_wrong_pin(offline_net: Network, tmp_path: Path) -> None:
+    pin = tmp_path / "pin"
+    pin.write_text("9999\n")
+    r = run(*_net(offline_net), "wallet", "request", "bob", "1", "--out", tmp_path / "r.png",
+            "--pin-file", pin)
+    assert r.code == 1 and "wrong-pin" in r.stderr
+
+
+GARBAGE = {
+    "empty.png": b"",
+    "bad.png": b"\x89PNG\r\n\x1a\nnot really a png",
+    "noqr.png": None,  # a valid image with no QR code
+    "junk.txt": b"OC1:%%%%not base45",
+    "random.bin": bytes(range(256)) * 3,
+    "cbor.bin": b"\x84\x40\xa0\x40\x40",
+    "text.txt": "héllo wörld\n".encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE))
+def test_garbage_input_exit_1_no_traceback(offline_net: Network, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    content = GARBAGE[name]
+    if content is None:
+        Image.new("RGB", (64, 64), "white").save(path)
+    else:
+        path.write_bytes(content)
+    for args in (["wallet", "receive", "bob", path],
+                 ["wallet", "pay", "alice", "--request", path, "--out", tmp_path / "o.png"]):
+        r = run(*_net(offline_net), *args)
+        assert r.code == 1, (name, r.stdout, r.stderr)
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+
+
+def test_payment_for_someone_else_is_refused(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    out = tmp_path / "p.txt"
+    assert run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", out).code == 0
+    r = run(*n, "wallet", "receive", "carol", out)
+    assert r.code == 1 and "another payee" in r.stderr
+
+
+def test_usage_errors_exit_2(offline_net: Network) -> None:
+    n = _net(offline_net)
+    assert run(*n, "wallet", "pay", "alice", "--out", "x.png").code == 2
+    assert run(*n, "wallet", "pay", "alice", "--to", "bob", "--out", "x.png").code == 2
+    assert run(*n, "wallet", "request", "bob").code == 2
+    assert run(*n, "wallet", "frobnicate").code == 2
+    assert run("--bogus").code == 2
