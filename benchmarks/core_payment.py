@@ -15,13 +15,14 @@ machine; compare the ratios, which are measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cryptography import x509
+import cryptography
 
 from offcash.crypto.algorithms import SignatureAlgorithm, sign, verify
 from offcash.domain.ids import WalletId
@@ -52,13 +53,20 @@ def crypto_floor(alg: SignatureAlgorithm, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-def make_wallet(cb: CentralBank, bank: Bank, params: NetworkParams, store_dir: Path | None, name: str) -> SoftwareSecureElement:
+def make_wallet(
+    cb: CentralBank, bank: Bank, params: NetworkParams, store_dir: Path | None, name: str
+) -> SoftwareSecureElement:
     state = SoftwareSecureElement.new_state(params, cb.certificate_der)
     store = None
     if store_dir is not None:
         store = SealedFile.create(store_dir / f"{name}.se", "123456", state, scrypt_n=2**10)
     se = SoftwareSecureElement(state, store)
-    se.enroll(bank.certify_wallet(se.csr(), WalletId.random(), BIG, 0, NOW), [bank.certificate_der], [], NOW)
+    se.enroll(
+        bank.certify_wallet(se.csr(), WalletId.random(), BIG, 0, NOW),
+        [bank.certificate_der],
+        [],
+        NOW,
+    )
     se.load(bank.voucher(se.status(NOW).wallet_id, 10**11, params.currency, NOW), NOW)  # type: ignore[arg-type]
     return se
 
@@ -99,8 +107,10 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=2000)
     parser.add_argument("--durable-payments", type=int, default=300)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]}"
-          f" cryptography {x509.__name__ and __import__('cryptography').__version__}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores,"
+        f" python {sys.version.split()[0]}, cryptography {cryptography.__version__}"
+    )
     print(f"{'alg':8} {'mode':10} {'payments/s':>11} {'x floor':>8} {'bytes':>6}")
     for alg in SignatureAlgorithm:
         floor = crypto_floor(alg, 1.5)

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harness import PilotNetwork
 
 from offcash.crypto.algorithms import SignatureAlgorithm
 
+from harness import PilotNetwork
 
-@pytest.fixture(scope="session", params=[SignatureAlgorithm.P256, SignatureAlgorithm.ED25519], ids=lambda a: a.short)
+
+@pytest.fixture(
+    scope="session",
+    params=[SignatureAlgorithm.P256, SignatureAlgorithm.ED25519],
+    ids=lambda a: a.short,
+)
 def network(request: pytest.FixtureRequest) -> Iterator[PilotNetwork]:
     yield PilotNetwork.create(request.param)
 

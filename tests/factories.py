@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-from harness import T0, PilotNetwork
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
@@ -23,6 +22,8 @@ from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.encoding import cbor, cose
 from offcash.issuance import Bank
 from offcash.protocol import messages as m
+
+from harness import T0, PilotNetwork
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,10 @@ def protected_map(data: bytes) -> dict[int, Any]:
 
 
 def resign(
-    data: bytes, key: PrivateKey, *, payload: dict[int, Any] | bytes | None = None,
+    data: bytes,
+    key: PrivateKey,
+    *,
+    payload: dict[int, Any] | bytes | None = None,
     protected: dict[int, Any] | bytes | None = None,
 ) -> bytes:
     """``data`` with its payload and/or protected header replaced and signed again by ``key``."""

@@ -25,7 +25,9 @@ class PilotNetwork:
     crls: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, algorithm: SignatureAlgorithm = SignatureAlgorithm.P256, currency: str = "EUR") -> PilotNetwork:
+    def create(
+        cls, algorithm: SignatureAlgorithm = SignatureAlgorithm.P256, currency: str = "EUR"
+    ) -> PilotNetwork:
         cb = CentralBank.create("Test Central Bank", algorithm, T0 - 86400)
         banks = [cb.certify_bank(name, T0 - 86400) for name in ("Bank A", "Bank B")]
         return cls(NetworkParams(currency, algorithm), cb, banks)
@@ -38,7 +40,9 @@ class PilotNetwork:
         return [b.certificate_der for b in self.banks]
 
     def new_se(self) -> SoftwareSecureElement:
-        return SoftwareSecureElement(SoftwareSecureElement.new_state(self.params, self.central_bank.certificate_der))
+        return SoftwareSecureElement(
+            SoftwareSecureElement.new_state(self.params, self.central_bank.certificate_der)
+        )
 
     def wallet(
         self,
@@ -58,11 +62,16 @@ class PilotNetwork:
         return se
 
     def sync(self, se: SoftwareSecureElement, now: int, limits: Limits = DEFAULT_LIMITS) -> None:
-        """Acknowledge the SE's log and renew its certificate (what settlement does, minus the ledger)."""
+        """Acknowledge the SE's log and renew its certificate (settlement without the ledger)."""
         status = se.status(now)
         bank = self.bank(status.bank or "")
         upload = se.sync_upload(now)
         report = parse_report(upload.report)
         cert = bank.certify_wallet(se.csr(), status.wallet_id, limits, report.counter, now)  # type: ignore[arg-type]
-        se.apply_sync(bank.acknowledge(report, status.wallet_id, now), cert, self.bank_ders,  # type: ignore[arg-type]
-                      list(self.crls.values()), now)
+        se.apply_sync(
+            bank.acknowledge(report, status.wallet_id, now),
+            cert,
+            self.bank_ders,  # type: ignore[arg-type]
+            list(self.crls.values()),
+            now,
+        )

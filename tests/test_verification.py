@@ -15,19 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import T0, PilotNetwork
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from factories import (
-    Signer,
-    cose_parts,
-    make_signer,
-    payload_map,
-    protected_map,
-    resign,
-    trust_of,
-    with_payload,
-)
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of
@@ -45,6 +34,18 @@ from offcash.verification import (
     verify_unload,
     verify_voucher,
 )
+
+from factories import (
+    Signer,
+    cose_parts,
+    make_signer,
+    payload_map,
+    protected_map,
+    resign,
+    trust_of,
+    with_payload,
+)
+from harness import T0, PilotNetwork
 
 PAYEE = WalletId(bytes(range(12)))
 NONCE = bytes(range(16))
@@ -65,7 +66,11 @@ def _other(alg: SignatureAlgorithm) -> SignatureAlgorithm:
 
 def _request(**overrides: Any) -> m.PaymentRequest:
     values: dict[str, Any] = {
-        "payee": PAYEE, "amount": 100, "currency": "EUR", "nonce": NONCE, "time": T0,
+        "payee": PAYEE,
+        "amount": 100,
+        "currency": "EUR",
+        "nonce": NONCE,
+        "time": T0,
     }
     values.update(overrides)
     return m.PaymentRequest(**values)
@@ -133,25 +138,46 @@ def garbage_certificate(net: PilotNetwork, a: Signer) -> Case:
 
 def certificate_without_policy(net: PilotNetwork, a: Signer) -> Case:
     bank = net.banks[0]
-    s = _custom_signer(net, lambda k, w: _wallet_cert(
-        net, issuer=bank.certificate.subject, signing_key=bank.key, subject_key=k, wallet_id=w,
-        policy=False))
+    s = _custom_signer(
+        net,
+        lambda k, w: _wallet_cert(
+            net,
+            issuer=bank.certificate.subject,
+            signing_key=bank.key,
+            subject_key=k,
+            wallet_id=w,
+            policy=False,
+        ),
+    )
     return Case(s.payment(PAYEE))
 
 
 def ca_certificate_as_signer(net: PilotNetwork, a: Signer) -> Case:
     bank = net.banks[0]
-    s = _custom_signer(net, lambda k, w: _wallet_cert(
-        net, issuer=bank.certificate.subject, signing_key=bank.key, subject_key=k, wallet_id=w,
-        ca=True))
+    s = _custom_signer(
+        net,
+        lambda k, w: _wallet_cert(
+            net,
+            issuer=bank.certificate.subject,
+            signing_key=bank.key,
+            subject_key=k,
+            wallet_id=w,
+            ca=True,
+        ),
+    )
     return Case(s.payment(PAYEE))
 
 
 def bank_the_root_never_certified(net: PilotNetwork, a: Signer) -> Case:
     rogue = CentralBank.create("Rogue Root", net.params.algorithm, T0 - DAY).certify_bank(
-        "Rogue Bank", T0 - DAY)
-    s = _custom_signer(net, lambda k, w: _wallet_cert(
-        net, issuer=rogue.certificate.subject, signing_key=rogue.key, subject_key=k, wallet_id=w))
+        "Rogue Bank", T0 - DAY
+    )
+    s = _custom_signer(
+        net,
+        lambda k, w: _wallet_cert(
+            net, issuer=rogue.certificate.subject, signing_key=rogue.key, subject_key=k, wallet_id=w
+        ),
+    )
     return Case(s.payment(PAYEE))
 
 
@@ -165,9 +191,14 @@ def self_signed_wallet(net: PilotNetwork, a: Signer) -> Case:
 
 def rogue_bank_impersonating_a_known_one(net: PilotNetwork, a: Signer) -> Case:
     rogue = CentralBank.create("Rogue Root", net.params.algorithm, T0 - DAY).certify_bank(
-        net.banks[0].name, T0 - DAY)
-    s = _custom_signer(net, lambda k, w: _wallet_cert(
-        net, issuer=rogue.certificate.subject, signing_key=rogue.key, subject_key=k, wallet_id=w))
+        net.banks[0].name, T0 - DAY
+    )
+    s = _custom_signer(
+        net,
+        lambda k, w: _wallet_cert(
+            net, issuer=rogue.certificate.subject, signing_key=rogue.key, subject_key=k, wallet_id=w
+        ),
+    )
     return Case(s.payment(PAYEE))
 
 
@@ -339,15 +370,23 @@ def payer(network: PilotNetwork) -> Signer:
 
 def _verify(net: PilotNetwork, case: Case) -> Any:
     kwargs: dict[str, Any] = {
-        "trust": trust_of(net), "params": net.params, "now": T0, "payee": PAYEE, "request": None,
+        "trust": trust_of(net),
+        "params": net.params,
+        "now": T0,
+        "payee": PAYEE,
+        "request": None,
     }
     kwargs.update(case.kwargs)
     return verify_payment(case.data, **kwargs)
 
 
-@pytest.mark.parametrize(("build", "rejection"), REJECTIONS, ids=[b.__name__ for b, _ in REJECTIONS])
+@pytest.mark.parametrize(
+    ("build", "rejection"), REJECTIONS, ids=[b.__name__ for b, _ in REJECTIONS]
+)
 def test_payment_rejection(
-    network: PilotNetwork, payer: Signer, build: Callable[[PilotNetwork, Signer], Case],
+    network: PilotNetwork,
+    payer: Signer,
+    build: Callable[[PilotNetwork, Signer], Case],
     rejection: Rejection,
 ) -> None:
     case = build(network, payer)
@@ -360,18 +399,26 @@ ACCEPTED: list[tuple[str, Callable[[PilotNetwork, Signer], Case]]] = [
     ("one_way", lambda n, a: Case(a.payment(PAYEE))),
     ("answers_request", lambda n, a: Case(a.payment(PAYEE, nonce=NONCE), {"request": _request()})),
     ("no_payee_given", lambda n, a: Case(a.payment(PAYEE), {"payee": None})),
-    ("amount_at_max_payment",
-     lambda n, a: Case(a.payment(PAYEE, amount=DEFAULT_LIMITS.max_payment))),
-    ("counter_at_certified_count",
-     lambda n, a: Case(a.payment(PAYEE, counter=DEFAULT_LIMITS.max_offline_payments))),
-    ("time_at_clock_skew",
-     lambda n, a: Case(a.payment(PAYEE, time=T0 + n.params.clock_skew))),
-    ("time_at_max_age",
-     lambda n, a: Case(a.payment(PAYEE), {"now": T0 + n.params.max_payment_age})),
-    ("revoked_other_serial", lambda n, a: Case(
-        a.payment(PAYEE), {"trust": trust_of(n, [n.banks[0].crl([(1, T0)], 1, T0)])})),
-    ("signed_by_other_bank",
-     lambda n, a: Case(make_signer(n, bank=n.banks[1]).payment(PAYEE))),
+    (
+        "amount_at_max_payment",
+        lambda n, a: Case(a.payment(PAYEE, amount=DEFAULT_LIMITS.max_payment)),
+    ),
+    (
+        "counter_at_certified_count",
+        lambda n, a: Case(a.payment(PAYEE, counter=DEFAULT_LIMITS.max_offline_payments)),
+    ),
+    ("time_at_clock_skew", lambda n, a: Case(a.payment(PAYEE, time=T0 + n.params.clock_skew))),
+    (
+        "time_at_max_age",
+        lambda n, a: Case(a.payment(PAYEE), {"now": T0 + n.params.max_payment_age}),
+    ),
+    (
+        "revoked_other_serial",
+        lambda n, a: Case(
+            a.payment(PAYEE), {"trust": trust_of(n, [n.banks[0].crl([(1, T0)], 1, T0)])}
+        ),
+    ),
+    ("signed_by_other_bank", lambda n, a: Case(make_signer(n, bank=n.banks[1]).payment(PAYEE))),
 ]
 
 
@@ -448,7 +495,10 @@ def test_receipt_verifies_and_rejects(network: PilotNetwork, payer: Signer) -> N
     payee = make_signer(network)
     payment = m.parse_payment(payer.payment(payee.wallet_id))
     receipt = m.sign_receipt(payee.key, payee.cert, payment=payment.digest, time=T0)
-    assert verify_receipt(receipt, trust=trust, params=params, payment=payment).payment == payment.digest
+    assert (
+        verify_receipt(receipt, trust=trust, params=params, payment=payment).payment
+        == payment.digest
+    )
     forged = m.sign_receipt(payer.key, payer.cert, payment=payment.digest, time=T0)
     with pytest.raises(VerificationError) as info:
         verify_receipt(forged, trust=trust, params=params, payment=payment)
@@ -481,8 +531,15 @@ def test_report_from_an_expired_certificate_still_verifies(network: PilotNetwork
     """A wallet that stayed offline past its certificate can still sync (to renew it)."""
     signer = make_signer(network, now=T0 - 30 * DAY)
     data = m.sign_report(
-        signer.key, signer.cert, sync_seq=0, counter=0, balance=0, currency="EUR", entries=0,
-        log_digest=bytes(32), time=T0,
+        signer.key,
+        signer.cert,
+        sync_seq=0,
+        counter=0,
+        balance=0,
+        currency="EUR",
+        entries=0,
+        log_digest=bytes(32),
+        time=T0,
     )
     report, cert = verify_report(data, trust=trust_of(network), params=network.params)
     assert cert.wallet_id == signer.wallet_id and report.time == T0
@@ -495,7 +552,11 @@ def test_report_from_an_expired_certificate_still_verifies(network: PilotNetwork
 def _voucher(net: PilotNetwork, **overrides: Any) -> bytes:
     bank = overrides.pop("bank", net.banks[0])
     values: dict[str, Any] = {
-        "wallet": PAYEE, "amount": 500, "currency": "EUR", "voucher_id": NONCE, "time": T0,
+        "wallet": PAYEE,
+        "amount": 500,
+        "currency": "EUR",
+        "voucher_id": NONCE,
+        "time": T0,
         "expires": T0 + DAY,
     } | overrides
     return m.sign_voucher(bank.key, bank.certificate_der, **values)
@@ -503,7 +564,8 @@ def _voucher(net: PilotNetwork, **overrides: Any) -> bytes:
 
 def _rogue_voucher(net: PilotNetwork) -> bytes:
     rogue = CentralBank.create("Rogue", net.params.algorithm, T0 - DAY).certify_bank(
-        net.banks[0].name, T0 - DAY)
+        net.banks[0].name, T0 - DAY
+    )
     return _voucher(net, bank=rogue)
 
 
@@ -532,7 +594,9 @@ def test_voucher_rejections(
     network: PilotNetwork, build: Callable[[PilotNetwork], bytes], rejection: Rejection, now: int
 ) -> None:
     kwargs: dict[str, Any] = {
-        "trust": trust_of(network), "params": network.params, "wallet": PAYEE,
+        "trust": trust_of(network),
+        "params": network.params,
+        "wallet": PAYEE,
         "bank": network.banks[0].name,
     }
     assert verify_voucher(_voucher(network), now=T0 + DAY, **kwargs).amount == 500
@@ -544,18 +608,33 @@ def test_voucher_rejections(
 def test_voucher_signed_with_another_algorithm(network: PilotNetwork) -> None:
     other = dataclasses.replace(network.params, algorithm=_other(network.params.algorithm))
     with pytest.raises(VerificationError) as info:
-        verify_voucher(_voucher(network), trust=trust_of(network), params=other, wallet=PAYEE,
-                       bank=network.banks[0].name, now=T0)
+        verify_voucher(
+            _voucher(network),
+            trust=trust_of(network),
+            params=other,
+            wallet=PAYEE,
+            bank=network.banks[0].name,
+            now=T0,
+        )
     assert info.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
 
 
 def test_ack_rejections(network: PilotNetwork) -> None:
     def ack(bank: Any, wallet: WalletId) -> bytes:
-        return m.sign_ack(bank.key, bank.certificate_der, wallet=wallet.raw, sync_seq=0, entries=0,
-                          log_digest=bytes(32), time=T0)
+        return m.sign_ack(
+            bank.key,
+            bank.certificate_der,
+            wallet=wallet.raw,
+            sync_seq=0,
+            entries=0,
+            log_digest=bytes(32),
+            time=T0,
+        )
 
     kwargs: dict[str, Any] = {
-        "trust": trust_of(network), "params": network.params, "bank": network.banks[0].name,
+        "trust": trust_of(network),
+        "params": network.params,
+        "bank": network.banks[0].name,
     }
     assert verify_ack(ack(network.banks[0], PAYEE), wallet=PAYEE, **kwargs).sync_seq == 0
     for data, rejection in [

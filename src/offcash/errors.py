@@ -33,7 +33,7 @@ class LocalError(OffcashError):
 
 
 class DecodeError(RemoteError):
-    """An encoded message is malformed; ``path`` names the offending field (e.g. ``payload.amount``)."""
+    """An encoded message is malformed; ``path`` names the field (e.g. ``payload.amount``)."""
 
     code = "decode-error"
 

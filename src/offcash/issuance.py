@@ -73,11 +73,19 @@ class Bank:
         validity: dt.timedelta = pki.DEFAULT_WALLET_VALIDITY,
     ) -> bytes:
         """A wallet certificate (DER) for the key in ``csr``."""
-        cert = pki.issue_wallet(self.key, self.certificate, csr, wallet_id, limits, counter_base, now, validity)
+        cert = pki.issue_wallet(
+            self.key, self.certificate, csr, wallet_id, limits, counter_base, now, validity
+        )
         return pki.der(cert)
 
-    def voucher(self, wallet: WalletId, amount: int, currency: str, now: int,
-                voucher_id: bytes | None = None) -> bytes:
+    def voucher(
+        self,
+        wallet: WalletId,
+        amount: int,
+        currency: str,
+        now: int,
+        voucher_id: bytes | None = None,
+    ) -> bytes:
         """A single-use load voucher for ``wallet``."""
         return m.sign_voucher(
             self.key,

@@ -43,7 +43,9 @@ class VerifiedPayment(Verified):
         return self.signer.wallet_id
 
 
-def _check_wallet_signature(envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int) -> WalletCertificate:
+def _check_wallet_signature(
+    envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int
+) -> WalletCertificate:
     if envelope.alg is not params.algorithm:
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
     signer = trust.wallet_certificate(envelope.certificate_der, at)
@@ -77,7 +79,9 @@ def verify_payment(
     Raises ``DecodeError`` for malformed input and ``VerificationError`` for a broken rule.
     """
     payment = m.parse_payment(data)
-    return verify_parsed_payment(payment, trust=trust, params=params, now=now, payee=payee, request=request)
+    return verify_parsed_payment(
+        payment, trust=trust, params=params, now=now, payee=payee, request=request
+    )
 
 
 def verify_parsed_payment(
@@ -93,7 +97,9 @@ def verify_parsed_payment(
     signer = _check_wallet_signature(payment.envelope, trust, params, payment.time)
     _check_time(payment.time, now, params)
     if payment.currency != params.currency:
-        raise VerificationError(Rejection.CURRENCY_MISMATCH, f"{payment.currency} on a {params.currency} network")
+        raise VerificationError(
+            Rejection.CURRENCY_MISMATCH, f"{payment.currency} on a {params.currency} network"
+        )
     if payment.amount <= 0:
         raise VerificationError(Rejection.NON_POSITIVE_AMOUNT)
     if payment.payee == signer.wallet_id:
@@ -106,22 +112,34 @@ def verify_parsed_payment(
         if payment.payee != request.payee:
             raise VerificationError(Rejection.WRONG_PAYEE, f"addressed to {payment.payee}")
         if payment.amount != request.amount:
-            raise VerificationError(Rejection.AMOUNT_MISMATCH, f"{payment.amount} != {request.amount}")
+            raise VerificationError(
+                Rejection.AMOUNT_MISMATCH, f"{payment.amount} != {request.amount}"
+            )
         if payment.currency != request.currency:
-            raise VerificationError(Rejection.CURRENCY_MISMATCH, f"{payment.currency} != {request.currency}")
+            raise VerificationError(
+                Rejection.CURRENCY_MISMATCH, f"{payment.currency} != {request.currency}"
+            )
     limits = signer.limits
     if payment.amount > limits.max_payment:
-        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, f"amount {payment.amount} > {limits.max_payment}")
+        raise VerificationError(
+            Rejection.PAYER_LIMIT_EXCEEDED, f"amount {payment.amount} > {limits.max_payment}"
+        )
     if payment.counter <= signer.counter_base:
-        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, "counter not after the certified sync")
+        raise VerificationError(
+            Rejection.PAYER_LIMIT_EXCEEDED, "counter not after the certified sync"
+        )
     if payment.counter - signer.counter_base > limits.max_offline_payments:
-        raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, "more offline payments than certified")
+        raise VerificationError(
+            Rejection.PAYER_LIMIT_EXCEEDED, "more offline payments than certified"
+        )
     if payment.time - signer.not_before > limits.max_offline_seconds:
         raise VerificationError(Rejection.PAYER_LIMIT_EXCEEDED, "longer offline than certified")
     return VerifiedPayment(signer=signer, payment=payment)
 
 
-def verify_receipt(data: bytes, *, trust: TrustStore, params: NetworkParams, payment: m.Payment) -> m.Receipt:
+def verify_receipt(
+    data: bytes, *, trust: TrustStore, params: NetworkParams, payment: m.Payment
+) -> m.Receipt:
     """Verify the payee's receipt for ``payment``: signed by the payee, for this payment."""
     receipt = m.parse_receipt(data)
     signer = _check_wallet_signature(receipt.envelope, trust, params, receipt.time)
@@ -132,7 +150,9 @@ def verify_receipt(data: bytes, *, trust: TrustStore, params: NetworkParams, pay
     return receipt
 
 
-def verify_unload(data: bytes, *, trust: TrustStore, params: NetworkParams) -> tuple[m.UnloadRequest, WalletCertificate]:
+def verify_unload(
+    data: bytes, *, trust: TrustStore, params: NetworkParams
+) -> tuple[m.UnloadRequest, WalletCertificate]:
     """Verify an SE-signed unload request; returns it with the signer's certificate."""
     unload = m.parse_unload(data)
     signer = _check_wallet_signature(unload.envelope, trust, params, unload.time)
@@ -143,21 +163,27 @@ def verify_unload(data: bytes, *, trust: TrustStore, params: NetworkParams) -> t
     return unload, signer
 
 
-def verify_report(data: bytes, *, trust: TrustStore, params: NetworkParams) -> tuple[m.SyncReport, WalletCertificate]:
+def verify_report(
+    data: bytes, *, trust: TrustStore, params: NetworkParams
+) -> tuple[m.SyncReport, WalletCertificate]:
     """Verify an SE-signed sync report; returns it with the signer's certificate.
 
     The certificate is checked at the report's time: a wallet whose certificate expired offline
     can still sync (renewal is what the sync is for), so the time is the SE's own claim and the
     settlement service bounds it."""
     report = m.parse_report(data)
-    signer = _check_wallet_signature(report.envelope, trust, params, min(report.time, _not_after(report.envelope)))
+    signer = _check_wallet_signature(
+        report.envelope, trust, params, min(report.time, _not_after(report.envelope))
+    )
     return report, signer
 
 
 def _not_after(envelope: Sign1) -> int:
     """The time the signer's certificate expires (a sync may come after expiry)."""
     try:
-        return int(x509.load_der_x509_certificate(envelope.certificate_der).not_valid_after_utc.timestamp())
+        return int(
+            x509.load_der_x509_certificate(envelope.certificate_der).not_valid_after_utc.timestamp()
+        )
     except ValueError as exc:
         raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
 
@@ -189,11 +215,15 @@ def verify_voucher(
     return voucher
 
 
-def verify_ack(data: bytes, *, trust: TrustStore, params: NetworkParams, wallet: WalletId, bank: str) -> m.SyncAck:
+def verify_ack(
+    data: bytes, *, trust: TrustStore, params: NetworkParams, wallet: WalletId, bank: str
+) -> m.SyncAck:
     """Verify a sync acknowledgement: signed by the wallet's bank, for this wallet."""
     ack = m.parse_ack(data)
     if _check_bank_signature(ack.envelope, trust, params) != bank:
-        raise VerificationError(Rejection.UNKNOWN_ISSUER, "acknowledgement not from the wallet's bank")
+        raise VerificationError(
+            Rejection.UNKNOWN_ISSUER, "acknowledgement not from the wallet's bank"
+        )
     if ack.wallet != wallet:
         raise VerificationError(Rejection.WRONG_WALLET, f"acknowledgement is for {ack.wallet}")
     return ack

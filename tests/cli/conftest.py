@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_harness import offline_network
 
 from offcash.cli.config import Network
+
+from cli_harness import offline_network
 
 
 @pytest.fixture

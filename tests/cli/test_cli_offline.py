@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
-from cli_harness import run
 from PIL import Image
 
 from offcash.cli.config import Network
 from offcash.protocol import messages as m
+
+from cli_harness import run
 
 
 def _net(net: Network) -> list[str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from harness import T0, PilotNetwork
 
 from offcash.errors import ProtocolStateError, Rejection, VerificationError
 from offcash.protocol.exchange import PayeeSide, PayerSide, State
 from offcash.se.software import SoftwareSecureElement
+
+from harness import T0, PilotNetwork
 
 
 @dataclass
@@ -19,7 +20,9 @@ class ExchangePair:
     payer: PayerSide
     payee: PayeeSide
 
-    def run(self, amount: int, now: int, *, drop_payment: bool = False, drop_receipt: bool = False) -> None:
+    def run(
+        self, amount: int, now: int, *, drop_payment: bool = False, drop_receipt: bool = False
+    ) -> None:
         request = self.payee.start(amount, now)
         self.payer.receive_request(request)
         payment = self.payer.pay(now + 1)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness import T0, PilotNetwork
-from factories import Signer, make_signer, trust_of
 
 from offcash.domain.ids import WalletId
 from offcash.errors import Rejection, VerificationError
 from offcash.protocol import messages as m
 from offcash.protocol.payee import MAX_OUTSTANDING, PayeeBook
+
+from factories import Signer, make_signer, trust_of
+from harness import T0, PilotNetwork
 
 PAYEE = WalletId(bytes(range(12)))
 
@@ -26,8 +27,9 @@ def payer(network: PilotNetwork) -> Signer:
 
 
 def _accept(book: PayeeBook, net: PilotNetwork, data: bytes, now: int = T0) -> bool:
-    verified, duplicate = book.verify(data, trust=trust_of(net), params=net.params, payee=PAYEE,
-                                      now=now)
+    verified, duplicate = book.verify(
+        data, trust=trust_of(net), params=net.params, payee=PAYEE, now=now
+    )
     if not duplicate:
         book.record(verified, now)
     return duplicate
@@ -39,7 +41,9 @@ def _rejection(book: PayeeBook, net: PilotNetwork, data: bytes) -> Rejection:
     return info.value.rejection
 
 
-def test_one_way_resend_is_a_duplicate_then_double_spend(network: PilotNetwork, payer: Signer) -> None:
+def test_one_way_resend_is_a_duplicate_then_double_spend(
+    network: PilotNetwork, payer: Signer
+) -> None:
     book = PayeeBook()
     first = payer.payment(PAYEE, counter=1)
     assert _accept(book, network, first) is False
@@ -73,7 +77,10 @@ def test_request_amount_enforced_through_the_book(network: PilotNetwork, payer: 
     book = PayeeBook()
     req = _request(bytes(16), amount=500)
     book.add_request(req, req.encode())
-    assert _rejection(book, network, payer.payment(PAYEE, nonce=req.nonce)) is Rejection.AMOUNT_MISMATCH
+    assert (
+        _rejection(book, network, payer.payment(PAYEE, nonce=req.nonce))
+        is Rejection.AMOUNT_MISMATCH
+    )
     assert req.nonce in book.outstanding  # a refused payment leaves the request open
 
 
@@ -103,7 +110,10 @@ def test_prune_and_persistence(network: PilotNetwork, payer: Signer) -> None:
     _accept(book, network, payer.payment(PAYEE, counter=1))
     restored = PayeeBook.from_cbor(book.to_cbor())
     assert (restored.outstanding, restored.paid, restored.seen) == (
-        book.outstanding, book.paid, book.seen)
+        book.outstanding,
+        book.paid,
+        book.seen,
+    )
     book.prune(T0 + 500, max_age=1000)
     assert list(book.outstanding) == [new.nonce]
     assert book.seen  # the payment (time T0) is younger than the horizon

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any
 
 import pytest
-from harness import T0, PilotNetwork
 
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
@@ -22,6 +21,8 @@ from offcash.errors import (
 from offcash.protocol import messages as m
 from offcash.se import software
 from offcash.se.software import SoftwareSecureElement
+
+from harness import T0, PilotNetwork
 
 DAY = 86400
 
@@ -90,7 +91,10 @@ def _over_offline_value(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]
 def _over_offline_time(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]:
     se = net.wallet(1000, limits=_limits(max_offline_seconds=3600))
     return (lambda: se.pay_to(WalletId.random(), 10, T0 + 3601)), (
-        Limit.MAX_OFFLINE_SECONDS, 3601, 3600)
+        Limit.MAX_OFFLINE_SECONDS,
+        3601,
+        3600,
+    )
 
 
 def _over_offline_time_unload(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]:
@@ -99,8 +103,14 @@ def _over_offline_time_unload(net: PilotNetwork) -> tuple[Any, tuple[Limit, int,
 
 
 LIMIT_CASES = [
-    _over_balance, _over_balance_by_request, _over_balance_by_receipt, _over_max_payment,
-    _over_offline_count, _over_offline_value, _over_offline_time, _over_offline_time_unload,
+    _over_balance,
+    _over_balance_by_request,
+    _over_balance_by_receipt,
+    _over_max_payment,
+    _over_offline_count,
+    _over_offline_value,
+    _over_offline_time,
+    _over_offline_time_unload,
 ]
 
 
@@ -114,8 +124,13 @@ def test_limit_refusals_name_limit_value_and_bound(network: PilotNetwork, build:
 
 
 def test_limits_at_their_bounds_are_allowed(network: PilotNetwork) -> None:
-    limits = Limits(max_balance=1000, max_payment=300, max_offline_payments=3,
-                    max_offline_value=600, max_offline_seconds=3600)
+    limits = Limits(
+        max_balance=1000,
+        max_payment=300,
+        max_offline_payments=3,
+        max_offline_value=600,
+        max_offline_seconds=3600,
+    )
     se = network.wallet(1000, limits=limits)
     for amount in (300, 300):
         se.pay_to(WalletId.random(), amount, T0)
@@ -180,15 +195,17 @@ def test_invalid_amounts(network: PilotNetwork, amount: Any) -> None:
 
 
 def test_request_of_zero_cannot_be_paid(network: PilotNetwork) -> None:
-    payee = m.PaymentRequest(payee=WalletId.random(), amount=0, currency="EUR", nonce=bytes(16),
-                             time=T0)
+    payee = m.PaymentRequest(
+        payee=WalletId.random(), amount=0, currency="EUR", nonce=bytes(16), time=T0
+    )
     with pytest.raises(MoneyError):
         network.wallet(100).pay(payee.encode(), T0)
 
 
 def test_request_in_another_currency(network: PilotNetwork) -> None:
-    req = m.PaymentRequest(payee=WalletId.random(), amount=1, currency="USD", nonce=bytes(16),
-                           time=T0)
+    req = m.PaymentRequest(
+        payee=WalletId.random(), amount=1, currency="USD", nonce=bytes(16), time=T0
+    )
     with pytest.raises(VerificationError) as info:
         network.wallet(100).pay(req.encode(), T0)
     assert info.value.rejection is Rejection.CURRENCY_MISMATCH
@@ -213,8 +230,12 @@ def test_enrolment_refusals(network: PilotNetwork) -> None:
     se = network.wallet()
     bank = network.bank()
     with pytest.raises(SecureElementError, match="already enrolled"):
-        se.enroll(bank.certify_wallet(se.csr(), WalletId.random(), DEFAULT_LIMITS, 0, T0),
-                  network.bank_ders, [], T0)
+        se.enroll(
+            bank.certify_wallet(se.csr(), WalletId.random(), DEFAULT_LIMITS, 0, T0),
+            network.bank_ders,
+            [],
+            T0,
+        )
     fresh = network.new_se()
     foreign = bank.certify_wallet(network.new_se().csr(), WalletId.random(), DEFAULT_LIMITS, 0, T0)
     with pytest.raises(VerificationError) as info:
@@ -293,8 +314,13 @@ def test_ack_rejections(network: PilotNetwork) -> None:
     cert = bank.certify_wallet(se.csr(), wid, DEFAULT_LIMITS, report.counter, T0 + 10)
 
     def ack(**changes: Any) -> bytes:
-        values = {"wallet": wid.raw, "sync_seq": report.sync_seq, "entries": report.entries,
-                  "log_digest": report.log_digest, "time": T0 + 10} | changes
+        values = {
+            "wallet": wid.raw,
+            "sync_seq": report.sync_seq,
+            "entries": report.entries,
+            "log_digest": report.log_digest,
+            "time": T0 + 10,
+        } | changes
         return m.sign_ack(bank.key, bank.certificate_der, **values)
 
     cases = [
@@ -355,8 +381,8 @@ def test_torn_transfer_resend_is_credited_once(network: PilotNetwork) -> None:
 def test_cloned_se_double_spend_is_caught_by_the_payee(network: PilotNetwork) -> None:
     """A payer that rolls its SE state back signs two payments with one counter."""
     store = MemoryStore()
-    a = network.new_se()
-    a = SoftwareSecureElement(store.state or a._s.encode(), store)  # noqa: SLF001
+    state = SoftwareSecureElement.new_state(network.params, network.central_bank.certificate_der)
+    a = SoftwareSecureElement(state, store)
     network.wallet(1000, se=a)
     clone = SoftwareSecureElement(store.state)
     b = network.wallet()
@@ -377,8 +403,9 @@ def test_request_nonce_rules_in_the_se(network: PilotNetwork) -> None:
     with pytest.raises(VerificationError) as info:
         b.receive(a.pay(req, T0), T0)  # the same request paid twice: a new counter
     assert info.value.rejection is Rejection.NONCE_USED
-    forged = m.PaymentRequest(payee=_wid(b), amount=5, currency="EUR", nonce=b"\x09" * 16,
-                              time=T0).encode()
+    forged = m.PaymentRequest(
+        payee=_wid(b), amount=5, currency="EUR", nonce=b"\x09" * 16, time=T0
+    ).encode()
     with pytest.raises(VerificationError) as info:
         b.receive(a.pay(forged, T0), T0)
     assert info.value.rejection is Rejection.UNKNOWN_NONCE
@@ -391,7 +418,11 @@ def test_status_and_upload(network: PilotNetwork) -> None:
     a.unload(50, T0)
     status = a.status(T0)
     assert (status.balance, status.counter, status.offline_payments, status.offline_value) == (
-        700, 2, 2, 250)
+        700,
+        2,
+        2,
+        250,
+    )
     assert status.bank == "Bank A" and status.limits == DEFAULT_LIMITS
     assert status.certificate_expires == T0 + 7 * DAY and status.last_sync == T0
     upload = a.sync_upload(T0)

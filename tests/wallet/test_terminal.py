@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from harness import T0, PilotNetwork
 
 from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.errors import MoneyError, Rejection, VerificationError
 from offcash.protocol.exchange import PayeeSide, PayerSide
 from offcash.wallet.terminal import ReceiveOnlyTerminal
+
+from harness import T0, PilotNetwork
 
 
 def terminal(network: PilotNetwork) -> ReceiveOnlyTerminal:

@@ -34,6 +34,7 @@ from offcash.se.storage import SealedFile, atomic_write
 
 CONFIG_FILE = "offcash.json"
 REGISTRY_FILE = "wallets.json"
+ACCOUNTS_FILE = "accounts.json"
 WALLETS_DIR = "wallets"
 LEDGER_FILE = "ledger.sqlite"
 #: Development PIN used when neither ``--pin-file`` nor ``OFFCASH_PIN`` is given. NOT SECURE.
@@ -109,12 +110,22 @@ class WalletEntry:
 
 
 @dataclass
+class AccountEntry:
+    """One customer account: its ledger id and bank."""
+
+    name: str
+    account_id: str
+    bank: str
+
+
+@dataclass
 class Network:
     """A network folder, opened."""
 
     root: Path
     config: NetworkConfig
     wallets: dict[str, WalletEntry] = field(default_factory=dict)
+    accounts: dict[str, AccountEntry] = field(default_factory=dict)
 
     @classmethod
     def create(cls, root: Path, config: NetworkConfig) -> Network:
@@ -138,13 +149,17 @@ class Network:
             config = NetworkConfig(**raw)
             reg: Any = json.loads((root / REGISTRY_FILE).read_text(encoding="utf-8"))
             wallets = {k: WalletEntry(**v) for k, v in reg.items()}
+            accts: Any = {}
+            if (root / ACCOUNTS_FILE).exists():
+                accts = json.loads((root / ACCOUNTS_FILE).read_text(encoding="utf-8"))
+            accounts = {k: AccountEntry(**v) for k, v in accts.items()}
         except FileNotFoundError:
             raise CliRefusal(
                 f"{root} is not an offcash network (run `offcash network init`)"
             ) from None
         except (OSError, ValueError, TypeError) as exc:
             raise CliRefusal(f"{root}: unreadable network files: {exc}") from None
-        return cls(root, config, wallets)
+        return cls(root, config, wallets, accounts)
 
     @property
     def db_url(self) -> str:
@@ -167,6 +182,16 @@ class Network:
         """Persist the wallet registry atomically."""
         data = {k: asdict(v) for k, v in sorted(self.wallets.items())}
         atomic_write(self.root / REGISTRY_FILE, _dump(data))
+        accounts = {k: asdict(v) for k, v in sorted(self.accounts.items())}
+        atomic_write(self.root / ACCOUNTS_FILE, _dump(accounts))
+
+    def account(self, name: str) -> AccountEntry:
+        """The registry entry of account ``name``."""
+        entry = self.accounts.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self.accounts)) or "none"
+            raise CliRefusal(f"no account named {name!r} (known: {known})")
+        return entry
 
     def wallet(self, name: str) -> WalletEntry:
         """The registry entry of wallet ``name``."""

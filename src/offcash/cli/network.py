@@ -1,7 +1,73 @@
-"""The ``offcash network``  commands (placeholder until the settlement API lands)."""
+"""``offcash network init``: a pilot network in a folder.
+
+Theory of operation: the settlement service creates the ledger (SQLite in the folder unless
+``--db`` says otherwise) with the central bank's root CA and one CA per bank; the CLI then
+writes the network config (currency, algorithm, database URL, banks, the root certificate)
+that every later command, online or offline, reads from the folder.
+"""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from offcash.cli import output, service
+from offcash.cli.config import CONFIG_FILE, CliRefusal, Network, NetworkConfig, now
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.domain.money import Currency
+
 app = typer.Typer(no_args_is_help=True)
+
+CENTRAL_BANK = "Central Bank"
+
+
+def init(root: Path, currency: str, banks: list[str], algorithm: str = "p256",
+         db_url: str | None = None) -> Network:
+    """Create a network in ``root``: the ledger with its CAs, then the config file."""
+    code = Currency.of(currency).code
+    alg = SignatureAlgorithm.from_name(algorithm).short
+    names = [b.strip() for b in banks if b.strip()]
+    if not names or len(set(names)) != len(names):
+        raise CliRefusal("--banks needs one or more distinct bank names, comma separated")
+    if (root / CONFIG_FILE).exists():
+        raise CliRefusal(f"{root} already holds an offcash network")
+    root.mkdir(parents=True, exist_ok=True)
+    draft = Network(root, NetworkConfig(code, alg, names, CENTRAL_BANK, "", db_url))
+    root_der = service.init_network(draft.db_url, currency=code, algorithm=alg, banks=names,
+                                    central_bank=CENTRAL_BANK, now=now())
+    config = NetworkConfig(code, alg, names, CENTRAL_BANK,
+                           base64.b64encode(root_der).decode(), db_url)
+    return Network.create(root, config)
+
+
+def describe(net: Network) -> dict[str, Any]:
+    """The network's config as a result."""
+    c = net.config
+    return {"network": str(net.root), "currency": c.currency, "algorithm": c.algorithm,
+            "central_bank": c.central_bank, "banks": c.banks, "db_url": net.db_url}
+
+
+@app.command("init")
+def init_cmd(
+    root: Annotated[Path, typer.Argument(help="Folder for the new network.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency code.")] = "EUR",
+    banks: Annotated[str, typer.Option(help="Comma-separated bank names.")] = "Bank A,Bank B",
+    alg: Annotated[str, typer.Option("--alg", help="Signature algorithm: p256 or ed25519.")]
+    = "p256",
+    db: Annotated[str | None, typer.Option("--db", help="Ledger database URL.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a pilot network: central bank root CA, bank CAs, ledger and config in ROOT."""
+    if alg not in ("p256", "ed25519"):
+        raise typer.BadParameter("--alg must be p256 or ed25519")
+    r = describe(init(root, currency, banks.split(","), alg, db))
+
+    def render(r: dict[str, Any]) -> None:
+        output.say(f"Network created in {r['network']}: {r['currency']}, {r['algorithm']}, "
+                   f"{r['central_bank']} with {', '.join(r['banks'])}")
+        output.say(f"Next: export OFFCASH_NETWORK={r['network']}")
+
+    output.emit(r, as_json, render)

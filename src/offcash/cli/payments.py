@@ -11,24 +11,19 @@ thin typer command that prints it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from offcash.cli import output
-from offcash.cli.config import Network, network_dir, now, read_pin
+from offcash.cli.common import Json, PinFile, open_network
+from offcash.cli.config import Network, now, read_pin
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
 
 app = typer.Typer(no_args_is_help=True)
 
-PinFile = Annotated[
-    Path | None,
-    typer.Option("--pin-file", help="File whose first line is the wallet PIN (default: dev PIN)."),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _deliver(data: bytes, out: str, as_json: bool) -> dict[str, Any]:
@@ -88,12 +83,8 @@ def receive(net: Network, payee: str, source: str, *, pin: str,
             "balance": net.money_of(status.balance), "receipt": receipt_out}
 
 
-def _net(ctx: typer.Context) -> Network:
-    return Network.open(network_dir(ctx.obj))
-
-
 @app.command("request")
-def request_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
+def request_cmd(
     ctx: typer.Context,
     payee: Annotated[str, typer.Argument(help="Name of the wallet that asks to be paid.")],
     amount: Annotated[str, typer.Argument(help="Amount, e.g. 12.50.")],
@@ -103,7 +94,7 @@ def request_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
     as_json: Json = False,
 ) -> None:
     """OFFLINE: write PAYEE's payment request for AMOUNT (a QR code when --out ends in .png)."""
-    net = _net(ctx)
+    net = open_network(ctx)
     r = request(net, payee, amount, out, pin=read_pin(pin_file), reference=reference,
                 as_json=as_json)
     output.emit(r, as_json, lambda r: output.say(
@@ -112,7 +103,7 @@ def request_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
 
 
 @app.command("pay")
-def pay_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
+def pay_cmd(
     ctx: typer.Context,
     payer: Annotated[str, typer.Argument(help="Name of the paying wallet.")],
     out: Annotated[str, typer.Option("--out", "-o", help="FILE.png, FILE.txt, FILE or - .")],
@@ -130,7 +121,7 @@ def pay_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:
         raise typer.BadParameter("--to needs --amount")
-    net = _net(ctx)
+    net = open_network(ctx)
     r = pay(net, payer, out, pin=read_pin(pin_file), request_file=request_file, to=to,
             amount=amount, reference=reference, as_json=as_json)
     output.emit(r, as_json, lambda r: output.say(
@@ -140,7 +131,7 @@ def pay_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
 
 
 @app.command("receive")
-def receive_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
+def receive_cmd(
     ctx: typer.Context,
     payee: Annotated[str, typer.Argument(help="Name of the receiving wallet.")],
     source: Annotated[str, typer.Argument(help="Payment: .png QR, text, raw CBOR, or - (stdin).")],
@@ -149,7 +140,7 @@ def receive_cmd(  # noqa: PLR0917 (a typer command: one parameter per option)
     as_json: Json = False,
 ) -> None:
     """OFFLINE: verify a payment and credit it to PAYEE (a re-sent one is not credited twice)."""
-    net = _net(ctx)
+    net = open_network(ctx)
     r = receive(net, payee, source, pin=read_pin(pin_file), receipt_out=receipt)
 
     def render(r: dict[str, Any]) -> None:

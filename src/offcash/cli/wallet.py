@@ -1,7 +1,216 @@
-"""The ``offcash wallet``  commands (placeholder until the settlement API lands)."""
+"""``offcash wallet create|fund|unload|show|sync|report-lost``: a wallet's life online.
+
+Theory of operation: each wallet is a sealed software secure element in the network folder
+(``wallets/NAME.se``) plus a registry entry (name -> wallet id, bank, owner). Online commands
+pair one SE operation with one settlement call: create (SE makes a key and CSR; the bank
+certifies it), fund (the bank debits the owner's account for a voucher; the SE loads it),
+unload (the SE debits and signs; the bank credits the account), sync (the SE signs its log;
+settlement settles it, acknowledges and renews the certificate). ``show`` reads only the SE.
+The offline payment commands of the same group live in ``offcash.cli.payments``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Annotated, Any
+
 import typer
 
+from offcash.cli import output, service
+from offcash.cli.common import Json, PinFile, Server, open_network
+from offcash.cli.config import CliRefusal, Network, WalletEntry, check_name, now, read_pin
+from offcash.domain.ids import WalletId
+
 app = typer.Typer(no_args_is_help=True)
+
+
+def create(net: Network, name: str, bank: str, owner: str, *, pin: str,
+           server: str | None = None) -> dict[str, Any]:
+    """Create wallet ``name`` for account ``owner`` at ``bank`` and enrol its SE."""
+    check_name(name)
+    if name in net.wallets or net.se_path(name).exists():
+        raise CliRefusal(f"a wallet named {name!r} already exists")
+    if net.account(owner).bank != bank:
+        raise CliRefusal(f"account {owner!r} is held at {net.account(owner).bank}, not {bank}")
+    svc = service.connect(net, server)
+    se = net.new_se(name, pin)
+    try:
+        t = now()
+        enrolment = svc.enroll(se.csr(), owner, t)
+        se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, t)
+    except BaseException:
+        net.se_path(name).unlink(missing_ok=True)
+        raise
+    net.wallets[name] = WalletEntry(name, str(enrolment.wallet_id), bank, owner)
+    net.save_registry()
+    return show(net, name, pin=pin)
+
+
+def fund(net: Network, name: str, amount: str, *, pin: str,
+         server: str | None = None) -> dict[str, Any]:
+    """Move ``amount`` from the owner's account into wallet ``name`` (a load voucher)."""
+    money = net.money(amount)
+    se = net.open_se(name, pin)
+    wallet_id = WalletId.parse(net.wallet(name).wallet_id)
+    voucher = service.connect(net, server).voucher(wallet_id, money.minor, now())
+    se.load(voucher, now())
+    return {**show(net, name, pin=pin), "loaded": money.format()}
+
+
+def unload(net: Network, name: str, amount: str, *, pin: str,
+           server: str | None = None) -> dict[str, Any]:
+    """Move ``amount`` from wallet ``name`` back to the owner's account."""
+    money = net.money(amount)
+    se = net.open_se(name, pin)
+    svc = service.connect(net, server)
+    request = se.unload(money.minor, now())
+    svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
+    return {**show(net, name, pin=pin), "unloaded": money.format()}
+
+
+def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
+    """Wallet ``name`` as its SE sees it (offline: reads only the SE file)."""
+    entry = net.wallet(name)
+    st = net.open_se(name, pin).status(now())
+    limits = st.limits
+    return {
+        "wallet": name, "wallet_id": str(st.wallet_id), "bank": st.bank, "owner": entry.owner,
+        "currency": st.currency, "balance": net.money_of(st.balance), "counter": st.counter,
+        "offline_payments": st.offline_payments, "offline_value": net.money_of(st.offline_value),
+        "log_entries": st.log_entries, "last_sync": _time(st.last_sync),
+        "certificate_expires": _time(st.certificate_expires), "lost": entry.lost,
+        "limits": None if limits is None else {
+            "max_balance": net.money_of(limits.max_balance),
+            "max_payment": net.money_of(limits.max_payment),
+            "max_offline_payments": limits.max_offline_payments,
+            "max_offline_value": net.money_of(limits.max_offline_value),
+            "max_offline_seconds": limits.max_offline_seconds,
+        },
+    }
+
+
+def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dict[str, Any]:
+    """Upload wallet ``name``'s log; apply the acknowledgement and the renewed certificate."""
+    se = net.open_se(name, pin)
+    t = now()
+    upload = se.sync_upload(t)
+    result = service.connect(net, server).sync(name, upload.report, upload.entries, se.csr(), t)
+    se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, t)
+    return {**show(net, name, pin=pin), "uploaded_entries": len(upload.entries),
+            "settlement": result.summary}
+
+
+def report_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
+    """Report wallet ``name`` lost: the bank revokes it and opens the refund claim."""
+    entry = net.wallet(name)
+    service.connect(net, server).report_lost(WalletId.parse(entry.wallet_id), now())
+    entry.lost = True
+    net.save_registry()
+    return {"wallet": name, "wallet_id": entry.wallet_id, "revoked": True}
+
+
+def _time(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def render_wallet(r: dict[str, Any]) -> None:
+    """Print a wallet result as a table."""
+    c = r["currency"]
+    rows = [["Wallet", f"{r['wallet']} ({r['wallet_id']})"], ["Bank / owner",
+            f"{r['bank']} / {r['owner']}"], ["Balance", f"{r['balance']} {c}"],
+            ["Offline since sync", f"{r['offline_payments']} payments, "
+             f"{r['offline_value']} {c} sent"],
+            ["Log entries", r["log_entries"]], ["Last sync", r["last_sync"]],
+            ["Certificate expires", r["certificate_expires"]]]
+    if r.get("lost"):
+        rows.append(["Status", "reported lost (revoked)"])
+    if r.get("settlement"):
+        rows.append(["Settlement", ", ".join(f"{k}: {v}" for k, v in r["settlement"].items())])
+    output.print_table(f"Wallet {r['wallet']}", ["", "Value"], rows)
+
+
+@app.command("create")
+def create_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name, e.g. alice-phone.")],
+    bank: Annotated[str, typer.Option(help="The bank that certifies the wallet.")],
+    owner: Annotated[str, typer.Option(help="The account that owns the wallet.")],
+    pin_file: PinFile = None,
+    server: Server = None,
+    as_json: Json = False,
+) -> None:
+    """Create a wallet (a sealed software secure element) and enrol it with BANK."""
+    net = open_network(ctx)
+    r = create(net, name, bank, owner, pin=read_pin(pin_file), server=server)
+    output.emit(r, as_json, render_wallet)
+
+
+@app.command("fund")
+def fund_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    amount: Annotated[str, typer.Argument(help="Amount, e.g. 100.00.")],
+    pin_file: PinFile = None,
+    server: Server = None,
+    as_json: Json = False,
+) -> None:
+    """ONLINE: move AMOUNT from the owner's account into the wallet."""
+    r = fund(open_network(ctx), name, amount, pin=read_pin(pin_file), server=server)
+    output.emit(r, as_json, lambda r: output.say(
+        f"{r['wallet']} loaded {r['loaded']} {r['currency']}: balance {r['balance']} "
+        f"{r['currency']}"))
+
+
+@app.command("unload")
+def unload_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    amount: Annotated[str, typer.Argument(help="Amount, e.g. 10.00.")],
+    pin_file: PinFile = None,
+    server: Server = None,
+    as_json: Json = False,
+) -> None:
+    """ONLINE: move AMOUNT from the wallet back to the owner's account."""
+    r = unload(open_network(ctx), name, amount, pin=read_pin(pin_file), server=server)
+    output.emit(r, as_json, lambda r: output.say(
+        f"{r['wallet']} unloaded {r['unloaded']} {r['currency']} to {r['owner']}: balance "
+        f"{r['balance']} {r['currency']}"))
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    pin_file: PinFile = None,
+    as_json: Json = False,
+) -> None:
+    """Show a wallet's balance, offline counters, limits and certificate (offline)."""
+    output.emit(show(open_network(ctx), name, pin=read_pin(pin_file)), as_json, render_wallet)
+
+
+@app.command("sync")
+def sync_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    pin_file: PinFile = None,
+    server: Server = None,
+    as_json: Json = False,
+) -> None:
+    """ONLINE: settle the wallet's offline log, renew its certificate, fetch CRLs."""
+    r = sync(open_network(ctx), name, pin=read_pin(pin_file), server=server)
+    output.emit(r, as_json, render_wallet)
+
+
+@app.command("report-lost")
+def report_lost_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    server: Server = None,
+    as_json: Json = False,
+) -> None:
+    """ONLINE: report a wallet lost; the bank revokes it and refunds after the claim window."""
+    r = report_lost(open_network(ctx), name, server)
+    output.emit(r, as_json, lambda r: output.say(
+        f"{r['wallet']} reported lost: wallet {r['wallet_id']} revoked"))

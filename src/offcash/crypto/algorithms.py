@@ -11,7 +11,6 @@ with ML-DSA keys but cannot yet put them in X.509 certificates, which the two-ti
 from __future__ import annotations
 
 import enum
-from typing import Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -21,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 _P256_COORD = 32
 
@@ -43,7 +42,9 @@ class SignatureAlgorithm(enum.Enum):
         for alg in cls:
             if alg.short == name:
                 return alg
-        raise ValueError(f"unknown signature algorithm {name!r}; use one of {[a.short for a in cls]}")
+        raise ValueError(
+            f"unknown signature algorithm {name!r}; use one of {[a.short for a in cls]}"
+        )
 
     @classmethod
     def from_cose(cls, cose_id: int) -> SignatureAlgorithm | None:

@@ -210,7 +210,10 @@ def build_crl(
     )
     for serial, when in revoked:
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(_utc(when)).build()
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(_utc(when))
+            .build()
         )
     return builder.sign(bank_key, algorithm_of(bank_key).x509_hash())
 
@@ -258,7 +261,7 @@ class TrustStore:
         bank_ders: Iterable[bytes] = (),
         crl_ders: Iterable[bytes] = (),
     ) -> TrustStore:
-        """A trust store from DER certificates and CRLs; invalid ones raise ``VerificationError``."""
+        """A trust store from DER certificates and CRLs; bad ones raise ``VerificationError``."""
         try:
             root = x509.load_der_x509_certificate(root_der)
             root.verify_directly_issued_by(root)
@@ -266,7 +269,9 @@ class TrustStore:
         except Exception as exc:
             raise VerificationError(Rejection.BAD_CERTIFICATE, f"root: {exc}") from None
         if not _is_ca(root, 1):
-            raise VerificationError(Rejection.BAD_CERTIFICATE, "root is not a CA with path length 1")
+            raise VerificationError(
+                Rejection.BAD_CERTIFICATE, "root is not a CA with path length 1"
+            )
         store = cls(root=root, algorithm=alg)
         for bank in bank_ders:
             store.add_bank(bank)
@@ -282,9 +287,11 @@ class TrustStore:
         except Exception as exc:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, f"bank CA: {exc}") from None
         if not _is_ca(bank, 0):
-            raise VerificationError(Rejection.BAD_CERTIFICATE, "bank is not a CA with path length 0")
+            raise VerificationError(
+                Rejection.BAD_CERTIFICATE, "bank is not a CA with path length 0"
+            )
         self.banks[bank.subject.public_bytes()] = bank
-        self._bank_keys[bank.subject.public_bytes()] = bank.public_key()  # type: ignore[assignment]
+        self._bank_keys.pop(bank.subject.public_bytes(), None)
         return bank
 
     def knows_issuer_of(self, crl_der: bytes) -> bool:
@@ -340,7 +347,7 @@ class TrustStore:
         bank = self.banks.get(issuer_key)
         if bank is None:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.issuer))
-        if not _issued_by(cert, self._bank_keys[issuer_key]):
+        if not _issued_by(cert, self._bank_key(issuer_key, bank)):
             raise VerificationError(Rejection.BAD_CERTIFICATE_SIGNATURE)
         parsed = _wallet_fields(cert, cert_der, bank)
         if at is None:
@@ -352,6 +359,12 @@ class TrustStore:
         if parsed.serial in self._revoked.get(issuer_key, frozenset()):
             raise VerificationError(Rejection.REVOKED, f"wallet {parsed.wallet_id}")
         return parsed
+
+    def _bank_key(self, subject: bytes, bank: x509.Certificate) -> PublicKey:
+        """The bank's public key, loaded once per trust store."""
+        if subject not in self._bank_keys:
+            self._bank_keys[subject] = bank.public_key()  # type: ignore[assignment]
+        return self._bank_keys[subject]
 
     def bank_certificate(self, cert_der: bytes) -> x509.Certificate:
         """A bank CA certificate this store holds, given its DER (for bank-signed messages)."""
@@ -385,7 +398,9 @@ def _issued_by(cert: x509.Certificate, issuer_key: PublicKey) -> bool:
     return True
 
 
-def _wallet_fields(cert: x509.Certificate, cert_der: bytes, bank: x509.Certificate) -> WalletCertificate:
+def _wallet_fields(
+    cert: x509.Certificate, cert_der: bytes, bank: x509.Certificate
+) -> WalletCertificate:
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value

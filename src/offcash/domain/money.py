@@ -15,15 +15,57 @@ from offcash.errors import MoneyError
 
 # ISO 4217 codes with their number of minor-unit digits. Extend as pilots need.
 _MINOR_DIGITS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "GBP": 2, "SEK": 2, "NOK": 2, "DKK": 2, "CHF": 2, "CAD": 2,
-    "AUD": 2, "NZD": 2, "INR": 2, "CNY": 2, "HKD": 2, "SGD": 2, "BRL": 2, "ZAR": 2,
-    "NGN": 2, "KES": 2, "GHS": 2, "MXN": 2, "THB": 2, "PHP": 2, "MYR": 2, "IDR": 2,
-    "PLN": 2, "CZK": 2, "HUF": 2, "TRY": 2, "ILS": 2, "AED": 2, "SAR": 2, "EGP": 2,
-    "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "XOF": 0, "XAF": 0, "UGX": 0,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "XTS": 2,
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "INR": 2,
+    "CNY": 2,
+    "HKD": 2,
+    "SGD": 2,
+    "BRL": 2,
+    "ZAR": 2,
+    "NGN": 2,
+    "KES": 2,
+    "GHS": 2,
+    "MXN": 2,
+    "THB": 2,
+    "PHP": 2,
+    "MYR": 2,
+    "IDR": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "TRY": 2,
+    "ILS": 2,
+    "AED": 2,
+    "SAR": 2,
+    "EGP": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "VND": 0,
+    "XOF": 0,
+    "XAF": 0,
+    "UGX": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+    "XTS": 2,
 }
 
-_AMOUNT = re.compile(r"^(?P<units>\d+)(?:\.(?P<frac>\d+))?$")
+#: ASCII digits only (``\d`` would admit other scripts' digits), and a bounded integer part so
+#: ``int()`` never meets its 4300-digit limit (a ``ValueError``, not a ``MoneyError``).
+_AMOUNT = re.compile(r"^(?P<units>[0-9]{1,40})(?:\.(?P<frac>[0-9]+))?$")
 #: Largest amount representable on the wire (CBOR unsigned 64-bit).
 MAX_MINOR = 2**63 - 1
 

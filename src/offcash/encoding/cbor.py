@@ -13,6 +13,7 @@ refuses duplicate map keys, indefinite lengths and non-shortest forms). Every fa
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 import cbor2
@@ -87,7 +88,7 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
 def _keys_in_order(value: Any) -> bool:
     if type(value) is dict:
         orders = [_key_order(k) for k in value]
-        return all(a < b for a, b in zip(orders, orders[1:], strict=False)) and all(
+        return all(a < b for a, b in itertools.pairwise(orders)) and all(
             _keys_in_order(v) for v in value.values()
         )
     if type(value) is list:

@@ -91,7 +91,9 @@ def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -
     return cbor.encode(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
 
 
-def decode_sign1(data: bytes, path: str = "cose", *, max_bytes: int = cbor.MAX_MESSAGE_BYTES) -> Sign1:
+def decode_sign1(
+    data: bytes, path: str = "cose", *, max_bytes: int = cbor.MAX_MESSAGE_BYTES
+) -> Sign1:
     """Parse a COSE_Sign1 strictly (structure and headers only; no signature check)."""
     item: Any = cbor.decode(data, path=path, max_bytes=max_bytes)
     if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_SIGN1_TAG:
@@ -105,7 +107,9 @@ def decode_sign1(data: bytes, path: str = "cose", *, max_bytes: int = cbor.MAX_M
         raise DecodeError(f"{path}.unprotected", "the unprotected header must be empty")
     payload = bstr(1, max_bytes)(payload, f"{path}.payload")
     signature = bstr(1, 8192)(signature, f"{path}.signature")
-    header = read(cbor.decode(protected_raw, path=f"{path}.protected"), f"{path}.protected", _PROTECTED)
+    header = read(
+        cbor.decode(protected_raw, path=f"{path}.protected"), f"{path}.protected", _PROTECTED
+    )
     alg = SignatureAlgorithm.from_cose(header["alg"])
     assert alg is not None  # int_in admitted only known identifiers
     return Sign1(

@@ -30,7 +30,8 @@ from offcash.ledger.errors import NotFound
 def key_der(key: PrivateKey) -> bytes:
     """PKCS#8 DER of a CA key (unencrypted: see the module docstring)."""
     return key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
 
@@ -61,15 +62,23 @@ class Authorities:
 
 def store_root(conn: Connection, cb: CentralBank) -> None:
     """Record the central bank's root CA."""
-    conn.execute(sa.insert(s.authorities).values(
-        name=pki.common_name(cb.certificate.subject), is_root=True, key_der=key_der(cb.key),
-        cert_der=cb.certificate_der))
+    conn.execute(
+        sa.insert(s.authorities).values(
+            name=pki.common_name(cb.certificate.subject),
+            is_root=True,
+            key_der=key_der(cb.key),
+            cert_der=cb.certificate_der,
+        )
+    )
 
 
 def store_bank(conn: Connection, bank: Bank) -> None:
     """Record a bank CA (its CRL starts empty, number 0)."""
-    conn.execute(sa.insert(s.authorities).values(
-        name=bank.name, is_root=False, key_der=key_der(bank.key), cert_der=bank.certificate_der))
+    conn.execute(
+        sa.insert(s.authorities).values(
+            name=bank.name, is_root=False, key_der=key_der(bank.key), cert_der=bank.certificate_der
+        )
+    )
 
 
 def load(conn: Connection) -> Authorities:
@@ -81,7 +90,8 @@ def load(conn: Connection) -> Authorities:
     cb = CentralBank(_key(root[0].key_der), x509.load_der_x509_certificate(root[0].cert_der))
     banks = {
         r.name: Bank(_key(r.key_der), x509.load_der_x509_certificate(r.cert_der))
-        for r in rows if not r.is_root
+        for r in rows
+        if not r.is_root
     }
     return Authorities(cb, banks)
 
@@ -89,15 +99,21 @@ def load(conn: Connection) -> Authorities:
 def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank: str) -> None:
     """Remember an issued wallet certificate so that revocation can find it."""
     cert = x509.load_der_x509_certificate(cert_der)
-    conn.execute(sa.insert(s.certificates).values(
-        wallet=wallet.raw, serial=cert.serial_number, bank=bank,
-        not_after=int(cert.not_valid_after_utc.timestamp())))
+    conn.execute(
+        sa.insert(s.certificates).values(
+            wallet=wallet.raw,
+            serial=cert.serial_number,
+            bank=bank,
+            not_after=int(cert.not_valid_after_utc.timestamp()),
+        )
+    )
 
 
 def current_crls(conn: Connection) -> list[bytes]:
     """Each bank's latest CRL (banks that never revoked anything have none)."""
     rows = conn.execute(
-        sa.select(s.authorities.c.crl_der).where(s.authorities.c.crl_der.is_not(None))
+        sa.select(s.authorities.c.crl_der)
+        .where(s.authorities.c.crl_der.is_not(None))
         .order_by(s.authorities.c.name)
     ).all()
     return [bytes(r[0]) for r in rows]
@@ -106,8 +122,9 @@ def current_crls(conn: Connection) -> list[bytes]:
 def crl_numbers(conn: Connection) -> dict[str, int]:
     """Each bank's current CRL number (0: no CRL yet)."""
     rows = conn.execute(
-        sa.select(s.authorities.c.name, s.authorities.c.crl_number)
-        .where(s.authorities.c.is_root.is_(False))
+        sa.select(s.authorities.c.name, s.authorities.c.crl_number).where(
+            s.authorities.c.is_root.is_(False)
+        )
     ).all()
     return {r[0]: int(r[1]) for r in rows}
 
@@ -138,19 +155,33 @@ def revoke(conn: Connection, auth: Authorities, wallet: WalletId, bank: str, now
     """Revoke every unexpired certificate of ``wallet`` and re-sign ``bank``'s CRL; returns it."""
     a = s.authorities
     number = conn.execute(
-        sa.update(a).where(a.c.name == bank).values(crl_number=a.c.crl_number + 1)
+        sa.update(a)
+        .where(a.c.name == bank)
+        .values(crl_number=a.c.crl_number + 1)
         .returning(a.c.crl_number)
     ).scalar_one()
-    revoked = {r[0] for r in conn.execute(
-        sa.select(s.revocations.c.serial).where(s.revocations.c.wallet == wallet.raw))}
+    revoked = {
+        r[0]
+        for r in conn.execute(
+            sa.select(s.revocations.c.serial).where(s.revocations.c.wallet == wallet.raw)
+        )
+    }
     certs = conn.execute(
-        sa.select(s.certificates.c.serial, s.certificates.c.not_after)
-        .where(s.certificates.c.wallet == wallet.raw, s.certificates.c.not_after >= now)
+        sa.select(s.certificates.c.serial, s.certificates.c.not_after).where(
+            s.certificates.c.wallet == wallet.raw, s.certificates.c.not_after >= now
+        )
     ).all()
     new = [
-        {"bank": bank, "serial": serial, "wallet": wallet.raw, "revoked_at": now,
-         "not_after": not_after, "crl_number": number}
-        for serial, not_after in certs if serial not in revoked
+        {
+            "bank": bank,
+            "serial": serial,
+            "wallet": wallet.raw,
+            "revoked_at": now,
+            "not_after": not_after,
+            "crl_number": number,
+        }
+        for serial, not_after in certs
+        if serial not in revoked
     ]
     if new:
         conn.execute(sa.insert(s.revocations), new)

@@ -87,8 +87,9 @@ def holding(conn: Connection, account: str) -> int:
     return -int(total)
 
 
-def ensure_account(conn: Connection, account: str, kind: str, bank: str | None,
-                   holder: str | None = None) -> None:
+def ensure_account(
+    conn: Connection, account: str, kind: str, bank: str | None, holder: str | None = None
+) -> None:
     """Create a system or customer account row if missing."""
     exists = conn.execute(sa.select(s.accounts.c.id).where(s.accounts.c.id == account)).first()
     if exists is None:
@@ -148,8 +149,10 @@ def audit(conn: Connection) -> Audit:
     loss_by_bank = {b: int(v) for b, v in losses}
     unbalanced = conn.execute(
         sa.select(sa.func.count()).select_from(
-            sa.select(p.c.journal_id).group_by(p.c.journal_id)
-            .having(sa.func.sum(p.c.amount) != 0).subquery()
+            sa.select(p.c.journal_id)
+            .group_by(p.c.journal_id)
+            .having(sa.func.sum(p.c.amount) != 0)
+            .subquery()
         )
     ).scalar_one()
     entries = conn.execute(sa.select(sa.func.count()).select_from(s.journal)).scalar_one()

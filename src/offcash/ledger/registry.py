@@ -26,9 +26,16 @@ W = s.wallets
 
 def encode_limits(limits: Limits) -> str:
     """Limits as text for the wallets table."""
-    return ",".join(str(v) for v in (
-        limits.max_balance, limits.max_payment, limits.max_offline_payments,
-        limits.max_offline_value, limits.max_offline_seconds))
+    return ",".join(
+        str(v)
+        for v in (
+            limits.max_balance,
+            limits.max_payment,
+            limits.max_offline_payments,
+            limits.max_offline_value,
+            limits.max_offline_seconds,
+        )
+    )
 
 
 def decode_limits(text: str) -> Limits:
@@ -54,12 +61,15 @@ def many(conn: Connection, ids: Iterable[bytes]) -> dict[bytes, Row[Any]]:
     return out
 
 
-def revoke(conn: Connection, auth: authority.Authorities, wallet: WalletId, reason: str,
-           now: int) -> bool:
+def revoke(
+    conn: Connection, auth: authority.Authorities, wallet: WalletId, reason: str, now: int
+) -> bool:
     """Revoke an active wallet (status and CRL); False if it was already revoked."""
     row = conn.execute(
-        sa.update(W).where(W.c.id == wallet.raw, W.c.status == "active")
-        .values(status="revoked", revoked_at=now, reason=reason).returning(W.c.bank)
+        sa.update(W)
+        .where(W.c.id == wallet.raw, W.c.status == "active")
+        .values(status="revoked", revoked_at=now, reason=reason)
+        .returning(W.c.bank)
     ).first()
     if row is None:
         return False
@@ -67,9 +77,25 @@ def revoke(conn: Connection, auth: authority.Authorities, wallet: WalletId, reas
     return True
 
 
-def anomaly(conn: Connection, kind: str, detail: str, now: int, wallet: bytes | None = None,
-            bank: str | None = None, amount: int = 0, evidence: bytes | None = None) -> None:
+def anomaly(
+    conn: Connection,
+    kind: str,
+    detail: str,
+    now: int,
+    wallet: bytes | None = None,
+    bank: str | None = None,
+    amount: int = 0,
+    evidence: bytes | None = None,
+) -> None:
     """Record something settlement detected (double spend, loss, mismatch, counterfeit...)."""
-    conn.execute(sa.insert(s.anomalies).values(
-        wallet=wallet, bank=bank, kind=kind, amount=amount, time=now, detail=detail,
-        evidence=evidence))
+    conn.execute(
+        sa.insert(s.anomalies).values(
+            wallet=wallet,
+            bank=bank,
+            kind=kind,
+            amount=amount,
+            time=now,
+            detail=detail,
+            evidence=evidence,
+        )
+    )

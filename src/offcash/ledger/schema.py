@@ -19,13 +19,15 @@ WALLET = sa.LargeBinary(12)
 DIGEST = sa.LargeBinary(32)
 
 meta = sa.Table(
-    "meta", metadata,
+    "meta",
+    metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
 
 authorities = sa.Table(
-    "authorities", metadata,
+    "authorities",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("is_root", sa.Boolean, nullable=False),
     sa.Column("key_der", sa.LargeBinary, nullable=False),
@@ -35,7 +37,8 @@ authorities = sa.Table(
 )
 
 accounts = sa.Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     sa.Column("id", sa.String(80), primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),  # issued|reserve|float|suspense|customer
     sa.Column("bank", sa.String(64), nullable=True),
@@ -43,18 +46,28 @@ accounts = sa.Table(
 )
 
 journal = sa.Table(
-    "journal", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    "journal",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("time", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("memo", sa.Text, nullable=False, server_default=""),
 )
 
 postings = sa.Table(
-    "postings", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    "postings",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("journal_id", sa.BigInteger, sa.ForeignKey("journal.id"), nullable=False),
     sa.Column("account", sa.String(80), sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),  # debit > 0, credit < 0
@@ -62,7 +75,8 @@ postings = sa.Table(
 )
 
 wallets = sa.Table(
-    "wallets", metadata,
+    "wallets",
+    metadata,
     sa.Column("id", WALLET, primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),  # se|terminal
     sa.Column("bank", sa.String(64), nullable=False),
@@ -75,7 +89,8 @@ wallets = sa.Table(
 )
 
 syncs = sa.Table(
-    "syncs", metadata,
+    "syncs",
+    metadata,
     sa.Column("wallet", WALLET, primary_key=True),
     sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("head", DIGEST, nullable=False),
@@ -85,7 +100,8 @@ syncs = sa.Table(
 )
 
 certificates = sa.Table(
-    "certificates", metadata,
+    "certificates",
+    metadata,
     sa.Column("wallet", WALLET, primary_key=True),
     sa.Column("serial", sa.BigInteger, primary_key=True),
     sa.Column("bank", sa.String(64), nullable=False),
@@ -93,7 +109,8 @@ certificates = sa.Table(
 )
 
 revocations = sa.Table(
-    "revocations", metadata,
+    "revocations",
+    metadata,
     sa.Column("bank", sa.String(64), primary_key=True),
     sa.Column("serial", sa.BigInteger, primary_key=True),
     sa.Column("wallet", WALLET, nullable=False),
@@ -103,7 +120,8 @@ revocations = sa.Table(
 )
 
 crl_deliveries = sa.Table(
-    "crl_deliveries", metadata,
+    "crl_deliveries",
+    metadata,
     sa.Column("wallet", WALLET, primary_key=True),
     sa.Column("bank", sa.String(64), primary_key=True),
     sa.Column("crl_number", sa.BigInteger, primary_key=True),
@@ -111,7 +129,8 @@ crl_deliveries = sa.Table(
 )
 
 vouchers = sa.Table(
-    "vouchers", metadata,
+    "vouchers",
+    metadata,
     sa.Column("wallet", WALLET, primary_key=True),
     sa.Column("id", sa.LargeBinary(16), primary_key=True),
     sa.Column("amount", sa.BigInteger, nullable=False),
@@ -150,9 +169,14 @@ conflicts = _spend_table(
 )
 
 anomalies = sa.Table(
-    "anomalies", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    "anomalies",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("wallet", WALLET, nullable=True),
     sa.Column("bank", sa.String(64), nullable=True),
     sa.Column("kind", sa.String(32), nullable=False),

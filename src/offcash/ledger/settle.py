@@ -57,8 +57,12 @@ class Source(enum.Enum):
     UNLOAD = "unload"
 
 
-_INITIAL = {Source.SENT: "suspense", Source.RECEIVED: "held", Source.TERMINAL: "redeemed",
-            Source.UNLOAD: "unloaded"}
+_INITIAL = {
+    Source.SENT: "suspense",
+    Source.RECEIVED: "held",
+    Source.TERMINAL: "redeemed",
+    Source.UNLOAD: "unloaded",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +97,18 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
 
 
 def _row(spend: Spend, state: str, now: int) -> dict[str, Any]:
-    return {"payer": spend.payer, "counter": spend.counter, "digest": spend.digest,
-            "kind": spend.kind, "payee": spend.payee, "amount": spend.amount, "time": spend.time,
-            "state": state, "message": spend.message, "settled_at": now}
+    return {
+        "payer": spend.payer,
+        "counter": spend.counter,
+        "digest": spend.digest,
+        "kind": spend.kind,
+        "payee": spend.payee,
+        "amount": spend.amount,
+        "time": spend.time,
+        "state": state,
+        "message": spend.message,
+        "settled_at": now,
+    }
 
 
 def _credit_account(spend: Spend, source: Source, wallets: dict[bytes, Row[Any]]) -> str:
@@ -107,8 +120,9 @@ def _credit_account(spend: Spend, source: Source, wallets: dict[bytes, Row[Any]]
     return books.float_of(payee.bank) if source is Source.RECEIVED else str(payee.account)
 
 
-def settle(conn: Connection, auth: authority.Authorities, batch: Sequence[tuple[Spend, Source]],
-           now: int) -> Outcome:
+def settle(
+    conn: Connection, auth: authority.Authorities, batch: Sequence[tuple[Spend, Source]], now: int
+) -> Outcome:
     """Settle ``batch`` in the caller's transaction (see the module docstring)."""
     out = Outcome()
     if not batch:
@@ -122,8 +136,11 @@ def settle(conn: Connection, auth: authority.Authorities, batch: Sequence[tuple[
     rows = [_row(sp, _INITIAL[src], now) for sp, src in firsts.values()]
     inserted: set[tuple[bytes, int]] = set()
     for i in range(0, len(rows), 1000):
-        stmt = _insert(conn, s.spends).on_conflict_do_nothing().returning(
-            s.spends.c.payer, s.spends.c.counter)
+        stmt = (
+            _insert(conn, s.spends)
+            .on_conflict_do_nothing()
+            .returning(s.spends.c.payer, s.spends.c.counter)
+        )
         inserted.update((bytes(p), int(c)) for p, c in conn.execute(stmt, rows[i : i + 1000]))
     legs = books.Legs()
     rest: list[tuple[Spend, Source]] = []
@@ -134,8 +151,16 @@ def settle(conn: Connection, auth: authority.Authorities, batch: Sequence[tuple[
         debit = books.float_of(sp.payer_bank)
         if payer is not None and payer.status == "refunded":
             debit = books.reserve(sp.payer_bank)
-            registry.anomaly(conn, "late-surfacing", "spend surfaced after the lost-device refund",
-                             now, sp.payer, sp.payer_bank, sp.amount, sp.message)
+            registry.anomaly(
+                conn,
+                "late-surfacing",
+                "spend surfaced after the lost-device refund",
+                now,
+                sp.payer,
+                sp.payer_bank,
+                sp.amount,
+                sp.message,
+            )
         legs.move(debit, _credit_account(sp, src, wallets), sp.amount)
         out.new += 1
         out.amount += sp.amount
@@ -152,11 +177,20 @@ def settle(conn: Connection, auth: authority.Authorities, batch: Sequence[tuple[
     return out
 
 
-def _existing(conn: Connection, auth: authority.Authorities, sp: Spend, src: Source,
-              wallets: dict[bytes, Row[Any]], legs: books.Legs, out: Outcome, now: int) -> None:
+def _existing(
+    conn: Connection,
+    auth: authority.Authorities,
+    sp: Spend,
+    src: Source,
+    wallets: dict[bytes, Row[Any]],
+    legs: books.Legs,
+    out: Outcome,
+    now: int,
+) -> None:
     t = s.spends
-    held = conn.execute(sa.select(t.c.digest).where(
-        t.c.payer == sp.payer, t.c.counter == sp.counter)).scalar_one()
+    held = conn.execute(
+        sa.select(t.c.digest).where(t.c.payer == sp.payer, t.c.counter == sp.counter)
+    ).scalar_one()
     if bytes(held) == sp.digest:
         _transition(conn, t, sp, src, wallets, legs, out, now)
         return
@@ -172,8 +206,16 @@ def _existing(conn: Connection, auth: authority.Authorities, sp: Spend, src: Sou
     out.new += 1
     out.amount += sp.amount
     out.double_spends.append((sp.payer, sp.counter))
-    registry.anomaly(conn, "double-spend", f"counter {sp.counter}: two different messages", now,
-                     sp.payer, sp.payer_bank, sp.amount, sp.message)
+    registry.anomaly(
+        conn,
+        "double-spend",
+        f"counter {sp.counter}: two different messages",
+        now,
+        sp.payer,
+        sp.payer_bank,
+        sp.amount,
+        sp.message,
+    )
     if sp.payer in wallets:
         registry.revoke(conn, auth, WalletId(sp.payer), "double-spend", now)
 
@@ -185,8 +227,16 @@ def _key(table: sa.Table, sp: Spend) -> list[Any]:
     return conds
 
 
-def _transition(conn: Connection, table: sa.Table, sp: Spend, src: Source,
-                wallets: dict[bytes, Row[Any]], legs: books.Legs, out: Outcome, now: int) -> None:
+def _transition(
+    conn: Connection,
+    table: sa.Table,
+    sp: Spend,
+    src: Source,
+    wallets: dict[bytes, Row[Any]],
+    legs: books.Legs,
+    out: Outcome,
+    now: int,
+) -> None:
     for _ in range(3):
         state = conn.execute(sa.select(table.c.state).where(*_key(table, sp))).scalar_one()
         payee = wallets.get(sp.payee or b"")
@@ -201,8 +251,10 @@ def _transition(conn: Connection, table: sa.Table, sp: Spend, src: Source,
         else:
             break
         done = conn.execute(
-            sa.update(table).where(*_key(table, sp), table.c.state == state)
-            .values(state=target, settled_at=now).returning(table.c.payer)
+            sa.update(table)
+            .where(*_key(table, sp), table.c.state == state)
+            .values(state=target, settled_at=now)
+            .returning(table.c.payer)
         ).first()
         if done is not None:
             legs.move(source_account, _credit_account(sp, src, wallets), sp.amount)
@@ -217,18 +269,26 @@ def release_torn(conn: Connection, cutoff: int, now: int) -> int:
     legs = books.Legs()
     count = 0
     for table in (s.spends, s.conflicts):
-        rows = conn.execute(sa.select(table).where(
-            table.c.state == "suspense", table.c.time < cutoff)).all()
+        rows = conn.execute(
+            sa.select(table).where(table.c.state == "suspense", table.c.time < cutoff)
+        ).all()
         payees = registry.many(conn, (bytes(r.payee) for r in rows if r.payee is not None))
         for r in rows:
             payee = payees.get(bytes(r.payee or b""))
             if payee is None:
                 continue
-            conds = [table.c.payer == r.payer, table.c.counter == r.counter,
-                     table.c.digest == r.digest, table.c.state == "suspense"]
-            done = conn.execute(sa.update(table).where(*conds)
-                                .values(state="released", settled_at=now)
-                                .returning(table.c.payer)).first()
+            conds = [
+                table.c.payer == r.payer,
+                table.c.counter == r.counter,
+                table.c.digest == r.digest,
+                table.c.state == "suspense",
+            ]
+            done = conn.execute(
+                sa.update(table)
+                .where(*conds)
+                .values(state="released", settled_at=now)
+                .returning(table.c.payer)
+            ).first()
             if done is not None:
                 legs.move(books.SUSPENSE, str(payee.account), int(r.amount))
                 count += 1

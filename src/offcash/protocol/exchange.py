@@ -8,7 +8,8 @@ payer paid (a torn transaction) is completed by ``PayerSide.resend``, which send
 payment again; the payee accepts it exactly once and answers with a receipt either way.
 
     payee: IDLE --start--> AWAITING_PAYMENT --receive_payment--> DONE
-    payer: IDLE --receive_request--> REQUEST_READ --pay--> AWAITING_RECEIPT --receive_receipt--> DONE
+    payer: IDLE --receive_request--> REQUEST_READ --pay--> AWAITING_RECEIPT
+           --receive_receipt--> DONE
 
 Calling a method in the wrong state raises ``ProtocolStateError`` (our bug); bad bytes from the
 peer raise ``DecodeError`` or ``VerificationError`` (their fault) and leave the state unchanged.
@@ -40,8 +41,9 @@ class State(enum.Enum):
 class PayeeDevice(Protocol):
     """What can receive: a secure element or a receive-only terminal."""
 
-    def request(self, amount: int, now: int, reference: str | None = None,
-                payee_name: str | None = None) -> bytes: ...
+    def request(
+        self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None
+    ) -> bytes: ...
 
     def receive(self, payment: bytes, now: int) -> Received: ...
 
@@ -77,8 +79,9 @@ class PayeeSide(_Side):
         self.request: m.PaymentRequest | None = None
         self.received: Received | None = None
 
-    def start(self, amount: int, now: int, reference: str | None = None,
-              payee_name: str | None = None) -> bytes:
+    def start(
+        self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None
+    ) -> bytes:
         """Make the payment request; returns the bytes to show or send to the payer."""
         self._expect(State.IDLE)
         data = self.device.request(amount, now, reference, payee_name)
@@ -132,8 +135,9 @@ class PayerSide(_Side):
         """Check the payee's signed receipt for this payment."""
         self._expect(State.AWAITING_RECEIPT)
         assert self.payment is not None
-        receipt = verify_receipt(data, trust=self.device.trust, params=self.device.params,
-                                 payment=self.payment)
+        receipt = verify_receipt(
+            data, trust=self.device.trust, params=self.device.params, payment=self.payment
+        )
         self.receipt = receipt
         self.state = State.DONE
         return receipt

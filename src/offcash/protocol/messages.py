@@ -49,14 +49,20 @@ def _raw(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.raw if isinstance(v, WalletId) else v) for k, v in values.items()}
 
 
-def _signed(kind: Kind, schema: dict[int, Field], values: dict[str, Any], key: PrivateKey, cert: bytes) -> bytes:
+def _signed(
+    kind: Kind, schema: dict[int, Field], values: dict[str, Any], key: PrivateKey, cert: bytes
+) -> bytes:
     return cose.sign1(kind, cbor.encode(write(schema, _raw(values))), key, cert)
 
 
-def _open(data: bytes, kind: Kind, schema: dict[int, Field], name: str) -> tuple[Sign1, dict[str, Any]]:
+def _open(
+    data: bytes, kind: Kind, schema: dict[int, Field], name: str
+) -> tuple[Sign1, dict[str, Any]]:
     envelope = cose.decode_sign1(data, name)
     if envelope.kind is not kind:
-        raise DecodeError(f"{name}.protected.kind", f"expected {kind.name}, got {envelope.kind.name}")
+        raise DecodeError(
+            f"{name}.protected.kind", f"expected {kind.name}, got {envelope.kind.name}"
+        )
     payload = read(cbor.decode(envelope.payload, path=f"{name}.payload"), f"{name}.payload", schema)
     return envelope, payload
 
@@ -315,7 +321,7 @@ _REPORT = {
 @dataclass(frozen=True, slots=True)
 class SyncReport:
     """The secure element's signed statement of its state and of its log since the last sync.
-    ``log_digest`` chains the ``entries`` log entries uploaded beside it (see ``offcash.se.log``)."""
+    ``log_digest`` chains the ``entries`` log entries uploaded beside it (``offcash.se.log``)."""
 
     envelope: Sign1
     encoded: bytes

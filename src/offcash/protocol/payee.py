@@ -56,7 +56,11 @@ class PayeeBook:
         Nothing is recorded: call ``record`` once the payee has credited it."""
         parsed = parse_payment(payment)
         verified = verify_parsed_payment(
-            parsed, trust=trust, params=params, now=now, payee=payee,
+            parsed,
+            trust=trust,
+            params=params,
+            now=now,
+            payee=payee,
             request=self.request_for(parsed.nonce),
         )
         return verified, self.is_duplicate(verified)
@@ -71,7 +75,9 @@ class PayeeBook:
         if held is not None:
             if held[0] == payment.digest:
                 return True
-            raise VerificationError(Rejection.DOUBLE_SPEND, f"payer {verified.payer} counter {payment.counter}")
+            raise VerificationError(
+                Rejection.DOUBLE_SPEND, f"payer {verified.payer} counter {payment.counter}"
+            )
         if payment.nonce is not None and payment.nonce not in self.outstanding:
             if payment.nonce in self.paid:
                 raise VerificationError(Rejection.NONCE_USED)
@@ -114,4 +120,6 @@ class PayeeBook:
     def from_cbor(cls, value: list[Any]) -> PayeeBook:
         """The book from ``to_cbor``'s form."""
         outstanding, paid, seen, pruned_at = value
-        return cls(dict(outstanding), dict(paid), {(p, c): (d, t) for p, c, d, t in seen}, pruned_at)
+        return cls(
+            dict(outstanding), dict(paid), {(p, c): (d, t) for p, c, d, t in seen}, pruned_at
+        )

@@ -63,7 +63,9 @@ class SecureElement(abc.ABC):
         """A CSR for the SE's key (generated inside the SE at creation; it never leaves)."""
 
     @abc.abstractmethod
-    def enroll(self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int) -> None:
+    def enroll(
+        self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int
+    ) -> None:
         """Install the first wallet certificate, the bank CAs and CRLs."""
 
     @abc.abstractmethod
@@ -71,8 +73,14 @@ class SecureElement(abc.ABC):
         """The SE's balance, counters and limits."""
 
     @abc.abstractmethod
-    def request(self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None,
-                nonce: bytes | None = None) -> bytes:
+    def request(
+        self,
+        amount: int,
+        now: int,
+        reference: str | None = None,
+        payee_name: str | None = None,
+        nonce: bytes | None = None,
+    ) -> bytes:
         """A payment request for ``amount``, remembered as outstanding."""
 
     @abc.abstractmethod
@@ -104,6 +112,12 @@ class SecureElement(abc.ABC):
         """The signed report and the log entries for a sync."""
 
     @abc.abstractmethod
-    def apply_sync(self, ack: bytes, certificate: bytes, bank_certificates: list[bytes],
-                   crls: list[bytes], now: int) -> None:
+    def apply_sync(
+        self,
+        ack: bytes,
+        certificate: bytes,
+        bank_certificates: list[bytes],
+        crls: list[bytes],
+        now: int,
+    ) -> None:
         """Apply the bank's acknowledgement: drop settled entries, renew the certificate."""

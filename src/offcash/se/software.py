@@ -123,7 +123,9 @@ class SoftwareSecureElement(SecureElement):
         """The initial state of a new SE: a fresh key for the network's algorithm, the root."""
         key = params.algorithm.generate()
         key_der = key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
         pki.TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
         return _State(key_der=key_der, params=params, root=root_certificate).encode()
@@ -134,7 +136,9 @@ class SoftwareSecureElement(SecureElement):
         key = serialization.load_der_private_key(s.key_der, None)
         self._key: PrivateKey = key  # type: ignore[assignment]
         self._trust = pki.TrustStore.create(s.root, s.banks, s.crls)
-        self._cert = None if s.certificate is None else self._trust.wallet_certificate(s.certificate, None)
+        self._cert = (
+            None if s.certificate is None else self._trust.wallet_certificate(s.certificate, None)
+        )
         self._head = log.chain_all(s.log_base, s.entries)
 
     def _commit(self) -> None:
@@ -183,7 +187,9 @@ class SoftwareSecureElement(SecureElement):
     def csr(self) -> bytes:
         return pki.make_csr(self._key)
 
-    def _install(self, certificate: bytes, banks: list[bytes], crls: list[bytes], now: int) -> pki.WalletCertificate:
+    def _install(
+        self, certificate: bytes, banks: list[bytes], crls: list[bytes], now: int
+    ) -> pki.WalletCertificate:
         trust = pki.TrustStore.create(self._s.root, banks, [])
         for crl in [*self._trust.crl_ders(), *crls]:
             if trust.knows_issuer_of(crl):
@@ -196,17 +202,23 @@ class SoftwareSecureElement(SecureElement):
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         if own != theirs:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, "certificate is not for this SE's key")
+            raise VerificationError(
+                Rejection.BAD_CERTIFICATE, "certificate is not for this SE's key"
+            )
         if self._cert is not None and cert.wallet_id != self._cert.wallet_id:
             raise VerificationError(Rejection.WRONG_WALLET, "certificate names another wallet")
         if cert.counter_base > self._s.counter:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, "certificate counter is ahead of the SE")
+            raise VerificationError(
+                Rejection.BAD_CERTIFICATE, "certificate counter is ahead of the SE"
+            )
         self._trust = trust
         self._s.banks = trust.bank_certificates()
         self._s.crls = trust.crl_ders()
         return cert
 
-    def enroll(self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int) -> None:
+    def enroll(
+        self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int
+    ) -> None:
         if self._cert is not None:
             raise SecureElementError("the secure element is already enrolled")
         cert = self._install(certificate, bank_certificates, crls, now)
@@ -247,8 +259,9 @@ class SoftwareSecureElement(SecureElement):
         self._check_log_room()
         return cert
 
-    def _sign_payment(self, payee: WalletId, amount: int, now: int, nonce: bytes | None,
-                      reference: str | None) -> bytes:
+    def _sign_payment(
+        self, payee: WalletId, amount: int, now: int, nonce: bytes | None, reference: str | None
+    ) -> bytes:
         cert = self._debit_checks(amount, now, payment=True)
         if payee == cert.wallet_id:
             raise VerificationError(Rejection.SELF_PAYMENT)
@@ -273,7 +286,10 @@ class SoftwareSecureElement(SecureElement):
     def pay(self, request: bytes, now: int) -> bytes:
         req = m.parse_request(request)
         if req.currency != self._s.params.currency:
-            raise VerificationError(Rejection.CURRENCY_MISMATCH, f"{req.currency} on a {self._s.params.currency} network")
+            raise VerificationError(
+                Rejection.CURRENCY_MISMATCH,
+                f"{req.currency} on a {self._s.params.currency} network",
+            )
         return self._sign_payment(req.payee, req.amount, now, req.nonce, req.reference)
 
     def pay_to(self, payee: WalletId, amount: int, now: int, reference: str | None = None) -> bytes:
@@ -281,14 +297,23 @@ class SoftwareSecureElement(SecureElement):
 
     def sent_payment(self, counter: int) -> bytes:
         for entry in self._s.entries:
-            if entry.type is log.EntryType.SENT and m.parse_payment(entry.message).counter == counter:
+            if (
+                entry.type is log.EntryType.SENT
+                and m.parse_payment(entry.message).counter == counter
+            ):
                 return entry.message
         raise SecureElementError(f"no payment with counter {counter} since the last sync")
 
     # --- receiving -----------------------------------------------------------------------
 
-    def request(self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None,
-                nonce: bytes | None = None) -> bytes:
+    def request(
+        self,
+        amount: int,
+        now: int,
+        reference: str | None = None,
+        payee_name: str | None = None,
+        nonce: bytes | None = None,
+    ) -> bytes:
         cert = self._enrolled()
         self._check_amount(amount)
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + amount)
@@ -329,8 +354,14 @@ class SoftwareSecureElement(SecureElement):
 
     def load(self, voucher: bytes, now: int) -> int:
         cert = self._enrolled()
-        v = verify_voucher(voucher, trust=self._trust, params=self._s.params, wallet=cert.wallet_id,
-                           bank=cert.bank, now=now)
+        v = verify_voucher(
+            voucher,
+            trust=self._trust,
+            params=self._s.params,
+            wallet=cert.wallet_id,
+            bank=cert.bank,
+            now=now,
+        )
         if v.voucher_id in self._s.vouchers:
             raise VerificationError(Rejection.REPLAYED, "voucher already applied")
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + v.amount)
@@ -345,8 +376,14 @@ class SoftwareSecureElement(SecureElement):
     def unload(self, amount: int, now: int) -> bytes:
         cert = self._debit_checks(amount, now, payment=False)
         counter = self._s.counter + 1
-        request = m.sign_unload(self._key, cert.der, amount=amount, currency=self._s.params.currency,
-                                counter=counter, time=now)
+        request = m.sign_unload(
+            self._key,
+            cert.der,
+            amount=amount,
+            currency=self._s.params.currency,
+            counter=counter,
+            time=now,
+        )
         self._s.counter = counter
         self._s.balance -= amount
         self._append(log.Entry(log.EntryType.UNLOADED, now, amount, request))
@@ -370,14 +407,30 @@ class SoftwareSecureElement(SecureElement):
         )
         return SyncUpload(report=report, entries=list(self._s.entries))
 
-    def apply_sync(self, ack: bytes, certificate: bytes, bank_certificates: list[bytes],
-                   crls: list[bytes], now: int) -> None:
+    def apply_sync(
+        self,
+        ack: bytes,
+        certificate: bytes,
+        bank_certificates: list[bytes],
+        crls: list[bytes],
+        now: int,
+    ) -> None:
         cert = self._enrolled()
-        a = verify_ack(ack, trust=self._trust, params=self._s.params, wallet=cert.wallet_id, bank=cert.bank)
+        a = verify_ack(
+            ack, trust=self._trust, params=self._s.params, wallet=cert.wallet_id, bank=cert.bank
+        )
         if a.sync_seq != self._s.sync_seq:
-            raise VerificationError(Rejection.REPLAYED, f"acknowledgement for sync {a.sync_seq}, expected {self._s.sync_seq}")
-        if a.entries > len(self._s.entries) or log.chain_all(self._s.log_base, self._s.entries[: a.entries]) != a.log_digest:
-            raise VerificationError(Rejection.BAD_SIGNATURE, "acknowledgement does not match the log")
+            raise VerificationError(
+                Rejection.REPLAYED,
+                f"acknowledgement for sync {a.sync_seq}, expected {self._s.sync_seq}",
+            )
+        if (
+            a.entries > len(self._s.entries)
+            or log.chain_all(self._s.log_base, self._s.entries[: a.entries]) != a.log_digest
+        ):
+            raise VerificationError(
+                Rejection.BAD_SIGNATURE, "acknowledgement does not match the log"
+            )
         new_cert = self._install(certificate, bank_certificates, crls, now)
         self._cert, self._s.certificate = new_cert, certificate
         self._s.entries = self._s.entries[a.entries :]
@@ -386,4 +439,3 @@ class SoftwareSecureElement(SecureElement):
         self._s.last_sync = a.time
         self._s.book.prune(now, self._s.params.max_payment_age)
         self._commit()
-

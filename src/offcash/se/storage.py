@@ -68,7 +68,9 @@ class SealedFile:
         self._salt = salt
 
     @classmethod
-    def create(cls, path: str | Path, pin: str, state: bytes, *, scrypt_n: int = SCRYPT_N) -> SealedFile:
+    def create(
+        cls, path: str | Path, pin: str, state: bytes, *, scrypt_n: int = SCRYPT_N
+    ) -> SealedFile:
         """Create a new sealed file holding ``state`` (refuses to overwrite an existing one)."""
         target = Path(path)
         if target.exists():

@@ -34,13 +34,15 @@ class ReceiveOnlyTerminal:
     book: PayeeBook = field(default_factory=PayeeBook)
     held: list[tuple[int, bytes]] = field(default_factory=list)  # (accepted at, payment)
 
-    def request(self, amount: int, now: int, reference: str | None = None,
-                payee_name: str | None = None) -> bytes:
+    def request(
+        self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None
+    ) -> bytes:
         """A payment request for ``amount`` minor units, remembered as outstanding."""
         if type(amount) is not int or amount <= 0:
             raise MoneyError(f"amount must be a positive integer of minor units, not {amount!r}")
-        req = m.PaymentRequest(self.wallet_id, amount, self.params.currency, new_nonce(), now,
-                               reference, payee_name)
+        req = m.PaymentRequest(
+            self.wallet_id, amount, self.params.currency, new_nonce(), now, reference, payee_name
+        )
         self.book.maybe_prune(now, self.params.max_payment_age)
         encoded = req.encode()
         self.book.add_request(req, encoded)
@@ -68,13 +70,15 @@ class ReceiveOnlyTerminal:
     def encode(self) -> bytes:
         """The terminal's state, for the caller to persist."""
         p = self.params
-        return cbor.encode([
-            self.wallet_id.raw,
-            [p.currency, p.algorithm.short, p.max_payment_age, p.clock_skew],
-            [self.trust.root_der, self.trust.bank_certificates(), self.trust.crl_ders()],
-            self.book.to_cbor(),
-            [[t, payment] for t, payment in self.held],
-        ])
+        return cbor.encode(
+            [
+                self.wallet_id.raw,
+                [p.currency, p.algorithm.short, p.max_payment_age, p.clock_skew],
+                [self.trust.root_der, self.trust.bank_certificates(), self.trust.crl_ders()],
+                self.book.to_cbor(),
+                [[t, payment] for t, payment in self.held],
+            ]
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> ReceiveOnlyTerminal:

@@ -1,0 +1,239 @@
+"""Generate the test vectors in tests/vectors/ from fixed keys, serials, time and nonces.
+
+Usage: ``python scripts/make_vectors.py`` (writes tests/vectors/payment-<alg>.json).
+
+Each vector holds the keys, the certificate chain, a payment request, the payment answering it
+(its protected header, payload, to-be-signed bytes, signature and full encoding), the payee's
+receipt, and negative cases with the ``Rejection`` a verifier must give. Another implementation
+(a JavaCard applet, a Kotlin wallet) checks itself against these files.
+
+Reproducibility: Ed25519 signatures are deterministic, so an Ed25519 vector is reproduced byte
+for byte, certificates included. ECDSA (P-256) signatures are randomized, so a P-256 vector
+keeps its certificates and signatures as data: what is reproduced byte for byte is every
+encoding the signer chooses (request, protected header, payload, to-be-signed bytes), and the
+stored signatures must verify. tests/test_vectors.py checks both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import cbor2
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from offcash.crypto import pki
+from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import DEFAULT_LIMITS
+from offcash.domain.network import NetworkParams
+from offcash.encoding import cbor, cose
+from offcash.protocol import messages as m
+
+VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
+TIME = 1_790_000_000
+PAYER = WalletId(bytes.fromhex("0102030405060708090a0b0c"))
+PAYEE = WalletId(bytes.fromhex("a1a2a3a4a5a6a7a8a9aaabac"))
+OTHER = WalletId(bytes.fromhex("b1b2b3b4b5b6b7b8b9babbbc"))
+NONCE = bytes(range(16))
+AMOUNT = 1250
+REFERENCE = "vector-1"
+
+
+def key_for(alg: SignatureAlgorithm, label: str) -> PrivateKey:
+    """A fixed private key: the SHA-256 of ``offcash vector <label>`` as scalar or seed."""
+    seed = hashlib.sha256(f"offcash vector {label}".encode()).digest()
+    if alg is SignatureAlgorithm.P256:
+        order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+        return ec.derive_private_key(int.from_bytes(seed, "big") % (order - 1) + 1, ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def private_hex(key: PrivateKey) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"{key.private_numbers().private_value:064x}"
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    ).hex()
+
+
+@contextmanager
+def fixed_serials() -> Iterator[None]:
+    """Certificate serial numbers 1001, 1002, ... in order of issuance."""
+    counter = itertools.count(1001)
+    with mock.patch.object(pki, "_serial", lambda: next(counter)):
+        yield
+
+
+def certificates(alg: SignatureAlgorithm) -> dict[str, bytes]:
+    """Root, bank, payer and payee certificates (deterministic for Ed25519)."""
+    root_key, bank_key = key_for(alg, "root"), key_for(alg, "bank")
+    with fixed_serials():
+        root = pki.issue_root(root_key, "offcash Vector Root", TIME - 86400)
+        bank = pki.issue_bank(
+            root_key, root, bank_key.public_key(), "offcash Vector Bank", TIME - 86400
+        )
+        wallets = {
+            name: pki.issue_wallet(
+                bank_key,
+                bank,
+                pki.make_csr(key_for(alg, name)),
+                wid,
+                DEFAULT_LIMITS,
+                0,
+                TIME - 3600,
+            )
+            for name, wid in (("payer", PAYER), ("payee", PAYEE))
+        }
+    return {"root": pki.der(root), "bank": pki.der(bank)} | {
+        k: pki.der(v) for k, v in wallets.items()
+    }
+
+
+def _signed(data: bytes) -> dict[str, str]:
+    env = cose.decode_sign1(data)
+    return {
+        "protected": env.protected.hex(),
+        "payload": env.payload.hex(),
+        "to_be_signed": env.to_be_signed().hex(),
+        "signature": env.signature.hex(),
+        "encoded": data.hex(),
+        "digest": m.digest(data).hex(),
+    }
+
+
+def build(alg: SignatureAlgorithm, certs: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """The vector for ``alg``; ``certs`` reuses stored certificates (for P-256)."""
+    certs = certs or certificates(alg)
+    payer_key, payee_key = key_for(alg, "payer"), key_for(alg, "payee")
+    params = NetworkParams("EUR", alg)
+    request = m.PaymentRequest(PAYEE, AMOUNT, "EUR", NONCE, TIME, REFERENCE, "Vector Shop")
+    fields = {
+        "payee": PAYEE,
+        "amount": AMOUNT,
+        "currency": "EUR",
+        "counter": 1,
+        "time": TIME + 10,
+        "nonce": NONCE,
+        "reference": REFERENCE,
+    }
+    payment = m.sign_payment(payer_key, certs["payer"], **fields)
+    receipt = m.sign_receipt(payee_key, certs["payee"], payment=m.digest(payment), time=TIME + 20)
+
+    parts = cose.decode_sign1(payment)
+    tampered_payload = cbor.decode(parts.payload) | {2: AMOUNT * 100}
+    tampered = cbor.encode(
+        cbor2.CBORTag(
+            cose.COSE_SIGN1_TAG,
+            [parts.protected, {}, cbor.encode(tampered_payload), parts.signature],
+        )
+    )
+    flipped = bytearray(payment)
+    flipped[-1] ^= 0x01
+    redirected = m.sign_payment(
+        payer_key, certs["payer"], **(fields | {"payee": OTHER, "counter": 2, "nonce": None})
+    )
+    negative = [
+        {
+            "name": "tampered_amount",
+            "encoded": tampered.hex(),
+            "verify_at": TIME + 30,
+            "rejection": "BAD_SIGNATURE",
+        },
+        {
+            "name": "flipped_signature_bit",
+            "encoded": bytes(flipped).hex(),
+            "verify_at": TIME + 30,
+            "rejection": "BAD_SIGNATURE",
+        },
+        {
+            "name": "addressed_to_another_wallet",
+            "encoded": redirected.hex(),
+            "verify_at": TIME + 30,
+            "rejection": "WRONG_PAYEE",
+        },
+        {
+            "name": "too_old",
+            "encoded": payment.hex(),
+            "verify_at": TIME + 10 + params.max_payment_age + 1,
+            "rejection": "TOO_OLD",
+        },
+        {
+            "name": "from_the_future",
+            "encoded": payment.hex(),
+            "verify_at": TIME + 10 - params.clock_skew - 1,
+            "rejection": "FROM_THE_FUTURE",
+        },
+    ]
+    return {
+        "description": f"offcash payment vector, {alg.short}; see scripts/make_vectors.py",
+        "algorithm": alg.short,
+        "cose_alg": alg.cose_id,
+        "network": {
+            "currency": "EUR",
+            "max_payment_age": params.max_payment_age,
+            "clock_skew": params.clock_skew,
+        },
+        "keys": {
+            name: private_hex(key_for(alg, name)) for name in ("root", "bank", "payer", "payee")
+        },
+        "certificates": {k: v.hex() for k, v in certs.items()},
+        "payer": str(PAYER),
+        "payee": str(PAYEE),
+        "request": {
+            "fields": {
+                "payee": str(PAYEE),
+                "amount": AMOUNT,
+                "currency": "EUR",
+                "nonce": NONCE.hex(),
+                "time": TIME,
+                "reference": REFERENCE,
+                "payee_name": "Vector Shop",
+            },
+            "encoded": request.encode().hex(),
+        },
+        "payment": {
+            "fields": {
+                "payee": str(PAYEE),
+                "amount": AMOUNT,
+                "currency": "EUR",
+                "counter": 1,
+                "time": TIME + 10,
+                "nonce": NONCE.hex(),
+                "reference": REFERENCE,
+            },
+            "verify_at": TIME + 30,
+            **_signed(payment),
+        },
+        "receipt": {
+            "fields": {"payment": m.digest(payment).hex(), "time": TIME + 20},
+            **_signed(receipt),
+        },
+        "negative": negative,
+    }
+
+
+def dump(vector: dict[str, Any]) -> str:
+    return json.dumps(vector, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    VECTORS.mkdir(parents=True, exist_ok=True)
+    for alg in SignatureAlgorithm:
+        path = VECTORS / f"payment-{alg.short}.json"
+        path.write_text(dump(build(alg)))
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

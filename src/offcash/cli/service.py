@@ -1,0 +1,177 @@
+"""The settlement service as the CLI sees it: a thin adapter over ``offcash.ledger``.
+
+Theory of operation: online commands call ``connect(net, server)``, which opens the network's
+ledger in process (``LedgerService.open(db_url)``) or, with ``--server URL``, the HTTP client
+of ``offcash.api`` (same methods). ``Service`` speaks the CLI's terms: account *names* (the
+ledger knows accounts by id; the network folder's registry maps names to ids), amounts in minor
+units, and plain dicts for what is shown. Offline commands never come here, so they run with
+no ledger at all.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from offcash.cli.config import AccountEntry, CliRefusal, Network
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.ledger import LedgerService
+from offcash.protocol import messages as m
+from offcash.se.log import Entry
+
+#: What the central bank issues into each bank's reserves when a pilot network is created.
+INITIAL_RESERVE = 10_000_000  # 100,000.00 in a two-decimal currency
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What a sync returns for the SE to apply, and what settlement reported."""
+
+    ack: bytes
+    certificate: bytes
+    bank_certificates: list[bytes]
+    crls: list[bytes]
+    summary: dict[str, Any]
+
+
+def init_network(db_url: str, *, currency: str, algorithm: str, banks: list[str],
+                 central_bank: str, now: int) -> bytes:
+    """Create the ledger with fresh CAs and fund each bank's reserves; returns the root DER."""
+    ledger = LedgerService.open(db_url)
+    ledger.create_network(currency, SignatureAlgorithm.from_name(algorithm), central_bank,
+                          banks, now)
+    for bank in banks:
+        ledger.issue(bank, INITIAL_RESERVE, now)
+    return ledger.authorities.central_bank.certificate_der
+
+
+class Service:
+    """The settlement operations the CLI needs, over a ledger facade or its HTTP client."""
+
+    def __init__(self, net: Network, ledger: Any) -> None:
+        self.net = net
+        self.ledger = ledger
+
+    def open_account(self, name: str, bank: str, deposit: int, now: int) -> AccountEntry:
+        """Open account ``name`` at ``bank``, move ``deposit`` into it from the bank's reserve."""
+        if name in self.net.accounts:
+            raise CliRefusal(f"an account named {name!r} already exists")
+        if bank not in self.net.config.banks:
+            raise CliRefusal(f"unknown bank {bank!r} (banks: {', '.join(self.net.config.banks)})")
+        account_id = str(self.ledger.open_account(bank, name))
+        entry = AccountEntry(name, account_id, bank)
+        self.net.accounts[name] = entry
+        self.net.save_registry()
+        if deposit:
+            self.ledger.distribute(account_id, deposit, now)
+        return entry
+
+    def balance(self, name: str) -> int:
+        """What account ``name`` holds (minor units)."""
+        return int(self.ledger.balance(self.net.account(name).account_id))
+
+    def enroll(self, csr: bytes, owner: str, now: int) -> Any:
+        """Enrol an SE for account ``owner`` (its bank certifies it)."""
+        return self.ledger.enroll(csr, self.net.account(owner).account_id, now)
+
+    def voucher(self, wallet: WalletId, amount: int, now: int) -> bytes:
+        """Debit the owner's account for a single-use load voucher."""
+        return bytes(self.ledger.fund(wallet, amount, now))
+
+    def redeem_unload(self, request: bytes, now: int) -> int:
+        """Credit an SE-signed unload request to the owner's account; the amount credited."""
+        return int(self.ledger.unload(request, now))
+
+    def sync(self, name: str, report: bytes, entries: list[Entry], csr: bytes,
+             now: int) -> SyncOutcome:
+        """Settle wallet ``name``'s log; refuse (exit 1) if settlement revoked the wallet."""
+        r = self.ledger.sync(report, [e.encode() for e in entries], csr, now)
+        summary: dict[str, Any] = {"settled": r.settled}
+        if r.refused:
+            summary["refused"] = [f"{x.reason}" for x in r.refused]
+        if r.anomalies:
+            summary["anomalies"] = list(r.anomalies)
+        if r.ack is None or r.certificate is None:
+            detail = "; ".join(r.anomalies) or "revoked"
+            raise CliRefusal(f"wallet {name} was revoked by settlement: {detail}")
+        return SyncOutcome(r.ack, r.certificate, list(r.bank_certificates), list(r.crls),
+                           summary)
+
+    def report_lost(self, wallet: WalletId, now: int) -> None:
+        """Revoke a lost wallet (its refund waits for the claim window)."""
+        self.ledger.report_lost(wallet, now)
+
+    def audit(self) -> dict[str, Any]:
+        """Conservation, bank positions, double spends with evidence, revoked, unreconciled."""
+        net, a = self.net, self.ledger.audit()
+        show = net.money_of
+        result: dict[str, Any] = {
+            "currency": net.config.currency, "balanced": bool(a.balanced),
+            "issued": show(a.issued), "customers": show(a.customers),
+            "reserves": show(a.reserves), "float": show(a.float), "suspense": show(a.suspense),
+            "journal_entries": a.journal_entries, "unbalanced_entries": a.unbalanced_entries,
+            "banks": {b: {"reserve": show(p.reserve), "customers": show(p.customers),
+                          "float": show(p.float), "losses": show(p.losses)}
+                      for b, p in sorted(a.banks.items())},
+        }
+        anomalies = list(self.ledger.anomalies())
+        result["double_spends"] = self._double_spends(anomalies)
+        result["unreconciled"] = sorted({net.name_of(x.wallet) for x in anomalies
+                                         if x.kind == "reconcile" and x.wallet is not None})
+        result["anomalies"] = [{"kind": x.kind, "wallet": net.name_of(x.wallet), "bank": x.bank,
+                                "amount": show(x.amount), "detail": x.detail}
+                               for x in anomalies]
+        revoked = []
+        for wid in sorted({w.wallet_id for w in net.wallets.values()}):
+            status = str(self.ledger.wallet_status(WalletId.parse(wid)))
+            if status != "active":
+                revoked.append(f"{net.name_of(wid)} ({status})")
+        result["revoked"] = revoked
+        return result
+
+    def _double_spends(self, anomalies: list[Any]) -> list[dict[str, Any]]:
+        net = self.net
+        loss: dict[tuple[str, str], int] = defaultdict(int)
+        for x in anomalies:
+            if x.kind == "double-spend" and x.wallet is not None:
+                loss[(str(x.wallet), x.bank or "?")] += x.amount
+        out = []
+        for (wid, bank), amount in sorted(loss.items()):
+            for counter, messages in self.ledger.evidence(WalletId.parse(wid)):
+                payments = [m.parse_payment(msg) for msg in messages]
+                out.append({
+                    "payer": net.name_of(wid), "payer_id": wid, "counter": counter,
+                    "payees": [net.name_of(p.payee) for p in payments],
+                    "amounts": [net.money_of(p.amount) for p in payments],
+                    "amount": net.money_of(amount), "bank": bank,
+                    "evidence": [base64.urlsafe_b64encode(msg).decode() for msg in messages],
+                })
+        return out
+
+
+def connect(net: Network, server: str | None = None) -> Service:
+    """The settlement service of ``net``: in process on its database, or over HTTP."""
+    if server is None:
+        ledger = LedgerService.open(net.db_url)
+        # Warm the facade's caches now: its methods read them inside their own transaction,
+        # and a first, uncached read there opens a second transaction that waits on the first
+        # (a deadlock on SQLite). Reported to the settlement owner.
+        _ = ledger.authorities, ledger.params
+        return Service(net, ledger)
+    try:
+        from offcash.api.client import Client  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise CliRefusal("--server: the HTTP client (offcash.api) is not available yet") from None
+    return Service(net, Client(server))
+
+
+def serve(db_url: str, host: str, port: int) -> None:
+    """Run the HTTP API on ``db_url`` until interrupted."""
+    try:
+        from offcash.api import serve as api_serve  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise CliRefusal("serve: the HTTP API (offcash.api) is not available yet") from None
+    api_serve(db_url, host=host, port=port)

@@ -1,0 +1,103 @@
+"""Verification for settlement: the core's pure verifiers, with a certificate cache.
+
+Theory of operation: settlement verifies every message with ``offcash.verification`` (the very
+functions payee devices run offline). ``SettlementTrust`` is a ``TrustStore`` without CRLs:
+revocation is judged by the ledger's own rule (did this payee hold a CRL revoking the payer when
+it accepted?), not by today's CRLs. It caches parsed wallet certificates (thousands of payments
+share a few certificates), so checking one payment costs one signature verification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from offcash.crypto.pki import TrustStore, WalletCertificate
+from offcash.domain.ids import WalletId
+from offcash.domain.network import NetworkParams
+from offcash.errors import Rejection, VerificationError
+from offcash.ledger.settle import Spend
+from offcash.protocol import messages as m
+from offcash.verification import verify_payment, verify_unload
+
+_CACHE = 4096
+#: Rejections that mean the message is not from a wallet any bank of this network certified.
+COUNTERFEIT = frozenset(
+    {
+        Rejection.UNKNOWN_ISSUER,
+        Rejection.BAD_CERTIFICATE_SIGNATURE,
+        Rejection.BAD_CERTIFICATE,
+        Rejection.BAD_SIGNATURE,
+    }
+)
+
+
+@dataclass
+class SettlementTrust(TrustStore):
+    """A CRL-free trust store caching parsed wallet certificates."""
+
+    _cache: dict[bytes, WalletCertificate] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, root_der: bytes, bank_ders: list[bytes]) -> SettlementTrust:
+        """The store for this network's root and banks."""
+        base = TrustStore.create(root_der, bank_ders)
+        return cls(root=base.root, algorithm=base.algorithm, banks=base.banks)
+
+    def wallet_certificate(self, cert_der: bytes, at: int | None) -> WalletCertificate:
+        cert = self._cache.get(cert_der)
+        if cert is None:
+            cert = super().wallet_certificate(cert_der, None)
+            if len(self._cache) >= _CACHE:
+                self._cache.clear()
+            self._cache[cert_der] = cert
+        if at is not None:
+            if at < cert.not_before:
+                raise VerificationError(Rejection.CERT_NOT_YET_VALID)
+            if at > cert.not_after:
+                raise VerificationError(Rejection.CERT_EXPIRED)
+        return cert
+
+
+def payment(
+    data: bytes,
+    trust: TrustStore,
+    params: NetworkParams,
+    accepted_at: int | None,
+    payee: WalletId | None = None,
+) -> Spend:
+    """Verify a payment as its payee did at ``accepted_at`` (None: at the payment's own time)."""
+    p = m.parse_payment(data)
+    v = verify_payment(
+        data,
+        trust=trust,
+        params=params,
+        now=p.time if accepted_at is None else accepted_at,
+        payee=payee,
+    )
+    return Spend(
+        v.payer.raw,
+        p.counter,
+        p.digest,
+        "payment",
+        p.payee.raw,
+        p.amount,
+        p.time,
+        v.signer.bank,
+        bytes(data),
+    )
+
+
+def unload(data: bytes, trust: TrustStore, params: NetworkParams) -> Spend:
+    """Verify an SE-signed unload request."""
+    u, signer = verify_unload(data, trust=trust, params=params)
+    return Spend(
+        signer.wallet_id.raw,
+        u.counter,
+        m.digest(data),
+        "unload",
+        None,
+        u.amount,
+        u.time,
+        signer.bank,
+        bytes(data),
+    )

@@ -1,0 +1,517 @@
+"""The settlement service facade: every operation of the central bank, the banks and wallets.
+
+Theory of operation: ``LedgerService`` owns an engine and the network's parameters; each public
+method is one retried database transaction (``db.transaction``) over the modules that hold the
+rules (``books``, ``authority``, ``registry``, ``settle``, ``sync``). Times are passed in
+(``now``); only the HTTP and CLI edges read a clock. ``offcash.api.client.Client`` has the same
+methods over HTTP, so a wallet or the CLI syncs through either with one interface.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import DEFAULT_LIMITS, Limits
+from offcash.domain.network import NetworkParams
+from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.issuance import Bank, CentralBank
+from offcash.ledger import authority, books, checks, db, registry, settle, sync
+from offcash.ledger import schema as s
+from offcash.ledger.books import Audit
+from offcash.ledger.errors import (
+    ClaimNotReady,
+    Conflict,
+    InsufficientBalance,
+    NotFound,
+    WalletRevoked,
+)
+from offcash.ledger.sync import Refusal, SyncResult
+from offcash.verification import verify_unload
+
+DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
+BATCH = 1000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What a newly enrolled SE installs."""
+
+    wallet_id: WalletId
+    certificate: bytes
+    bank_certificates: list[bytes]
+    crls: list[bytes]
+
+
+@dataclass(frozen=True)
+class TrustMaterial:
+    """What a verifier needs offline: the root, the bank CAs and the current CRLs."""
+
+    root: bytes
+    bank_certificates: list[bytes]
+    crls: list[bytes]
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    """The outcome of a terminal's redemption."""
+
+    settled: int
+    amount: int
+    duplicates: int
+    refused: list[Refusal]
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Something settlement detected, with its evidence (a signed message) if any."""
+
+    kind: str
+    wallet: WalletId | None
+    bank: str | None
+    amount: int
+    time: int
+    detail: str
+    evidence: bytes | None
+
+
+class LedgerService:
+    """The settlement service (see the module docstring)."""
+
+    def __init__(self, engine: Engine, claim_window: int = DEFAULT_CLAIM_WINDOW) -> None:
+        self.engine = engine
+        self.claim_window = claim_window
+        self._auth: authority.Authorities | None = None
+        self._trust: checks.SettlementTrust | None = None
+        self._params: NetworkParams | None = None
+
+    @classmethod
+    def open(
+        cls, url: str, schema: str | None = None, claim_window: int = DEFAULT_CLAIM_WINDOW
+    ) -> LedgerService:
+        """Open (and migrate) the ledger database at ``url`` (SQLite path/URL or PostgreSQL)."""
+        return cls(db.open_engine(url, schema), claim_window)
+
+    def _tx(self, fn: Callable[[Connection], T]) -> T:
+        return db.transaction(self.engine, fn)
+
+    # --- network setup (operator) --------------------------------------------------------
+
+    def install(
+        self, params: NetworkParams, central_bank: CentralBank, banks: Sequence[Bank]
+    ) -> None:
+        """Store an existing central bank and bank CAs (keys included) as this ledger's."""
+
+        def go(conn: Connection) -> None:
+            if conn.execute(sa.select(s.meta)).first() is not None:
+                raise Conflict("the ledger already has a network")
+            conn.execute(
+                sa.insert(s.meta),
+                [
+                    {"key": "currency", "value": params.currency},
+                    {"key": "algorithm", "value": params.algorithm.short},
+                    {"key": "max_payment_age", "value": str(params.max_payment_age)},
+                    {"key": "clock_skew", "value": str(params.clock_skew)},
+                ],
+            )
+            authority.store_root(conn, central_bank)
+            books.ensure_account(conn, books.ISSUED, "issued", None)
+            books.ensure_account(conn, books.SUSPENSE, "suspense", None)
+            for bank in banks:
+                self._add_bank(conn, bank)
+
+        self._tx(go)
+        self._auth = None
+
+    def create_network(
+        self,
+        currency: str,
+        algorithm: SignatureAlgorithm,
+        central_bank: str,
+        banks: Sequence[str],
+        now: int,
+    ) -> None:
+        """Create a new network with fresh CA keys."""
+        cb = CentralBank.create(central_bank, algorithm, now)
+        self.install(
+            NetworkParams(currency, algorithm), cb, [cb.certify_bank(b, now) for b in banks]
+        )
+
+    def add_bank(self, name: str, now: int) -> None:
+        """Certify a new bank under the central bank."""
+        bank = self.authorities.central_bank.certify_bank(name, now)
+        self._tx(lambda conn: self._add_bank(conn, bank))
+        self._auth = self._trust = None
+
+    @staticmethod
+    def _add_bank(conn: Connection, bank: Bank) -> None:
+        if conn.execute(sa.select(s.authorities).where(s.authorities.c.name == bank.name)).first():
+            raise Conflict(f"bank {bank.name!r} exists")
+        authority.store_bank(conn, bank)
+        books.ensure_account(conn, books.reserve(bank.name), "reserve", bank.name)
+        books.ensure_account(conn, books.float_of(bank.name), "float", bank.name)
+
+    @property
+    def authorities(self) -> authority.Authorities:
+        """The CAs (cached; reloaded after changes)."""
+        if self._auth is None:
+            self._auth = self._tx(authority.load)
+        return self._auth
+
+    @property
+    def params(self) -> NetworkParams:
+        """The network parameters."""
+        if self._params is None:
+            rows = dict(
+                self._tx(lambda c: c.execute(sa.select(s.meta.c.key, s.meta.c.value)).all())
+            )
+            if not rows:
+                raise NotFound("the ledger has no network yet")
+            self._params = NetworkParams(
+                rows["currency"],
+                SignatureAlgorithm.from_name(rows["algorithm"]),
+                int(rows["max_payment_age"]),
+                int(rows["clock_skew"]),
+            )
+        return self._params
+
+    @property
+    def trust(self) -> checks.SettlementTrust:
+        """The settlement trust store (no CRLs; see ``checks``)."""
+        if self._trust is None:
+            a = self.authorities
+            self._trust = checks.SettlementTrust.of(a.central_bank.certificate_der, a.bank_ders)
+        return self._trust
+
+    # --- money (operator) ------------------------------------------------------------------
+
+    def issue(self, bank: str, amount: int, now: int) -> None:
+        """The central bank issues ``amount`` into ``bank``'s reserves."""
+        self.authorities.bank(bank)
+        _positive(amount)
+        legs = books.Legs()
+        legs.move(books.ISSUED, books.reserve(bank), amount)
+        self._tx(lambda conn: books.post(conn, now, "issue", legs, bank))
+
+    def open_account(self, bank: str, holder: str) -> str:
+        """Open a customer account at ``bank``; returns its id."""
+        self.authorities.bank(bank)
+        account = "c-" + os.urandom(8).hex()
+        self._tx(lambda conn: books.ensure_account(conn, account, "customer", bank, holder))
+        return account
+
+    def distribute(self, account: str, amount: int, now: int) -> None:
+        """Move ``amount`` from the account's bank reserves to the customer account."""
+        _positive(amount)
+
+        def go(conn: Connection) -> None:
+            _, bank = self._account(conn, account)
+            legs = books.Legs()
+            legs.move(books.reserve(bank), account, amount)
+            books.post(conn, now, "distribute", legs, account)
+
+        self._tx(go)
+
+    def balance(self, account: str) -> int:
+        """What an account holds."""
+        return self._tx(lambda conn: books.holding(conn, account))
+
+    def audit(self) -> Audit:
+        """The audit of the whole books (see ``books.Audit``)."""
+        return self._tx(books.audit)
+
+    @staticmethod
+    def _account(conn: Connection, account: str) -> tuple[str, str]:
+        row = books.accounts_of(conn, [account]).get(account)
+        if row is None or row[0] != "customer" or row[1] is None:
+            raise NotFound(f"no customer account {account!r}")
+        return row[0], row[1]
+
+    # --- wallets -----------------------------------------------------------------------------
+
+    def enroll(
+        self, csr: bytes, account: str, now: int, limits: Limits | None = None
+    ) -> Enrollment:
+        """Certify an SE's key for a new wallet owned by ``account`` (limits: bank default)."""
+        wid = WalletId.random()
+        lim = limits or DEFAULT_LIMITS
+        auth = self.authorities  # load outside the transaction: SQLite allows one writer
+
+        def go(conn: Connection) -> Enrollment:
+            _, bank = self._account(conn, account)
+            cert = auth.bank(bank).certify_wallet(csr, wid, lim, 0, now)
+            conn.execute(
+                sa.insert(s.wallets).values(
+                    id=wid.raw,
+                    kind="se",
+                    bank=bank,
+                    account=account,
+                    limits=registry.encode_limits(lim),
+                )
+            )
+            authority.record_certificate(conn, wid, cert, bank)
+            authority.record_delivery(conn, wid, now)
+            return Enrollment(wid, cert, auth.bank_ders, authority.current_crls(conn))
+
+        return self._tx(go)
+
+    def register_terminal(self, account: str) -> WalletId:
+        """Register a receive-only terminal paying into ``account``; returns its wallet id."""
+        wid = WalletId.random()
+
+        def go(conn: Connection) -> None:
+            _, bank = self._account(conn, account)
+            conn.execute(
+                sa.insert(s.wallets).values(id=wid.raw, kind="terminal", bank=bank, account=account)
+            )
+
+        self._tx(go)
+        return wid
+
+    def fund(self, wallet: WalletId, amount: int, now: int) -> bytes:
+        """Debit the owner's account and return a single-use load voucher for the wallet."""
+        _positive(amount)
+        voucher_id = os.urandom(16)
+        auth, params = self.authorities, self.params  # outside the transaction (see enroll)
+
+        def go(conn: Connection) -> bytes:
+            row = registry.get(conn, wallet)
+            if row.status != "active" or row.kind != "se":
+                raise WalletRevoked(f"wallet {wallet} cannot be funded ({row.status})")
+            held = books.holding(conn, row.account)
+            if held < amount:
+                raise InsufficientBalance(f"account holds {held}, {amount} asked")
+            legs = books.Legs()
+            legs.move(row.account, books.float_of(row.bank), amount)
+            books.post(conn, now, "fund", legs, str(wallet))
+            conn.execute(
+                sa.insert(s.vouchers).values(
+                    wallet=wallet.raw, id=voucher_id, amount=amount, issued_at=now
+                )
+            )
+            return auth.bank(row.bank).voucher(wallet, amount, params.currency, now, voucher_id)
+
+        return self._tx(go)
+
+    def unload(self, request: bytes, now: int) -> int:
+        """Credit an SE-signed unload request to the owner's account (once); returns the amount."""
+        sp = checks.unload(request, self.trust, self.params)
+        verify_unload(request, trust=self.trust, params=self.params)
+
+        auth = self.authorities
+
+        def go(conn: Connection) -> int:
+            out = settle.settle(conn, auth, [(sp, settle.Source.UNLOAD)], now)
+            return sp.amount if out.new else 0
+
+        return self._tx(go)
+
+    def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
+        """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
+        auth, trust, params = self.authorities, self.trust, self.params
+        return self._tx(lambda conn: sync.run(conn, auth, trust, params, report, entries, csr, now))
+
+    def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
+        """Settle payments a receive-only terminal accepted into its owner's account.
+
+        The stream is read and settled in batches, each its own transaction (every payment is
+        an independent signed message, so a retried or resumed redemption settles nothing twice)."""
+        row = self._tx(lambda conn: registry.get(conn, terminal))
+        if row.kind != "terminal":
+            raise NotFound(f"{terminal} is not a terminal")
+        settled = amount = duplicates = 0
+        refused: list[Refusal] = []
+        for chunk in _chunks(iter(payments), BATCH):
+            batch: list[tuple[settle.Spend, settle.Source]] = []
+            for data in chunk:
+                try:
+                    sp = checks.payment(data, self.trust, self.params, None, payee=terminal)
+                    if sp.time > now + self.params.clock_skew:
+                        raise VerificationError(Rejection.FROM_THE_FUTURE)
+                    batch.append((sp, settle.Source.TERMINAL))
+                except (VerificationError, DecodeError) as exc:
+                    reason = exc.rejection.name if isinstance(exc, VerificationError) else "DECODE"
+                    refused.append(Refusal(_digest(data), reason))
+            out = self._tx(lambda conn, b=batch: self._redeem_batch(conn, b, now))
+            settled += out.new + out.moved
+            amount += out.amount
+            duplicates += out.duplicates
+        return RedeemResult(settled, amount, duplicates, refused)
+
+    def _redeem_batch(
+        self, conn: Connection, batch: list[tuple[settle.Spend, settle.Source]], now: int
+    ) -> settle.Outcome:
+        keep = []
+        for sp, src in batch:
+            held = authority.revocation_known_to(
+                conn, WalletId(sp.payer), WalletId(sp.payee or b""), sp.time
+            )
+            if held is None:
+                keep.append((sp, src))
+        return settle.settle(conn, self.authorities, keep, now)
+
+    def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
+        """Root, bank CAs and current CRLs; recorded as delivered to ``wallet`` if given."""
+
+        def go(conn: Connection) -> TrustMaterial:
+            if wallet is not None:
+                registry.get(conn, wallet)
+                authority.record_delivery(conn, wallet, now)
+            return TrustMaterial(
+                self.authorities.central_bank.certificate_der,
+                self.authorities.bank_ders,
+                authority.current_crls(conn),
+            )
+
+        return self._tx(go)
+
+    # --- revocation, losses, reports ---------------------------------------------------------
+
+    def report_lost(self, wallet: WalletId, now: int) -> None:
+        """The owner reports the device lost or broken: revoke the wallet now."""
+
+        def go(conn: Connection) -> None:
+            registry.get(conn, wallet)
+            registry.revoke(conn, self.authorities, wallet, "lost", now)
+
+        self._tx(go)
+
+    def refund_lost(self, wallet: WalletId, now: int) -> int:
+        """After the claim window, refund the balance at the last sync minus the wallet's
+        payments and unloads that surfaced since; returns the amount (once)."""
+
+        def go(conn: Connection) -> int:
+            row = registry.get(conn, wallet)
+            if row.status != "revoked" or row.reason != "lost":
+                raise ClaimNotReady(f"wallet {wallet} is {row.status} ({row.reason})")
+            if now < int(row.revoked_at) + self.claim_window:
+                raise ClaimNotReady(
+                    f"claim window open until {int(row.revoked_at) + self.claim_window}"
+                )
+            last = conn.execute(
+                sa.select(s.syncs.c.balance, s.syncs.c.counter)
+                .where(s.syncs.c.wallet == wallet.raw)
+                .order_by(s.syncs.c.seq.desc())
+                .limit(1)
+            ).first()
+            balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
+            balance += int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(s.vouchers.c.amount), 0)).where(
+                        s.vouchers.c.wallet == wallet.raw,
+                        s.vouchers.c.issued_at >= _last_sync_time(conn, wallet),
+                    )
+                ).scalar_one()
+            )
+            surfaced = int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(s.spends.c.amount), 0)).where(
+                        s.spends.c.payer == wallet.raw, s.spends.c.counter > counter
+                    )
+                ).scalar_one()
+            )
+            refund = max(balance - surfaced, 0)
+            done = conn.execute(
+                sa.update(s.wallets)
+                .where(s.wallets.c.id == wallet.raw, s.wallets.c.status == "revoked")
+                .values(status="refunded")
+                .returning(s.wallets.c.id)
+            ).first()
+            if done is None:
+                raise ClaimNotReady("already refunded")
+            legs = books.Legs()
+            legs.move(books.float_of(row.bank), row.account, refund)
+            books.post(conn, now, "lost-refund", legs, str(wallet))
+            return refund
+
+        return self._tx(go)
+
+    def release_torn(self, now: int) -> int:
+        """Pay torn payments (payer-reported only, now too old for any payee to accept
+        offline) to their payee's owner account; returns how many."""
+        cutoff = now - self.params.max_payment_age - self.params.clock_skew
+        return self._tx(lambda conn: settle.release_torn(conn, cutoff, now))
+
+    def evidence(self, payer: WalletId) -> list[tuple[int, list[bytes]]]:
+        """For each double-spent counter of ``payer``: every distinct signed message."""
+
+        def go(conn: Connection) -> list[tuple[int, list[bytes]]]:
+            out = []
+            c = s.conflicts
+            counters = sorted(
+                {
+                    int(r[0])
+                    for r in conn.execute(sa.select(c.c.counter).where(c.c.payer == payer.raw))
+                }
+            )
+            for n in counters:
+                first = conn.execute(
+                    sa.select(s.spends.c.message).where(
+                        s.spends.c.payer == payer.raw, s.spends.c.counter == n
+                    )
+                ).scalar_one()
+                more = conn.execute(
+                    sa.select(c.c.message)
+                    .where(c.c.payer == payer.raw, c.c.counter == n)
+                    .order_by(c.c.digest)
+                ).scalars()
+                out.append((n, [bytes(first), *(bytes(x) for x in more)]))
+            return out
+
+        return self._tx(go)
+
+    def anomalies(self, wallet: WalletId | None = None) -> list[Anomaly]:
+        """What settlement detected (all, or for one wallet), oldest first."""
+        a = s.anomalies
+        q = sa.select(a).order_by(a.c.id)
+        if wallet is not None:
+            q = q.where(a.c.wallet == wallet.raw)
+        rows = self._tx(lambda conn: conn.execute(q).all())
+        return [
+            Anomaly(
+                r.kind,
+                WalletId(bytes(r.wallet)) if r.wallet else None,
+                r.bank,
+                int(r.amount),
+                int(r.time),
+                r.detail,
+                bytes(r.evidence) if r.evidence is not None else None,
+            )
+            for r in rows
+        ]
+
+    def wallet_status(self, wallet: WalletId) -> str:
+        """``active``, ``revoked`` or ``refunded``."""
+        return str(self._tx(lambda conn: registry.get(conn, wallet)).status)
+
+
+def _last_sync_time(conn: Connection, wallet: WalletId) -> int:
+    t = conn.execute(
+        sa.select(sa.func.max(s.syncs.c.time)).where(s.syncs.c.wallet == wallet.raw)
+    ).scalar()
+    return -1 if t is None else int(t)
+
+
+def _positive(amount: int) -> None:
+    if type(amount) is not int or amount <= 0:
+        raise VerificationError(Rejection.NON_POSITIVE_AMOUNT, str(amount))
+
+
+def _digest(data: bytes) -> bytes:
+    from offcash.protocol.messages import digest
+
+    return digest(data)
+
+
+def _chunks(it: Iterator[bytes], n: int) -> Iterator[list[bytes]]:
+    while chunk := list(islice(it, n)):
+        yield chunk

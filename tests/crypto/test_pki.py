@@ -1,0 +1,255 @@
+"""The two-tier PKI: chains validate with cryptography's verifier and with ``openssl verify``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import verification
+
+from offcash.crypto import pki
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import DEFAULT_LIMITS, Limits
+from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.issuance import CentralBank
+
+from factories import make_signer
+from harness import T0, PilotNetwork
+
+DAY = 86400
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI")
+
+
+def _cert(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+def test_certificate_profiles(network: PilotNetwork) -> None:
+    s = make_signer(network, limits=Limits(1, 2, 3, 4, 5), counter_base=9)
+    root, bank, wallet = (
+        network.central_bank.certificate,
+        network.banks[0].certificate,
+        _cert(s.cert),
+    )
+    bc = x509.BasicConstraints
+    assert root.extensions.get_extension_for_class(bc).value == bc(ca=True, path_length=1)
+    assert bank.extensions.get_extension_for_class(bc).value == bc(ca=True, path_length=0)
+    assert wallet.extensions.get_extension_for_class(bc).value == bc(ca=False, path_length=None)
+    assert wallet.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    assert wallet.not_valid_after_utc - wallet.not_valid_before_utc == dt.timedelta(days=7)
+    assert dt.timedelta(days=7) == pki.DEFAULT_WALLET_VALIDITY
+    assert wallet.issuer == bank.subject and bank.issuer == root.subject
+    parsed = pki.TrustStore.create(
+        network.central_bank.certificate_der, network.bank_ders
+    ).wallet_certificate(s.cert, T0)
+    assert (parsed.wallet_id, parsed.limits, parsed.counter_base) == (
+        s.wallet_id,
+        Limits(1, 2, 3, 4, 5),
+        9,
+    )
+    assert (parsed.not_before, parsed.not_after) == (T0, T0 + 7 * DAY)
+    assert parsed.bank == "Bank A" and parsed.algorithm is network.params.algorithm
+
+
+def test_bank_sets_the_validity(network: PilotNetwork) -> None:
+    s = make_signer(network, validity=dt.timedelta(hours=1))
+    cert = _cert(s.cert)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=1)
+
+
+# --- cryptography.x509.verification ----------------------------------------------------------
+
+
+def test_webpki_validates_p256(p256: PilotNetwork) -> None:
+    s = make_signer(p256)
+    chain = pki.validate_with_webpki(
+        p256.central_bank.certificate_der, [p256.bank_ders[0]], s.cert, T0 + 3600
+    )
+    assert [pki.common_name(c.subject) for c in chain] == [
+        str(s.wallet_id),
+        "Bank A",
+        "Test Central Bank",
+    ]
+    with pytest.raises(verification.VerificationError):
+        pki.validate_with_webpki(
+            p256.central_bank.certificate_der, [p256.bank_ders[0]], s.cert, T0 + 8 * DAY
+        )
+    with pytest.raises(verification.VerificationError):  # bank B did not issue it
+        pki.validate_with_webpki(p256.central_bank.certificate_der, [p256.bank_ders[1]], s.cert, T0)
+    rogue = CentralBank.create("Test Central Bank", p256.params.algorithm, T0 - DAY)
+    with pytest.raises(verification.VerificationError):
+        pki.validate_with_webpki(rogue.certificate_der, [p256.bank_ders[0]], s.cert, T0)
+
+
+def test_webpki_profile_refuses_ed25519() -> None:
+    """A documented limitation: the WebPKI profile of ``cryptography.x509.verification`` admits
+    no Ed25519 key, so Ed25519 chains are checked by ``TrustStore`` and ``openssl verify``."""
+    net = PilotNetwork.create(SignatureAlgorithm.ED25519)
+    s = make_signer(net)
+    with pytest.raises(verification.VerificationError, match="public key algorithm"):
+        pki.validate_with_webpki(net.central_bank.certificate_der, [net.bank_ders[0]], s.cert, T0)
+
+
+# --- openssl verify -------------------------------------------------------------------------
+
+
+def _pem(path: Path, der: bytes, crl: bool = False) -> str:
+    obj = x509.load_der_x509_crl(der) if crl else _cert(der)
+    path.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+def _openssl_verify(
+    tmp: Path,
+    net: PilotNetwork,
+    wallet: bytes,
+    at: int,
+    crl: bytes | None = None,
+    bank: int = 0,
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        "openssl",
+        "verify",
+        "-CAfile",
+        _pem(tmp / "root.pem", net.central_bank.certificate_der),
+        "-untrusted",
+        _pem(tmp / "bank.pem", net.bank_ders[bank]),
+        "-attime",
+        str(at),
+    ]
+    if crl is not None:
+        cmd += ["-crl_check", "-CRLfile", _pem(tmp / "crl.pem", crl, crl=True)]
+    cmd.append(_pem(tmp / "wallet.pem", wallet))
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=30)
+
+
+@needs_openssl
+def test_openssl_verifies_the_chain(network: PilotNetwork, tmp_path: Path) -> None:
+    s = make_signer(network)
+    ok = _openssl_verify(tmp_path, network, s.cert, T0 + 3600)
+    assert ok.returncode == 0 and ok.stdout.strip().endswith(": OK"), ok.stdout + ok.stderr
+    for at in (T0 - 60, T0 + 7 * DAY + 60):
+        late = _openssl_verify(tmp_path, network, s.cert, at)
+        assert late.returncode != 0, late.stdout
+    other_bank = _openssl_verify(tmp_path, network, s.cert, T0 + 60, bank=1)
+    assert other_bank.returncode != 0
+
+
+@needs_openssl
+def test_openssl_sees_the_revocation(network: PilotNetwork, tmp_path: Path) -> None:
+    s = make_signer(network)
+    serial = _cert(s.cert).serial_number
+    bank = network.banks[0]
+    clean = _openssl_verify(tmp_path, network, s.cert, T0 + 3600, crl=bank.crl([(7, T0)], 1, T0))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    revoked = _openssl_verify(
+        tmp_path, network, s.cert, T0 + 3600, crl=bank.crl([(serial, T0)], 2, T0)
+    )
+    assert revoked.returncode != 0 and "revoked" in (revoked.stdout + revoked.stderr)
+
+
+# --- TrustStore -------------------------------------------------------------------------------
+
+
+def test_trust_store_refusals(network: PilotNetwork) -> None:
+    root_der = network.central_bank.certificate_der
+    rogue_cb = CentralBank.create("Rogue", network.params.algorithm, T0 - DAY)
+    rogue_bank = rogue_cb.certify_bank("Bank A", T0 - DAY)
+    cases = [
+        (lambda: pki.TrustStore.create(b"junk"), Rejection.BAD_CERTIFICATE),
+        (lambda: pki.TrustStore.create(network.bank_ders[0]), Rejection.BAD_CERTIFICATE),
+        (
+            lambda: pki.TrustStore.create(root_der, [rogue_bank.certificate_der]),
+            Rejection.UNKNOWN_ISSUER,
+        ),
+        (
+            lambda: pki.TrustStore.create(root_der, [make_signer(network).cert]),
+            Rejection.UNKNOWN_ISSUER,
+        ),
+        (lambda: pki.TrustStore.create(root_der, [root_der]), Rejection.BAD_CERTIFICATE),
+        (
+            lambda: pki.TrustStore.create(root_der, [], [rogue_bank.crl([], 1, T0)]),
+            Rejection.UNKNOWN_ISSUER,
+        ),
+    ]
+    for action, rejection in cases:
+        with pytest.raises(VerificationError) as info:
+            action()
+        assert info.value.rejection is rejection
+
+
+def test_bank_certificate_lookup(network: PilotNetwork) -> None:
+    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders[:1])
+    assert pki.der(trust.bank_certificate(network.bank_ders[0])) == network.bank_ders[0]
+    with pytest.raises(VerificationError) as info:
+        trust.bank_certificate(network.bank_ders[1])
+    assert info.value.rejection is Rejection.UNKNOWN_ISSUER
+    with pytest.raises(VerificationError) as info:
+        trust.bank_certificate(b"junk")
+    assert info.value.rejection is Rejection.BAD_CERTIFICATE
+
+
+def test_crl_numbers_and_issuers(network: PilotNetwork) -> None:
+    bank_a, bank_b = network.banks
+    s = make_signer(network)
+    serial = _cert(s.cert).serial_number
+    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    assert trust.add_crl(bank_a.crl([(serial, T0)], 5, T0))
+    assert not trust.add_crl(bank_a.crl([], 4, T0))  # an older CRL never replaces a newer one
+    assert not trust.add_crl(bank_a.crl([], 5, T0))
+    with pytest.raises(VerificationError) as info:
+        trust.wallet_certificate(s.cert, T0)
+    assert info.value.rejection is Rejection.REVOKED
+    assert trust.wallet_certificate(s.cert, None).wallet_id == s.wallet_id  # profile only
+    assert trust.add_crl(bank_a.crl([], 6, T0))  # reinstated by a newer CRL
+    assert trust.wallet_certificate(s.cert, T0).serial == serial
+    assert trust.knows_issuer_of(bank_b.crl([], 1, T0))
+    assert not trust.knows_issuer_of(b"junk")
+    forged = pki.der(pki.build_crl(bank_b.key, bank_a.certificate, [], 9, T0))
+    with pytest.raises(VerificationError) as info:
+        trust.add_crl(forged)
+    assert info.value.rejection is Rejection.UNKNOWN_ISSUER
+    assert len(trust.crl_ders()) == 1 and len(trust.bank_certificates()) == 2
+
+
+def test_revocation_in_another_banks_crl_does_not_apply(network: PilotNetwork) -> None:
+    s = make_signer(network)
+    serial = _cert(s.cert).serial_number
+    crl = network.banks[1].crl([(serial, T0)], 1, T0)
+    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders, [crl])
+    assert trust.wallet_certificate(s.cert, T0).serial == serial
+
+
+def test_csr_checks(network: PilotNetwork) -> None:
+    bank = network.banks[0]
+    key = network.params.algorithm.generate()
+    csr = pki.make_csr(key)
+    loaded = x509.load_der_x509_csr(csr)
+    assert loaded.is_signature_valid
+    tampered = bytearray(csr)
+    tampered[-3] ^= 0x01
+    for bad in (b"junk", bytes(tampered)):
+        with pytest.raises(DecodeError) as info:
+            bank.certify_wallet(bad, WalletId.random(), DEFAULT_LIMITS, 0, T0)
+        assert info.value.path == "csr"
+
+
+def test_wallet_policy_survives_the_certificate(network: PilotNetwork) -> None:
+    limits = Limits(
+        max_balance=7,
+        max_payment=6,
+        max_offline_payments=5,
+        max_offline_value=4,
+        max_offline_seconds=3,
+    )
+    ext = _cert(
+        make_signer(network, limits=limits, counter_base=2).cert
+    ).extensions.get_extension_for_oid(pki.WALLET_POLICY_OID)
+    assert not ext.critical
+    assert pki.decode_policy(ext.value.value) == (limits, 2)

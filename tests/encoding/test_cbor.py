@@ -1,0 +1,140 @@
+"""Deterministic CBOR (RFC 8949 section 4.2.1): the encoder's order, the decoder's strictness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cbor2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from offcash.encoding import cbor
+from offcash.errors import DecodeError
+
+from factories import head, raw_map
+
+
+def _reference(value: Any) -> bytes:
+    """An obviously correct deterministic encoder: sort each map by its keys' encodings."""
+    if isinstance(value, dict):
+        items = sorted((_reference(k), _reference(v)) for k, v in value.items())
+        return head(5, len(items)) + b"".join(k + v for k, v in items)
+    if isinstance(value, list):
+        return head(4, len(value)) + b"".join(_reference(v) for v in value)
+    if isinstance(value, cbor2.CBORTag):
+        return head(6, value.tag) + _reference(value.value)
+    return bytes(cbor2.dumps(value))
+
+
+KEYS = st.integers(-(2**64), 2**64 - 1) | st.text(max_size=30) | st.binary(max_size=30)
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64 - 1)
+    | st.binary(max_size=50)
+    | st.text(max_size=50),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(KEYS, inner, max_size=6)
+        | st.builds(cbor2.CBORTag, st.sampled_from([18, 4000]), inner)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300)
+@given(VALUES)
+def test_encoder_matches_the_rfc_rule_and_round_trips(value: Any) -> None:
+    data = cbor.encode(value)
+    assert data == _reference(value)
+    assert cbor.decode(data) == value
+
+
+def test_bytewise_not_length_first_order() -> None:
+    """24 (0x18 0x18) sorts before -1 (0x20) bytewise; RFC 7049 length-first would not."""
+    assert cbor.encode({-1: 0, 24: 0}) == b"\xa2\x18\x18\x00\x20\x00"
+    assert list(cbor2.loads(cbor.encode({-65538: 0, 33: 0, 1: 0, -65537: 0}))) == [
+        1,
+        33,
+        -65537,
+        -65538,
+    ]
+    assert list(cbor2.loads(cbor.encode({"b": 0, "aa": 0, 100: 0, b"a": 0}))) == [
+        100,
+        b"a",
+        "b",
+        "aa",
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        head(0, 1, 1),  # 1 in two bytes
+        head(0, 200, 2),
+        head(1, 5, 4),  # -6 in five bytes
+        head(2, 1, 1) + b"x",  # byte-string length not shortest
+        head(3, 1, 8) + b"x",
+        b"\x5f\x41x\xff",  # indefinite byte string
+        b"\x7f\x61x\xff",  # indefinite text string
+        b"\x9f\x01\xff",  # indefinite array
+        raw_map([(b"\x02", b"\x00"), (b"\x01", b"\x00")]),  # unsorted keys
+        raw_map([(b"\x01", b"\x00"), (b"\x01", b"\x01")]),  # duplicate key
+        raw_map([(b"\x01", b"\x00")], indefinite=True),
+        raw_map([(b"\x20", b"\x00"), (b"\x18\x18", b"\x00")]),  # length-first order
+        b"\xf9\x3c\x00",  # float16 1.0 decodes to 1.0, re-encodes otherwise
+        b"\xc1\x00",  # tag 1 (epoch time) becomes a datetime
+        b"\xc2\x41\x01",  # bignum for 1
+        b"\xd8\x12\x80",  # tag 18 head not shortest
+        b"\x82\x01\x9f\xff",  # nested indefinite array
+    ],
+    ids=lambda d: d.hex(),
+)
+def test_non_canonical_refused(data: bytes) -> None:
+    with pytest.raises(DecodeError) as info:
+        cbor.decode(data, path="msg")
+    assert info.value.path == "msg"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"\x01\x02", "trailing"),
+        (b"\x82\x01", "malformed"),
+        (b"\xff", ""),  # a lone break
+        (b"\x1c", "malformed"),  # reserved additional information
+        (b"\x5b\xff\xff\xff\xff\xff\xff\xff\xff", "malformed"),  # absurd length
+        (b"\x62\xff\xfe", "malformed"),  # invalid UTF-8
+        (bytes(cbor.MAX_MESSAGE_BYTES + 1), "exceeds"),
+    ],
+    ids=lambda v: v.hex()[:16] if isinstance(v, bytes) else v,
+)
+def test_malformed(data: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        cbor.decode(data, path="msg")
+    assert info.value.path == "msg" and reason in info.value.reason
+
+
+def test_size_bound_is_a_parameter() -> None:
+    data = cbor.encode(b"x" * 100)
+    assert cbor.decode(data, max_bytes=len(data)) == b"x" * 100
+    with pytest.raises(DecodeError, match="exceeds"):
+        cbor.decode(data, max_bytes=len(data) - 1)
+
+
+def test_deep_nesting_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError):
+        cbor.decode(b"\x81" * 50_000 + b"\x00")
+
+
+@pytest.mark.parametrize("value", ["text", 7, None, [b"x"]], ids=repr)
+def test_non_bytes_input(value: Any) -> None:
+    with pytest.raises(DecodeError, match="expected bytes"):
+        cbor.decode(value)
+
+
+def test_bytearray_and_memoryview_accepted() -> None:
+    data = cbor.encode({1: b"x"})
+    assert cbor.decode(bytearray(data)) == cbor.decode(memoryview(data)) == {1: b"x"}
