@@ -2,10 +2,11 @@
 
 PostgreSQL is read from ``OFFCASH_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
 each test gets its own schema, dropped afterwards. When the server is unreachable the PostgreSQL
-half is skipped with the reason shown."""
+half is skipped with the reason shown, or fails when ``OFFCASH_REQUIRE_PG`` is set (as in CI)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,20 +21,17 @@ from offcash.ledger.db import normalize_url
 from harness import T0, PilotNetwork
 
 PG_URL = os.environ.get("OFFCASH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-_pg_error: str | None = None
 
 
+@functools.cache
 def pg_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used, or None."""
-    global _pg_error
-    if _pg_error is None:
-        try:
-            with sa.create_engine(normalize_url(PG_URL)).connect() as c:
-                c.execute(sa.text("select 1"))
-            _pg_error = ""
-        except Exception as exc:
-            _pg_error = f"PostgreSQL at {PG_URL} unreachable: {type(exc).__name__}: {exc}"
-    return _pg_error or None
+    """Why PostgreSQL cannot be used, or None (checked once per run)."""
+    try:
+        with sa.create_engine(normalize_url(PG_URL)).connect() as c:
+            c.execute(sa.text("select 1"))
+    except Exception as exc:
+        return f"PostgreSQL at {PG_URL} unreachable: {type(exc).__name__}: {exc}"
+    return None
 
 
 @pytest.fixture
@@ -43,6 +41,8 @@ def db_target(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[tupl
         yield f"sqlite:///{tmp_path}/ledger.db", None
         return
     reason = pg_unreachable()
+    if reason and os.environ.get("OFFCASH_REQUIRE_PG"):
+        pytest.fail(f"{reason} (OFFCASH_REQUIRE_PG is set: CI must run these tests)")
     if reason:
         pytest.skip(reason)
     schema = "t_" + uuid.uuid4().hex[:12]

@@ -70,7 +70,8 @@ def test_incomplete_log_is_refused(world: World) -> None:
     up = alice.sync_upload(T0 + 10)
     with pytest.raises(IncompleteLog):
         world.ledger.sync(up.report, [up.entries[0].encode()], alice.csr(), T0 + 10)
-    altered = [up.entries[1].encode(), up.entries[0].encode(), *(e.encode() for e in up.entries[2:])]
+    first, second, *rest = (e.encode() for e in up.entries)
+    altered = [second, first, *rest]
     with pytest.raises(IncompleteLog):
         world.ledger.sync(up.report, altered, alice.csr(), T0 + 10)
     assert world.ledger.audit().suspense == 0

@@ -9,6 +9,7 @@ methods over HTTP, so a wallet or the CLI syncs through either with one interfac
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -341,7 +342,7 @@ class LedgerService:
                 except (VerificationError, DecodeError) as exc:
                     reason = exc.rejection.name if isinstance(exc, VerificationError) else "DECODE"
                     refused.append(Refusal(_digest(data), reason))
-            out = self._tx(lambda conn, b=batch: self._redeem_batch(conn, b, now))
+            out = self._tx(functools.partial(self._redeem_batch, batch=batch, now=now))
             settled += out.new + out.moved
             amount += out.amount
             duplicates += out.duplicates
