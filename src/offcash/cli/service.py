@@ -171,7 +171,7 @@ def connect(net: Network, server: str | None = None) -> Service:
 def serve(db_url: str, host: str, port: int) -> None:
     """Run the HTTP API on ``db_url`` until interrupted."""
     try:
-        from offcash.api import serve as api_serve  # type: ignore[attr-defined,unused-ignore]
+        from offcash.api import serve as api_serve  # type: ignore[import-not-found,attr-defined,unused-ignore]
     except ImportError:
         raise CliRefusal("serve: the HTTP API (offcash.api) is not available yet") from None
     api_serve(db_url, host=host, port=port)
