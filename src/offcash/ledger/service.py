@@ -103,7 +103,16 @@ class LedgerService:
         return cls(db.open_engine(url, schema), claim_window)
 
     def _tx(self, fn: Callable[[Connection], T]) -> T:
+        if self._auth is None or self._params is None:
+            self._warm()  # load the CAs first: never open a transaction inside another
         return db.transaction(self.engine, fn)
+
+    def _warm(self) -> None:
+        try:
+            self._auth = db.transaction(self.engine, authority.load)
+            self._params = db.transaction(self.engine, _load_params)
+        except NotFound:
+            self._auth = self._params = None
 
     # --- network setup (operator) --------------------------------------------------------
 
@@ -165,24 +174,14 @@ class LedgerService:
     def authorities(self) -> authority.Authorities:
         """The CAs (cached; reloaded after changes)."""
         if self._auth is None:
-            self._auth = self._tx(authority.load)
+            self._auth = db.transaction(self.engine, authority.load)
         return self._auth
 
     @property
     def params(self) -> NetworkParams:
         """The network parameters."""
         if self._params is None:
-            rows = dict(
-                self._tx(lambda c: c.execute(sa.select(s.meta.c.key, s.meta.c.value)).all())
-            )
-            if not rows:
-                raise NotFound("the ledger has no network yet")
-            self._params = NetworkParams(
-                rows["currency"],
-                SignatureAlgorithm.from_name(rows["algorithm"]),
-                int(rows["max_payment_age"]),
-                int(rows["clock_skew"]),
-            )
+            self._params = db.transaction(self.engine, _load_params)
         return self._params
 
     @property
@@ -493,6 +492,18 @@ class LedgerService:
     def wallet_status(self, wallet: WalletId) -> str:
         """``active``, ``revoked`` or ``refunded``."""
         return str(self._tx(lambda conn: registry.get(conn, wallet)).status)
+
+
+def _load_params(conn: Connection) -> NetworkParams:
+    rows = {k: v for k, v in conn.execute(sa.select(s.meta.c.key, s.meta.c.value)).all()}
+    if not rows:
+        raise NotFound("the ledger has no network yet")
+    return NetworkParams(
+        rows["currency"],
+        SignatureAlgorithm.from_name(rows["algorithm"]),
+        int(rows["max_payment_age"]),
+        int(rows["clock_skew"]),
+    )
 
 
 def _last_sync_time(conn: Connection, wallet: WalletId) -> int:

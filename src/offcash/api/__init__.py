@@ -1,0 +1,1 @@
+"""The settlement service over HTTP: a FastAPI app (``app``), a client (``client``), ``serve``."""

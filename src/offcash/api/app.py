@@ -1,0 +1,203 @@
+"""The settlement HTTP API (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+Theory of operation: a thin adapter over ``LedgerService``. Signed messages travel as base64url
+strings in JSON. Wallet calls (sync, unload, redeem, trust) need no credential: the SE-signed
+report, unload request and payments are the authentication, and value only ever goes to the
+accounts the ledger already associates with the signer or the terminal. Operator calls need
+``Authorization: Bearer <token>``. Every error is an RFC 9457 problem document
+(``application/problem+json``) whose ``type`` is ``https://offcash.dev/problems/<code>``, the
+``code`` of the ``OffcashError`` raised; malformed input is a 400, never a 500. The clock is
+read here (``clock``); tests and replays may let the caller set ``X-Offcash-Time``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from offcash.api import wire
+from offcash.domain.ids import WalletId
+from offcash.errors import DecodeError, LocalError, OffcashError, RemoteError
+from offcash.ledger.errors import Conflict, NotFound, Unauthorized
+from offcash.ledger.service import LedgerService
+
+PROBLEM_BASE = "https://offcash.dev/problems/"
+
+
+def status_of(exc: OffcashError) -> int:
+    """The HTTP status for an offcash error."""
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, DecodeError):
+        return 400
+    if isinstance(exc, RemoteError):
+        return 422
+    if isinstance(exc, Conflict | LocalError):
+        return 409
+    return 400
+
+
+def problem(status: int, code: str, title: str, detail: str) -> JSONResponse:
+    """An RFC 9457 problem response."""
+    return JSONResponse(
+        {
+            "type": PROBLEM_BASE + code,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        },
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+class Amount(BaseModel):
+    amount: int
+
+
+class NewAccount(BaseModel):
+    bank: str
+    holder: str
+
+
+class NewWallet(BaseModel):
+    csr: str
+    account: str
+
+
+class NewTerminal(BaseModel):
+    account: str
+
+
+class Upload(BaseModel):
+    report: str
+    entries: list[str]
+    csr: str
+
+
+class Unload(BaseModel):
+    request: str
+
+
+class Payments(BaseModel):
+    payments: list[str]
+
+
+def create_app(
+    ledger: LedgerService,
+    token: str,
+    clock: Callable[[], int] = lambda: int(time.time()),
+    accept_client_time: bool = False,
+) -> FastAPI:
+    """The FastAPI app serving ``ledger``; ``token`` guards the operator calls."""
+    app = FastAPI(title="offcash settlement", version="1")
+
+    @app.exception_handler(OffcashError)
+    async def _offcash(_: Request, exc: OffcashError) -> JSONResponse:
+        return problem(status_of(exc), exc.code, type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(400, DecodeError.code, "DecodeError", str(exc.errors())[:2000])
+
+    def now(x_offcash_time: Annotated[int | None, Header()] = None) -> int:
+        return x_offcash_time if accept_client_time and x_offcash_time is not None else clock()
+
+    def operator(authorization: Annotated[str | None, Header()] = None) -> None:
+        given = (authorization or "").removeprefix("Bearer ").encode()
+        if not authorization or not hmac.compare_digest(given, token.encode()):
+            raise Unauthorized("operator call without a valid bearer token")
+
+    Op = [Depends(operator)]
+
+    @app.get("/v1/trust")
+    def trust(wallet: str | None = None, t: int = Depends(now)) -> dict[str, Any]:
+        return wire.trust(ledger.trust_material(WalletId.parse(wallet) if wallet else None, t))
+
+    @app.post("/v1/sync")
+    def sync(body: Upload, t: int = Depends(now)) -> dict[str, Any]:
+        entries = [wire.unb64(e, f"entries[{i}]") for i, e in enumerate(body.entries)]
+        result = ledger.sync(
+            wire.unb64(body.report, "report"), entries, wire.unb64(body.csr, "csr"), t
+        )
+        return wire.sync_result(result)
+
+    @app.post("/v1/unload")
+    def unload(body: Unload, t: int = Depends(now)) -> dict[str, int]:
+        return {"amount": ledger.unload(wire.unb64(body.request, "request"), t)}
+
+    @app.post("/v1/terminals/{terminal}/redeem")
+    def redeem(terminal: str, body: Payments, t: int = Depends(now)) -> dict[str, Any]:
+        payments = (wire.unb64(p, f"payments[{i}]") for i, p in enumerate(body.payments))
+        return wire.redeem(ledger.redeem(WalletId.parse(terminal), payments, t))
+
+    @app.post("/v1/banks/{bank}/issue", dependencies=Op)
+    def issue(bank: str, body: Amount, t: int = Depends(now)) -> dict[str, bool]:
+        ledger.issue(bank, body.amount, t)
+        return {"ok": True}
+
+    @app.post("/v1/accounts", dependencies=Op)
+    def open_account(body: NewAccount) -> dict[str, str]:
+        return {"account": ledger.open_account(body.bank, body.holder)}
+
+    @app.post("/v1/accounts/{account}/distribute", dependencies=Op)
+    def distribute(account: str, body: Amount, t: int = Depends(now)) -> dict[str, bool]:
+        ledger.distribute(account, body.amount, t)
+        return {"ok": True}
+
+    @app.get("/v1/accounts/{account}", dependencies=Op)
+    def balance(account: str) -> dict[str, int]:
+        return {"balance": ledger.balance(account)}
+
+    @app.post("/v1/wallets", dependencies=Op)
+    def enroll(body: NewWallet, t: int = Depends(now)) -> dict[str, Any]:
+        return wire.enrollment(ledger.enroll(wire.unb64(body.csr, "csr"), body.account, t))
+
+    @app.post("/v1/terminals", dependencies=Op)
+    def register_terminal(body: NewTerminal) -> dict[str, str]:
+        return {"wallet_id": str(ledger.register_terminal(body.account))}
+
+    @app.post("/v1/wallets/{wallet}/fund", dependencies=Op)
+    def fund(wallet: str, body: Amount, t: int = Depends(now)) -> dict[str, str]:
+        return {"voucher": wire.b64(ledger.fund(WalletId.parse(wallet), body.amount, t))}
+
+    @app.post("/v1/wallets/{wallet}/lost", dependencies=Op)
+    def report_lost(wallet: str, t: int = Depends(now)) -> dict[str, bool]:
+        ledger.report_lost(WalletId.parse(wallet), t)
+        return {"ok": True}
+
+    @app.post("/v1/wallets/{wallet}/refund", dependencies=Op)
+    def refund_lost(wallet: str, t: int = Depends(now)) -> dict[str, int]:
+        return {"amount": ledger.refund_lost(WalletId.parse(wallet), t)}
+
+    @app.get("/v1/wallets/{wallet}/evidence", dependencies=Op)
+    def evidence(wallet: str) -> list[dict[str, Any]]:
+        return [
+            {"counter": c, "messages": [wire.b64(m) for m in ms]}
+            for c, ms in ledger.evidence(WalletId.parse(wallet))
+        ]
+
+    @app.post("/v1/release-torn", dependencies=Op)
+    def release_torn(t: int = Depends(now)) -> dict[str, int]:
+        return {"released": ledger.release_torn(t)}
+
+    @app.get("/v1/audit", dependencies=Op)
+    def audit() -> dict[str, Any]:
+        return wire.audit(ledger.audit())
+
+    @app.get("/v1/anomalies", dependencies=Op)
+    def anomalies(wallet: str | None = None) -> list[dict[str, Any]]:
+        w = WalletId.parse(wallet) if wallet else None
+        return [wire.anomaly(a) for a in ledger.anomalies(w)]
+
+    return app

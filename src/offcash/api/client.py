@@ -1,0 +1,169 @@
+"""A Python client for the settlement HTTP API, with the methods of ``LedgerService``.
+
+Theory of operation: each method maps to one route of ``offcash.api.app`` and returns the same
+dataclasses as the in-process facade, so a wallet or the CLI syncs through either. ``now`` is
+sent as ``X-Offcash-Time``; a production server ignores it and uses its own clock. A problem
+document comes back as the typed error its ``code`` names (``RemoteError``/``LocalError`` for
+codes this client does not know).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import httpx
+
+from offcash import errors
+from offcash.api import wire
+from offcash.domain.ids import WalletId
+from offcash.ledger import errors as lerrors
+from offcash.ledger.books import Audit
+from offcash.ledger.service import Anomaly, Enrollment, RedeemResult, TrustMaterial
+from offcash.ledger.sync import SyncResult
+
+_SIMPLE: dict[str, type[errors.OffcashError]] = {
+    cls.code: cls
+    for mod in (errors, lerrors)
+    for cls in vars(mod).values()
+    if isinstance(cls, type)
+    and issubclass(cls, errors.OffcashError)
+    and cls
+    not in (
+        errors.DecodeError,
+        errors.VerificationError,
+        errors.LimitExceeded,
+        errors.InsufficientFunds,
+    )
+}
+
+
+class Client:
+    """The settlement service over HTTP (``http``: an httpx client to use, e.g. a TestClient)."""
+
+    def __init__(
+        self,
+        base_url: str = "http://offcash",
+        token: str = "",
+        http: httpx.Client | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        if token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _call(self, method: str, path: str, now: int | None = None, **kw: Any) -> Any:
+        headers = {"X-Offcash-Time": str(now)} if now is not None else {}
+        r = self._http.request(method, path, headers=headers, **kw)
+        if r.status_code >= 400:
+            raise _error(r)
+        return r.json()
+
+    def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
+        """See ``LedgerService.trust_material``."""
+        params = {"wallet": str(wallet)} if wallet else {}
+        return wire.parse_trust(self._call("GET", "/v1/trust", now, params=params))
+
+    def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
+        """See ``LedgerService.sync``."""
+        body = {
+            "report": wire.b64(report),
+            "entries": [wire.b64(e) for e in entries],
+            "csr": wire.b64(csr),
+        }
+        return wire.parse_sync_result(self._call("POST", "/v1/sync", now, json=body))
+
+    def unload(self, request: bytes, now: int) -> int:
+        """See ``LedgerService.unload``."""
+        return int(
+            self._call("POST", "/v1/unload", now, json={"request": wire.b64(request)})["amount"]
+        )
+
+    def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
+        """See ``LedgerService.redeem``."""
+        body = {"payments": [wire.b64(p) for p in payments]}
+        return wire.parse_redeem(
+            self._call("POST", f"/v1/terminals/{terminal}/redeem", now, json=body)
+        )
+
+    def issue(self, bank: str, amount: int, now: int) -> None:
+        """See ``LedgerService.issue``."""
+        self._call("POST", f"/v1/banks/{bank}/issue", now, json={"amount": amount})
+
+    def open_account(self, bank: str, holder: str) -> str:
+        """See ``LedgerService.open_account``."""
+        return str(
+            self._call("POST", "/v1/accounts", json={"bank": bank, "holder": holder})["account"]
+        )
+
+    def distribute(self, account: str, amount: int, now: int) -> None:
+        """See ``LedgerService.distribute``."""
+        self._call("POST", f"/v1/accounts/{account}/distribute", now, json={"amount": amount})
+
+    def balance(self, account: str) -> int:
+        """See ``LedgerService.balance``."""
+        return int(self._call("GET", f"/v1/accounts/{account}")["balance"])
+
+    def enroll(self, csr: bytes, account: str, now: int) -> Enrollment:
+        """See ``LedgerService.enroll`` (bank default limits)."""
+        body = {"csr": wire.b64(csr), "account": account}
+        return wire.parse_enrollment(self._call("POST", "/v1/wallets", now, json=body))
+
+    def register_terminal(self, account: str) -> WalletId:
+        """See ``LedgerService.register_terminal``."""
+        return WalletId.parse(
+            self._call("POST", "/v1/terminals", json={"account": account})["wallet_id"]
+        )
+
+    def fund(self, wallet: WalletId, amount: int, now: int) -> bytes:
+        """See ``LedgerService.fund``."""
+        j = self._call("POST", f"/v1/wallets/{wallet}/fund", now, json={"amount": amount})
+        return wire.unb64(j["voucher"])
+
+    def report_lost(self, wallet: WalletId, now: int) -> None:
+        """See ``LedgerService.report_lost``."""
+        self._call("POST", f"/v1/wallets/{wallet}/lost", now)
+
+    def refund_lost(self, wallet: WalletId, now: int) -> int:
+        """See ``LedgerService.refund_lost``."""
+        return int(self._call("POST", f"/v1/wallets/{wallet}/refund", now)["amount"])
+
+    def release_torn(self, now: int) -> int:
+        """See ``LedgerService.release_torn``."""
+        return int(self._call("POST", "/v1/release-torn", now)["released"])
+
+    def evidence(self, payer: WalletId) -> list[tuple[int, list[bytes]]]:
+        """See ``LedgerService.evidence``."""
+        return [
+            (e["counter"], [wire.unb64(m) for m in e["messages"]])
+            for e in self._call("GET", f"/v1/wallets/{payer}/evidence")
+        ]
+
+    def audit(self) -> Audit:
+        """See ``LedgerService.audit``."""
+        return wire.parse_audit(self._call("GET", "/v1/audit"))
+
+    def anomalies(self, wallet: WalletId | None = None) -> list[Anomaly]:
+        """See ``LedgerService.anomalies``."""
+        params = {"wallet": str(wallet)} if wallet else {}
+        return [wire.parse_anomaly(a) for a in self._call("GET", "/v1/anomalies", params=params)]
+
+
+def _error(r: httpx.Response) -> errors.OffcashError:
+    try:
+        body = r.json()
+        code, detail = str(body["code"]), str(body.get("detail", ""))
+    except (ValueError, KeyError, TypeError):
+        return errors.RemoteError(f"HTTP {r.status_code}: {r.text[:200]}")
+    if code == errors.DecodeError.code:
+        return errors.DecodeError("http", detail)
+    cls = _SIMPLE.get(code)
+    if cls is not None:
+        return cls(detail)
+    if r.status_code < 500 and r.status_code != 422:
+        return lerrors.LedgerError(f"{code}: {detail}")
+    return errors.RemoteError(f"{code}: {detail}")

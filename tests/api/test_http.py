@@ -1,0 +1,95 @@
+"""The HTTP API through the Python client: same behaviour as the facade, problem details."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from offcash.api.app import create_app
+from offcash.api.client import Client
+from offcash.errors import DecodeError, VerificationError
+from offcash.ledger import LedgerService
+from offcash.ledger.errors import IncompleteLog, NotFound, Unauthorized
+
+from harness import T0, PilotNetwork
+
+TOKEN = "s3cret"
+
+
+@pytest.fixture
+def setup(
+    tmp_path: object, p256: PilotNetwork
+) -> Iterator[tuple[Client, TestClient, PilotNetwork]]:
+    ledger = LedgerService.open(f"sqlite:///{tmp_path}/api.db")
+    ledger.install(p256.params, p256.central_bank, p256.banks)
+    app = create_app(ledger, TOKEN, clock=lambda: T0, accept_client_time=True)
+    with TestClient(app, base_url="http://offcash") as http:
+        yield Client(token=TOKEN, http=http), http, p256
+    ledger.engine.dispose()
+
+
+def test_wallet_round_trip_over_http(setup: tuple[Client, TestClient, PilotNetwork]) -> None:
+    c, _, net = setup
+    c.issue("Bank A", 1_000_000, T0)
+    acct = c.open_account("Bank A", "alice")
+    c.distribute(acct, 10_000, T0)
+    se = net.new_se()
+    e = c.enroll(se.csr(), acct, T0)
+    se.enroll(e.certificate, e.bank_certificates, e.crls, T0)
+    se.load(c.fund(e.wallet_id, 4_000, T0), T0)
+    shop = c.open_account("Bank A", "shop")
+    term = c.register_terminal(shop)
+    p = se.pay_to(term, 1_500, T0 + 1)
+    assert c.redeem(term, [p, p], T0 + 2).settled == 1
+    up = se.sync_upload(T0 + 3)
+    res = c.sync(up.report, [x.encode() for x in up.entries], se.csr(), T0 + 3)
+    assert res.ack is not None and res.certificate is not None
+    se.apply_sync(res.ack, res.certificate, res.bank_certificates, res.crls, T0 + 3)
+    assert c.unload(se.unload(500, T0 + 4), T0 + 4) == 500
+    assert c.balance(shop) == 1_500 and c.balance(acct) == 6_500
+    audit = c.audit()
+    assert audit.balanced and audit.banks["Bank A"].float == 2_000
+    assert c.anomalies() == [] and c.evidence(e.wallet_id) == []
+    assert c.trust_material(None, T0).root == net.central_bank.certificate_der
+
+
+def test_errors_are_problem_documents(setup: tuple[Client, TestClient, PilotNetwork]) -> None:
+    c, http, net = setup
+    r = http.post("/v1/sync", json={"report": "!!", "entries": [], "csr": ""})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"] == "https://offcash.dev/problems/decode-error"
+    r = http.post("/v1/sync", json={"nonsense": 1})
+    assert r.status_code == 400 and r.json()["code"] == "decode-error"
+    r = http.post("/v1/unload", json={"request": "AAAA"})
+    assert r.status_code == 400
+    r = http.get("/v1/audit", headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401 and r.json()["code"] == Unauthorized.code
+    with pytest.raises(NotFound):
+        c.open_account("No Bank", "x")
+    with pytest.raises(DecodeError):
+        c.unload(b"\x00", T0)
+    se = net.wallet(1_000)  # certified by the bank key, but never enrolled in this ledger
+    up = se.sync_upload(T0)
+    with pytest.raises(NotFound):
+        c.sync(up.report, [x.encode() for x in up.entries], se.csr(), T0)
+    c.issue("Bank A", 1_000_000, T0)
+    acct = c.open_account("Bank A", "a")
+    c.distribute(acct, 1_000, T0)
+    se = net.new_se()
+    e = c.enroll(se.csr(), acct, T0)
+    se.enroll(e.certificate, e.bank_certificates, e.crls, T0)
+    se.load(c.fund(e.wallet_id, 500, T0), T0)
+    up = se.sync_upload(T0)
+    with pytest.raises(IncompleteLog):
+        c.sync(up.report, [], se.csr(), T0)
+    with pytest.raises(VerificationError.__mro__[1]):  # RemoteError for a future report
+        c.sync(se.sync_upload(T0 + 10_000).report, [x.encode() for x in up.entries], se.csr(), T0)
+
+
+def test_openapi_is_served(setup: tuple[Client, TestClient, PilotNetwork]) -> None:
+    _, http, _ = setup
+    paths = http.get("/openapi.json").json()["paths"]
+    assert "/v1/sync" in paths and "/v1/terminals/{terminal}/redeem" in paths
