@@ -253,3 +253,45 @@ def test_wallet_policy_survives_the_certificate(network: PilotNetwork) -> None:
     ).extensions.get_extension_for_oid(pki.WALLET_POLICY_OID)
     assert not ext.critical
     assert pki.decode_policy(ext.value.value) == (limits, 2)
+
+
+def test_cached_certificate_still_checks_time_and_revocation(network: PilotNetwork) -> None:
+    """A verified certificate is cached by its DER, but validity and the CRL apply every time."""
+    s = make_signer(network)
+    serial = _cert(s.cert).serial_number
+    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    first = trust.wallet_certificate(s.cert, T0)
+    assert trust.wallet_certificate(s.cert, T0 + 60) is first  # the cached verification
+    with pytest.raises(VerificationError) as err:
+        trust.wallet_certificate(s.cert, first.not_after + 1)
+    assert err.value.rejection is Rejection.CERT_EXPIRED
+    with pytest.raises(VerificationError) as err:
+        trust.wallet_certificate(s.cert, first.not_before - 1)
+    assert err.value.rejection is Rejection.CERT_NOT_YET_VALID
+    trust.add_crl(network.banks[0].crl([(serial, T0)], 1, T0))
+    with pytest.raises(VerificationError) as err:
+        trust.wallet_certificate(s.cert, T0 + 60)
+    assert err.value.rejection is Rejection.REVOKED
+
+
+def test_certificate_cache_is_bounded_and_can_be_disabled(network: PilotNetwork) -> None:
+    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    trust.certificate_cache = 2
+    signers = [make_signer(network) for _ in range(3)]
+    for s in signers:
+        trust.wallet_certificate(s.cert, T0)
+    assert len(trust._verified) <= 2
+    trust.certificate_cache = 0
+    trust._verified.clear()
+    s = signers[0]
+    assert trust.wallet_certificate(s.cert, T0) is not trust.wallet_certificate(s.cert, T0)
+
+
+def test_a_tampered_copy_of_a_cached_certificate_is_not_trusted(network: PilotNetwork) -> None:
+    s = make_signer(network)
+    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    trust.wallet_certificate(s.cert, T0)
+    forged = bytearray(s.cert)
+    forged[len(forged) // 2] ^= 0x01
+    with pytest.raises(VerificationError):
+        trust.wallet_certificate(bytes(forged), T0)

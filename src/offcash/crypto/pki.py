@@ -251,8 +251,11 @@ class TrustStore:
     algorithm: SignatureAlgorithm
     banks: dict[bytes, x509.Certificate] = field(default_factory=dict)
     crls: dict[bytes, x509.CertificateRevocationList] = field(default_factory=dict)
+    #: Verified wallet certificates kept (0 disables the cache; benchmarks measure both).
+    certificate_cache: int = 4096
     _revoked: dict[bytes, frozenset[int]] = field(default_factory=dict)
     _bank_keys: dict[bytes, PublicKey] = field(default_factory=dict)
+    _verified: dict[bytes, tuple[bytes, WalletCertificate]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -292,6 +295,7 @@ class TrustStore:
             )
         self.banks[bank.subject.public_bytes()] = bank
         self._bank_keys.pop(bank.subject.public_bytes(), None)
+        self._verified.clear()
         return bank
 
     def knows_issuer_of(self, crl_der: bytes) -> bool:
@@ -338,7 +342,24 @@ class TrustStore:
 
     def wallet_certificate(self, cert_der: bytes, at: int | None) -> WalletCertificate:
         """Check a wallet certificate: issued by a known bank, valid at ``at``, not revoked.
-        With ``at=None`` only the issuer's signature and the profile are checked."""
+        With ``at=None`` only the issuer's signature and the profile are checked.
+
+        The issuer's signature and the profile are checked once per distinct certificate
+        (``certificate_cache`` entries are kept, keyed by the exact DER bytes); the validity
+        time and the CRL are checked on every call."""
+        hit = self._verified.get(cert_der)
+        issuer_key, parsed = hit if hit is not None else self._verify_certificate(cert_der)
+        if at is None:
+            return parsed
+        if at < parsed.not_before:
+            raise VerificationError(Rejection.CERT_NOT_YET_VALID)
+        if at > parsed.not_after:
+            raise VerificationError(Rejection.CERT_EXPIRED)
+        if parsed.serial in self._revoked.get(issuer_key, frozenset()):
+            raise VerificationError(Rejection.REVOKED, f"wallet {parsed.wallet_id}")
+        return parsed
+
+    def _verify_certificate(self, cert_der: bytes) -> tuple[bytes, WalletCertificate]:
         try:
             cert = x509.load_der_x509_certificate(cert_der)
             issuer_key = cert.issuer.public_bytes()
@@ -349,16 +370,12 @@ class TrustStore:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.issuer))
         if not _issued_by(cert, self._bank_key(issuer_key, bank)):
             raise VerificationError(Rejection.BAD_CERTIFICATE_SIGNATURE)
-        parsed = _wallet_fields(cert, cert_der, bank)
-        if at is None:
-            return parsed
-        if at < parsed.not_before:
-            raise VerificationError(Rejection.CERT_NOT_YET_VALID)
-        if at > parsed.not_after:
-            raise VerificationError(Rejection.CERT_EXPIRED)
-        if parsed.serial in self._revoked.get(issuer_key, frozenset()):
-            raise VerificationError(Rejection.REVOKED, f"wallet {parsed.wallet_id}")
-        return parsed
+        result = issuer_key, _wallet_fields(cert, cert_der, bank)
+        if self.certificate_cache > 0:
+            if len(self._verified) >= self.certificate_cache:
+                self._verified.clear()
+            self._verified[cert_der] = result
+        return result
 
     def _bank_key(self, subject: bytes, bank: x509.Certificate) -> PublicKey:
         """The bank's public key, loaded once per trust store."""
