@@ -13,7 +13,6 @@ refuses duplicate map keys, indefinite lengths and non-shortest forms). Every fa
 from __future__ import annotations
 
 import io
-import itertools
 from typing import Any
 
 import cbor2
@@ -86,13 +85,21 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
 
 
 def _keys_in_order(value: Any) -> bool:
-    if type(value) is dict:
-        orders = [_key_order(k) for k in value]
-        return all(a < b for a, b in itertools.pairwise(orders)) and all(
-            _keys_in_order(v) for v in value.values()
-        )
-    if type(value) is list:
-        return all(_keys_in_order(v) for v in value)
-    if isinstance(value, cbor2.CBORTag):
-        return _keys_in_order(value.value)
+    """Whether every map inside ``value`` has its keys in bytewise order of their encodings."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            previous: tuple[Any, ...] | None = None
+            for key in item:
+                order = _key_order(key)
+                if previous is not None and not previous < order:
+                    return False
+                previous = order
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif kind is cbor2.CBORTag:
+            pending.append(item.value)
     return True

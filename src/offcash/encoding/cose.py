@@ -14,6 +14,7 @@ library (python-cwt).
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,23 +73,29 @@ class Sign1:
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
-    """``["Signature1", protected, h'', payload]`` in deterministic CBOR."""
-    return cbor.encode(["Signature1", protected, b"", payload])
+    """``["Signature1", protected, h'', payload]`` in deterministic CBOR (no maps inside, so
+    ``cbor2``'s shortest-form encoding is already the deterministic one)."""
+    return bytes(cbor2.dumps(["Signature1", protected, b"", payload]))
 
 
-def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -> bytes:
-    """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given)."""
-    alg = algorithm_of(key)
-    protected = cbor.encode(
+@functools.lru_cache(maxsize=64)
+def _protected_header(alg: int, certificate_der: bytes, kind: Kind) -> bytes:
+    return cbor.encode(
         {
-            HEADER_ALG: alg.cose_id,
+            HEADER_ALG: alg,
             HEADER_X5CHAIN: certificate_der,
             HEADER_KIND: int(kind),
             HEADER_VERSION: PROTOCOL_VERSION,
         }
     )
+
+
+def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -> bytes:
+    """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given)."""
+    protected = _protected_header(algorithm_of(key).cose_id, certificate_der, kind)
     signature = sign(key, sig_structure(protected, payload))
-    return cbor.encode(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    # The only map is the empty unprotected header: cbor2's output is deterministic as is.
+    return bytes(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature])))
 
 
 def decode_sign1(
