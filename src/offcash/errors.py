@@ -46,8 +46,6 @@ class DecodeError(RemoteError):
 class Rejection(enum.Enum):
     """Every reason the verification of a signed message can fail."""
 
-    WRONG_KIND = "message is not of the expected kind"
-    UNSUPPORTED_VERSION = "unsupported protocol version"
     ALGORITHM_NOT_ALLOWED = "signature algorithm not allowed by the network"
     BAD_CERTIFICATE = "signer certificate is malformed or not a wallet certificate"
     UNKNOWN_ISSUER = "signer certificate is not issued by a bank the root certified"
