@@ -211,7 +211,8 @@ def certificate_signature_flipped(net: PilotNetwork, a: Signer) -> Case:
 
 
 def cert_not_yet_valid(net: PilotNetwork, a: Signer) -> Case:
-    return Case(make_signer(net, now=T0 + 60).payment(PAYEE))
+    # Issued after the payment's time by more than the certificate's backdating.
+    return Case(make_signer(net, now=T0 + 3600).payment(PAYEE))
 
 
 def cert_expired(net: PilotNetwork, a: Signer) -> Case:

@@ -42,7 +42,9 @@ def test_certificate_profiles(network: PilotNetwork) -> None:
     assert bank.extensions.get_extension_for_class(bc).value == bc(ca=True, path_length=0)
     assert wallet.extensions.get_extension_for_class(bc).value == bc(ca=False, path_length=None)
     assert wallet.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
-    assert wallet.not_valid_after_utc - wallet.not_valid_before_utc == dt.timedelta(days=7)
+    assert wallet.not_valid_after_utc - wallet.not_valid_before_utc == (
+        dt.timedelta(days=7) + pki.CERTIFICATE_BACKDATE
+    )
     assert dt.timedelta(days=7) == pki.DEFAULT_WALLET_VALIDITY
     assert wallet.issuer == bank.subject and bank.issuer == root.subject
     parsed = pki.TrustStore.create(
@@ -53,14 +55,17 @@ def test_certificate_profiles(network: PilotNetwork) -> None:
         Limits(1, 2, 3, 4, 5),
         9,
     )
-    assert (parsed.not_before, parsed.not_after) == (T0, T0 + 7 * DAY)
+    backdate = int(pki.CERTIFICATE_BACKDATE.total_seconds())
+    assert (parsed.not_before, parsed.not_after) == (T0 - backdate, T0 + 7 * DAY)
     assert parsed.bank == "Bank A" and parsed.algorithm is network.params.algorithm
 
 
 def test_bank_sets_the_validity(network: PilotNetwork) -> None:
     s = make_signer(network, validity=dt.timedelta(hours=1))
     cert = _cert(s.cert)
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=1)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == (
+        dt.timedelta(hours=1) + pki.CERTIFICATE_BACKDATE
+    )
 
 
 # --- cryptography.x509.verification ----------------------------------------------------------
@@ -134,7 +139,9 @@ def test_openssl_verifies_the_chain(network: PilotNetwork, tmp_path: Path) -> No
     s = make_signer(network)
     ok = _openssl_verify(tmp_path, network, s.cert, T0 + 3600)
     assert ok.returncode == 0 and ok.stdout.strip().endswith(": OK"), ok.stdout + ok.stderr
-    for at in (T0 - 60, T0 + 7 * DAY + 60):
+    backdate = int(pki.CERTIFICATE_BACKDATE.total_seconds())
+    assert _openssl_verify(tmp_path, network, s.cert, T0 - backdate + 1).returncode == 0
+    for at in (T0 - backdate - 60, T0 + 7 * DAY + 60):
         late = _openssl_verify(tmp_path, network, s.cert, at)
         assert late.returncode != 0, late.stdout
     other_bank = _openssl_verify(tmp_path, network, s.cert, T0 + 60, bank=1)

@@ -38,6 +38,9 @@ from offcash.errors import DecodeError, Rejection, VerificationError
 #: OID of the WalletPolicy extension (a UUID-derived OID under 2.25, ITU-T X.667).
 WALLET_POLICY_OID = x509.ObjectIdentifier("2.25.166370285791478513092418765421860617001")
 DEFAULT_WALLET_VALIDITY = dt.timedelta(days=7)
+#: Wallet certificates start this long before their issue time, so a wallet whose clock is a
+#: little behind the bank's accepts the certificate it just received and pays under it.
+CERTIFICATE_BACKDATE = dt.timedelta(seconds=300)
 _CA_VALIDITY = dt.timedelta(days=3650)
 
 _POLICY = {
@@ -158,7 +161,8 @@ def issue_wallet(
     now: int,
     validity: dt.timedelta = DEFAULT_WALLET_VALIDITY,
 ) -> x509.Certificate:
-    """A short-lived wallet certificate for the key in ``csr_der``, with its policy.
+    """A short-lived wallet certificate for the key in ``csr_der``, with its policy, valid from
+    ``CERTIFICATE_BACKDATE`` before ``now`` until ``validity`` after it.
 
     Raises ``DecodeError`` if the CSR is malformed or its proof of possession fails.
     """
@@ -177,7 +181,7 @@ def issue_wallet(
         .issuer_name(bank.subject)
         .public_key(public_key)
         .serial_number(_serial())
-        .not_valid_before(_utc(now))
+        .not_valid_before(_utc(now) - CERTIFICATE_BACKDATE)
         .not_valid_after(_utc(now) + validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -302,7 +306,7 @@ class TrustStore:
         """Whether this store holds the bank that issued ``crl_der``."""
         try:
             return x509.load_der_x509_crl(crl_der).issuer.public_bytes() in self.banks
-        except ValueError:
+        except Exception:  # malformed DER, or a malformed issuer name (parsed lazily)
             return False
 
     def add_crl(self, crl_der: bytes) -> bool:
@@ -385,11 +389,11 @@ class TrustStore:
 
     def bank_certificate(self, cert_der: bytes) -> x509.Certificate:
         """A bank CA certificate this store holds, given its DER (for bank-signed messages)."""
-        try:
+        try:  # cryptography parses names lazily: a malformed subject raises here (KeyError...)
             cert = x509.load_der_x509_certificate(cert_der)
+            held = self.banks.get(cert.subject.public_bytes())
         except Exception as exc:
             raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
-        held = self.banks.get(cert.subject.public_bytes())
         if held is None or der(held) != cert_der:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.subject))
         return held
@@ -428,7 +432,7 @@ def _wallet_fields(
         public_key = cert.public_key()
         alg = algorithm_of(public_key)  # type: ignore[arg-type]
         wallet_id = WalletId.parse(common_name(cert.subject))
-    except (ValueError, x509.ExtensionNotFound, DecodeError) as exc:
+    except (ValueError, KeyError, x509.ExtensionNotFound, DecodeError) as exc:
         raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
     return WalletCertificate(
         der=cert_der,
