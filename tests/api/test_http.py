@@ -20,14 +20,15 @@ TOKEN = "s3cret"
 
 @pytest.fixture
 def setup(
-    tmp_path: object, p256: PilotNetwork
+    db_target: tuple[str, str | None], p256: PilotNetwork
 ) -> Iterator[tuple[Client, TestClient, PilotNetwork]]:
-    ledger = LedgerService.open(f"sqlite:///{tmp_path}/api.db")
+    url, schema = db_target
+    ledger = LedgerService.open(url, schema=schema)
     ledger.install(p256.params, p256.central_bank, p256.banks)
     app = create_app(ledger, TOKEN, clock=lambda: T0, accept_client_time=True)
     with TestClient(app, base_url="http://offcash") as http:
         yield Client(token=TOKEN, http=http), http, p256
-    ledger.engine.dispose()
+    ledger.close()
 
 
 def test_wallet_round_trip_over_http(setup: tuple[Client, TestClient, PilotNetwork]) -> None:

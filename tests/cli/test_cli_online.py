@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,8 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from PIL import Image
+
+from offcash.cli.config import now
 
 from cli_harness import run
 
@@ -80,7 +85,62 @@ def test_report_lost_then_sync_refused(net: list[str]) -> None:
     r = run(*net, "wallet", "sync", "alice-phone")
     assert r.code == 1 and "revoked" in r.stderr
     audit = run(*net, "ledger", "audit", "--json").json()
-    assert isinstance(audit, dict) and any("alice-phone" in w for w in audit["revoked"])
+    assert isinstance(audit, dict) and audit["revoked"] == ["alice-phone (revoked)"]
+    # The default claim window is 30 days: no refund yet.
+    r = run(*net, "wallet", "refund-lost", "alice-phone")
+    assert r.code == 1 and "claim-not-ready" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_lost_wallet_refunded_after_claim_window(tmp_path: Path) -> None:
+    d = tmp_path / "pilot"
+    r = run("network", "init", d, "--claim-window", "0", "--json")
+    assert r.code == 0 and r.json()["claim_window"] == 0, r.stderr  # type: ignore[index]
+    n = ["--network", str(d)]
+    assert run(*n, "account", "open", "alice", "--bank", "Bank A", "--deposit", "500").code == 0
+    assert run(*n, "wallet", "create", "alice-phone", "--bank", "Bank A", "--owner",
+               "alice").code == 0
+    assert run(*n, "wallet", "fund", "alice-phone", "100").code == 0
+    pay = tmp_path / "p.txt"
+    assert run(*n, "wallet", "pay", "alice-phone", "--to", "bob", "--amount", "1", "--out",
+               pay).code == 1  # no wallet named bob: refused, nothing spent
+    r = run(*n, "wallet", "refund-lost", "alice-phone")
+    assert r.code == 1 and "claim-not-ready" in r.stderr  # not reported lost
+    assert run(*n, "wallet", "report-lost", "alice-phone").code == 0
+    r = run(*n, "wallet", "refund-lost", "alice-phone", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json() == {"wallet": "alice-phone",  # the 100.00 loaded since its last sync
+                        "wallet_id": r.json()["wallet_id"],  # type: ignore[index]
+                        "owner": "alice", "refunded": "100.00", "currency": "EUR",
+                        "owner_balance": "500.00"}
+    r = run(*n, "wallet", "refund-lost", "alice-phone")  # once only; named, not by id
+    assert r.code == 1 and "wallet alice-phone is refunded" in r.stderr, r.stderr
+    audit = run(*n, "ledger", "audit", "--json").json()
+    assert isinstance(audit, dict) and audit["balanced"]
+    assert audit["revoked"] == ["alice-phone (refunded)"] and audit["float"] == "0.00"
+    assert run(*n, "wallet", "show", "alice-phone").code == 0  # the SE file is still readable
+
+
+def test_release_torn(net: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alice pays Bob and syncs; Bob never does. Once the payment is too old for any payee to
+    accept, release-torn pays it to Bob's account; Bob's late sync moves it to his float."""
+    pay = tmp_path / "p.bin"
+    assert run(*net, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "7.50",
+               "--out", pay).code == 0
+    assert run(*net, "wallet", "receive", "bob-phone", pay).code == 0
+    assert run(*net, "wallet", "sync", "alice-phone").code == 0
+    audit = run(*net, "ledger", "audit", "--json").json()
+    assert isinstance(audit, dict) and audit["suspense"] == "7.50"
+    r = run(*net, "ledger", "release-torn", "--json")
+    assert r.code == 0 and r.json() == {"released": 0, "currency": "EUR", "suspense": "7.50"}
+    monkeypatch.setenv("OFFCASH_NOW", str(now() + 8 * 24 * 3600))  # the documented clock pin
+    r = run(*net, "ledger", "release-torn")
+    assert r.code == 0 and "Released 1" in r.stdout and "0.00 EUR" in r.stdout, r.stderr
+    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == "507.50"  # type: ignore[index]
+    monkeypatch.delenv("OFFCASH_NOW")
+    assert run(*net, "wallet", "sync", "bob-phone").code == 0
+    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == "500.00"  # type: ignore[index]
+    audit = run(*net, "ledger", "audit", "--json").json()
+    assert isinstance(audit, dict) and audit["balanced"] and audit["suspense"] == "0.00"
 
 
 def test_offline_after_ledger_deleted(net: list[str], tmp_path: Path) -> None:
@@ -122,19 +182,38 @@ def test_demo_subprocess_no_traceback() -> None:
 
 
 def test_readme_walkthrough(tmp_path: Path) -> None:
-    """Every shell line of the README's walkthrough runs, in order, in an empty folder."""
+    """Every shell line of the README's walkthrough runs, in order, in an empty folder; then the
+    block that serves the ledger over HTTP (on a free loopback port instead of 8080)."""
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
     walk = next(b for b in blocks if "network init" in b)
+    served = next(b for b in blocks if "offcash serve" in b)
     assert "offcash demo" in blocks[0]
-    script = f'set -euo pipefail\noffcash() {{ "{sys.executable}" -m offcash.cli "$@"; }}\n'
-    env = {k: v for k, v in os.environ.items() if k != "OFFCASH_NETWORK"}
-    p = subprocess.run(["bash", "-c", script + walk], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120, check=False, env=env)
+    assert shutil.which("curl"), "the README's server block waits for the server with curl"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    served = served.replace("8080", str(port))
+    bin_dir = tmp_path / "bin"  # `offcash` as a real executable, so `kill $!` stops the server
+    bin_dir.mkdir()
+    (bin_dir / "offcash").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offcash.cli "$@"\n')
+    (bin_dir / "offcash").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    # If a line fails, the EXIT trap still stops the server the script started.
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OFFCASH_NETWORK", "OFFCASH_SERVER", "OFFCASH_TOKEN", "OFFCASH_NOW")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    p = subprocess.run(["bash", "-c", script + walk + served], cwd=work, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=180, check=False, env=env)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    audit = json.loads(p.stdout[p.stdout.rindex('{\n  "currency"'):])
-    assert audit["balanced"]
-    assert zxingcpp.read_barcodes(Image.open(tmp_path / "payment.png"))
+    audits = [json.loads(x) for x in re.findall(r'^\{\n  "currency".*?^\}$', p.stdout,
+                                                re.S | re.M)]
+    assert len(audits) == 2 and all(a["balanced"] for a in audits)
+    assert audits[0]["revoked"] == ["alice-phone (refunded)"]
+    assert zxingcpp.read_barcodes(Image.open(work / "payment.png"))
+    assert "Uvicorn running" in (work / "server.log").read_text()
 
 
 def test_pin_file(net: list[str], tmp_path: Path) -> None:
@@ -149,22 +228,6 @@ def test_pin_file(net: list[str], tmp_path: Path) -> None:
     assert run(*net, "wallet", "fund", "alice-card", "5", "--pin-file", pin).code == 0
 
 
-def _api_present() -> bool:
-    try:
-        import offcash.api.client  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_api_present(), reason="offcash.api exists: test serve and --server for real")
-def test_http_parts_refuse_cleanly_until_the_api_lands(net: list[str]) -> None:
-    for args in (["serve", "--port", "0"], ["wallet", "sync", "alice-phone", "--server",
-                                            "http://127.0.0.1:9"]):
-        r = run(*net, *args)
-        assert r.code == 1 and "not available" in r.stderr and r.stderr.count("\n") == 1
-
-
 def test_unexpected_error_is_one_line(net: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from offcash.cli import service
 
@@ -175,3 +238,26 @@ def test_unexpected_error_is_one_line(net: list[str], monkeypatch: pytest.Monkey
     r = run(*net, "account", "show", "alice")
     assert r.code == 1 and r.stderr.startswith("offcash: internal error")
     assert r.stderr.count("\n") == 1
+
+
+def test_cli_defaults_agree_with_the_ledger() -> None:
+    from offcash.cli import config
+    from offcash.ledger import service as ledger_service
+
+    assert config.DEFAULT_CLAIM_WINDOW == ledger_service.DEFAULT_CLAIM_WINDOW
+    # Offline commands start without loading the ledger (SQLAlchemy).
+    code = "import sys, offcash.cli.main; sys.exit('sqlalchemy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
+
+
+def test_progress_spinner_on_terminals_only(net: list[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from offcash.cli import output
+
+    err = io.StringIO()
+    monkeypatch.setattr(output, "err_console", Console(file=err, force_terminal=True))
+    r = run(*net, "wallet", "sync", "alice-phone", "--json")
+    assert r.code == 0 and r.json()["log_entries"] == 0  # type: ignore[index]
+    assert "Settling alice-phone's 1 log entries" in err.getvalue()

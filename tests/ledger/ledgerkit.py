@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from offcash.domain.ids import WalletId
+from offcash.encoding import cbor
 from offcash.ledger import LedgerService
 from offcash.ledger.sync import SyncResult
 from offcash.se.software import SoftwareSecureElement
+from offcash.se.storage import SealedFile
 
 from harness import T0, PilotNetwork
+
+PIN = "2468"
+FAST_N = 2**10  # scrypt cost for tests
+
+
+def sealed_se(net: PilotNetwork, path: Path) -> SoftwareSecureElement:
+    """A new SE persisting its state in a PIN-sealed file at ``path`` (as a phone would)."""
+    state = SoftwareSecureElement.new_state(net.params, net.central_bank.certificate_der)
+    return SoftwareSecureElement(state, SealedFile.create(path, PIN, state, scrypt_n=FAST_N))
+
+
+def clone(path: Path, to: Path) -> SoftwareSecureElement:
+    """What an attacker who broke the SE (holds its file and PIN) makes: a copy of the sealed
+    state file, opened as a second SE with the same key, counter and balance."""
+    shutil.copyfile(path, to)
+    store, state = SealedFile.open(to, PIN)
+    return SoftwareSecureElement(state, store)
+
+
+def minted(path: Path, extra: int) -> SoftwareSecureElement:
+    """A broken SE that adds ``extra`` to its balance: the attacker opens the sealed state,
+    edits the balance in its CBOR and seals it again (no log entry explains the value)."""
+    store, state = SealedFile.open(path, PIN)
+    fields = cbor.decode(state, max_bytes=len(state))
+    fields[7][0] += extra  # [balance, counter, sync_seq, last_sync]
+    forged = cbor.encode(fields)
+    store.save(forged)
+    return SoftwareSecureElement(forged, store)
 
 
 @dataclass
@@ -26,9 +58,11 @@ class World:
         return acct
 
     def wallet(self, balance: int = 0, bank: str = "Bank A", account: str | None = None,
-               now: int = T0) -> tuple[SoftwareSecureElement, WalletId, str]:
+               now: int = T0, sealed: Path | None = None
+               ) -> tuple[SoftwareSecureElement, WalletId, str]:
+        """An enrolled, funded SE (its state sealed in the file ``sealed`` if given)."""
         acct = account or self.account(bank)
-        se = self.net.new_se()
+        se = sealed_se(self.net, sealed) if sealed else self.net.new_se()
         e = self.ledger.enroll(se.csr(), acct, now)
         se.enroll(e.certificate, e.bank_certificates, e.crls, now)
         if balance:

@@ -3,26 +3,22 @@ lost devices, reconciliation and counterfeits."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from ledgerkit import World
+from ledgerkit import World, clone, minted
 
 from offcash.ledger.errors import ClaimNotReady, WalletRevoked
 from offcash.protocol.messages import parse_payment
-from offcash.se.software import SoftwareSecureElement
 
 from harness import T0, PilotNetwork
 
 DAY = 86400
 
 
-def clone(se: SoftwareSecureElement) -> SoftwareSecureElement:
-    """A copy of an SE's state: what an attacker who broke the secure element can make."""
-    return SoftwareSecureElement(se._s.encode())
-
-
-def test_double_spend_pays_both_payees_books_loss_and_revokes(world: World) -> None:
-    alice, a_id, _ = world.wallet(5_000, "Bank A")
-    evil = clone(alice)
+def test_double_spend_pays_both_payees_books_loss_and_revokes(world: World, tmp_path: Path) -> None:
+    alice, a_id, _ = world.wallet(5_000, "Bank A", sealed=tmp_path / "alice.se")
+    evil = clone(tmp_path / "alice.se", tmp_path / "evil.se")
     bob, b_id, _ = world.wallet(0, "Bank B")
     carol, c_id, _ = world.wallet(0, "Bank A")
     p1 = alice.pay_to(b_id, 1_000, T0 + 10)
@@ -50,9 +46,9 @@ def test_double_spend_pays_both_payees_books_loss_and_revokes(world: World) -> N
     assert world.sync(carol, T0 + 400).settled == 0  # re-uploads change nothing
 
 
-def test_payment_accepted_after_payee_held_the_crl_is_refused(world: World) -> None:
-    alice, _a_id, _ = world.wallet(5_000, "Bank A")
-    evil = clone(alice)
+def test_payment_accepted_after_payee_held_the_crl_is_refused(world: World, tmp_path: Path) -> None:
+    alice, _a_id, _ = world.wallet(5_000, "Bank A", sealed=tmp_path / "alice.se")
+    evil = clone(tmp_path / "alice.se", tmp_path / "evil.se")
     bob, b_id, _ = world.wallet(0, "Bank B")
     dave, d_id, dave_acct = world.wallet(0, "Bank B")
     bob.receive(alice.pay_to(b_id, 1_000, T0 + 10), T0 + 11)
@@ -137,9 +133,10 @@ def test_lost_device_refund_after_claim_window(world: World) -> None:
     assert audit.banks["Bank A"].losses == 500
 
 
-def test_unreconciled_wallet_is_reported_and_revoked(world: World) -> None:
-    alice, a_id, _ = world.wallet(5_000)
-    alice._s.balance += 100  # a broken SE mints value
+def test_unreconciled_wallet_is_reported_and_revoked(world: World, tmp_path: Path) -> None:
+    _, a_id, _ = world.wallet(5_000, sealed=tmp_path / "alice.se")
+    alice = minted(tmp_path / "alice.se", 100)  # a broken SE mints value
+    assert alice.status(T0).balance == 5_100
     res = world.sync(alice, T0 + 10)
     assert res.ack is None and res.certificate is None
     assert world.ledger.wallet_status(a_id) == "revoked"

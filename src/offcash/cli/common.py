@@ -16,10 +16,16 @@ PinFile = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Server = Annotated[
     str | None,
-    typer.Option("--server", help="Settlement service URL (default: in process, on DIR's ledger)."),
+    typer.Option("--server", envvar="OFFCASH_SERVER", show_envvar=True,
+                 help="Settlement server URL, e.g. http://127.0.0.1:8080 (`offcash serve`; "
+                      "default: in process, on the network's ledger)."),
 ]
 
 
 def open_network(ctx: typer.Context) -> Network:
-    """The network named by ``--network`` / ``OFFCASH_NETWORK``."""
-    return Network.open(network_dir(ctx.obj))
+    """The network named by ``--network`` / ``OFFCASH_NETWORK`` (kept in the context so that
+    error messages can name wallets instead of showing their ids)."""
+    net = Network.open(network_dir(ctx.obj))
+    if isinstance(ctx.obj, dict):
+        ctx.obj["net"] = net
+    return net

@@ -3,12 +3,15 @@
 Theory of operation: a network is a folder (``--network DIR`` or ``OFFCASH_NETWORK``) holding
 
 * ``offcash.json``: the network config (currency, signature algorithm, ledger database URL,
-  bank names, the central bank's root certificate), written once by ``offcash network init``;
+  bank names, the central bank's root certificate, the lost-device claim window and the
+  operator token of the HTTP API), written once by ``offcash network init``;
 * ``wallets.json``: the registry mapping a wallet's *name* to its wallet id, bank and owner
   account, so people see names rather than key fingerprints;
 * ``wallets/NAME.se``: one PIN-sealed software secure element per wallet.
 
-Offline commands read only these files, never the ledger database. The PIN comes from
+Offline commands read only these files, never the ledger database. The operator token guards
+the operator calls of ``offcash serve`` (accounts, funding, lost devices, audit); ``OFFCASH_TOKEN``
+overrides it, on the server and on the client side of ``--server``. The PIN comes from
 ``--pin-file``, else ``OFFCASH_PIN``, else ``DEV_PIN``: a development PIN that protects
 nothing and exists so a pilot on one laptop can run without typing PINs.
 """
@@ -39,6 +42,9 @@ WALLETS_DIR = "wallets"
 LEDGER_FILE = "ledger.sqlite"
 #: Development PIN used when neither ``--pin-file`` nor ``OFFCASH_PIN`` is given. NOT SECURE.
 DEV_PIN = "0000"
+#: The ledger's default claim window (``offcash.ledger.service.DEFAULT_CLAIM_WINDOW``; a test
+#: checks they agree, so offline commands need not import the ledger).
+DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -86,6 +92,8 @@ class NetworkConfig:
     root_certificate: str  # base64 DER
     db_url: str | None = None  # None: SQLite file LEDGER_FILE in the network folder
     version: int = 1
+    claim_window: int | None = None  # seconds; None: the ledger's default (30 days)
+    operator_token: str | None = None  # bearer token of the HTTP API's operator calls
 
     @property
     def params(self) -> NetworkParams:
@@ -107,6 +115,7 @@ class WalletEntry:
     bank: str
     owner: str
     lost: bool = False
+    refunded: bool = False
 
 
 @dataclass
@@ -166,6 +175,17 @@ class Network:
         """The ledger database URL (SQLite in the network folder unless configured)."""
         return self.config.db_url or f"sqlite:///{(self.root / LEDGER_FILE).resolve()}"
 
+    @property
+    def claim_window(self) -> int:
+        """Seconds between a loss report and the refund it allows."""
+        window = self.config.claim_window
+        return DEFAULT_CLAIM_WINDOW if window is None else window
+
+    @property
+    def operator_token(self) -> str | None:
+        """The HTTP API's operator token: ``OFFCASH_TOKEN``, else the one made at init."""
+        return os.environ.get("OFFCASH_TOKEN") or self.config.operator_token
+
     def money(self, text: str) -> Money:
         """Parse an amount in the network's currency."""
         return Money.parse(text, self.config.currency)
@@ -207,6 +227,12 @@ class Network:
         for entry in self.wallets.values():
             if entry.wallet_id == text:
                 return entry.name
+        return text
+
+    def named(self, text: str) -> str:
+        """``text`` with every wallet id the registry knows replaced by the wallet's name."""
+        for wallet_id in {e.wallet_id for e in self.wallets.values()}:
+            text = text.replace(wallet_id, self.name_of(wallet_id))
         return text
 
     def resolve_payee(self, text: str) -> WalletId:

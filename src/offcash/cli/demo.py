@@ -46,7 +46,8 @@ class Story:
              tell: Callable[[dict[str, Any]], str] | None = None) -> dict[str, Any]:
         """Run one real operation and narrate its result; a refusal is part of the story."""
         try:
-            result = fn()
+            with output.progress(f"{what}..."):
+                result = fn()
         except OffcashError as exc:
             result = {"refused": True, "code": exc.code, "reason": str(exc)}
             if not self.as_json:

@@ -1,10 +1,13 @@
-"""``offcash ledger audit``: prove the books balance and show what settlement caught.
+"""``offcash ledger audit|release-torn``: prove the books balance, show what settlement caught;
+settle torn payments.
 
 Theory of operation: the settlement service recomputes every holding from the journal:
 issued = customer accounts + reserves + offline float (+ suspense), each bank's position and
 losses, double spends with their evidence (both signed payments), revoked wallets, and wallets
 whose logs do not reconcile. The CLI shows wallet names instead of ids where it knows them.
-The command exits 1 when the books do not balance.
+The command exits 1 when the books do not balance. ``release-torn`` pays each payment only its
+payer reported (a torn transfer, held in suspense) to the payee's owner account once it is older
+than the payment age limit plus clock skew, so no payee device can still accept it offline.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ import typer
 
 from offcash.cli import output, service
 from offcash.cli.common import Json, Server, open_network
-from offcash.cli.config import CliRefusal, Network
+from offcash.cli.config import CliRefusal, Network, now
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def audit(net: Network, server: str | None = None) -> dict[str, Any]:
     """The ledger's audit, amounts as decimal strings, wallets named."""
-    return service.connect(net, server).audit()
+    with output.progress("Auditing the ledger..."):
+        return service.connect(net, server).audit()
 
 
 def render_audit(r: dict[str, Any]) -> None:
@@ -54,3 +58,21 @@ def audit_cmd(ctx: typer.Context, server: Server = None, as_json: Json = False) 
     output.emit(r, as_json, render_audit)
     if not r["balanced"]:
         raise CliRefusal("the books do not balance")
+
+
+def release_torn(net: Network, server: str | None = None) -> dict[str, Any]:
+    """Pay torn payments (reported by the payer only, now too old for any payee to accept
+    offline) to their payees' owner accounts; how many and what suspense still holds."""
+    svc = service.connect(net, server)
+    released = svc.release_torn(now())
+    return {"released": released, "currency": net.config.currency,
+            "suspense": svc.audit()["suspense"]}
+
+
+@app.command("release-torn")
+def release_torn_cmd(ctx: typer.Context, server: Server = None, as_json: Json = False) -> None:
+    """Pay torn payments older than the payment age limit to their payees' owners."""
+    r = release_torn(open_network(ctx), server)
+    output.emit(r, as_json, lambda r: output.say(
+        f"Released {r['released']} torn payment(s) to their payees' accounts; suspense now "
+        f"holds {r['suspense']} {r['currency']}"))

@@ -5,7 +5,8 @@ Theory of operation: the root app holds the global ``--network DIR`` option (als
 ``account``, ``wallet`` (online commands in ``wallet``, offline ones in ``payments``),
 ``ledger``, ``serve`` and ``demo``. Its click group's ``invoke`` is the single place where
 failures become exit codes: an ``OffcashError`` (a refusal: limit, invalid payment, revoked,
-wrong PIN...) is one line on stderr and exit 1; an ``OSError`` likewise; click usage errors
+wrong PIN...) is one line on stderr (wallet ids replaced by the names the network knows) and
+exit 1; an ``OSError`` likewise; click usage errors
 keep click's exit 2; anything else is a bug, reported as one "internal error" line, exit 1.
 No Python traceback reaches a user, whatever the input.
 """
@@ -19,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from offcash.cli import account, demo, ledger, network, payments, serve, wallet
+from offcash.cli.config import Network
 from offcash.cli.output import error_line
 from offcash.errors import OffcashError
 
@@ -33,7 +35,9 @@ class GuardedGroup(TyperGroup):
         except (typer.TyperException, typer.Exit, typer.Abort):
             raise
         except OffcashError as exc:
-            error_line(f"{exc.code}: {exc}")
+            net = ctx.obj.get("net") if isinstance(ctx.obj, dict) else None
+            text = f"{exc.code}: {exc}"
+            error_line(net.named(text) if isinstance(net, Network) else text)
         except OSError as exc:
             name = f" {exc.filename}" if exc.filename else ""
             error_line(f"io-error:{name} {exc.strerror or exc}")

@@ -2,13 +2,15 @@
 
 Theory of operation: the settlement service creates the ledger (SQLite in the folder unless
 ``--db`` says otherwise) with the central bank's root CA and one CA per bank; the CLI then
-writes the network config (currency, algorithm, database URL, banks, the root certificate)
-that every later command, online or offline, reads from the folder.
+writes the network config (currency, algorithm, database URL, banks, the root certificate, the
+lost-device claim window, a random operator token for ``offcash serve``) that every later
+command, online or offline, reads from the folder.
 """
 
 from __future__ import annotations
 
 import base64
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,8 +27,11 @@ CENTRAL_BANK = "Central Bank"
 
 
 def init(root: Path, currency: str, banks: list[str], algorithm: str = "p256",
-         db_url: str | None = None) -> Network:
-    """Create a network in ``root``: the ledger with its CAs, then the config file."""
+         db_url: str | None = None, claim_window: int | None = None) -> Network:
+    """Create a network in ``root``: the ledger with its CAs, then the config file (with a new
+    random operator token for ``offcash serve``)."""
+    if claim_window is not None and claim_window < 0:
+        raise CliRefusal("--claim-window must be 0 or more seconds")
     code = Currency.of(currency).code
     alg = SignatureAlgorithm.from_name(algorithm).short
     names = [b.strip() for b in banks if b.strip()]
@@ -36,10 +41,13 @@ def init(root: Path, currency: str, banks: list[str], algorithm: str = "p256",
         raise CliRefusal(f"{root} already holds an offcash network")
     root.mkdir(parents=True, exist_ok=True)
     draft = Network(root, NetworkConfig(code, alg, names, CENTRAL_BANK, "", db_url))
-    root_der = service.init_network(draft.db_url, currency=code, algorithm=alg, banks=names,
-                                    central_bank=CENTRAL_BANK, now=now())
+    with output.progress("Creating the ledger, the central bank's and the banks' CAs..."):
+        root_der = service.init_network(draft.db_url, currency=code, algorithm=alg,
+                                        banks=names, central_bank=CENTRAL_BANK, now=now())
     config = NetworkConfig(code, alg, names, CENTRAL_BANK,
-                           base64.b64encode(root_der).decode(), db_url)
+                           base64.b64encode(root_der).decode(), db_url,
+                           claim_window=claim_window,
+                           operator_token=secrets.token_urlsafe(24))
     return Network.create(root, config)
 
 
@@ -47,7 +55,8 @@ def describe(net: Network) -> dict[str, Any]:
     """The network's config as a result."""
     c = net.config
     return {"network": str(net.root), "currency": c.currency, "algorithm": c.algorithm,
-            "central_bank": c.central_bank, "banks": c.banks, "db_url": net.db_url}
+            "central_bank": c.central_bank, "banks": c.banks, "db_url": net.db_url,
+            "claim_window": net.claim_window}
 
 
 @app.command("init")
@@ -58,12 +67,15 @@ def init_cmd(
     alg: Annotated[str, typer.Option("--alg", help="Signature algorithm: p256 or ed25519.")]
     = "p256",
     db: Annotated[str | None, typer.Option("--db", help="Ledger database URL.")] = None,
+    claim_window: Annotated[int | None, typer.Option(
+        "--claim-window", min=0,
+        help="Seconds after a loss report before the refund (default 30 days).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a pilot network: central bank root CA, bank CAs, ledger and config in ROOT."""
     if alg not in ("p256", "ed25519"):
         raise typer.BadParameter("--alg must be p256 or ed25519")
-    r = describe(init(root, currency, banks.split(","), alg, db))
+    r = describe(init(root, currency, banks.split(","), alg, db, claim_window))
 
     def render(r: dict[str, Any]) -> None:
         output.say(f"Network created in {r['network']}: {r['currency']}, {r['algorithm']}, "

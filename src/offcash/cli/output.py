@@ -3,13 +3,15 @@
 Theory of operation: commands compute a plain ``dict`` result and hand it to ``emit``, which
 prints it as JSON (``--json``) or lets the command render it for people with rich. Errors
 never reach this module as tracebacks: ``main`` turns them into ``error_line`` on stderr.
+Slow steps show a rich spinner on stderr (``progress``), on terminals only.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -29,8 +31,9 @@ def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]
 
 
 def say(text: str, *, stderr: bool = False) -> None:
-    """Print one line of prose (rich markup allowed)."""
-    (err_console if stderr else console).print(text)
+    """Print one line of prose (rich markup allowed), never broken inside an amount: the
+    terminal wraps long lines, rich does not insert line breaks."""
+    (err_console if stderr else console).print(text, soft_wrap=True)
 
 
 def error_line(text: str) -> None:
@@ -54,3 +57,23 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Print a rich table on stdout."""
     console.print(table(title, columns, rows))
+
+
+_busy = False
+
+
+@contextmanager
+def progress(text: str) -> Iterator[None]:
+    """A spinner with ``text`` on stderr while something slow (settlement, HTTP, key
+    generation) runs; shown only on a terminal, so ``--json`` output and pipes stay clean.
+    Nested calls keep the outer spinner (rich allows one live display at a time)."""
+    global _busy  # noqa: PLW0603
+    if _busy:
+        yield
+        return
+    _busy = True
+    try:
+        with err_console.status(text):
+            yield
+    finally:
+        _busy = False

@@ -1,8 +1,11 @@
 """``offcash serve``: the settlement service's HTTP API (uvicorn), on the network's ledger.
 
-Theory of operation: the API app comes from ``offcash.api``; this command only picks the
-database (``--db`` or the network's, SQLite in its folder by default) and the address, then
-hands over to uvicorn until interrupted.
+Theory of operation: the API app comes from ``offcash.api.app``; this command only picks the
+database (``--db`` or the network's: SQLite in its folder unless ``network init --db`` chose
+PostgreSQL), the lost-device claim window (from the network config), the operator token
+(``--token`` / ``OFFCASH_TOKEN``, else the one ``network init`` stored in the config) and the
+address, then hands over to uvicorn until interrupted. Clients reach it with ``--server URL``
+on the online commands; the server's clock is authoritative (``OFFCASH_NOW`` does not reach it).
 """
 
 from __future__ import annotations
@@ -11,16 +14,28 @@ from typing import Annotated
 
 import typer
 
-from offcash.cli import service
+from offcash.cli import output, service
 from offcash.cli.common import open_network
+from offcash.cli.config import CliRefusal
 
 
 def serve(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", help="Ledger database URL.")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Ledger database URL (default: the network's, SQLite in its folder).")]
+    = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="OFFCASH_TOKEN", show_envvar=True,
+        help="Operator bearer token (default: the one `network init` stored).")] = None,
 ) -> None:
     """Serve the settlement HTTP API (SQLite in the network folder by default)."""
     net = open_network(ctx)
-    service.serve(db or net.db_url, host, port)
+    secret = token or net.config.operator_token
+    if not secret:
+        raise CliRefusal("no operator token: pass --token or set OFFCASH_TOKEN")
+    db_url = db or net.db_url
+    output.say(f"offcash settlement API on http://{host}:{port} (ledger {db_url}); "
+               f"OpenAPI at /openapi.json. Ctrl-C stops it.", stderr=True)
+    service.serve(net, db_url, host, port, secret)

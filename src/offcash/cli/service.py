@@ -11,17 +11,24 @@ no ledger at all.
 from __future__ import annotations
 
 import base64
+import socket
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from offcash.cli.config import AccountEntry, CliRefusal, Network
+from offcash.cli import output
+from offcash.cli.config import DEFAULT_CLAIM_WINDOW, AccountEntry, CliRefusal, Network
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
-from offcash.ledger import LedgerService
+from offcash.errors import OffcashError
 from offcash.protocol import messages as m
 from offcash.se.log import Entry
 
+if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only for commands that use it
+    from offcash.ledger import LedgerService
+
+#: Anomaly kinds whose settlement revokes the wallet.
+REVOKING = frozenset({"double-spend", "reconcile"})
 #: What the central bank issues into each bank's reserves when a pilot network is created.
 INITIAL_RESERVE = 10_000_000  # 100,000.00 in a two-decimal currency
 
@@ -40,7 +47,7 @@ class SyncOutcome:
 def init_network(db_url: str, *, currency: str, algorithm: str, banks: list[str],
                  central_bank: str, now: int) -> bytes:
     """Create the ledger with fresh CAs and fund each bank's reserves; returns the root DER."""
-    ledger = LedgerService.open(db_url)
+    ledger = open_ledger(db_url, warm=False)
     ledger.create_network(currency, SignatureAlgorithm.from_name(algorithm), central_bank,
                           banks, now)
     for bank in banks:
@@ -104,6 +111,14 @@ class Service:
         """Revoke a lost wallet (its refund waits for the claim window)."""
         self.ledger.report_lost(wallet, now)
 
+    def refund_lost(self, wallet: WalletId, now: int) -> int:
+        """After the claim window: refund a lost wallet's balance to its owner (once)."""
+        return int(self.ledger.refund_lost(wallet, now))
+
+    def release_torn(self, now: int) -> int:
+        """Pay torn payments too old for any payee to accept to the payees' owners."""
+        return int(self.ledger.release_torn(now))
+
     def audit(self) -> dict[str, Any]:
         """Conservation, bank positions, double spends with evidence, revoked, unreconciled."""
         net, a = self.net, self.ledger.audit()
@@ -126,11 +141,25 @@ class Service:
                                for x in anomalies]
         revoked = []
         for wid in sorted({w.wallet_id for w in net.wallets.values()}):
-            status = str(self.ledger.wallet_status(WalletId.parse(wid)))
+            status = self._status(wid, anomalies)
             if status != "active":
                 revoked.append(f"{net.name_of(wid)} ({status})")
-        result["revoked"] = revoked
+        result["revoked"] = sorted(revoked)
         return result
+
+    def _status(self, wallet_id: str, anomalies: list[Any]) -> str:
+        """``active``, ``revoked`` or ``refunded``. The HTTP API has no status route, so over
+        HTTP it is derived: the registry's lost/refunded marks, and the anomalies that revoke
+        (a double spend, a log that does not reconcile)."""
+        if hasattr(self.ledger, "wallet_status"):  # in process
+            return str(self.ledger.wallet_status(WalletId.parse(wallet_id)))
+        entries = [e for e in self.net.wallets.values() if e.wallet_id == wallet_id]
+        if any(e.refunded for e in entries):
+            return "refunded"
+        if any(e.lost for e in entries) or any(
+                x.kind in REVOKING and str(x.wallet) == wallet_id for x in anomalies):
+            return "revoked"
+        return "active"
 
     def _double_spends(self, anomalies: list[Any]) -> list[dict[str, Any]]:
         net = self.net
@@ -155,23 +184,83 @@ class Service:
 def connect(net: Network, server: str | None = None) -> Service:
     """The settlement service of ``net``: in process on its database, or over HTTP."""
     if server is None:
-        ledger = LedgerService.open(net.db_url)
+        return Service(net, open_ledger(net.db_url, net.config.claim_window))
+    return Service(net, _Remote(server, net.operator_token or ""))
+
+
+def open_ledger(db_url: str, claim_window: int | None = None, *,
+                warm: bool = True) -> LedgerService:
+    """Open (and migrate) the ledger at ``db_url``; an unusable URL is a refusal."""
+    from sqlalchemy import exc as sa_exc
+
+    from offcash.ledger import LedgerService
+
+    window = DEFAULT_CLAIM_WINDOW if claim_window is None else claim_window
+    try:
+        ledger = LedgerService.open(db_url, claim_window=window)
         # Warm the facade's caches now: its methods read them inside their own transaction,
         # and a first, uncached read there opens a second transaction that waits on the first
         # (a deadlock on SQLite). Reported to the settlement owner.
-        _ = ledger.authorities, ledger.params
-        return Service(net, ledger)
-    try:
-        from offcash.api.client import Client  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise CliRefusal("--server: the HTTP client (offcash.api) is not available yet") from None
-    return Service(net, Client(server))
+        if warm:
+            _ = ledger.authorities, ledger.params
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.OperationalError) as exc:
+        raise CliRefusal(f"cannot open the ledger database {db_url}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return ledger
 
 
-def serve(db_url: str, host: str, port: int) -> None:
-    """Run the HTTP API on ``db_url`` until interrupted."""
+class _Remote:
+    """``offcash.api.client.Client`` whose transport failures are one-line refusals."""
+
+    def __init__(self, url: str, token: str) -> None:
+        import httpx  # the HTTP stack loads only for --server
+
+        from offcash.api.client import Client
+
+        if not url.startswith(("http://", "https://")):
+            raise CliRefusal(f"--server {url!r}: give an http:// or https:// URL")
+        self.url = url.rstrip("/")
+        try:
+            self.client = Client(self.url, token)
+        except httpx.InvalidURL as exc:
+            raise CliRefusal(f"--server {url!r}: {exc}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.client, name)
+
+        def guarded(*args: Any, **kw: Any) -> Any:
+            import httpx
+
+            try:
+                with output.progress(f"Asking the settlement server {self.url}..."):
+                    return call(*args, **kw)
+            except OffcashError:
+                raise
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise CliRefusal(f"settlement server {self.url}: {exc or type(exc).__name__}")\
+                    from None
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CliRefusal(f"settlement server {self.url}: unexpected response "
+                                 f"({type(exc).__name__}: {exc})") from None
+
+        return guarded
+
+
+def serve(net: Network, db_url: str, host: str, port: int, token: str) -> None:
+    """Run the HTTP API on ``db_url`` (with ``net``'s claim window) until interrupted."""
+    import uvicorn
+
+    from offcash.api.app import create_app
+
+    ledger = open_ledger(db_url, net.config.claim_window)
+    try:  # a clear refusal rather than uvicorn's exit code 3 when the port is taken
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise CliRefusal(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    app = create_app(ledger, token)
     try:
-        from offcash.api import serve as api_serve  # type: ignore[import-not-found,attr-defined,unused-ignore]
-    except ImportError:
-        raise CliRefusal("serve: the HTTP API (offcash.api) is not available yet") from None
-    api_serve(db_url, host=host, port=port)
+        uvicorn.run(app, host=host, port=port)
+    except SystemExit as exc:
+        if exc.code:
+            raise CliRefusal("the server stopped (see its log above)") from None

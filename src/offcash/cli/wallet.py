@@ -1,11 +1,13 @@
-"""``offcash wallet create|fund|unload|show|sync|report-lost``: a wallet's life online.
+"""``offcash wallet create|fund|unload|show|sync|report-lost|refund-lost``: online.
 
 Theory of operation: each wallet is a sealed software secure element in the network folder
 (``wallets/NAME.se``) plus a registry entry (name -> wallet id, bank, owner). Online commands
 pair one SE operation with one settlement call: create (SE makes a key and CSR; the bank
 certifies it), fund (the bank debits the owner's account for a voucher; the SE loads it),
 unload (the SE debits and signs; the bank credits the account), sync (the SE signs its log;
-settlement settles it, acknowledges and renews the certificate). ``show`` reads only the SE.
+settlement settles it, acknowledges and renews the certificate), report-lost (the bank revokes
+the wallet now) and refund-lost (after the claim window, the wallet's balance goes back to its
+owner's account, once). ``show`` reads only the SE.
 The offline payment commands of the same group live in ``offcash.cli.payments``.
 """
 
@@ -35,9 +37,9 @@ def create(net: Network, name: str, bank: str, owner: str, *, pin: str,
     svc = service.connect(net, server)
     se = net.new_se(name, pin)
     try:
-        t = now()
-        enrolment = svc.enroll(se.csr(), owner, t)
-        se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, t)
+        enrolment = svc.enroll(se.csr(), owner, now())
+        # The bank's clock dates the certificate: apply it at the time it came back.
+        se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, now())
     except BaseException:
         net.se_path(name).unlink(missing_ok=True)
         raise
@@ -94,8 +96,12 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     se = net.open_se(name, pin)
     t = now()
     upload = se.sync_upload(t)
-    result = service.connect(net, server).sync(name, upload.report, upload.entries, se.csr(), t)
-    se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, t)
+    with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
+        result = service.connect(net, server).sync(name, upload.report, upload.entries,
+                                                   se.csr(), t)
+    # Applied at the time the answer came back: a server dates the renewed certificate with
+    # its own clock, which may have ticked since ``t``.
+    se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
     return {**show(net, name, pin=pin), "uploaded_entries": len(upload.entries),
             "settlement": result.summary}
 
@@ -106,7 +112,21 @@ def report_lost(net: Network, name: str, server: str | None = None) -> dict[str,
     service.connect(net, server).report_lost(WalletId.parse(entry.wallet_id), now())
     entry.lost = True
     net.save_registry()
-    return {"wallet": name, "wallet_id": entry.wallet_id, "revoked": True}
+    return {"wallet": name, "wallet_id": entry.wallet_id, "revoked": True,
+            "claim_window": net.claim_window}
+
+
+def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
+    """After the claim window, refund lost wallet ``name``'s balance to its owner's account:
+    the balance at its last sync (plus vouchers since) minus its spends that surfaced since."""
+    entry = net.wallet(name)
+    svc = service.connect(net, server)
+    refunded = svc.refund_lost(WalletId.parse(entry.wallet_id), now())
+    entry.lost = entry.refunded = True
+    net.save_registry()
+    return {"wallet": name, "wallet_id": entry.wallet_id, "owner": entry.owner,
+            "refunded": net.money_of(refunded), "currency": net.config.currency,
+            "owner_balance": net.money_of(svc.balance(entry.owner))}
 
 
 def _time(epoch: int | None) -> str | None:
@@ -213,4 +233,25 @@ def report_lost_cmd(
     """ONLINE: report a wallet lost; the bank revokes it and refunds after the claim window."""
     r = report_lost(open_network(ctx), name, server)
     output.emit(r, as_json, lambda r: output.say(
-        f"{r['wallet']} reported lost: wallet {r['wallet_id']} revoked"))
+        f"{r['wallet']} reported lost: revoked now; `offcash wallet refund-lost {r['wallet']}` "
+        f"pays its balance to its owner after the claim window ({_span(r['claim_window'])})"))
+
+
+@app.command("refund-lost")
+def refund_lost_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    server: Server = None,
+    as_json: Json = False,
+) -> None:
+    """ONLINE: after the claim window, refund a lost wallet's balance to its owner (once)."""
+    r = refund_lost(open_network(ctx), name, server)
+    output.emit(r, as_json, lambda r: output.say(
+        f"{r['wallet']} (lost): {r['refunded']} {r['currency']} refunded to {r['owner']}, "
+        f"whose account now holds {r['owner_balance']} {r['currency']}"))
+
+
+def _span(seconds: int) -> str:
+    if seconds % 86400 == 0 and seconds:
+        return f"{seconds // 86400} days"
+    return f"{seconds} s"

@@ -12,6 +12,7 @@ sync, which decides whether a payee "held a CRL revoking the payer" when it acce
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -149,6 +150,26 @@ def revocation_known_to(conn: Connection, payer: WalletId, payee: WalletId, at: 
         .where(r.c.wallet == payer.raw, d.c.wallet == payee.raw, d.c.delivered_at <= at)
     ).scalar()
     return None if row is None else int(row)
+
+
+def revocations_known_to(
+    conn: Connection, payers: Iterable[bytes], payee: WalletId
+) -> dict[bytes, int]:
+    """For each of ``payers`` revoked by a CRL that ``payee`` received: when it first received
+    one (so ``revocation_known_to(payer, payee, at)`` is not None iff ``at >= result[payer]``).
+    One query per 500 payers: what a batch of a terminal's redemption needs."""
+    r, d = s.revocations, s.crl_deliveries
+    wanted = sorted(set(payers))
+    out: dict[bytes, int] = {}
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(
+            sa.select(r.c.wallet, sa.func.min(d.c.delivered_at))
+            .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
+            .where(d.c.wallet == payee.raw, r.c.wallet.in_(wanted[i : i + 500]))
+            .group_by(r.c.wallet)
+        )
+        out.update((bytes(w), int(t)) for w, t in rows)
+    return out
 
 
 def revoke(conn: Connection, auth: Authorities, wallet: WalletId, bank: str, now: int) -> bytes:

@@ -5,19 +5,24 @@ functions payee devices run offline). ``SettlementTrust`` is a ``TrustStore`` wi
 revocation is judged by the ledger's own rule (did this payee hold a CRL revoking the payer when
 it accepted?), not by today's CRLs. It caches parsed wallet certificates (thousands of payments
 share a few certificates), so checking one payment costs one signature verification.
+
+``redeemable`` is the whole per-payment check of a terminal's redemption, as a pure function of
+the bytes (a ``Spend`` or a ``Refused`` with its reason): ``offcash.ledger.pool`` runs it in
+worker processes, and the service runs the very same function inline for small uploads.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from offcash.crypto.pki import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
-from offcash.errors import Rejection, VerificationError
+from offcash.errors import DecodeError, Rejection, VerificationError
 from offcash.ledger.settle import Spend
 from offcash.protocol import messages as m
-from offcash.verification import verify_payment, verify_unload
+from offcash.verification import verify_parsed_payment, verify_unload
 
 _CACHE = 4096
 #: Rejections that mean the message is not from a wallet any bank of this network certified.
@@ -65,10 +70,13 @@ def payment(
     accepted_at: int | None,
     payee: WalletId | None = None,
 ) -> Spend:
-    """Verify a payment as its payee did at ``accepted_at`` (None: at the payment's own time)."""
+    """Verify a payment as its payee did at ``accepted_at`` (None: at the payment's own time).
+
+    This is ``verify_payment`` (``parse_payment`` then ``verify_parsed_payment``), parsing once:
+    the acceptance time may be the payment's own."""
     p = m.parse_payment(data)
-    v = verify_payment(
-        data,
+    v = verify_parsed_payment(
+        p,
         trust=trust,
         params=params,
         now=p.time if accepted_at is None else accepted_at,
@@ -100,4 +108,45 @@ def unload(data: bytes, trust: TrustStore, params: NetworkParams) -> Spend:
         u.time,
         signer.bank,
         bytes(data),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A payment refused at settlement: its digest, the reason (a ``Rejection`` name or
+    ``DECODE``), whether it is a counterfeit (see ``COUNTERFEIT``) and the amount it claims
+    (0 if it does not decode)."""
+
+    digest: bytes
+    reason: str
+    counterfeit: bool
+    amount: int
+
+
+def refusal(data: bytes, exc: VerificationError | DecodeError) -> Refused:
+    """The ``Refused`` for ``data`` that failed with ``exc``."""
+    if isinstance(exc, DecodeError):
+        return Refused(m.digest(data), "DECODE", False, 0)
+    counterfeit = exc.rejection in COUNTERFEIT
+    amount = 0
+    if counterfeit:
+        with contextlib.suppress(DecodeError):
+            amount = m.parse_payment(data).amount
+    return Refused(m.digest(data), exc.rejection.name, counterfeit, amount)
+
+
+def redeemable(
+    data: bytes, trust: TrustStore, params: NetworkParams, terminal: WalletId, now: int
+) -> Spend | Refused:
+    """Check a payment a receive-only terminal redeems at ``now``: verified at its own time
+    (a terminal does not report when it accepted), addressed to the terminal, not from the
+    future. The spend is returned without its message (the caller has the bytes)."""
+    try:
+        sp = payment(data, trust, params, None, payee=terminal)
+        if sp.time > now + params.clock_skew:
+            raise VerificationError(Rejection.FROM_THE_FUTURE)
+    except (VerificationError, DecodeError) as exc:
+        return refusal(data, exc)
+    return Spend(
+        sp.payer, sp.counter, sp.digest, sp.kind, sp.payee, sp.amount, sp.time, sp.payer_bank, b""
     )

@@ -99,3 +99,9 @@ def anomaly(
             evidence=evidence,
         )
     )
+
+
+def anomalies(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Record several anomalies at once (``anomaly``'s arguments as dicts, in one statement)."""
+    if rows:
+        conn.execute(sa.insert(s.anomalies), rows)

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
-from typing import TypeVar
+from itertools import chain, islice
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.domain.network import NetworkParams
-from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.errors import Rejection, VerificationError
 from offcash.issuance import Bank, CentralBank
-from offcash.ledger import authority, books, checks, db, registry, settle, sync
+from offcash.ledger import authority, books, checks, db, pool, registry, settle, sync
 from offcash.ledger import schema as s
 from offcash.ledger.books import Audit
 from offcash.ledger.errors import (
@@ -88,19 +89,34 @@ class Anomaly:
 class LedgerService:
     """The settlement service (see the module docstring)."""
 
-    def __init__(self, engine: Engine, claim_window: int = DEFAULT_CLAIM_WINDOW) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        claim_window: int = DEFAULT_CLAIM_WINDOW,
+        workers: int | None = None,
+    ) -> None:
         self.engine = engine
         self.claim_window = claim_window
+        #: verification processes for large uploads (None: one per core; 0: verify inline)
+        self.workers = workers
+        #: payments per settlement transaction (and per pipelined verification batch)
+        self.batch = BATCH
+        self._pool: pool.VerifierPool | None = None
+        self._pool_lock = threading.Lock()
         self._auth: authority.Authorities | None = None
         self._trust: checks.SettlementTrust | None = None
         self._params: NetworkParams | None = None
 
     @classmethod
     def open(
-        cls, url: str, schema: str | None = None, claim_window: int = DEFAULT_CLAIM_WINDOW
+        cls,
+        url: str,
+        schema: str | None = None,
+        claim_window: int = DEFAULT_CLAIM_WINDOW,
+        workers: int | None = None,
     ) -> LedgerService:
         """Open (and migrate) the ledger database at ``url`` (SQLite path/URL or PostgreSQL)."""
-        return cls(db.open_engine(url, schema), claim_window)
+        return cls(db.open_engine(url, schema), claim_window, workers)
 
     def _tx(self, fn: Callable[[Connection], T]) -> T:
         if self._auth is None or self._params is None:
@@ -323,41 +339,94 @@ class LedgerService:
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.
 
-        The stream is read and settled in batches, each its own transaction (every payment is
-        an independent signed message, so a retried or resumed redemption settles nothing twice)."""
+        The stream is read lazily and settled in batches of ``self.batch``, each its own
+        transaction (every payment is an independent signed message, so a retried or resumed
+        redemption settles nothing twice). An upload of at least one full batch is verified in
+        the process pool (``offcash.ledger.pool``), pipelined with the database writes."""
         row = self._tx(lambda conn: registry.get(conn, terminal))
         if row.kind != "terminal":
             raise NotFound(f"{terminal} is not a terminal")
+        trust, params = self.trust, self.params
+        batches = _chunks(iter(payments), self.batch)
+        first = next(batches, [])
+        if len(first) == self.batch and self.workers != 0:
+            checked = self._verifier().redeemable(chain([first], batches), terminal, now)
+        else:
+            checked = (
+                (
+                    b,
+                    [
+                        pool.with_message(checks.redeemable(d, trust, params, terminal, now), d)
+                        for d in b
+                    ],
+                )
+                for b in chain([first], batches)
+            )
         settled = amount = duplicates = 0
         refused: list[Refusal] = []
-        for chunk in _chunks(iter(payments), BATCH):
-            batch: list[tuple[settle.Spend, settle.Source]] = []
-            for data in chunk:
-                try:
-                    sp = checks.payment(data, self.trust, self.params, None, payee=terminal)
-                    if sp.time > now + self.params.clock_skew:
-                        raise VerificationError(Rejection.FROM_THE_FUTURE)
-                    batch.append((sp, settle.Source.TERMINAL))
-                except (VerificationError, DecodeError) as exc:
-                    reason = exc.rejection.name if isinstance(exc, VerificationError) else "DECODE"
-                    refused.append(Refusal(_digest(data), reason))
-            out = self._tx(functools.partial(self._redeem_batch, batch=batch, now=now))
+        for batch, results in checked:
+            out, refusals = self._tx(
+                functools.partial(
+                    self._redeem_batch, terminal=row, batch=batch, results=results, now=now
+                )
+            )
             settled += out.new + out.moved
             amount += out.amount
             duplicates += out.duplicates
+            refused += refusals
         return RedeemResult(settled, amount, duplicates, refused)
 
     def _redeem_batch(
-        self, conn: Connection, batch: list[tuple[settle.Spend, settle.Source]], now: int
-    ) -> settle.Outcome:
-        keep = []
-        for sp, src in batch:
-            held = authority.revocation_known_to(
-                conn, WalletId(sp.payer), WalletId(sp.payee or b""), sp.time
-            )
-            if held is None:
-                keep.append((sp, src))
-        return settle.settle(conn, self.authorities, keep, now)
+        self,
+        conn: Connection,
+        terminal: Row[Any],
+        batch: list[bytes],
+        results: list[settle.Spend | checks.Refused],
+        now: int,
+    ) -> tuple[settle.Outcome, list[Refusal]]:
+        """Settle one verified batch (in one transaction; safe to re-run whole on a retry)."""
+        tid = WalletId(bytes(terminal.id))
+        spends = [r for r in results if isinstance(r, settle.Spend)]
+        known = authority.revocations_known_to(conn, (sp.payer for sp in spends), tid)
+        keep: list[tuple[settle.Spend, settle.Source]] = []
+        refusals: list[Refusal] = []
+        counterfeits: list[dict[str, object]] = []
+        for r, data in zip(results, batch, strict=True):
+            if isinstance(r, checks.Refused):
+                refusals.append(Refusal(r.digest, r.reason))
+                if r.counterfeit:
+                    counterfeits.append(_counterfeit(r, data, terminal, now))
+            elif r.payer in known and r.time >= known[r.payer]:
+                refusals.append(Refusal(r.digest, Rejection.REVOKED.name))
+            else:
+                keep.append((r, settle.Source.TERMINAL))
+        registry.anomalies(conn, counterfeits)
+        return settle.settle(conn, self.authorities, keep, now), refusals
+
+    def _verifier(self) -> pool.VerifierPool:
+        """The process pool for this network's trust material (re-made if it changed)."""
+        a, params = self.authorities, self.params
+        key = pool.trust_key(a.central_bank.certificate_der, a.bank_ders, params)
+        with self._pool_lock:
+            if self._pool is not None and self._pool.key != key:
+                self._pool.close()
+                self._pool = None
+            if self._pool is None:
+                self._pool = pool.VerifierPool(key, self.workers)
+            return self._pool
+
+    def start_verifiers(self) -> None:
+        """Start the verification processes now (else at the first large upload)."""
+        if self.workers != 0:
+            self._verifier().start()
+
+    def close(self) -> None:
+        """Stop the verification processes and close the database connections."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+        self.engine.dispose()
 
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
         """Root, bank CAs and current CRLs; recorded as delivered to ``wallet`` if given."""
@@ -518,10 +587,18 @@ def _positive(amount: int) -> None:
         raise VerificationError(Rejection.NON_POSITIVE_AMOUNT, str(amount))
 
 
-def _digest(data: bytes) -> bytes:
-    from offcash.protocol.messages import digest
-
-    return digest(data)
+def _counterfeit(r: checks.Refused, data: bytes, terminal: Row[Any], now: int) -> dict[str, object]:
+    """A ``counterfeit`` anomaly for a payment a terminal redeemed (as for a payee SE's sync:
+    the payee, its bank, the amount claimed, the message as evidence)."""
+    return {
+        "kind": "counterfeit",
+        "detail": f"{r.reason}: redeemed by terminal",
+        "time": now,
+        "wallet": bytes(terminal.id),
+        "bank": terminal.bank,
+        "amount": r.amount,
+        "evidence": bytes(data),
+    }
 
 
 def _chunks(it: Iterator[bytes], n: int) -> Iterator[list[bytes]]:

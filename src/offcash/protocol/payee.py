@@ -17,7 +17,8 @@ from typing import Any
 from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
-from offcash.errors import Rejection, VerificationError
+from offcash.encoding.fields import bstr, uint
+from offcash.errors import DecodeError, Rejection, VerificationError
 from offcash.protocol.messages import PaymentRequest, parse_payment, parse_request
 from offcash.verification import VerifiedPayment, verify_parsed_payment
 
@@ -118,8 +119,23 @@ class PayeeBook:
 
     @classmethod
     def from_cbor(cls, value: list[Any]) -> PayeeBook:
-        """The book from ``to_cbor``'s form."""
+        """The book from ``to_cbor``'s form; ``DecodeError`` if it is not that form."""
+        path = "book"
+        if type(value) is not list or len(value) != 4:
+            raise DecodeError(path, "expected [outstanding, paid, seen, pruned_at]")
         outstanding, paid, seen, pruned_at = value
-        return cls(
-            dict(outstanding), dict(paid), {(p, c): (d, t) for p, c, d, t in seen}, pruned_at
-        )
+        if type(outstanding) is not dict or type(paid) is not dict or type(seen) is not list:
+            raise DecodeError(path, "expected two maps and an array")
+        nonce, time, request, digest = bstr(1, 64), uint(), bstr(1), bstr(32, 32)
+        book = cls(pruned_at=time(pruned_at, f"{path}.pruned_at"))
+        for n, r in outstanding.items():
+            book.outstanding[nonce(n, f"{path}.outstanding")] = request(r, f"{path}.outstanding")
+        for n, t in paid.items():
+            book.paid[nonce(n, f"{path}.paid")] = time(t, f"{path}.paid")
+        for i, item in enumerate(seen):
+            where = f"{path}.seen[{i}]"
+            if type(item) is not list or len(item) != 4:
+                raise DecodeError(where, "expected [payer, counter, digest, time]")
+            p, c, d, t = item
+            book.seen[(nonce(p, where), time(c, where))] = (digest(d, where), time(t, where))
+        return book

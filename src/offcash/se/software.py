@@ -17,19 +17,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
+from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm, algorithm_of
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
+from offcash.encoding.fields import array_of, bstr, tstr, uint
 from offcash.errors import (
     DecodeError,
     InsufficientFunds,
     Limit,
     LimitExceeded,
     MoneyError,
+    OffcashError,
     Rejection,
     SecureElementError,
     VerificationError,
@@ -86,28 +89,54 @@ class _State:
     def decode(cls, data: bytes) -> _State:
         try:
             v: Any = cbor.decode(data, path="state", max_bytes=64 * 1024 * 1024)
+            if type(v) is not list or len(v) != 12:
+                raise DecodeError("state", "expected an array of 12 items")
             if v[0] != _STATE_VERSION:
-                raise SecureElementError(f"unsupported state version {v[0]}")
-            currency, alg, age, skew = v[2]
-            balance, counter, sync_seq, last_sync = v[7]
+                raise SecureElementError(f"unsupported state version {v[0]!r}")
+            der, ders = bstr(1), array_of(bstr(1), 1024)
+            currency, alg, age, skew = _items(v[2], 4, "state.params")
+            balance, counter, sync_seq, last_sync = (
+                uint()(x, "state.counters") for x in _items(v[7], 4, "state.counters")
+            )
+            if type(v[11]) is not dict:
+                raise DecodeError("state.vouchers", "expected a map")
             return cls(
-                key_der=v[1],
-                params=NetworkParams(currency, SignatureAlgorithm.from_name(alg), age, skew),
-                root=v[3],
-                banks=list(v[4]),
-                crls=list(v[5]),
-                certificate=v[6],
+                key_der=der(v[1], "state.key"),
+                params=NetworkParams(
+                    tstr(3)(currency, "state.params.currency"),
+                    SignatureAlgorithm.from_name(tstr(16)(alg, "state.params.algorithm")),
+                    uint()(age, "state.params.max_payment_age"),
+                    uint()(skew, "state.params.clock_skew"),
+                ),
+                root=der(v[3], "state.root"),
+                banks=ders(v[4], "state.banks"),
+                crls=ders(v[5], "state.crls"),
+                certificate=None if v[6] is None else der(v[6], "state.certificate"),
                 balance=balance,
                 counter=counter,
                 sync_seq=sync_seq,
                 last_sync=last_sync,
-                log_base=v[8],
-                entries=[log.Entry.decode(e) for e in v[9]],
+                log_base=bstr(32, 32)(v[8], "state.log_base"),
+                entries=[
+                    log.Entry.decode(e)
+                    for e in array_of(bstr(1), MAX_LOG_ENTRIES)(v[9], "state.entries")
+                ],
                 book=PayeeBook.from_cbor(v[10]),
-                vouchers=dict(v[11]),
+                vouchers={
+                    bstr(1, 64)(i, "state.vouchers"): uint()(e, "state.vouchers")
+                    for i, e in v[11].items()
+                },
             )
-        except (DecodeError, IndexError, TypeError, ValueError, KeyError) as exc:
+        except SecureElementError:
+            raise
+        except (OffcashError, IndexError, TypeError, ValueError, KeyError) as exc:
             raise SecureElementError(f"secure element state is unreadable: {exc}") from None
+
+
+def _items(value: Any, n: int, path: str) -> list[Any]:
+    if type(value) is not list or len(value) != n:
+        raise DecodeError(path, f"expected an array of {n} items")
+    return value
 
 
 class SoftwareSecureElement(SecureElement):
@@ -132,8 +161,13 @@ class SoftwareSecureElement(SecureElement):
 
     def _load(self, data: bytes) -> None:
         s = _State.decode(data)
+        try:
+            key = serialization.load_der_private_key(s.key_der, None)
+            if algorithm_of(key) is not s.params.algorithm:  # type: ignore[arg-type]
+                raise ValueError("the key is not of the network's algorithm")
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise SecureElementError(f"secure element key is unreadable: {exc}") from None
         self._s = s
-        key = serialization.load_der_private_key(s.key_der, None)
         self._key: PrivateKey = key  # type: ignore[assignment]
         self._trust = pki.TrustStore.create(s.root, s.banks, s.crls)
         self._cert = (

@@ -18,6 +18,7 @@ from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
+from offcash.encoding.fields import bstr, tstr, uint
 from offcash.errors import DecodeError, MoneyError
 from offcash.protocol import messages as m
 from offcash.protocol.payee import PayeeBook
@@ -85,14 +86,21 @@ class ReceiveOnlyTerminal:
         """A terminal from ``encode``'s bytes."""
         try:
             v: Any = cbor.decode(data, path="terminal", max_bytes=64 * 1024 * 1024)
+            if type(v) is not list or len(v) != 5:
+                raise DecodeError("terminal", "expected an array of 5 items")
             currency, alg, age, skew = v[1]
             root, banks, crls = v[2]
             return cls(
                 WalletId(v[0]),
-                NetworkParams(currency, SignatureAlgorithm.from_name(alg), age, skew),
+                NetworkParams(
+                    tstr(3)(currency, "terminal.params.currency"),
+                    SignatureAlgorithm.from_name(tstr(16)(alg, "terminal.params.algorithm")),
+                    uint()(age, "terminal.params.max_payment_age"),
+                    uint()(skew, "terminal.params.clock_skew"),
+                ),
                 TrustStore.create(root, banks, crls),
                 PayeeBook.from_cbor(v[3]),
-                [(t, p) for t, p in v[4]],
+                [(uint()(t, "terminal.held"), bstr(1)(p, "terminal.held")) for t, p in v[4]],
             )
-        except (IndexError, TypeError, ValueError) as exc:
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
             raise DecodeError("terminal", f"unreadable terminal state: {exc}") from None
