@@ -14,129 +14,28 @@ spend detection at settlement); a hardware SE or TEE implementing ``SecureElemen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm, algorithm_of
+from offcash.crypto.algorithms import PrivateKey, algorithm_of
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
-from offcash.encoding import cbor
-from offcash.encoding.fields import array_of, bstr, tstr, uint
 from offcash.errors import (
-    DecodeError,
     InsufficientFunds,
     Limit,
     LimitExceeded,
     MoneyError,
-    OffcashError,
     Rejection,
     SecureElementError,
     VerificationError,
 )
 from offcash.protocol import messages as m
-from offcash.protocol.payee import PayeeBook
 from offcash.se import log
 from offcash.se.interface import Received, SecureElement, Status, SyncUpload
+from offcash.se.state import MAX_LOG_ENTRIES, SEState
 from offcash.se.storage import StateStore
 from offcash.verification import verify_ack, verify_voucher
-
-#: Log entries an SE holds before it must sync (a capacity, not a bank policy).
-MAX_LOG_ENTRIES = 1024
-_STATE_VERSION = 1
-
-
-@dataclass
-class _State:
-    key_der: bytes
-    params: NetworkParams
-    root: bytes
-    banks: list[bytes] = field(default_factory=list)
-    crls: list[bytes] = field(default_factory=list)
-    certificate: bytes | None = None
-    balance: int = 0
-    counter: int = 0
-    sync_seq: int = 0
-    last_sync: int = 0
-    log_base: bytes = log.GENESIS
-    entries: list[log.Entry] = field(default_factory=list)
-    book: PayeeBook = field(default_factory=PayeeBook)
-    vouchers: dict[bytes, int] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        p = self.params
-        return cbor.encode(
-            [
-                _STATE_VERSION,
-                self.key_der,
-                [p.currency, p.algorithm.short, p.max_payment_age, p.clock_skew],
-                self.root,
-                self.banks,
-                self.crls,
-                self.certificate,
-                [self.balance, self.counter, self.sync_seq, self.last_sync],
-                self.log_base,
-                [e.encode() for e in self.entries],
-                self.book.to_cbor(),
-                self.vouchers,
-            ]
-        )
-
-    @classmethod
-    def decode(cls, data: bytes) -> _State:
-        try:
-            v: Any = cbor.decode(data, path="state", max_bytes=64 * 1024 * 1024)
-            if type(v) is not list or len(v) != 12:
-                raise DecodeError("state", "expected an array of 12 items")
-            if v[0] != _STATE_VERSION:
-                raise SecureElementError(f"unsupported state version {v[0]!r}")
-            der, ders = bstr(1), array_of(bstr(1), 1024)
-            currency, alg, age, skew = _items(v[2], 4, "state.params")
-            balance, counter, sync_seq, last_sync = (
-                uint()(x, "state.counters") for x in _items(v[7], 4, "state.counters")
-            )
-            if type(v[11]) is not dict:
-                raise DecodeError("state.vouchers", "expected a map")
-            return cls(
-                key_der=der(v[1], "state.key"),
-                params=NetworkParams(
-                    tstr(3)(currency, "state.params.currency"),
-                    SignatureAlgorithm.from_name(tstr(16)(alg, "state.params.algorithm")),
-                    uint()(age, "state.params.max_payment_age"),
-                    uint()(skew, "state.params.clock_skew"),
-                ),
-                root=der(v[3], "state.root"),
-                banks=ders(v[4], "state.banks"),
-                crls=ders(v[5], "state.crls"),
-                certificate=None if v[6] is None else der(v[6], "state.certificate"),
-                balance=balance,
-                counter=counter,
-                sync_seq=sync_seq,
-                last_sync=last_sync,
-                log_base=bstr(32, 32)(v[8], "state.log_base"),
-                entries=[
-                    log.Entry.decode(e)
-                    for e in array_of(bstr(1), MAX_LOG_ENTRIES)(v[9], "state.entries")
-                ],
-                book=PayeeBook.from_cbor(v[10]),
-                vouchers={
-                    bstr(1, 64)(i, "state.vouchers"): uint()(e, "state.vouchers")
-                    for i, e in v[11].items()
-                },
-            )
-        except SecureElementError:
-            raise
-        except (OffcashError, IndexError, TypeError, ValueError, KeyError) as exc:
-            raise SecureElementError(f"secure element state is unreadable: {exc}") from None
-
-
-def _items(value: Any, n: int, path: str) -> list[Any]:
-    if type(value) is not list or len(value) != n:
-        raise DecodeError(path, f"expected an array of {n} items")
-    return value
 
 
 class SoftwareSecureElement(SecureElement):
@@ -157,10 +56,10 @@ class SoftwareSecureElement(SecureElement):
             serialization.NoEncryption(),
         )
         pki.TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
-        return _State(key_der=key_der, params=params, root=root_certificate).encode()
+        return SEState(key_der=key_der, params=params, root=root_certificate).encode()
 
     def _load(self, data: bytes) -> None:
-        s = _State.decode(data)
+        s = SEState.decode(data)
         try:
             key = serialization.load_der_private_key(s.key_der, None)
             if algorithm_of(key) is not s.params.algorithm:  # type: ignore[arg-type]
