@@ -49,6 +49,20 @@ class Signer:
         values.update(overrides)
         return m.sign_payment(self.key, self.cert, **values)
 
+    def report(self, **overrides: Any) -> bytes:
+        """A sync report (sync 0, counter 1, balance 1, empty log, time T0 unless overridden)."""
+        values: dict[str, Any] = {
+            "sync_seq": 0,
+            "counter": 1,
+            "balance": 1,
+            "currency": "EUR",
+            "entries": 0,
+            "log_digest": bytes(32),
+            "time": T0,
+        }
+        values.update(overrides)
+        return m.sign_report(self.key, self.cert, **values)
+
 
 def make_signer(
     net: PilotNetwork,

@@ -37,17 +37,7 @@ def test_acknowledge(network: PilotNetwork) -> None:
     bank = network.banks[0]
     s = make_signer(network)
     report = m.parse_report(
-        m.sign_report(
-            s.key,
-            s.cert,
-            sync_seq=3,
-            counter=4,
-            balance=5,
-            currency="EUR",
-            entries=2,
-            log_digest=b"\x01" * 32,
-            time=T0,
-        )
+        s.report(sync_seq=3, counter=4, balance=5, entries=2, log_digest=b"\x01" * 32)
     )
     ack = verify_ack(
         bank.acknowledge(report, s.wallet_id, T0 + 1),

@@ -526,17 +526,7 @@ def test_unload_rejections(
 def test_report_from_an_expired_certificate_still_verifies(network: PilotNetwork) -> None:
     """A wallet that stayed offline past its certificate can still sync (to renew it)."""
     signer = make_signer(network, now=T0 - 30 * DAY)
-    data = m.sign_report(
-        signer.key,
-        signer.cert,
-        sync_seq=0,
-        counter=0,
-        balance=0,
-        currency="EUR",
-        entries=0,
-        log_digest=bytes(32),
-        time=T0,
-    )
+    data = signer.report(counter=0, balance=0)
     report, cert = verify_report(data, trust=trust_of(network), params=network.params)
     assert cert.wallet_id == signer.wallet_id and report.time == T0
     tampered = with_payload(data, payload_map(data) | {3: 1_000_000})

@@ -56,20 +56,7 @@ def test_cwt_verifies_every_signed_kind(network: PilotNetwork) -> None:
     signed = [
         (m.sign_receipt(s.key, s.cert, payment=bytes(32), time=T0), key),
         (m.sign_unload(s.key, s.cert, amount=1, currency="EUR", counter=1, time=T0), key),
-        (
-            m.sign_report(
-                s.key,
-                s.cert,
-                sync_seq=0,
-                counter=1,
-                balance=1,
-                currency="EUR",
-                entries=0,
-                log_digest=bytes(32),
-                time=T0,
-            ),
-            key,
-        ),
+        (s.report(), key),
         (bank.voucher(WalletId(bytes(12)), 5, "EUR", T0), bank_key),
         (
             m.sign_ack(

@@ -91,17 +91,7 @@ def _samples() -> list[bytes]:
                 expires=T0,
             ),
             m.sign_unload(s.key, s.cert, amount=1, currency="EUR", counter=1, time=T0),
-            m.sign_report(
-                s.key,
-                s.cert,
-                sync_seq=0,
-                counter=1,
-                balance=1,
-                currency="EUR",
-                entries=1,
-                log_digest=bytes(32),
-                time=T0,
-            ),
+            s.report(entries=1),
             m.sign_ack(
                 s.key,
                 s.cert,
