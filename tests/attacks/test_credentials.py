@@ -110,14 +110,6 @@ def test_load_voucher_used_twice_is_refused(world: World, tmp_path: Path) -> Non
     assert audit.banks["Bank A"].float == se_balance(alice) == 2_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: sync accepts a log that applies one load voucher twice (the SE's voucher "
-    "memory erased from its sealed state), in the same upload or in a later sync; "
-    "_apply_voucher only marks the voucher applied and never checks it already was, so the "
-    "wallet reconciles and is renewed holding value no account paid for "
-    "(src/offcash/ledger/sync.py)",
-)
 @pytest.mark.parametrize("when", ["same-sync", "later-sync"])
 def test_voucher_replayed_by_a_broken_se_is_detected_at_settlement(
     world: World, tmp_path: Path, when: str
@@ -157,13 +149,6 @@ def test_unload_request_used_twice_is_credited_once(world: World) -> None:
     assert audit.banks["Bank A"].float == se_balance(alice) == 3_500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: a second, different unload request with the same (wallet, counter), from "
-    "a cloned or rolled-back SE, is settled like a double-spent payment: paid from the bank's "
-    "reserve into the fraudster's own account (there is no honest payee to protect), so the "
-    "clone turns copied value into account money (src/offcash/ledger/settle.py, conflicts)",
-)
 def test_unload_twice_from_a_rolled_back_se_is_paid_once(world: World, tmp_path: Path) -> None:
     alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
     assert alice.path is not None

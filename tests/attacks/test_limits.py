@@ -105,13 +105,6 @@ def test_broken_se_ignoring_certified_limits_refused_offline_and_at_settlement(
     assert se_balance(bob) == 0 and audit.banks["Bank B"].float == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger gap: settlement never checks the certified max_offline_value (value sent "
-    "since the sync) or max_balance (value held) against the wallet's log; a broken SE that "
-    "ignores them (each payment within max_payment, so payees accept) syncs, reconciles and "
-    "is renewed with no anomaly (src/offcash/ledger/sync.py)",
-)
 @pytest.mark.parametrize("limit", ["max_offline_value", "max_balance"])
 def test_broken_se_over_value_limits_is_detected_at_its_sync(
     world: World, tmp_path: Path, limit: str
@@ -154,13 +147,6 @@ def test_se_spending_value_it_does_not_hold_is_unreconciled_at_its_sync(
     assert audit.banks["Bank B"].float == se_balance(bob) == 9_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger gap: value an SE spends beyond what it held (8,000 here) is paid from its "
-    "bank's float, which goes negative; the reconcile anomaly at its sync carries amount 0 and "
-    "no loss is booked to the bank's reserve, unlike a double spend (and without that sync "
-    "nothing is recorded at all)",
-)
 def test_overspend_is_booked_as_the_banks_loss(world: World, tmp_path: Path) -> None:
     alice = sealed_wallet(world, tmp_path / "alice.se", 1_000, "Bank A")
     assert alice.path is not None

@@ -94,13 +94,6 @@ def test_replayed_payment_settles_exactly_once(world: World) -> None:
     assert audit.suspense == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: sync reconciles a broken payee SE's log that lists one received payment "
-    "several times (in one upload or again in a later one): the payment settles once, but the "
-    "reconciled balance counts every copy, so the ledger acknowledges and renews a wallet "
-    "holding value no float backs (src/offcash/ledger/sync.py, RECEIVED entries)",
-)
 def test_payment_replayed_into_a_broken_payees_log_is_counted_once(
     world: World, tmp_path: Path
 ) -> None:

@@ -122,11 +122,6 @@ def ledger(tmp_path: Path, p256: PilotNetwork) -> LedgerService:
     return service
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: amounts are bounded only by BIGINT, so totals overflow and every "
-    "later audit fails with sqlalchemy OperationalError (HTTP 500)",
-)
 def test_ledger_totals_beyond_bigint_are_refused(ledger: LedgerService) -> None:
     ledger.issue("Bank A", 2**63 - 1, T0)
     try:
@@ -136,11 +131,6 @@ def test_ledger_totals_beyond_bigint_are_refused(ledger: LedgerService) -> None:
     ledger.audit()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: balance() of an account that does not exist is 0, not NotFound "
-    "(GET /v1/accounts/{account} answers 200 for any name)",
-)
 def test_balance_of_unknown_account_is_not_found(ledger: LedgerService) -> None:
     with pytest.raises(NotFound):
         ledger.balance("c-does-not-exist")

@@ -1,9 +1,8 @@
-"""Losses found by the conservation test (tests/ledger/test_conservation.py), pinned as strict
-expected failures until the ledger fixes them; each names the honest party out of pocket."""
+"""Losses found by the conservation test (tests/ledger/test_conservation.py), once pinned as strict
+expected failures, now fixed; each names the honest party who was out of pocket."""
 
 from __future__ import annotations
 
-import pytest
 from ledgerkit import World
 
 from harness import T0
@@ -11,8 +10,6 @@ from harness import T0
 WINDOW = 10 * 86400 + 1  # the world fixture's claim window, and a second
 
 
-@pytest.mark.xfail(strict=True, reason="refund_lost counts vouchers with issued_at >= last sync "
-                   "time, so a voucher loaded and synced in the same second is refunded twice")
 def test_refund_counts_voucher_funded_in_the_second_of_sync(world: World) -> None:
     se, wid, acct = world.wallet(20_000)  # funded, loaded and ...
     world.sync(se, T0)  # ... synced in the same second
@@ -23,8 +20,6 @@ def test_refund_counts_voucher_funded_in_the_second_of_sync(world: World) -> Non
     assert world.ledger.balance(acct) == before + 20_000
 
 
-@pytest.mark.xfail(strict=True, reason="refund_lost ignores a voucher issued before the last "
-                   "sync but loaded after it (or never): its owner loses it")
 def test_refund_counts_voucher_loaded_after_a_later_sync(world: World) -> None:
     se, wid, _ = world.wallet(0)
     voucher = world.ledger.fund(wid, 5_000, T0)  # the load is delayed (a crash, no battery)
@@ -35,8 +30,6 @@ def test_refund_counts_voucher_loaded_after_a_later_sync(world: World) -> None:
     assert world.ledger.refund_lost(wid, T0 + 180 + WINDOW) == 5_000  # is 0
 
 
-@pytest.mark.xfail(strict=True, reason="fund is not idempotent and an issued voucher that is "
-                   "never loaded is never returned: a lost answer loses the money")
 def test_lost_fund_answer(world: World) -> None:
     se, wid, acct = world.wallet(0)
     before = world.ledger.balance(acct)
@@ -45,8 +38,6 @@ def test_lost_fund_answer(world: World) -> None:
     assert world.ledger.balance(acct) == before  # is before - 5_000, forever
 
 
-@pytest.mark.xfail(strict=True, reason="sync records the CRL as delivered when it commits, "
-                   "even if the answer never reaches the SE; the payee is then charged back")
 def test_crl_delivery_recorded_when_ack_is_lost(world: World) -> None:
     mallory, mid, _ = world.wallet(10_000, "Bank B")
     clone = type(mallory)(mallory._s.encode())  # a copied SE file

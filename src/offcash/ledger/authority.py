@@ -130,15 +130,35 @@ def crl_numbers(conn: Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def record_delivery(conn: Connection, wallet: WalletId, now: int) -> None:
-    """Record that ``wallet`` received every current CRL at ``now`` (first delivery wins)."""
+def record_delivery(
+    conn: Connection, wallet: WalletId, now: int, pending_seq: int | None = None
+) -> None:
+    """Record that ``wallet`` received every current CRL at ``now`` (first delivery wins).
+
+    With ``pending_seq`` (a sync's answer, which may never reach the SE) the delivery is only
+    pending until ``confirm_deliveries`` sees a later sync; a pending one is re-dated by a
+    retried answer."""
+    d = s.crl_deliveries
     for bank, number in crl_numbers(conn).items():
         if number == 0:
             continue
         key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
-        held = conn.execute(sa.select(s.crl_deliveries.c.wallet).filter_by(**key)).first()
+        held = conn.execute(sa.select(d.c.pending_seq).filter_by(**key)).first()
         if held is None:
-            conn.execute(sa.insert(s.crl_deliveries).values(**key, delivered_at=now))
+            conn.execute(sa.insert(d).values(**key, delivered_at=now, pending_seq=pending_seq))
+        elif held.pending_seq is not None:
+            conn.execute(
+                sa.update(d).filter_by(**key).values(delivered_at=now, pending_seq=pending_seq)
+            )
+
+
+def confirm_deliveries(conn: Connection, wallet: WalletId, seq: int) -> None:
+    """``wallet`` reports sync ``seq``: it applied the answers of every sync before it, so the
+    CRLs those answers carried were delivered."""
+    d = s.crl_deliveries
+    conn.execute(
+        sa.update(d).where(d.c.wallet == wallet.raw, d.c.pending_seq < seq).values(pending_seq=None)
+    )
 
 
 def revocation_known_to(conn: Connection, payer: WalletId, payee: WalletId, at: int) -> int | None:
@@ -147,7 +167,12 @@ def revocation_known_to(conn: Connection, payer: WalletId, payee: WalletId, at: 
     row = conn.execute(
         sa.select(sa.func.min(r.c.crl_number))
         .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
-        .where(r.c.wallet == payer.raw, d.c.wallet == payee.raw, d.c.delivered_at <= at)
+        .where(
+            r.c.wallet == payer.raw,
+            d.c.wallet == payee.raw,
+            d.c.delivered_at <= at,
+            d.c.pending_seq.is_(None),
+        )
     ).scalar()
     return None if row is None else int(row)
 
@@ -165,7 +190,11 @@ def revocations_known_to(
         rows = conn.execute(
             sa.select(r.c.wallet, sa.func.min(d.c.delivered_at))
             .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
-            .where(d.c.wallet == payee.raw, r.c.wallet.in_(wanted[i : i + 500]))
+            .where(
+                d.c.wallet == payee.raw,
+                d.c.pending_seq.is_(None),
+                r.c.wallet.in_(wanted[i : i + 500]),
+            )
             .group_by(r.c.wallet)
         )
         out.update((bytes(w), int(t)) for w, t in rows)

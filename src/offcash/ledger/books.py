@@ -29,7 +29,9 @@ from offcash.ledger import schema as s
 
 ISSUED = "issued"
 SUSPENSE = "suspense"
-LOSS_KINDS = ("double-spend", "late-surfacing")
+LOSS_KINDS = ("double-spend", "late-surfacing", "reconcile")
+#: the bound on any amount and on the issued total (every holding and sum stays within BIGINT)
+MAX_TOTAL = 2**63 - 1
 
 
 def reserve(bank: str) -> str:

@@ -29,6 +29,13 @@ class InsufficientBalance(LedgerError):
     code = "insufficient-balance"
 
 
+class LimitReached(LedgerError):
+    """An amount, or the total it would bring the books to, beyond what the ledger accounts
+    for (``books.MAX_TOTAL``)."""
+
+    code = "limit-reached"
+
+
 class WalletRevoked(LedgerError):
     """The wallet is revoked: it can no longer sync, fund or unload."""
 

@@ -126,6 +126,9 @@ crl_deliveries = sa.Table(
     sa.Column("bank", sa.String(64), primary_key=True),
     sa.Column("crl_number", sa.BigInteger, primary_key=True),
     sa.Column("delivered_at", sa.BigInteger, nullable=False),
+    # set while the sync that delivered it is unacknowledged: the delivery counts only once
+    # the wallet's next sync shows it applied that acknowledgement (its sync_seq advanced)
+    sa.Column("pending_seq", sa.BigInteger, nullable=True),
 )
 
 vouchers = sa.Table(
@@ -136,6 +139,18 @@ vouchers = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("issued_at", sa.BigInteger, nullable=False),
     sa.Column("applied_at", sa.BigInteger, nullable=True),
+    sa.Column("applied_seq", sa.BigInteger, nullable=True),  # the sync that first showed it
+    sa.Column("expires", sa.BigInteger, nullable=True),
+    sa.Column("returned_at", sa.BigInteger, nullable=True),  # credited back (expired, refund)
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("wallet", WALLET, primary_key=True),
+    sa.Column("payer", WALLET, primary_key=True),
+    sa.Column("counter", sa.BigInteger, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the sync whose log listed it
 )
 
 _SPEND_COLUMNS = (
@@ -159,6 +174,16 @@ spends = _spend_table(
     sa.Column("payer", WALLET, primary_key=True),
     sa.Column("counter", sa.BigInteger, primary_key=True),
     sa.Column("digest", DIGEST, nullable=False),
+)
+_TORN_SETTLED = sa.text("state IN ('released', 'presumed')")
+# partial: only torn payments settled without the payee's report (rare), looked up by payee
+# when that payee's spends surface or it syncs (settle.reclaim_released, settle.unpresume);
+# free for the insert path
+sa.Index(
+    "ix_spends_payee_torn",
+    spends.c.payee,
+    postgresql_where=_TORN_SETTLED,
+    sqlite_where=_TORN_SETTLED,
 )
 
 conflicts = _spend_table(

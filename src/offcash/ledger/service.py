@@ -25,7 +25,7 @@ from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.domain.network import NetworkParams
 from offcash.errors import Rejection, VerificationError
-from offcash.issuance import Bank, CentralBank
+from offcash.issuance import VOUCHER_VALIDITY, Bank, CentralBank
 from offcash.ledger import authority, books, checks, db, pool, registry, settle, sync
 from offcash.ledger import schema as s
 from offcash.ledger.books import Audit
@@ -33,6 +33,7 @@ from offcash.ledger.errors import (
     ClaimNotReady,
     Conflict,
     InsufficientBalance,
+    LimitReached,
     NotFound,
     WalletRevoked,
 )
@@ -216,7 +217,17 @@ class LedgerService:
         _positive(amount)
         legs = books.Legs()
         legs.move(books.ISSUED, books.reserve(bank), amount)
-        self._tx(lambda conn: books.post(conn, now, "issue", legs, bank))
+
+        def go(conn: Connection) -> None:
+            issued = -books.holding(conn, books.ISSUED)
+            if issued + amount > books.MAX_TOTAL:
+                raise LimitReached(
+                    f"{issued} issued: {amount} more would exceed the ledger's bound "
+                    f"{books.MAX_TOTAL}"
+                )
+            books.post(conn, now, "issue", legs, bank)
+
+        self._tx(go)
 
     def open_account(self, bank: str, holder: str) -> str:
         """Open a customer account at ``bank``; returns its id."""
@@ -238,8 +249,14 @@ class LedgerService:
         self._tx(go)
 
     def balance(self, account: str) -> int:
-        """What an account holds."""
-        return self._tx(lambda conn: books.holding(conn, account))
+        """What an account holds (``NotFound`` if there is no such account)."""
+
+        def go(conn: Connection) -> int:
+            if account not in books.accounts_of(conn, [account]):
+                raise NotFound(f"no account {account!r}")
+            return books.holding(conn, account)
+
+        return self._tx(go)
 
     def audit(self) -> Audit:
         """The audit of the whole books (see ``books.Audit``)."""
@@ -311,7 +328,11 @@ class LedgerService:
             books.post(conn, now, "fund", legs, str(wallet))
             conn.execute(
                 sa.insert(s.vouchers).values(
-                    wallet=wallet.raw, id=voucher_id, amount=amount, issued_at=now
+                    wallet=wallet.raw,
+                    id=voucher_id,
+                    amount=amount,
+                    issued_at=now,
+                    expires=now + VOUCHER_VALIDITY,
                 )
             )
             return auth.bank(row.bank).voucher(wallet, amount, params.currency, now, voucher_id)
@@ -473,14 +494,17 @@ class LedgerService:
                 .limit(1)
             ).first()
             balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
+            # vouchers no sync showed applied (loaded since, or never) and not returned
+            v = s.vouchers
+            pending = sa.and_(
+                v.c.wallet == wallet.raw, v.c.applied_at.is_(None), v.c.returned_at.is_(None)
+            )
             balance += int(
                 conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.sum(s.vouchers.c.amount), 0)).where(
-                        s.vouchers.c.wallet == wallet.raw,
-                        s.vouchers.c.issued_at >= _last_sync_time(conn, wallet),
-                    )
+                    sa.select(sa.func.coalesce(sa.func.sum(v.c.amount), 0)).where(pending)
                 ).scalar_one()
             )
+            conn.execute(sa.update(v).where(pending).values(returned_at=now))
             surfaced = int(
                 conn.execute(
                     sa.select(sa.func.coalesce(sa.func.sum(s.spends.c.amount), 0)).where(
@@ -575,16 +599,11 @@ def _load_params(conn: Connection) -> NetworkParams:
     )
 
 
-def _last_sync_time(conn: Connection, wallet: WalletId) -> int:
-    t = conn.execute(
-        sa.select(sa.func.max(s.syncs.c.time)).where(s.syncs.c.wallet == wallet.raw)
-    ).scalar()
-    return -1 if t is None else int(t)
-
-
 def _positive(amount: int) -> None:
     if type(amount) is not int or amount <= 0:
         raise VerificationError(Rejection.NON_POSITIVE_AMOUNT, str(amount))
+    if amount > books.MAX_TOTAL:
+        raise LimitReached(f"amount {amount} beyond the ledger's bound {books.MAX_TOTAL}")
 
 
 def _counterfeit(r: checks.Refused, data: bytes, terminal: Row[Any], now: int) -> dict[str, object]:

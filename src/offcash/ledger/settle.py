@@ -147,9 +147,14 @@ def _credit_account(spend: Spend, source: Source, wallets: dict[bytes, Row[Any]]
 
 
 def settle(
-    conn: Connection, auth: authority.Authorities, batch: Sequence[tuple[Spend, Source]], now: int
+    conn: Connection,
+    auth: authority.Authorities,
+    batch: Sequence[tuple[Spend, Source]],
+    now: int,
+    reporting: bytes | None = None,
 ) -> Outcome:
-    """Settle ``batch`` in the caller's transaction (see the module docstring)."""
+    """Settle ``batch`` in the caller's transaction (see the module docstring). ``reporting``:
+    the wallet whose sync this is (its own log reconciles it: no deficit check for it)."""
     out = Outcome()
     if not batch:
         return out
@@ -194,6 +199,7 @@ def settle(
         rest.append((sp, src))
     for sp, src in rest:
         _existing(conn, auth, sp, src, wallets, legs, out, now)
+    reclaim_released(conn, {k[0] for k in inserted} - {reporting}, legs, now)
     books.post(conn, now, "settlement", legs)
     return out
 
@@ -216,6 +222,9 @@ def _existing(
         _transition(conn, t, sp, src, wallets, legs, out, now)
         return
     c = s.conflicts
+    if sp.kind == "unload":
+        _double_unload(conn, auth, sp, wallets, out, now)
+        return
     new = conn.execute(
         _insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
         [_row(sp, _INITIAL[src], now)],
@@ -241,6 +250,40 @@ def _existing(
         registry.revoke(conn, auth, WalletId(sp.payer), "double-spend", now)
 
 
+def _double_unload(
+    conn: Connection,
+    auth: authority.Authorities,
+    sp: Spend,
+    wallets: dict[bytes, Row[Any]],
+    out: Outcome,
+    now: int,
+) -> None:
+    """A second, different unload request with a used ``(wallet, counter)``: a cloned or
+    rolled-back SE. No honest payee needs protecting, so nothing is paid: the request is kept
+    as double-spend evidence (state ``refused``) and the wallet revoked."""
+    c = s.conflicts
+    new = conn.execute(
+        _insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
+        [_row(sp, "refused", now)],
+    ).first()
+    if new is None:
+        out.duplicates += 1
+        return
+    out.double_spends.append((sp.payer, sp.counter))
+    registry.anomaly(
+        conn,
+        "double-unload",
+        f"counter {sp.counter}: a second unload request, refused",
+        now,
+        sp.payer,
+        sp.payer_bank,
+        0,
+        sp.message,
+    )
+    if sp.payer in wallets:
+        registry.revoke(conn, auth, WalletId(sp.payer), "double-spend", now)
+
+
 def _key(table: sa.Table, sp: Spend) -> list[Any]:
     conds = [table.c.payer == sp.payer, table.c.counter == sp.counter]
     if table is s.conflicts:
@@ -258,12 +301,15 @@ def _transition(
     out: Outcome,
     now: int,
 ) -> None:
+    source_account: str | None
     for _ in range(3):
         state = conn.execute(sa.select(table.c.state).where(*_key(table, sp))).scalar_one()
         payee = wallets.get(sp.payee or b"")
         if payee is None:
             break
-        if src is Source.RECEIVED and state == "suspense":
+        if src is Source.RECEIVED and state == "presumed":
+            source_account, target = None, "held"  # already in the payee bank's float
+        elif src is Source.RECEIVED and state == "suspense":
             source_account, target = books.SUSPENSE, "held"
         elif src is Source.RECEIVED and state == "released":
             source_account, target = str(payee.account), "held"
@@ -278,26 +324,175 @@ def _transition(
             .returning(table.c.payer)
         ).first()
         if done is not None:
-            legs.move(source_account, _credit_account(sp, src, wallets), sp.amount)
+            if source_account is not None:
+                legs.move(source_account, _credit_account(sp, src, wallets), sp.amount)
             out.moved += 1
             return
     out.duplicates += 1
 
 
-def release_torn(conn: Connection, cutoff: int, now: int) -> int:
-    """Pay every payment still in suspense and older than ``cutoff`` to its payee's owner
-    account (conditional update: once). Returns how many were released."""
-    legs = books.Legs()
-    count = 0
+# literals, not parameters: they select the partial index ix_spends_payee_torn
+_PRESUMED: sa.ColumnClause[str] = sa.literal_column("'presumed'")
+_RELEASED: sa.ColumnClause[str] = sa.literal_column("'released'")
+
+
+def deficit(conn: Connection, wallet: bytes) -> int:
+    """How much more an SE wallet has spent since its last acknowledged sync than the ledger
+    knows it held: balance at that sync, vouchers issued and not yet applied, and payments
+    presumed received. A positive deficit proves the SE received payments it never reported."""
+    last = conn.execute(
+        sa.select(s.syncs.c.balance, s.syncs.c.counter)
+        .where(s.syncs.c.wallet == wallet)
+        .order_by(s.syncs.c.seq.desc())
+        .limit(1)
+    ).first()
+    balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
+    t, v = s.spends, s.vouchers
+    surfaced = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
+            t.c.payer == wallet, t.c.counter > counter
+        )
+    ).scalar_one()
+    vouchers = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(v.c.amount), 0)).where(
+            v.c.wallet == wallet,
+            v.c.applied_at.is_(None),
+            v.c.returned_at.is_(None),
+        )
+    ).scalar_one()
+    presumed = sum(
+        int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
+                    x.c.payee == wallet, x.c.state == _PRESUMED
+                )
+            ).scalar_one()
+        )
+        for x in (s.spends, s.conflicts)
+    )
+    return int(surfaced) - balance - int(vouchers) - presumed
+
+
+def _presume(
+    conn: Connection,
+    table: sa.Table,
+    r: Row[Any],
+    payee: Row[Any],
+    state: str,
+    legs: books.Legs,
+    now: int,
+) -> bool:
+    """Move a torn payment (in ``state``) into its SE payee's bank float: the payee's own
+    spends prove it holds it. Conditional update: once."""
+    done = conn.execute(
+        sa.update(table)
+        .where(
+            table.c.payer == r.payer,
+            table.c.counter == r.counter,
+            table.c.digest == r.digest,
+            table.c.state == state,
+        )
+        .values(state="presumed", settled_at=now)
+        .returning(table.c.payer)
+    ).first()
+    if done is None:
+        return False
+    source = books.SUSPENSE if state == "suspense" else str(payee.account)
+    legs.move(source, books.float_of(payee.bank), int(r.amount))
+    return True
+
+
+def unpresume(
+    conn: Connection, wallet: Row[Any], report_time: int, age: int, legs: books.Legs, now: int
+) -> None:
+    """``wallet`` synced a complete log up to ``report_time``: a payment presumed in its SE that
+    the log does not list (else it would be ``held``) and that it would refuse by then (older
+    than ``age``, max payment age plus clock skew) never reached it: pay it to its owner."""
+    wid = bytes(wallet.id)
     for table in (s.spends, s.conflicts):
         rows = conn.execute(
-            sa.select(table).where(table.c.state == "suspense", table.c.time < cutoff)
+            sa.select(table).where(
+                table.c.payee == wid, table.c.state == _PRESUMED, table.c.time + age < report_time
+            )
+        ).all()
+        for r in rows:
+            done = conn.execute(
+                sa.update(table)
+                .where(
+                    table.c.payer == r.payer,
+                    table.c.counter == r.counter,
+                    table.c.digest == r.digest,
+                    table.c.state == "presumed",
+                )
+                .values(state="released", settled_at=now)
+                .returning(table.c.payer)
+            ).first()
+            if done is not None:
+                legs.move(books.float_of(wallet.bank), str(wallet.account), int(r.amount))
+
+
+def reclaim_released(conn: Connection, payers: set[bytes], legs: books.Legs, now: int) -> None:
+    """Spends of ``payers`` just surfaced: a payer that was paid a torn payment into its owner's
+    account (``released``) but has now spent more than the ledger knew it held did receive it
+    in its SE: move it back from the owner's account into the payee bank's float."""
+    if not payers:
+        return
+    found: list[tuple[sa.Table, Row[Any]]] = []
+    wanted = sorted(payers)
+    for table in (s.spends, s.conflicts):
+        for i in range(0, len(wanted), 500):
+            found += [
+                (table, r)
+                for r in conn.execute(
+                    sa.select(table).where(  # a literal: it selects the partial index
+                        table.c.state == _RELEASED,
+                        table.c.payee.in_(wanted[i : i + 500]),
+                    )
+                )
+            ]
+    if not found:
+        return
+    payees = registry.many(conn, {bytes(r.payee) for _, r in found})
+    gaps: dict[bytes, int] = {}
+    for table, r in sorted(found, key=lambda f: (int(f[1].time), bytes(f[1].payer))):
+        pid = bytes(r.payee)
+        payee = payees.get(pid)
+        if payee is None or payee.kind != "se":
+            continue
+        if pid not in gaps:
+            gaps[pid] = deficit(conn, pid)
+        if gaps[pid] > 0 and _presume(conn, table, r, payee, "released", legs, now):
+            gaps[pid] -= int(r.amount)
+
+
+def release_torn(conn: Connection, cutoff: int, now: int) -> int:
+    """Settle every payment still in suspense and older than ``cutoff`` (conditional update:
+    once): to its SE payee's bank float (``presumed``) if that payee has spent more than the
+    ledger knew it held (so it did receive the payment, and its spend of it already surfaced),
+    else to its payee's owner account. Returns how many left suspense."""
+    legs = books.Legs()
+    count = 0
+    gaps: dict[bytes, int] = {}
+    for table in (s.spends, s.conflicts):
+        rows = conn.execute(
+            sa.select(table)
+            .where(table.c.state == "suspense", table.c.time < cutoff)
+            .order_by(table.c.time, table.c.payer, table.c.counter)
         ).all()
         payees = registry.many(conn, (bytes(r.payee) for r in rows if r.payee is not None))
         for r in rows:
-            payee = payees.get(bytes(r.payee or b""))
+            pid = bytes(r.payee or b"")
+            payee = payees.get(pid)
             if payee is None:
                 continue
+            if payee.kind == "se":
+                if pid not in gaps:
+                    gaps[pid] = deficit(conn, pid)
+                if gaps[pid] > 0:
+                    if _presume(conn, table, r, payee, "suspense", legs, now):
+                        gaps[pid] -= int(r.amount)
+                        count += 1
+                    continue
             conds = [
                 table.c.payer == r.payer,
                 table.c.counter == r.counter,

@@ -29,6 +29,7 @@ from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.issuance import VOUCHER_VALIDITY
 from offcash.ledger import authority, books, checks, registry, settle
 from offcash.ledger import schema as s
 from offcash.ledger.errors import IncompleteLog, WalletRevoked
@@ -102,27 +103,45 @@ def run(
     entries = [log.Entry.decode(e, f"entries[{i}]") for i, e in enumerate(entry_data)]
     if log.chain_all(head, entries) != report.log_digest:
         raise IncompleteLog("entries do not chain to the signed log digest")
+    # this report continues sync_seq - 1: the SE applied the answers of every earlier sync
+    authority.confirm_deliveries(conn, wid, report.sync_seq)
+    limits = registry.decode_limits(wallet.limits)
 
     spends: list[tuple[settle.Spend, settle.Source]] = []
     refused: list[Refusal] = []
     problems: list[str] = []
     chargeback = books.Legs()
     debits: list[int] = []
+    uncounted = 0  # float moved by this log that ``balance`` does not show
+    sent_value = 0
+    peak = balance
+    seen_received: set[tuple[bytes, int]] = set()
+    seen_vouchers: set[bytes] = set()
     for i, e in enumerate(entries):
+        counted = False
         try:
             if e.type is log.EntryType.RECEIVED:
                 sp = checks.payment(e.message, trust, params, e.time, payee=wid)
+                if not _first_receipt(conn, wid, sp, report.sync_seq, seen_received):
+                    problems.append(
+                        f"entry {i}: payment ({sp.payer.hex()}, {sp.counter}) received again"
+                    )
+                    continue
                 balance += e.amount
+                counted = True
                 held = authority.revocation_known_to(conn, WalletId(sp.payer), wid, e.time)
                 if held is not None:
                     raise VerificationError(Rejection.REVOKED, f"payee held CRL {held}")
                 spends.append((sp, settle.Source.RECEIVED))
             elif e.type is log.EntryType.LOADED:
-                balance += e.amount
-                _apply_voucher(conn, trust, params, e, wallet, now, problems)
+                if _apply_voucher(
+                    conn, trust, params, e, wallet, now, report.sync_seq, problems, seen_vouchers
+                ):
+                    balance += e.amount
             else:
                 balance -= e.amount
                 if e.type is log.EntryType.SENT:
+                    sent_value += e.amount
                     sp = checks.payment(e.message, trust, params, None)
                     spends.append((sp, settle.Source.SENT))
                 else:
@@ -145,25 +164,52 @@ def run(
                     conn, kind, f"{reason}: {exc}", now, wid.raw, wallet.bank, e.amount, e.message
                 )
                 chargeback.move(str(wallet.account), books.float_of(wallet.bank), e.amount)
+                if not counted:
+                    uncounted += e.amount
             else:
                 problems.append(f"entry {i}: own {e.type.name} message invalid: {exc}")
+                if e.type is not log.EntryType.LOADED:
+                    uncounted += e.amount  # in ``balance``, but settles no float
+        peak = max(peak, balance)
+    if peak > limits.max_balance:
+        problems.append(f"balance reached {peak}, over max_balance {limits.max_balance}")
+    if sent_value > limits.max_offline_value:
+        problems.append(
+            f"sent {sent_value} since the last sync, over max_offline_value "
+            f"{limits.max_offline_value}"
+        )
+    # value spent beyond what the ledger knows the SE held was paid out of the float: the
+    # bank's loss, booked from its reserve (with the amount on the anomaly)
+    loss = max(0, -(balance + uncounted))
+    amounts: dict[int, int] = {}
     if balance != report.balance:
         problems.append(f"balance {report.balance} reported, {balance} expected")
+    if loss:
+        if balance == report.balance:
+            problems.append(f"spent {loss} more than it held")
+        amounts[len(problems) - 1] = loss
+        overspend = books.Legs()
+        overspend.move(books.reserve(wallet.bank), books.float_of(wallet.bank), loss)
+        books.post(conn, now, "overspend-loss", overspend, memo=str(wid))
     if sorted(debits) != list(range(counter + 1, report.counter + 1)):
         problems.append(
             f"debit counters {sorted(debits)} do not run {counter + 1}..{report.counter}"
         )
     books.post(conn, now, "chargeback", chargeback, memo=str(wid))
-    out = settle.settle(conn, auth, spends, now)
-    for p in problems:
-        registry.anomaly(conn, "reconcile", p, now, wid.raw, wallet.bank)
+    out = settle.settle(conn, auth, spends, now, reporting=wid.raw)
+    age = params.max_payment_age + params.clock_skew
+    unpresumed = books.Legs()
+    settle.unpresume(conn, wallet, report.time, age, unpresumed, now)
+    books.post(conn, now, "release-torn", unpresumed, memo=str(wid))
+    for n, p in enumerate(problems):
+        registry.anomaly(conn, "reconcile", p, now, wid.raw, wallet.bank, amounts.get(n, 0))
     if problems:
         registry.revoke(conn, auth, wid, "reconcile", now)
     crls = authority.current_crls(conn)
     if registry.get(conn, wid).status != "active":
         return SyncResult(None, None, auth.bank_ders, crls, out.new + out.moved, refused, problems)
     bank = auth.bank(wallet.bank)
-    limits = registry.decode_limits(wallet.limits)
+    _return_expired_vouchers(conn, params, wallet, report.time, now)
     cert = bank.certify_wallet(csr, wid, limits, report.counter, now)
     authority.record_certificate(conn, wid, cert, wallet.bank)
     ack = bank.acknowledge(report, wid, now)
@@ -183,8 +229,64 @@ def run(
     conn.execute(
         sa.update(s.wallets).where(s.wallets.c.id == wid.raw).values(next_seq=report.sync_seq + 1)
     )
-    authority.record_delivery(conn, wid, now)
+    authority.record_delivery(conn, wid, now, pending_seq=report.sync_seq)
     return SyncResult(ack, cert, auth.bank_ders, crls, out.new + out.moved, refused, problems)
+
+
+def _first_receipt(
+    conn: Connection,
+    wid: WalletId,
+    sp: settle.Spend,
+    seq: int,
+    seen: set[tuple[bytes, int]],
+) -> bool:
+    """Record that ``wid``'s log listed the payment ``(payer, counter)`` in sync ``seq``; False
+    if it was listed before (earlier in this upload, or in an earlier sync): an SE credits a
+    payment once, ever, so a second listing is a broken SE's replay."""
+    key = (sp.payer, sp.counter)
+    if key in seen:
+        return False
+    seen.add(key)
+    r = s.receipts
+    row = conn.execute(
+        sa.select(r.c.seq).where(
+            r.c.wallet == wid.raw, r.c.payer == sp.payer, r.c.counter == sp.counter
+        )
+    ).first()
+    if row is None:
+        conn.execute(
+            sa.insert(r).values(wallet=wid.raw, payer=sp.payer, counter=sp.counter, seq=seq)
+        )
+        return True
+    return int(row.seq) == seq  # the same sync again (its answer was lost)
+
+
+def _return_expired_vouchers(
+    conn: Connection, params: NetworkParams, wallet: Any, report_time: int, now: int
+) -> None:
+    """Credit back to the owner's account every voucher of ``wallet`` that expired unloaded:
+    the log is complete up to ``report_time``, at which the SE would refuse it."""
+    t = s.vouchers
+    expires = sa.func.coalesce(t.c.expires, t.c.issued_at + VOUCHER_VALIDITY)
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.amount).where(
+            t.c.wallet == wallet.id,
+            t.c.applied_at.is_(None),
+            t.c.returned_at.is_(None),
+            expires + params.clock_skew < report_time,
+        )
+    ).all()
+    legs = books.Legs()
+    for r in rows:
+        done = conn.execute(
+            sa.update(t)
+            .where(t.c.wallet == wallet.id, t.c.id == r.id, t.c.returned_at.is_(None))
+            .values(returned_at=now)
+            .returning(t.c.id)
+        ).first()
+        if done is not None:
+            legs.move(books.float_of(wallet.bank), str(wallet.account), int(r.amount))
+    books.post(conn, now, "voucher-expired", legs, str(WalletId(bytes(wallet.id))))
 
 
 def _apply_voucher(
@@ -194,8 +296,12 @@ def _apply_voucher(
     e: log.Entry,
     wallet: Any,
     now: int,
+    seq: int,
     problems: list[str],
-) -> None:
+    seen: set[bytes],
+) -> bool:
+    """Mark the voucher a LOADED entry applied; False (and a problem) if the ledger did not
+    issue it, or it was already applied (in this upload or an earlier sync) or returned."""
     wid = WalletId(bytes(wallet.id))
     v = verify_voucher(
         e.message, trust=trust, params=params, wallet=wid, bank=wallet.bank, now=e.time
@@ -214,9 +320,15 @@ def _apply_voucher(
             e.message,
         )
         problems.append("loaded a voucher the ledger did not issue")
-        return
+        return True
+    earlier = row.applied_at is not None and (row.applied_seq is None or row.applied_seq != seq)
+    if v.voucher_id in seen or earlier or row.returned_at is not None:
+        problems.append(f"voucher {v.voucher_id.hex()} applied again")
+        return False
+    seen.add(v.voucher_id)
     conn.execute(
         sa.update(t)
         .where(t.c.wallet == wid.raw, t.c.id == v.voucher_id, t.c.applied_at.is_(None))
-        .values(applied_at=e.time)
+        .values(applied_at=e.time, applied_seq=seq)
     )
+    return True
