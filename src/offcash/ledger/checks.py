@@ -1,10 +1,9 @@
-"""Verification for settlement: the core's pure verifiers, with a certificate cache.
+"""Verification for settlement: the core's pure verifiers, on a CRL-free trust store.
 
 Theory of operation: settlement verifies every message with ``offcash.verification`` (the very
-functions payee devices run offline). ``SettlementTrust`` is a ``TrustStore`` without CRLs:
+functions payee devices run offline). ``settlement_trust`` is a ``TrustStore`` without CRLs:
 revocation is judged by the ledger's own rule (did this payee hold a CRL revoking the payer when
-it accepted?), not by today's CRLs. It caches parsed wallet certificates (thousands of payments
-share a few certificates), so checking one payment costs one signature verification.
+it accepted?), not by today's CRLs.
 
 ``redeemable`` is the whole per-payment check of a terminal's redemption, as a pure function of
 the bytes (a ``Spend`` or a ``Refused`` with its reason): ``offcash.ledger.pool`` runs it in
@@ -14,9 +13,9 @@ worker processes, and the service runs the very same function inline for small u
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from offcash.crypto.pki import TrustStore, WalletCertificate
+from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.errors import DecodeError, Rejection, VerificationError
@@ -24,7 +23,6 @@ from offcash.ledger.settle import Spend
 from offcash.protocol import messages as m
 from offcash.verification import verify_parsed_payment, verify_unload
 
-_CACHE = 4096
 #: Rejections that mean the message is not from a wallet any bank of this network certified.
 COUNTERFEIT = frozenset(
     {
@@ -36,31 +34,12 @@ COUNTERFEIT = frozenset(
 )
 
 
-@dataclass
-class SettlementTrust(TrustStore):
-    """A CRL-free trust store caching parsed wallet certificates."""
+def settlement_trust(root_der: bytes, bank_ders: list[bytes]) -> TrustStore:
+    """The store settlement verifies with: this network's root and banks, and no CRLs.
 
-    _cache: dict[bytes, WalletCertificate] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, root_der: bytes, bank_ders: list[bytes]) -> SettlementTrust:
-        """The store for this network's root and banks."""
-        base = TrustStore.create(root_der, bank_ders)
-        return cls(root=base.root, algorithm=base.algorithm, banks=base.banks)
-
-    def wallet_certificate(self, cert_der: bytes, at: int | None) -> WalletCertificate:
-        cert = self._cache.get(cert_der)
-        if cert is None:
-            cert = super().wallet_certificate(cert_der, None)
-            if len(self._cache) >= _CACHE:
-                self._cache.clear()
-            self._cache[cert_der] = cert
-        if at is not None:
-            if at < cert.not_before:
-                raise VerificationError(Rejection.CERT_NOT_YET_VALID)
-            if at > cert.not_after:
-                raise VerificationError(Rejection.CERT_EXPIRED)
-        return cert
+    ``TrustStore`` verifies each distinct wallet certificate once and checks its validity on
+    every use, so thousands of payments sharing a few certificates cost one signature each."""
+    return TrustStore.create(root_der, bank_ders)
 
 
 def payment(

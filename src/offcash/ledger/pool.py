@@ -3,7 +3,7 @@
 Theory of operation: verifying a payment (``checks.redeemable``, i.e. ``verify_payment``) is pure
 CPU work on bytes, while settling it is database work. ``VerifierPool`` runs the verification in
 worker processes (started with ``spawn``: no inherited database connections or threads), each
-of which rebuilds the ``SettlementTrust`` once, from the root and bank certificates, in its
+of which rebuilds the settlement ``TrustStore`` once, from the root and bank certificates, in its
 initializer. ``VerifierPool.redeemable(batches, ...)`` is a pipeline: it keeps the next
 ``depth`` batches of an upload in the workers while the caller writes the current one to the
 database, and yields each batch with its results in upload order. At most ``depth + 1`` batches
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.ledger import checks
@@ -48,12 +49,12 @@ def trust_key(root: bytes, banks: Iterable[bytes], params: NetworkParams) -> _Tr
 
 def _init(key: _TrustKey) -> None:
     root, banks, currency, alg, age, skew = key
-    _worker["trust"] = checks.SettlementTrust.of(root, list(banks))
+    _worker["trust"] = checks.settlement_trust(root, list(banks))
     _worker["params"] = NetworkParams(currency, SignatureAlgorithm.from_name(alg), age, skew)
 
 
 def _redeemable(chunk: list[bytes], terminal: bytes, now: int) -> list[Spend | checks.Refused]:
-    trust: checks.SettlementTrust = _worker["trust"]  # type: ignore[assignment]
+    trust: TrustStore = _worker["trust"]  # type: ignore[assignment]
     params: NetworkParams = _worker["params"]  # type: ignore[assignment]
     payee = WalletId(terminal)
     return [checks.redeemable(d, trust, params, payee, now) for d in chunk]

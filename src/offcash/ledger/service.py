@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.pki import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.domain.network import NetworkParams
@@ -105,7 +106,7 @@ class LedgerService:
         self._pool: pool.VerifierPool | None = None
         self._pool_lock = threading.Lock()
         self._auth: authority.Authorities | None = None
-        self._trust: checks.SettlementTrust | None = None
+        self._trust: TrustStore | None = None
         self._params: NetworkParams | None = None
 
     @classmethod
@@ -202,11 +203,11 @@ class LedgerService:
         return self._params
 
     @property
-    def trust(self) -> checks.SettlementTrust:
+    def trust(self) -> TrustStore:
         """The settlement trust store (no CRLs; see ``checks``)."""
         if self._trust is None:
             a = self.authorities
-            self._trust = checks.SettlementTrust.of(a.central_bank.certificate_der, a.bank_ders)
+            self._trust = checks.settlement_trust(a.central_bank.certificate_der, a.bank_ders)
         return self._trust
 
     # --- money (operator) ------------------------------------------------------------------
