@@ -153,13 +153,21 @@ def _run(a: argparse.Namespace, folder: Path, db: str) -> tuple[list[dict[str, A
     """Start ``offcash serve``, run the clients, return their results and the audit."""
     net = folder / "net"
     env = {**os.environ, "OFFCASH_NETWORK": str(net), "OFFCASH_TOKEN": TOKEN}
-    subprocess.run(["offcash", "network", "init", str(net), "--db", db], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["offcash", "network", "init", str(net), "--db", db],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     port = _port()
     url = f"http://127.0.0.1:{port}"
     log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(["offcash", "serve", "--port", str(port), "--db", db], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        ["offcash", "serve", "--port", str(port), "--db", db],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -192,8 +200,14 @@ def _run(a: argparse.Namespace, folder: Path, db: str) -> tuple[list[dict[str, A
     return results, audit
 
 
-def _report(a: argparse.Namespace, folder: Path, db: str, schema: str | None,
-            results: list[dict[str, Any]], audit: Any) -> int:
+def _report(
+    a: argparse.Namespace,
+    folder: Path,
+    db: str,
+    schema: str | None,
+    results: list[dict[str, Any]],
+    audit: Any,
+) -> int:
     errors = [r["error"] for r in results if not r["ok"]]
     for e in errors:
         print(e, file=sys.stderr)
@@ -229,8 +243,14 @@ def _report(a: argparse.Namespace, folder: Path, db: str, schema: str | None,
         engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     fig = {
         "backend": "postgresql" if a.pg else "sqlite",
         "clients": a.clients,
@@ -243,10 +263,14 @@ def _report(a: argparse.Namespace, folder: Path, db: str, schema: str | None,
         "machine": f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "checks": checks,
     }
-    print(f"offcash load: {fig['backend']}, {a.clients} clients for {fig['seconds']} s on "
-          f"127.0.0.1 ({fig['machine']})")
-    print(f"  payments settled {payments} in {syncs} syncs: {fig['payments_per_s']} payments/s, "
-          f"{fig['syncs_per_s']} syncs/s")
+    print(
+        f"offcash load: {fig['backend']}, {a.clients} clients for {fig['seconds']} s on "
+        f"127.0.0.1 ({fig['machine']})"
+    )
+    print(
+        f"  payments settled {payments} in {syncs} syncs: {fig['payments_per_s']} payments/s, "
+        f"{fig['syncs_per_s']} syncs/s"
+    )
     if lat:
         ms = fig["sync_latency_ms"]
         print(f"  sync latency p50 {ms[50]} ms, p95 {ms[95]} ms, p99 {ms[99]} ms")

@@ -72,7 +72,7 @@ def _make(args: tuple[bytes, bytes, bytes, str, int, int, bytes]) -> list[bytes]
 
 def _init_ceiling(path: str, n: int, root: bytes, banks: list[bytes], alg: str) -> None:
     _W["sample"] = list(_stream(path, n))
-    _W["trust"] = checks.SettlementTrust.of(root, banks)
+    _W["trust"] = checks.settlement_trust(root, banks)
     _W["params"] = NetworkParams("EUR", SignatureAlgorithm.from_name(alg))
     for p in _W["sample"][::PER_WALLET]:  # type: ignore[index]
         _verify_one(p)  # parse each wallet certificate once, as the service's cache does

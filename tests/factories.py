@@ -17,6 +17,7 @@ import cbor2
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.encoding import cbor, cose
@@ -82,9 +83,9 @@ def make_signer(
     return Signer(key, cert, wid)
 
 
-def trust_of(net: PilotNetwork, crls: list[bytes] = ()) -> pki.TrustStore:  # type: ignore[assignment]
+def trust_of(net: PilotNetwork, crls: list[bytes] = ()) -> TrustStore:  # type: ignore[assignment]
     """What a payee of ``net`` holds: the root, both banks, and ``crls``."""
-    return pki.TrustStore.create(net.central_bank.certificate_der, net.bank_ders, crls)
+    return TrustStore.create(net.central_bank.certificate_der, net.bank_ders, crls)
 
 
 @functools.cache

@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm, verify
+from offcash.crypto.trust import TrustStore
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor, cose
 from offcash.errors import Rejection, VerificationError
@@ -36,7 +36,7 @@ def _certs(vector: dict[str, Any]) -> dict[str, bytes]:
     return {k: bytes.fromhex(v) for k, v in vector["certificates"].items()}
 
 
-def _context(vector: dict[str, Any]) -> tuple[pki.TrustStore, NetworkParams]:
+def _context(vector: dict[str, Any]) -> tuple[TrustStore, NetworkParams]:
     certs = _certs(vector)
     net = vector["network"]
     params = NetworkParams(
@@ -45,7 +45,7 @@ def _context(vector: dict[str, Any]) -> tuple[pki.TrustStore, NetworkParams]:
         net["max_payment_age"],
         net["clock_skew"],
     )
-    return pki.TrustStore.create(certs["root"], [certs["bank"]]), params
+    return TrustStore.create(certs["root"], [certs["bank"]]), params
 
 
 def test_ed25519_vector_is_reproduced_byte_for_byte() -> None:

@@ -136,7 +136,8 @@ def garbage_certificate(net: PilotNetwork, a: Signer) -> Case:
     return Case(resign(data, a.key, protected=header))
 
 
-def certificate_without_policy(net: PilotNetwork, a: Signer) -> Case:
+def _issued_by_the_bank_with(net: PilotNetwork, **defect: bool) -> Case:
+    """A payment whose certificate the real bank signed, with ``defect`` in its profile."""
     bank = net.banks[0]
     s = _custom_signer(
         net,
@@ -146,26 +147,18 @@ def certificate_without_policy(net: PilotNetwork, a: Signer) -> Case:
             signing_key=bank.key,
             subject_key=k,
             wallet_id=w,
-            policy=False,
+            **defect,
         ),
     )
     return Case(s.payment(PAYEE))
+
+
+def certificate_without_policy(net: PilotNetwork, a: Signer) -> Case:
+    return _issued_by_the_bank_with(net, policy=False)
 
 
 def ca_certificate_as_signer(net: PilotNetwork, a: Signer) -> Case:
-    bank = net.banks[0]
-    s = _custom_signer(
-        net,
-        lambda k, w: _wallet_cert(
-            net,
-            issuer=bank.certificate.subject,
-            signing_key=bank.key,
-            subject_key=k,
-            wallet_id=w,
-            ca=True,
-        ),
-    )
-    return Case(s.payment(PAYEE))
+    return _issued_by_the_bank_with(net, ca=True)
 
 
 def bank_the_root_never_certified(net: PilotNetwork, a: Signer) -> Case:

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography import x509
-
 from offcash.crypto.algorithms import verify
-from offcash.crypto.pki import TrustStore, WalletCertificate, common_name
+from offcash.crypto.pki import common_name
+from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.encoding.cose import Sign1
@@ -172,20 +171,9 @@ def verify_report(
     can still sync (renewal is what the sync is for), so the time is the SE's own claim and the
     settlement service bounds it."""
     report = m.parse_report(data)
-    signer = _check_wallet_signature(
-        report.envelope, trust, params, min(report.time, _not_after(report.envelope))
-    )
+    not_after = trust.wallet_certificate(report.envelope.certificate_der, None).not_after
+    signer = _check_wallet_signature(report.envelope, trust, params, min(report.time, not_after))
     return report, signer
-
-
-def _not_after(envelope: Sign1) -> int:
-    """The time the signer's certificate expires (a sync may come after expiry)."""
-    try:
-        return int(
-            x509.load_der_x509_certificate(envelope.certificate_der).not_valid_after_utc.timestamp()
-        )
-    except ValueError as exc:
-        raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
 
 
 def _check_bank_signature(envelope: Sign1, trust: TrustStore, params: NetworkParams) -> str:

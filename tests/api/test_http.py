@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from offcash.api import wire
 from offcash.api.app import create_app
 from offcash.api.client import Client
 from offcash.errors import DecodeError, VerificationError
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import IncompleteLog, NotFound, Unauthorized
+from offcash.ledger.service import Enrollment
+from offcash.protocol import messages as m
+from offcash.se.software import SoftwareSecureElement
 
 from harness import T0, PilotNetwork
 
@@ -31,14 +36,22 @@ def setup(
     ledger.close()
 
 
-def test_wallet_round_trip_over_http(setup: tuple[Client, TestClient, PilotNetwork]) -> None:
-    c, _, net = setup
+def _enrolled(
+    c: Client, net: PilotNetwork, deposit: int
+) -> tuple[SoftwareSecureElement, Enrollment, str]:
+    """An SE enrolled over HTTP, its enrollment and its owner's account holding ``deposit``."""
     c.issue("Bank A", 1_000_000, T0)
-    acct = c.open_account("Bank A", "alice")
-    c.distribute(acct, 10_000, T0)
+    acct = c.open_account("Bank A", "owner")
+    c.distribute(acct, deposit, T0)
     se = net.new_se()
     e = c.enroll(se.csr(), acct, T0)
     se.enroll(e.certificate, e.bank_certificates, e.crls, T0)
+    return se, e, acct
+
+
+def test_wallet_round_trip_over_http(setup: tuple[Client, TestClient, PilotNetwork]) -> None:
+    c, _, net = setup
+    se, e, acct = _enrolled(c, net, 10_000)
     se.load(c.fund(e.wallet_id, 4_000, T0), T0)
     shop = c.open_account("Bank A", "shop")
     term = c.register_terminal(shop)
@@ -76,12 +89,7 @@ def test_errors_are_problem_documents(setup: tuple[Client, TestClient, PilotNetw
     up = se.sync_upload(T0)
     with pytest.raises(NotFound):
         c.sync(up.report, [x.encode() for x in up.entries], se.csr(), T0)
-    c.issue("Bank A", 1_000_000, T0)
-    acct = c.open_account("Bank A", "a")
-    c.distribute(acct, 1_000, T0)
-    se = net.new_se()
-    e = c.enroll(se.csr(), acct, T0)
-    se.enroll(e.certificate, e.bank_certificates, e.crls, T0)
+    se, e, _ = _enrolled(c, net, 1_000)
     se.load(c.fund(e.wallet_id, 500, T0), T0)
     up = se.sync_upload(T0)
     with pytest.raises(IncompleteLog):
@@ -94,3 +102,38 @@ def test_openapi_is_served(setup: tuple[Client, TestClient, PilotNetwork]) -> No
     _, http, _ = setup
     paths = http.get("/openapi.json").json()["paths"]
     assert "/v1/sync" in paths and "/v1/terminals/{terminal}/redeem" in paths
+
+
+class _AnswerLostOnce(httpx.BaseTransport):
+    """Forwards every request; the answer to the first ``fund`` is lost after the server ran it."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.lost = inner, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/fund") and not self.lost:
+            self.lost += 1
+            response.read()
+            raise httpx.ReadError("connection reset", request=request)
+        return response
+
+
+def test_fund_retried_after_a_lost_answer_debits_once(
+    setup: tuple[Client, TestClient, PilotNetwork],
+) -> None:
+    c, http, net = setup
+    se, e, acct = _enrolled(c, net, 10_000)
+    lossy = _AnswerLostOnce(http._transport)
+    flaky = Client(token=TOKEN, http=httpx.Client(base_url="http://offcash", transport=lossy))
+    se.load(flaky.fund(e.wallet_id, 4_000, T0), T0)  # sent twice with one Idempotency-Key
+    assert lossy.lost == 1
+    assert c.balance(acct) == 6_000 and se.status(T0).balance == 4_000
+    headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "order-17"}
+    path = f"/v1/wallets/{e.wallet_id}/fund"
+    first = http.post(path, json={"amount": 100}, headers=headers).json()["voucher"]
+    second = http.post(path, json={"amount": 100}, headers=headers).json()["voucher"]
+    v1, v2 = (m.parse_voucher(wire.unb64(v)) for v in (first, second))
+    assert v1.voucher_id == v2.voucher_id and c.balance(acct) == 5_900
+    r = http.post(path, json={"amount": 200}, headers=headers)
+    assert r.status_code == 409 and r.json()["code"] == "conflict"

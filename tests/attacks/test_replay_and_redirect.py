@@ -27,7 +27,7 @@ from attackkit import (
 )
 from ledgerkit import World
 
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.errors import Rejection, VerificationError
 from offcash.protocol import messages as m

@@ -47,15 +47,19 @@ def offline_network(root: Path, balances: dict[str, int]) -> Network:
     cb = CentralBank.create("Test Central Bank", SignatureAlgorithm.P256, t - 3600)
     bank = cb.certify_bank("Bank A", t - 3600)
     config = NetworkConfig(
-        currency="EUR", algorithm="p256", banks=["Bank A"], central_bank="Test Central Bank",
+        currency="EUR",
+        algorithm="p256",
+        banks=["Bank A"],
+        central_bank="Test Central Bank",
         root_certificate=base64.b64encode(cb.certificate_der).decode(),
     )
     net = Network.create(root, config)
     for name, balance in balances.items():
         se = net.new_se(name, "0000")
         wid = WalletId.random()
-        se.enroll(bank.certify_wallet(se.csr(), wid, DEFAULT_LIMITS, 0, t),
-                  [bank.certificate_der], [], t)
+        se.enroll(
+            bank.certify_wallet(se.csr(), wid, DEFAULT_LIMITS, 0, t), [bank.certificate_der], [], t
+        )
         if balance:
             se.load(bank.voucher(wid, balance, "EUR", t), t)
         net.wallets[name] = WalletEntry(name, str(wid), "Bank A", name)

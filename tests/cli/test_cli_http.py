@@ -39,9 +39,22 @@ def start_server(network: Path, log: Path, *extra: str) -> tuple[subprocess.Pope
         port = _free_port()
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "offcash.cli", "--network", str(network), "serve",
-                 "--host", "127.0.0.1", "--port", str(port), *extra],
-                stdout=out, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "offcash.cli",
+                    "--network",
+                    str(network),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    *extra,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         url = f"http://127.0.0.1:{port}"
         for _ in range(READY_TRIES):
             if proc.poll() is not None:
@@ -134,13 +147,29 @@ def _open_fund_pay_sync(n: list[str], s: list[str], tmp_path: Path) -> None:
     assert run(*n, "wallet", "request", "bob-phone", "12.50", "--out", req).code == 0
     assert run(*n, "wallet", "pay", "alice-phone", "--request", req, "--out", pay).code == 0
     assert run(*n, "wallet", "receive", "bob-phone", pay).code == 0
-    assert run(*n, "wallet", "pay", "alice-phone", "--to", "carol-phone", "--amount", "5",
-               "--out", pay2).code == 0
+    assert (
+        run(
+            *n,
+            "wallet",
+            "pay",
+            "alice-phone",
+            "--to",
+            "carol-phone",
+            "--amount",
+            "5",
+            "--out",
+            pay2,
+        ).code
+        == 0
+    )
     assert run(*n, "wallet", "receive", "carol-phone", pay2).code == 0
 
     # Both sides sync over HTTP.
-    for name, balance in (("alice-phone", "82.50"), ("bob-phone", "12.50"),
-                          ("carol-phone", "5.00")):
+    for name, balance in (
+        ("alice-phone", "82.50"),
+        ("bob-phone", "12.50"),
+        ("carol-phone", "5.00"),
+    ):
         r = run(*n, "wallet", "sync", name, *s, "--json")
         assert r.code == 0, r.stderr
         got = r.json()
@@ -153,15 +182,15 @@ def _open_fund_pay_sync(n: list[str], s: list[str], tmp_path: Path) -> None:
     assert r.code == 0 and "502.50 EUR" in r.stdout
 
 
-
 def _double_spend_caught(n: list[str], s: list[str], tmp_path: Path) -> None:
     """A cloned secure element spends the same money twice; settlement over HTTP catches it."""
     _copy_wallet(Path(n[1]), "alice-phone", "alice-copy")
-    for who, to, amount in (("alice-phone", "bob-phone", "30"),
-                            ("alice-copy", "carol-phone", "20")):
+    for who, to, amount in (
+        ("alice-phone", "bob-phone", "30"),
+        ("alice-copy", "carol-phone", "20"),
+    ):
         out = tmp_path / f"{who}.bin"
-        assert run(*n, "wallet", "pay", who, "--to", to, "--amount", amount, "--out",
-                   out).code == 0
+        assert run(*n, "wallet", "pay", who, "--to", to, "--amount", amount, "--out", out).code == 0
         assert run(*n, "wallet", "receive", to, out).code == 0
     for name in ("bob-phone", "carol-phone"):
         assert run(*n, "wallet", "sync", name, *s).code == 0
@@ -170,8 +199,9 @@ def _double_spend_caught(n: list[str], s: list[str], tmp_path: Path) -> None:
     assert "wallet alice-copy is revoked" in r.stderr  # named (the copy shares the id)
 
 
-def test_http_refusals_are_one_line(served: tuple[list[str], str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_refusals_are_one_line(
+    served: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     n, url = served
     cases = [
         (["account", "show", "nobody", "--server", url], "no account named"),

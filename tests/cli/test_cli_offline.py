@@ -108,8 +108,17 @@ def test_refusals_exit_1_with_one_line(offline_net: Network, tmp_path: Path) -> 
 def test_wrong_pin(offline_net: Network, tmp_path: Path) -> None:
     pin = tmp_path / "pin"
     pin.write_text("9999\n")
-    r = run(*_net(offline_net), "wallet", "request", "bob", "1", "--out", tmp_path / "r.png",
-            "--pin-file", pin)
+    r = run(
+        *_net(offline_net),
+        "wallet",
+        "request",
+        "bob",
+        "1",
+        "--out",
+        tmp_path / "r.png",
+        "--pin-file",
+        pin,
+    )
     assert r.code == 1 and "wrong-pin" in r.stderr
 
 
@@ -132,8 +141,10 @@ def test_garbage_input_exit_1_no_traceback(offline_net: Network, tmp_path: Path,
         Image.new("RGB", (64, 64), "white").save(path)
     else:
         path.write_bytes(content)
-    for args in (["wallet", "receive", "bob", path],
-                 ["wallet", "pay", "alice", "--request", path, "--out", tmp_path / "o.png"]):
+    for args in (
+        ["wallet", "receive", "bob", path],
+        ["wallet", "pay", "alice", "--request", path, "--out", tmp_path / "o.png"],
+    ):
         r = run(*_net(offline_net), *args)
         assert r.code == 1, (name, r.stdout, r.stderr)
         assert r.stderr.count("\n") == 1, r.stderr

@@ -44,8 +44,21 @@ def test_accounts_wallets_sync_audit(net: list[str], tmp_path: Path) -> None:
     w = run(*net, "wallet", "show", "alice-phone", "--json").json()
     assert isinstance(w, dict) and w["balance"] == "100.00" and w["bank"] == "Bank A"
     pay = tmp_path / "p.png"
-    assert run(*net, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "30",
-               "--out", pay).code == 0
+    assert (
+        run(
+            *net,
+            "wallet",
+            "pay",
+            "alice-phone",
+            "--to",
+            "bob-phone",
+            "--amount",
+            "30",
+            "--out",
+            pay,
+        ).code
+        == 0
+    )
     assert run(*net, "wallet", "receive", "bob-phone", pay).code == 0
     for name in ("alice-phone", "bob-phone"):
         r = run(*net, "wallet", "sync", name, "--json")
@@ -97,21 +110,28 @@ def test_lost_wallet_refunded_after_claim_window(tmp_path: Path) -> None:
     assert r.code == 0 and r.json()["claim_window"] == 0, r.stderr  # type: ignore[index]
     n = ["--network", str(d)]
     assert run(*n, "account", "open", "alice", "--bank", "Bank A", "--deposit", "500").code == 0
-    assert run(*n, "wallet", "create", "alice-phone", "--bank", "Bank A", "--owner",
-               "alice").code == 0
+    assert (
+        run(*n, "wallet", "create", "alice-phone", "--bank", "Bank A", "--owner", "alice").code == 0
+    )
     assert run(*n, "wallet", "fund", "alice-phone", "100").code == 0
     pay = tmp_path / "p.txt"
-    assert run(*n, "wallet", "pay", "alice-phone", "--to", "bob", "--amount", "1", "--out",
-               pay).code == 1  # no wallet named bob: refused, nothing spent
+    assert (
+        run(*n, "wallet", "pay", "alice-phone", "--to", "bob", "--amount", "1", "--out", pay).code
+        == 1
+    )  # no wallet named bob: refused, nothing spent
     r = run(*n, "wallet", "refund-lost", "alice-phone")
     assert r.code == 1 and "claim-not-ready" in r.stderr  # not reported lost
     assert run(*n, "wallet", "report-lost", "alice-phone").code == 0
     r = run(*n, "wallet", "refund-lost", "alice-phone", "--json")
     assert r.code == 0, r.stderr
-    assert r.json() == {"wallet": "alice-phone",  # the 100.00 loaded since its last sync
-                        "wallet_id": r.json()["wallet_id"],  # type: ignore[index]
-                        "owner": "alice", "refunded": "100.00", "currency": "EUR",
-                        "owner_balance": "500.00"}
+    assert r.json() == {
+        "wallet": "alice-phone",  # the 100.00 loaded since its last sync
+        "wallet_id": r.json()["wallet_id"],  # type: ignore[index]
+        "owner": "alice",
+        "refunded": "100.00",
+        "currency": "EUR",
+        "owner_balance": "500.00",
+    }
     r = run(*n, "wallet", "refund-lost", "alice-phone")  # once only; named, not by id
     assert r.code == 1 and "wallet alice-phone is refunded" in r.stderr, r.stderr
     audit = run(*n, "ledger", "audit", "--json").json()
@@ -124,8 +144,21 @@ def test_release_torn(net: list[str], tmp_path: Path, monkeypatch: pytest.Monkey
     """Alice pays Bob and syncs; Bob never does. Once the payment is too old for any payee to
     accept, release-torn pays it to Bob's account; Bob's late sync moves it to his float."""
     pay = tmp_path / "p.bin"
-    assert run(*net, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "7.50",
-               "--out", pay).code == 0
+    assert (
+        run(
+            *net,
+            "wallet",
+            "pay",
+            "alice-phone",
+            "--to",
+            "bob-phone",
+            "--amount",
+            "7.50",
+            "--out",
+            pay,
+        ).code
+        == 0
+    )
     assert run(*net, "wallet", "receive", "bob-phone", pay).code == 0
     assert run(*net, "wallet", "sync", "alice-phone").code == 0
     audit = run(*net, "ledger", "audit", "--json").json()
@@ -175,8 +208,13 @@ def test_demo_json_and_png(tmp_path: Path) -> None:
 
 
 def test_demo_subprocess_no_traceback() -> None:
-    p = subprocess.run([sys.executable, "-m", "offcash.cli", "demo"], capture_output=True,
-                       text=True, timeout=60, check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "offcash.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert p.returncode == 0, p.stderr
     assert "Caught: mallory" in p.stdout and "Books balanced: yes" in p.stdout
 
@@ -202,14 +240,24 @@ def test_readme_walkthrough(tmp_path: Path) -> None:
     work.mkdir()
     # If a line fails, the EXIT trap still stops the server the script started.
     script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OFFCASH_NETWORK", "OFFCASH_SERVER", "OFFCASH_TOKEN", "OFFCASH_NOW")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OFFCASH_NETWORK", "OFFCASH_SERVER", "OFFCASH_TOKEN", "OFFCASH_NOW")
+    }
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    p = subprocess.run(["bash", "-c", script + walk + served], cwd=work, stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=180, check=False, env=env)
+    p = subprocess.run(
+        ["bash", "-c", script + walk + served],
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    audits = [json.loads(x) for x in re.findall(r'^\{\n  "currency".*?^\}$', p.stdout,
-                                                re.S | re.M)]
+    audits = [json.loads(x) for x in re.findall(r'^\{\n  "currency".*?^\}$', p.stdout, re.S | re.M)]
     assert len(audits) == 2 and all(a["balanced"] for a in audits)
     assert audits[0]["revoked"] == ["alice-phone (refunded)"]
     assert zxingcpp.read_barcodes(Image.open(work / "payment.png"))
@@ -219,8 +267,18 @@ def test_readme_walkthrough(tmp_path: Path) -> None:
 def test_pin_file(net: list[str], tmp_path: Path) -> None:
     pin = tmp_path / "pin.txt"
     pin.write_text("correct horse\n")
-    r = run(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
-            "--pin-file", pin)
+    r = run(
+        *net,
+        "wallet",
+        "create",
+        "alice-card",
+        "--bank",
+        "Bank A",
+        "--owner",
+        "alice",
+        "--pin-file",
+        pin,
+    )
     assert r.code == 0, r.stderr
     r = run(*net, "wallet", "show", "alice-card")
     assert r.code == 1 and "wrong-pin" in r.stderr
@@ -250,8 +308,9 @@ def test_cli_defaults_agree_with_the_ledger() -> None:
     assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
 
 
-def test_progress_spinner_on_terminals_only(net: list[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_spinner_on_terminals_only(
+    net: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rich.console import Console
 
     from offcash.cli import output

@@ -14,9 +14,10 @@ from cryptography.x509 import verification
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
-from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.errors import DecodeError
 from offcash.issuance import CentralBank
 
 from factories import make_signer
@@ -47,7 +48,7 @@ def test_certificate_profiles(network: PilotNetwork) -> None:
     )
     assert dt.timedelta(days=7) == pki.DEFAULT_WALLET_VALIDITY
     assert wallet.issuer == bank.subject and bank.issuer == root.subject
-    parsed = pki.TrustStore.create(
+    parsed = TrustStore.create(
         network.central_bank.certificate_der, network.bank_ders
     ).wallet_certificate(s.cert, T0)
     assert (parsed.wallet_id, parsed.limits, parsed.counter_base) == (
@@ -161,76 +162,7 @@ def test_openssl_sees_the_revocation(network: PilotNetwork, tmp_path: Path) -> N
     assert revoked.returncode != 0 and "revoked" in (revoked.stdout + revoked.stderr)
 
 
-# --- TrustStore -------------------------------------------------------------------------------
-
-
-def test_trust_store_refusals(network: PilotNetwork) -> None:
-    root_der = network.central_bank.certificate_der
-    rogue_cb = CentralBank.create("Rogue", network.params.algorithm, T0 - DAY)
-    rogue_bank = rogue_cb.certify_bank("Bank A", T0 - DAY)
-    cases = [
-        (lambda: pki.TrustStore.create(b"junk"), Rejection.BAD_CERTIFICATE),
-        (lambda: pki.TrustStore.create(network.bank_ders[0]), Rejection.BAD_CERTIFICATE),
-        (
-            lambda: pki.TrustStore.create(root_der, [rogue_bank.certificate_der]),
-            Rejection.UNKNOWN_ISSUER,
-        ),
-        (
-            lambda: pki.TrustStore.create(root_der, [make_signer(network).cert]),
-            Rejection.UNKNOWN_ISSUER,
-        ),
-        (lambda: pki.TrustStore.create(root_der, [root_der]), Rejection.BAD_CERTIFICATE),
-        (
-            lambda: pki.TrustStore.create(root_der, [], [rogue_bank.crl([], 1, T0)]),
-            Rejection.UNKNOWN_ISSUER,
-        ),
-    ]
-    for action, rejection in cases:
-        with pytest.raises(VerificationError) as info:
-            action()
-        assert info.value.rejection is rejection
-
-
-def test_bank_certificate_lookup(network: PilotNetwork) -> None:
-    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders[:1])
-    assert pki.der(trust.bank_certificate(network.bank_ders[0])) == network.bank_ders[0]
-    with pytest.raises(VerificationError) as info:
-        trust.bank_certificate(network.bank_ders[1])
-    assert info.value.rejection is Rejection.UNKNOWN_ISSUER
-    with pytest.raises(VerificationError) as info:
-        trust.bank_certificate(b"junk")
-    assert info.value.rejection is Rejection.BAD_CERTIFICATE
-
-
-def test_crl_numbers_and_issuers(network: PilotNetwork) -> None:
-    bank_a, bank_b = network.banks
-    s = make_signer(network)
-    serial = _cert(s.cert).serial_number
-    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
-    assert trust.add_crl(bank_a.crl([(serial, T0)], 5, T0))
-    assert not trust.add_crl(bank_a.crl([], 4, T0))  # an older CRL never replaces a newer one
-    assert not trust.add_crl(bank_a.crl([], 5, T0))
-    with pytest.raises(VerificationError) as info:
-        trust.wallet_certificate(s.cert, T0)
-    assert info.value.rejection is Rejection.REVOKED
-    assert trust.wallet_certificate(s.cert, None).wallet_id == s.wallet_id  # profile only
-    assert trust.add_crl(bank_a.crl([], 6, T0))  # reinstated by a newer CRL
-    assert trust.wallet_certificate(s.cert, T0).serial == serial
-    assert trust.knows_issuer_of(bank_b.crl([], 1, T0))
-    assert not trust.knows_issuer_of(b"junk")
-    forged = pki.der(pki.build_crl(bank_b.key, bank_a.certificate, [], 9, T0))
-    with pytest.raises(VerificationError) as info:
-        trust.add_crl(forged)
-    assert info.value.rejection is Rejection.UNKNOWN_ISSUER
-    assert len(trust.crl_ders()) == 1 and len(trust.bank_certificates()) == 2
-
-
-def test_revocation_in_another_banks_crl_does_not_apply(network: PilotNetwork) -> None:
-    s = make_signer(network)
-    serial = _cert(s.cert).serial_number
-    crl = network.banks[1].crl([(serial, T0)], 1, T0)
-    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders, [crl])
-    assert trust.wallet_certificate(s.cert, T0).serial == serial
+# --- CSRs and the wallet policy ---------------------------------------------------------------
 
 
 def test_csr_checks(network: PilotNetwork) -> None:
@@ -260,45 +192,3 @@ def test_wallet_policy_survives_the_certificate(network: PilotNetwork) -> None:
     ).extensions.get_extension_for_oid(pki.WALLET_POLICY_OID)
     assert not ext.critical
     assert pki.decode_policy(ext.value.value) == (limits, 2)
-
-
-def test_cached_certificate_still_checks_time_and_revocation(network: PilotNetwork) -> None:
-    """A verified certificate is cached by its DER, but validity and the CRL apply every time."""
-    s = make_signer(network)
-    serial = _cert(s.cert).serial_number
-    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
-    first = trust.wallet_certificate(s.cert, T0)
-    assert trust.wallet_certificate(s.cert, T0 + 60) is first  # the cached verification
-    with pytest.raises(VerificationError) as err:
-        trust.wallet_certificate(s.cert, first.not_after + 1)
-    assert err.value.rejection is Rejection.CERT_EXPIRED
-    with pytest.raises(VerificationError) as err:
-        trust.wallet_certificate(s.cert, first.not_before - 1)
-    assert err.value.rejection is Rejection.CERT_NOT_YET_VALID
-    trust.add_crl(network.banks[0].crl([(serial, T0)], 1, T0))
-    with pytest.raises(VerificationError) as err:
-        trust.wallet_certificate(s.cert, T0 + 60)
-    assert err.value.rejection is Rejection.REVOKED
-
-
-def test_certificate_cache_is_bounded_and_can_be_disabled(network: PilotNetwork) -> None:
-    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
-    trust.certificate_cache = 2
-    signers = [make_signer(network) for _ in range(3)]
-    for s in signers:
-        trust.wallet_certificate(s.cert, T0)
-    assert len(trust._verified) <= 2
-    trust.certificate_cache = 0
-    trust._verified.clear()
-    s = signers[0]
-    assert trust.wallet_certificate(s.cert, T0) is not trust.wallet_certificate(s.cert, T0)
-
-
-def test_a_tampered_copy_of_a_cached_certificate_is_not_trusted(network: PilotNetwork) -> None:
-    s = make_signer(network)
-    trust = pki.TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
-    trust.wallet_certificate(s.cert, T0)
-    forged = bytearray(s.cert)
-    forged[len(forged) // 2] ^= 0x01
-    with pytest.raises(VerificationError):
-        trust.wallet_certificate(bytes(forged), T0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -22,6 +23,33 @@ def test_wallet_id_text_round_trip(raw: bytes) -> None:
     assert len(text) == 20 and text == text.lower()
     assert WalletId.parse(text) == wid
     assert WalletId.parse(text.upper()) == wid
+
+
+def _parse_by_base64(text: str) -> WalletId | None:
+    """The text form's definition: the base32 (RFC 4648) that re-encodes to the same text."""
+    cleaned = text.strip().upper()
+    try:
+        raw = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except ValueError:
+        return None
+    if base64.b32encode(raw).decode().rstrip("=") != cleaned or len(raw) != 12:
+        return None
+    return WalletId(raw)
+
+
+@given(
+    st.binary(min_size=12, max_size=12),
+    st.integers(0, 21),
+    st.sampled_from("abcxyz234567ABC01890=_+- \n\u00df\u0131"),
+)
+def test_wallet_id_parse_agrees_with_base64(raw: bytes, at: int, char: str) -> None:
+    text = str(WalletId(raw))
+    for candidate in (text, text[:at] + char + text[at + 1 :], text[:at] + char + text[at:]):
+        try:
+            parsed: WalletId | None = WalletId.parse(candidate)
+        except DecodeError:
+            parsed = None
+        assert parsed == _parse_by_base64(candidate), repr(candidate)
 
 
 @pytest.mark.parametrize(

@@ -138,3 +138,110 @@ def test_non_bytes_input(value: Any) -> None:
 def test_bytearray_and_memoryview_accepted() -> None:
     data = cbor.encode({1: b"x"})
     assert cbor.decode(bytearray(data)) == cbor.decode(memoryview(data)) == {1: b"x"}
+
+
+# --- the direct reader of flat maps (every payload, protected header and WalletPolicy) ---------
+
+FLAT_KEYS = st.integers(-(2**64), 2**64 - 1) | st.sampled_from([0, 1, 23, 24, -24, -25, 255, 256])
+FLAT_VALUES = (
+    st.integers(-(2**64), 2**64 - 1)
+    | st.sampled_from([23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32])
+    | st.binary(max_size=300)
+    | st.text(max_size=30)
+)
+
+
+def _reference_decode(data: bytes) -> Any:
+    """The strict decoding by definition: cbor2's, accepted only if it re-encodes to the input."""
+    try:
+        value = cbor2.loads(data)
+        same = _reference(value) == data
+    except Exception:
+        return DecodeError
+    return value if same else DecodeError
+
+
+def _outcome(data: bytes) -> Any:
+    try:
+        return cbor.decode(data)
+    except DecodeError:
+        return DecodeError
+
+
+@settings(max_examples=400)
+@given(
+    st.dictionaries(FLAT_KEYS, FLAT_VALUES, max_size=30),
+    st.randoms(use_true_random=False),
+    st.lists(st.tuples(st.integers(0, 2**16), st.integers(0, 255)), max_size=3),
+)
+def test_flat_maps_decode_exactly_as_the_reference(
+    value: dict[int, Any], rnd: Any, edits: list[tuple[int, int]]
+) -> None:
+    """Flat maps take a direct path; whatever the input (reordered entries, a byte changed,
+    inserted or dropped), it accepts and refuses exactly what the definition does."""
+    pairs = [(cbor.encode(k), cbor.encode(v)) for k, v in value.items()]
+    canonical = raw_map(sorted(pairs))
+    rnd.shuffle(pairs)
+    for data in (canonical, raw_map(pairs), *_edited(canonical, edits)):
+        assert _outcome(data) == _reference_decode(data), data.hex()
+    assert cbor.decode(canonical) == value
+
+
+def _edited(data: bytes, edits: list[tuple[int, int]]) -> list[bytes]:
+    out = []
+    for at, byte in edits:
+        i = at % (len(data) + 1)
+        out += [data[:i] + bytes([byte]) + data[i + 1 :], data[:i] + bytes([byte]) + data[i:]]
+        out.append(data[:i] + data[i + 1 :])
+    return [d for d in out if d]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (raw_map([(head(0, 1, 1), b"\x00")]), "deterministic"),  # key 1 in two bytes
+        (raw_map([(b"\x01", head(0, 5, 2))]), "deterministic"),  # value 5 in three bytes
+        (raw_map([(b"\x01", head(2, 1, 1) + b"x")]), "deterministic"),  # length not shortest
+        (raw_map([(b"\x02", b"\x00"), (b"\x01", b"\x00")]), "deterministic"),  # unsorted
+        (raw_map([(b"\x01", b"\x00"), (b"\x01", b"\x00")]), "deterministic"),  # repeated key
+        (raw_map([(b"\x01", b"\x43ab")]), "malformed"),  # byte string past the end
+        (raw_map([(b"\x01", b"\x62\xff\xfe")]), "malformed"),  # invalid UTF-8
+        (raw_map([(b"\x01", b"\x00")]) + b"\x00", "trailing"),
+        (raw_map([(b"\x01", b"\xf5")]), ""),  # true: not flat, decoded by the general path
+    ],
+    ids=lambda v: v.hex() if isinstance(v, bytes) else v,
+)
+def test_flat_map_refusals_are_the_general_paths(data: bytes, reason: str) -> None:
+    if not reason:
+        assert cbor.decode(data) == {1: True}
+        return
+    with pytest.raises(DecodeError) as info:
+        cbor.decode(data, path="msg")
+    assert info.value.path == "msg" and reason in info.value.reason
+
+
+@pytest.mark.parametrize(
+    "argument", [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1]
+)
+def test_head_and_byte_string_are_cbor2s(argument: int) -> None:
+    assert cbor.head(0, argument) == cbor2.dumps(argument)
+    assert cbor.head(1, argument) == cbor2.dumps(-1 - argument)
+    data = b"x" * min(argument, 70000)
+    assert cbor.byte_string(data) == cbor2.dumps(data)
+    assert cbor.byte_string_at(b"\x00" + cbor.byte_string(data), 1) == (
+        1 + len(cbor.byte_string(data)) - len(data),
+        1 + len(cbor.byte_string(data)),
+    )
+
+
+@pytest.mark.parametrize("argument", [-1, 2**64])
+def test_head_refuses_what_no_head_holds(argument: int) -> None:
+    with pytest.raises(ValueError):
+        cbor.head(0, argument)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x01", b"\x41", b"\x58\x01x", b"\x5f\x41x\xff", b"\x42x"], ids=bytes.hex
+)
+def test_byte_string_at_finds_only_deterministic_byte_strings(data: bytes) -> None:
+    assert cbor.byte_string_at(data, 0) is None

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm, algorithm_of, sign
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cbor, cose
@@ -87,7 +88,7 @@ class Corpus:
     """Valid inputs from a pilot network of one algorithm, and what verifying them needs."""
 
     alg: SignatureAlgorithm
-    trust: pki.TrustStore
+    trust: TrustStore
     payee: WalletId
     wallet_key: PrivateKey
     bank_key: PrivateKey
@@ -142,7 +143,7 @@ def _corpus(alg: SignatureAlgorithm) -> Corpus:
         "report": upload.report,
         "ack": ack,
     }
-    trust = pki.TrustStore.create(net.central_bank.certificate_der, net.bank_ders)
+    trust = TrustStore.create(net.central_bank.certificate_der, net.bank_ders)
     terminal = ReceiveOnlyTerminal(WalletId.random(), net.params, trust)
     terminal.request(300, T0)
     terminal.receive(
@@ -240,9 +241,9 @@ def _targets(c: Corpus) -> dict[str, Callable[[bytes], Any]]:
         "ack": m.parse_ack,
         "entry": Entry.decode,
         "policy": pki.decode_policy,
-        "trust_root": pki.TrustStore.create,
-        "trust_bank": lambda b: pki.TrustStore.create(root, [b]),
-        "trust_crl": lambda b: pki.TrustStore.create(root, banks).add_crl(b),
+        "trust_root": TrustStore.create,
+        "trust_bank": lambda b: TrustStore.create(root, [b]),
+        "trust_crl": lambda b: TrustStore.create(root, banks).add_crl(b),
         "wallet_cert": lambda b: trust.wallet_certificate(b, T0),
         "verify_payment": lambda b: verify_payment(
             b, trust=trust, params=params, now=T0, payee=c.payee

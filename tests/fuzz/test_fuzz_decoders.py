@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.trust import TrustStore
 from offcash.encoding import cbor, cose
 from offcash.errors import OffcashError
 from offcash.protocol import messages as m
@@ -150,8 +150,8 @@ def test_forged_wallet_certificates(alg: SignatureAlgorithm, data: st.DataObject
     for decode in (
         lambda: c.trust.wallet_certificate(cert, T0),
         lambda: c.trust.wallet_certificate(cert, None),
-        lambda: pki.TrustStore.create(net.central_bank.certificate_der, [cert]),
-        lambda: pki.TrustStore.create(cert),
+        lambda: TrustStore.create(net.central_bank.certificate_der, [cert]),
+        lambda: TrustStore.create(cert),
     ):
         with contextlib.suppress(OffcashError):
             decode()

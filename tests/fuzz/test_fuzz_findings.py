@@ -17,9 +17,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from offcash.api.app import create_app
-from offcash.crypto import pki
+from offcash.crypto.trust import TrustStore
 from offcash.encoding import cbor
-from offcash.errors import DecodeError, OffcashError, SecureElementError, VerificationError
+from offcash.errors import (
+    DecodeError,
+    OffcashError,
+    Rejection,
+    SecureElementError,
+    VerificationError,
+)
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import NotFound
 from offcash.se.software import SoftwareSecureElement
@@ -146,9 +152,26 @@ def _bad_name_tag(der: bytes) -> bytes:
 def test_bank_certificate_with_a_malformed_name_is_refused(p256: PilotNetwork) -> None:
     """Found by atheris (verify_ack): cryptography parses names lazily and raised ``KeyError``
     from ``bank_certificate``."""
-    trust = pki.TrustStore.create(p256.central_bank.certificate_der, p256.bank_ders)
+    trust = TrustStore.create(p256.central_bank.certificate_der, p256.bank_ders)
     with pytest.raises(VerificationError):
         trust.bank_certificate(_bad_name_tag(p256.bank_ders[0]))
     crl = p256.bank("Bank A").crl([], 1, T0)
     assert trust.knows_issuer_of(crl)
     assert not trust.knows_issuer_of(_bad_name_tag(crl))
+
+
+def test_sync_report_with_an_unparsable_certificate_is_refused(p256: PilotNetwork) -> None:
+    """Found by atheris (verify_report): a certificate whose version field is 42 raised
+    cryptography's ``InvalidVersion`` (not a ``ValueError``) while the report's expiry bound was
+    read, before the certificate went through the trust store."""
+    from offcash.verification import verify_report
+
+    report = corpus().messages["report"]
+    version_v3 = bytes.fromhex("a003020102")
+    assert version_v3 in report
+    trust = TrustStore.create(p256.central_bank.certificate_der, p256.bank_ders)
+    with pytest.raises(VerificationError) as refused:
+        verify_report(
+            report.replace(version_v3, bytes.fromhex("a00302012a")), trust=trust, params=p256.params
+        )
+    assert refused.value.rejection is Rejection.BAD_CERTIFICATE

@@ -57,9 +57,14 @@ class World:
             self.ledger.distribute(acct, amount, T0)
         return acct
 
-    def wallet(self, balance: int = 0, bank: str = "Bank A", account: str | None = None,
-               now: int = T0, sealed: Path | None = None
-               ) -> tuple[SoftwareSecureElement, WalletId, str]:
+    def wallet(
+        self,
+        balance: int = 0,
+        bank: str = "Bank A",
+        account: str | None = None,
+        now: int = T0,
+        sealed: Path | None = None,
+    ) -> tuple[SoftwareSecureElement, WalletId, str]:
         """An enrolled, funded SE (its state sealed in the file ``sealed`` if given)."""
         acct = account or self.account(bank)
         se = sealed_se(self.net, sealed) if sealed else self.net.new_se()
@@ -75,5 +80,3 @@ class World:
         if apply and res.ack is not None and res.certificate is not None:
             se.apply_sync(res.ack, res.certificate, res.bank_certificates, res.crls, now)
         return res
-
-

@@ -36,14 +36,24 @@ class ServerProcess:
     @classmethod
     def api(cls, db_url: str, token: str, log: Path) -> ServerProcess:
         port = free_port()
-        argv = [sys.executable, "-m", "offcash.api", "--db", db_url, "--host", "127.0.0.1",
-                "--port", str(port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "offcash.api",
+            "--db",
+            db_url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         return cls(argv, port, log, {**os.environ, "OFFCASH_TOKEN": token})
 
     def start(self, timeout: float = 60.0) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env=self.env)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

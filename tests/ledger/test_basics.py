@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from ledgerkit import World
 
-from offcash.ledger.errors import IncompleteLog, InsufficientBalance
+from offcash.errors import VerificationError
+from offcash.ledger.errors import Conflict, IncompleteLog, InsufficientBalance
+from offcash.protocol import messages as m
 
 from harness import T0
 
@@ -32,6 +34,28 @@ def test_fund_refuses_more_than_the_account_holds(world: World) -> None:
     _, wid, _acct = world.wallet(0, account=world.account(amount=100))
     with pytest.raises(InsufficientBalance):
         world.ledger.fund(wid, 101, T0)
+
+
+def test_fund_with_a_voucher_id_is_idempotent(world: World) -> None:
+    se, wid, acct = world.wallet(0)
+    key = bytes(range(16))
+    first = world.ledger.fund(wid, 2_000, T0)  # no id: a fresh voucher each time
+    again = world.ledger.fund(wid, 700, T0 + 5, key)
+    retry = world.ledger.fund(wid, 700, T0 + 60, key)  # the answer was lost: the caller retries
+    a, b = m.parse_voucher(again), m.parse_voucher(retry)
+    assert (
+        (a.voucher_id, a.amount, a.time) == (b.voucher_id, b.amount, b.time) == (key, 700, T0 + 5)
+    )
+    assert world.ledger.balance(acct) == 100_000 - 2_700  # debited once
+    se.load(first, T0 + 61)
+    se.load(retry, T0 + 61)
+    with pytest.raises(VerificationError, match="voucher already applied"):
+        se.load(again, T0 + 62)  # the same voucher: single use
+    assert se.status(T0 + 62).balance == world.ledger.audit().banks["Bank A"].float == 2_700
+    with pytest.raises(Conflict):
+        world.ledger.fund(wid, 701, T0 + 63, key)  # the key names another amount
+    with pytest.raises(Conflict):
+        world.ledger.fund(wid, 701, T0 + 63, b"short")
 
 
 def test_payment_settles_once_between_banks(world: World) -> None:

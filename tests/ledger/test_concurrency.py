@@ -9,6 +9,7 @@ from ledgerkit import World
 
 from offcash.domain.ids import WalletId
 from offcash.ledger import LedgerService
+from offcash.protocol import messages as m
 
 from harness import T0
 
@@ -42,3 +43,25 @@ def test_concurrent_redemptions_settle_each_payment_once(
     assert world.ledger.balance(shop) == total
     audit = world.ledger.audit()
     assert audit.balanced and audit.banks["Bank A"].float == 4 * 5_000 - total
+
+
+def _fund(url: str, schema: str | None, wallet: bytes, key: bytes) -> bytes:
+    ledger = LedgerService.open(url, schema=schema)
+    try:
+        return ledger.fund(WalletId(wallet), 1_000, T0 + 1, key)
+    finally:
+        ledger.engine.dispose()
+
+
+def test_concurrent_retries_of_one_fund_debit_once(
+    world: World, db_target: tuple[str, str | None]
+) -> None:
+    url, schema = db_target
+    _, wid, acct = world.wallet(0)
+    key = b"k" * 16
+    world.ledger.engine.dispose()
+    with mp.get_context("fork").Pool(4) as pool:
+        vouchers = pool.starmap(_fund, [(url, schema, wid.raw, key)] * 8)
+    assert {m.parse_voucher(v).voucher_id for v in vouchers} == {key}
+    assert world.ledger.balance(acct) == 100_000 - 1_000
+    assert world.ledger.audit().banks["Bank A"].float == 1_000

@@ -209,8 +209,12 @@ def test_sigkill_during_uploads_settles_each_payment_once(
 
     _verify(url, schema, w)
     assert killer.done == KILLS
-    line = {"backend": "sqlite" if schema is None else "postgresql", "kills": killer.done,
-            "payments": PAYERS * PER_PAYER, **stats}
+    line = {
+        "backend": "sqlite" if schema is None else "postgresql",
+        "kills": killer.done,
+        "payments": PAYERS * PER_PAYER,
+        **stats,
+    }
     print(json.dumps(line))
     if STATS_FILE:
         with open(STATS_FILE, "a") as f:

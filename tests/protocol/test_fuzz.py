@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.encoding import cbor, cose
 from offcash.errors import OffcashError
@@ -45,7 +46,7 @@ def _verify(alg: SignatureAlgorithm, data: bytes) -> Any:
 
 
 @functools.cache
-def _trust(alg: SignatureAlgorithm) -> pki.TrustStore:
+def _trust(alg: SignatureAlgorithm) -> TrustStore:
     return trust_of(network_for(alg))
 
 

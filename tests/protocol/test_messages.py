@@ -399,7 +399,26 @@ def _envelope_cases(spec: Spec) -> dict[str, tuple[bytes, str]]:
             cose_join([raw_map(list(reversed(encoded_pairs(header)))), *parts[1:]]),
             f"{r}.protected",
         ),
+        # the exact layout sign1 writes is read in place: any other bytes take the general path
+        "protected_length_not_shortest": (_layout(parts, wide=0), r),
+        "payload_length_not_shortest": (_layout(parts, wide=2), r),
+        "signature_length_not_shortest": (_layout(parts, wide=3), r),
+        "trailing_byte": (good + b"\x00", r),
+        "truncated": (good[:-1], r),
     }
+
+
+def _layout(parts: list[Any], wide: int) -> bytes:
+    """``sign1``'s layout with part ``wide`` given a longer length head than it needs."""
+    out = b"\xd2\x84"
+    for i, part in enumerate(parts):
+        if i == 1:
+            out += b"\xa0"
+        elif i == wide:
+            out += head(2, len(part), 4) + part
+        else:
+            out += cbor.encode(part)
+    return out
 
 
 ENVELOPE = [(s, n, d, p) for s in SIGNED for n, (d, p) in _envelope_cases(s).items()]

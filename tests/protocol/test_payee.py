@@ -102,6 +102,20 @@ def test_outstanding_is_bounded() -> None:
     assert reqs[0].nonce not in book.outstanding and reqs[-1].nonce in book.outstanding
 
 
+def test_requests_are_decoded_from_the_encodings_held() -> None:
+    """Requests are kept decoded beside their encodings; replacing an encoding (or restoring
+    the book) decodes it again, and closed or dropped requests are forgotten."""
+    book = PayeeBook()
+    first, other = _request(b"\x05" * 16, amount=100), _request(b"\x05" * 16, amount=200)
+    book.add_request(first, first.encode())
+    assert book.request_for(first.nonce) == first
+    book.outstanding[first.nonce] = other.encode()
+    assert book.request_for(first.nonce) == other
+    assert PayeeBook.from_cbor(book.to_cbor()).request_for(first.nonce) == other
+    del book.outstanding[first.nonce]
+    assert book.request_for(first.nonce) is None
+
+
 def test_prune_and_persistence(network: PilotNetwork, payer: Signer) -> None:
     book = PayeeBook()
     old, new = _request(b"\x00" * 16, time=T0 - 1000), _request(b"\x01" * 16, time=T0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.errors import MoneyError, Rejection, VerificationError
 from offcash.protocol.exchange import PayeeSide, PayerSide

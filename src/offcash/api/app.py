@@ -12,6 +12,7 @@ read here (``clock``); tests and replays may let the caller set ``X-Offcash-Time
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +35,14 @@ PROBLEM_BASE = "https://offcash.dev/problems/"
 BIGINT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 #: The clock a caller may set: the range of a message's time field.
 TIME = Annotated[int | None, Header(ge=0, le=2**40)]
+#: ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header) on ``fund``: a retry with the
+#: same key and amount returns the same voucher and debits the account once.
+IDEMPOTENCY_KEY = Annotated[str | None, Header(min_length=1, max_length=255)]
+
+
+def voucher_id(idempotency_key: str) -> bytes:
+    """The voucher id an ``Idempotency-Key`` names (16 bytes of its SHA-256)."""
+    return hashlib.sha256(b"offcash fund\0" + idempotency_key.encode()).digest()[:16]
 
 
 def status_of(exc: OffcashError) -> int:
@@ -211,8 +220,11 @@ def create_app(
         return {"wallet_id": str(ledger.register_terminal(body.account))}
 
     @app.post("/v1/wallets/{wallet}/fund", dependencies=Op)
-    def fund(wallet: str, body: Amount, t: int = Depends(now)) -> dict[str, str]:
-        return {"voucher": wire.b64(ledger.fund(WalletId.parse(wallet), body.amount, t))}
+    def fund(
+        wallet: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+    ) -> dict[str, str]:
+        vid = None if idempotency_key is None else voucher_id(idempotency_key)
+        return {"voucher": wire.b64(ledger.fund(WalletId.parse(wallet), body.amount, t, vid))}
 
     @app.post("/v1/wallets/{wallet}/lost", dependencies=Op)
     def report_lost(wallet: str, t: int = Depends(now)) -> dict[str, bool]:

@@ -9,6 +9,7 @@ codes this client does not know).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -56,8 +57,12 @@ class Client:
         """Close the connection pool."""
         self._http.close()
 
-    def _call(self, method: str, path: str, now: int | None = None, **kw: Any) -> Any:
+    def _call(
+        self, method: str, path: str, now: int | None = None, key: str | None = None, **kw: Any
+    ) -> Any:
         headers = {"X-Offcash-Time": str(now)} if now is not None else {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         r = self._http.request(method, path, headers=headers, **kw)
         if r.status_code >= 400:
             raise _error(r)
@@ -119,9 +124,18 @@ class Client:
             self._call("POST", "/v1/terminals", json={"account": account})["wallet_id"]
         )
 
-    def fund(self, wallet: WalletId, amount: int, now: int) -> bytes:
-        """See ``LedgerService.fund``."""
-        j = self._call("POST", f"/v1/wallets/{wallet}/fund", now, json={"amount": amount})
+    def fund(
+        self, wallet: WalletId, amount: int, now: int, idempotency_key: str | None = None
+    ) -> bytes:
+        """See ``LedgerService.fund``. Sent with an ``Idempotency-Key`` (``idempotency_key``, or
+        a fresh random one) and sent again, with the same key, if the connection fails: the
+        account is debited once and the answer is the same voucher."""
+        key = idempotency_key or secrets.token_urlsafe(16)
+        path, body = f"/v1/wallets/{wallet}/fund", {"amount": amount}
+        try:
+            j = self._call("POST", path, now, json=body, key=key)
+        except httpx.TransportError:
+            j = self._call("POST", path, now, json=body, key=key)
         return wire.unb64(j["voucher"])
 
     def report_lost(self, wallet: WalletId, now: int) -> None:

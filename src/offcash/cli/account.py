@@ -18,8 +18,9 @@ from offcash.cli.config import Network, check_name, now
 app = typer.Typer(no_args_is_help=True)
 
 
-def open_account(net: Network, name: str, bank: str, deposit: str,
-                 server: str | None = None) -> dict[str, Any]:
+def open_account(
+    net: Network, name: str, bank: str, deposit: str, server: str | None = None
+) -> dict[str, Any]:
     """Open account ``name`` at ``bank`` with ``deposit``."""
     check_name(name, "account")
     amount = net.money(deposit)
@@ -32,15 +33,29 @@ def show(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
     entry = net.account(name)
     balance = service.connect(net, server).balance(name)
     wallets = sorted(w.name for w in net.wallets.values() if w.owner == name)
-    return {"account": name, "account_id": entry.account_id, "bank": entry.bank,
-            "balance": net.money_of(balance),
-            "currency": net.config.currency, "wallets": wallets}
+    return {
+        "account": name,
+        "account_id": entry.account_id,
+        "bank": entry.bank,
+        "balance": net.money_of(balance),
+        "currency": net.config.currency,
+        "wallets": wallets,
+    }
 
 
 def _render(r: dict[str, Any]) -> None:
-    output.print_table(f"Account {r['account']}", ["Account", "Bank", "Balance", "Wallets"],
-                       [[r["account"], r["bank"], f"{r['balance']} {r['currency']}",
-                         ", ".join(r["wallets"]) or "-"]])
+    output.print_table(
+        f"Account {r['account']}",
+        ["Account", "Bank", "Balance", "Wallets"],
+        [
+            [
+                r["account"],
+                r["bank"],
+                f"{r['balance']} {r['currency']}",
+                ", ".join(r["wallets"]) or "-",
+            ]
+        ],
+    )
 
 
 @app.command("open")

@@ -16,9 +16,13 @@ PinFile = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Server = Annotated[
     str | None,
-    typer.Option("--server", envvar="OFFCASH_SERVER", show_envvar=True,
-                 help="Settlement server URL, e.g. http://127.0.0.1:8080 (`offcash serve`; "
-                      "default: in process, on the network's ledger)."),
+    typer.Option(
+        "--server",
+        envvar="OFFCASH_SERVER",
+        show_envvar=True,
+        help="Settlement server URL, e.g. http://127.0.0.1:8080 (`offcash serve`; "
+        "default: in process, on the network's ledger).",
+    ),
 ]
 
 

@@ -26,8 +26,14 @@ from offcash.cli import account, ledger, network, output, payments, wallet
 from offcash.cli.config import DEV_PIN, Network, WalletEntry
 from offcash.errors import OffcashError
 
-PEOPLE = [("alice", "Bank A"), ("bob", "Bank A"), ("carol", "Bank B"), ("mallory", "Bank B"),
-          ("dave", "Bank A"), ("erin", "Bank B")]
+PEOPLE = [
+    ("alice", "Bank A"),
+    ("bob", "Bank A"),
+    ("carol", "Bank B"),
+    ("mallory", "Bank B"),
+    ("dave", "Bank A"),
+    ("erin", "Bank B"),
+]
 
 
 class Story:
@@ -42,8 +48,12 @@ class Story:
         if not self.as_json:
             output.console.rule(f"[bold]{title}")
 
-    def step(self, what: str, fn: Callable[[], dict[str, Any]],
-             tell: Callable[[dict[str, Any]], str] | None = None) -> dict[str, Any]:
+    def step(
+        self,
+        what: str,
+        fn: Callable[[], dict[str, Any]],
+        tell: Callable[[dict[str, Any]], str] | None = None,
+    ) -> dict[str, Any]:
         """Run one real operation and narrate its result; a refusal is part of the story."""
         try:
             with output.progress(f"{what}..."):
@@ -78,59 +88,100 @@ def run_demo(root: Path, as_json: bool = False, kept: bool = True) -> dict[str, 
     net = network.init(root, "EUR", ["Bank A", "Bank B"], "p256")
     story.say(f"  Network in {root}: EUR, P-256 signatures, ledger {net.db_url}")
     for name, bank in PEOPLE:
-        story.step(f"open account {name}",
-                   partial(account.open_account, net, name, bank, "500.00"))
+        story.step(f"open account {name}", partial(account.open_account, net, name, bank, "500.00"))
     for name, bank in PEOPLE:
-        story.step(f"create wallet {name}",
-                   partial(wallet.create, net, name, bank, name, pin=pin))
+        story.step(f"create wallet {name}", partial(wallet.create, net, name, bank, name, pin=pin))
     for name, amount in (("alice", "100.00"), ("mallory", "60.00")):
-        story.step(f"fund {name}", partial(wallet.fund, net, name, amount, pin=pin),
-                   lambda r: f"{r['wallet']} moves {_m(r, 'loaded')} from her account into "
-                             f"her wallet")
+        story.step(
+            f"fund {name}",
+            partial(wallet.fund, net, name, amount, pin=pin),
+            lambda r: f"{r['wallet']} moves {_m(r, 'loaded')} from her account into her wallet",
+        )
     _balances(net, story, "Accounts and wallets, funded")
 
     story.chapter("2. Alice pays Bob offline, by QR code")
     qr = root / "qr"
     qr.mkdir()
-    story.step("bob requests", lambda: payments.request(
-        net, "bob", "30.00", str(qr / "bob-request.png"), pin=pin, reference="bicycle"),
-        lambda r: f"Bob shows a QR code asking {_m(r)} ({r['out']})")
-    story.step("alice pays bob", lambda: payments.pay(
-        net, "alice", str(qr / "alice-pays-bob.png"), pin=pin,
-        request_file=str(qr / "bob-request.png")),
-        lambda r: f"Alice scans it, her secure element signs {_m(r)} to {r['payee']} "
-                  f"(QR {r['out']}); her balance: {_m(r, 'balance')}")
-    story.step("bob receives", lambda: payments.receive(
-        net, "bob", str(qr / "alice-pays-bob.png"), pin=pin),
-        lambda r: f"Bob scans the payment QR and verifies it offline: +{_m(r)} from "
-                  f"{r['payer']}, balance {_m(r, 'balance')}")
+    story.step(
+        "bob requests",
+        lambda: payments.request(
+            net, "bob", "30.00", str(qr / "bob-request.png"), pin=pin, reference="bicycle"
+        ),
+        lambda r: f"Bob shows a QR code asking {_m(r)} ({r['out']})",
+    )
+    story.step(
+        "alice pays bob",
+        lambda: payments.pay(
+            net,
+            "alice",
+            str(qr / "alice-pays-bob.png"),
+            pin=pin,
+            request_file=str(qr / "bob-request.png"),
+        ),
+        lambda r: (
+            f"Alice scans it, her secure element signs {_m(r)} to {r['payee']} "
+            f"(QR {r['out']}); her balance: {_m(r, 'balance')}"
+        ),
+    )
+    story.step(
+        "bob receives",
+        lambda: payments.receive(net, "bob", str(qr / "alice-pays-bob.png"), pin=pin),
+        lambda r: (
+            f"Bob scans the payment QR and verifies it offline: +{_m(r)} from "
+            f"{r['payer']}, balance {_m(r, 'balance')}"
+        ),
+    )
 
     story.chapter("3. Bob pays Carol offline, with that same money")
-    story.step("carol requests", lambda: payments.request(
-        net, "carol", "30.00", str(qr / "carol-request.png"), pin=pin),
-        lambda r: f"Carol asks {_m(r)}")
-    story.step("bob pays carol", lambda: payments.pay(
-        net, "bob", str(qr / "bob-pays-carol.png"), pin=pin,
-        request_file=str(qr / "carol-request.png")),
-        lambda r: f"Bob spends what he received, still offline: {_m(r)} to {r['payee']}")
-    story.step("carol receives", lambda: payments.receive(
-        net, "carol", str(qr / "bob-pays-carol.png"), pin=pin),
-        lambda r: f"Carol verifies it offline: +{_m(r)} from {r['payer']}")
+    story.step(
+        "carol requests",
+        lambda: payments.request(net, "carol", "30.00", str(qr / "carol-request.png"), pin=pin),
+        lambda r: f"Carol asks {_m(r)}",
+    )
+    story.step(
+        "bob pays carol",
+        lambda: payments.pay(
+            net,
+            "bob",
+            str(qr / "bob-pays-carol.png"),
+            pin=pin,
+            request_file=str(qr / "carol-request.png"),
+        ),
+        lambda r: f"Bob spends what he received, still offline: {_m(r)} to {r['payee']}",
+    )
+    story.step(
+        "carol receives",
+        lambda: payments.receive(net, "carol", str(qr / "bob-pays-carol.png"), pin=pin),
+        lambda r: f"Carol verifies it offline: +{_m(r)} from {r['payer']}",
+    )
 
     story.chapter("4. Mallory copies her secure element and spends the same money twice")
     clone = _copy_wallet(net, "mallory", "mallory-copy")
-    story.say(f"  Mallory copies {net.se_path('mallory').name} to {clone.name} (a real file "
-              f"copy: a software SE cannot stop its owner)")
+    story.say(
+        f"  Mallory copies {net.se_path('mallory').name} to {clone.name} (a real file "
+        f"copy: a software SE cannot stop its owner)"
+    )
     for who, payee in (("mallory", "dave"), ("mallory-copy", "erin")):
-        story.step(f"{who} pays {payee}", partial(
-            payments.pay, net, who, str(qr / f"{who}-pays-{payee}.png"), pin=pin, to=payee,
-            amount="50.00"),
-            lambda r: f"{r['payer']} signs {_m(r)} to {r['payee']} with counter "
-                      f"#{r['counter']}")
-        story.step(f"{payee} receives", partial(
-            payments.receive, net, payee, str(qr / f"{who}-pays-{payee}.png"), pin=pin),
-            lambda r: f"{r['payee']} verifies it offline: valid, +{_m(r)} (no device can "
-                      f"tell offline)")
+        story.step(
+            f"{who} pays {payee}",
+            partial(
+                payments.pay,
+                net,
+                who,
+                str(qr / f"{who}-pays-{payee}.png"),
+                pin=pin,
+                to=payee,
+                amount="50.00",
+            ),
+            lambda r: f"{r['payer']} signs {_m(r)} to {r['payee']} with counter #{r['counter']}",
+        )
+        story.step(
+            f"{payee} receives",
+            partial(payments.receive, net, payee, str(qr / f"{who}-pays-{payee}.png"), pin=pin),
+            lambda r: (
+                f"{r['payee']} verifies it offline: valid, +{_m(r)} (no device can tell offline)"
+            ),
+        )
 
     story.chapter("5. Everyone syncs; settlement catches Mallory")
     for name in ("alice", "bob", "carol", "dave", "erin", "mallory"):
@@ -139,10 +190,12 @@ def run_demo(root: Path, as_json: bool = False, kept: bool = True) -> dict[str, 
     if not as_json and "refused" not in audit:
         ledger.render_audit(audit)
         for d in audit["double_spends"]:
-            story.say(f"  Caught: {d['payer']} signed counter #{d['counter']} twice (to "
-                      f"{' and '.join(d['payees'])}). Evidence: {len(d['evidence'])} signed "
-                      f"payments. Every payee was paid; the loss of {d['amount']} "
-                      f"{audit['currency']} is booked to {d['bank']}; the wallet is revoked.")
+            story.say(
+                f"  Caught: {d['payer']} signed counter #{d['counter']} twice (to "
+                f"{' and '.join(d['payees'])}). Evidence: {len(d['evidence'])} signed "
+                f"payments. Every payee was paid; the loss of {d['amount']} "
+                f"{audit['currency']} is booked to {d['bank']}; the wallet is revoked."
+            )
         story.say(f"  Books balanced: {'yes' if audit['balanced'] else 'NO'}")
 
     story.chapter("6. Final balances")
@@ -155,8 +208,10 @@ def run_demo(root: Path, as_json: bool = False, kept: bool = True) -> dict[str, 
 
 def _told_sync(r: dict[str, Any]) -> str:
     found = ", ".join(f"{k}: {v}" for k, v in r.get("settlement", {}).items())
-    return (f"{r['wallet']} synced {r['uploaded_entries']} log entries; wallet balance "
-            f"{_m(r, 'balance')}" + (f" ({found})" if found else ""))
+    return (
+        f"{r['wallet']} synced {r['uploaded_entries']} log entries; wallet balance "
+        f"{_m(r, 'balance')}" + (f" ({found})" if found else "")
+    )
 
 
 def _copy_wallet(net: Network, name: str, copy: str) -> Path:
@@ -174,17 +229,25 @@ def _balances(net: Network, story: Story, title: str) -> None:
     for name, _ in PEOPLE:
         acct = story.step(f"account {name}", partial(account.show, net, name))
         held = story.step(f"wallet {name}", partial(wallet.show, net, name, pin=DEV_PIN))
-        rows.append([name, acct.get("bank", "?"), f"{acct.get('balance', '?')} EUR",
-                     f"{held.get('balance', '?')} EUR"])
+        rows.append(
+            [
+                name,
+                acct.get("bank", "?"),
+                f"{acct.get('balance', '?')} EUR",
+                f"{held.get('balance', '?')} EUR",
+            ]
+        )
     if not story.as_json:
-        output.print_table(title, ["Customer", "Bank", "Account balance", "Wallet balance"],
-                           rows)
+        output.print_table(title, ["Customer", "Bank", "Account balance", "Wallet balance"], rows)
 
 
 def demo(
-    keep: Annotated[Path | None, typer.Option(
-        "--keep", help="Build the network in this folder and keep it (default: a temp folder).")]
-    = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep", help="Build the network in this folder and keep it (default: a temp folder)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every step as JSON.")] = False,
 ) -> None:
     """Run the whole story on a new pilot network: offline QR payments, a double spend caught."""

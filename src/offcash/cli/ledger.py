@@ -32,20 +32,43 @@ def audit(net: Network, server: str | None = None) -> dict[str, Any]:
 def render_audit(r: dict[str, Any]) -> None:
     """Print an audit result as tables."""
     c = r["currency"]
-    output.print_table("Conservation", ["Issued", "Customers", "Reserves", "Float",
-                                        "Suspense", "Balanced"],
-                       [[f"{r['issued']} {c}", f"{r['customers']} {c}", f"{r['reserves']} {c}",
-                         f"{r['float']} {c}", f"{r['suspense']} {c}",
-                         "yes" if r["balanced"] else "NO"]])
-    output.print_table("Bank positions", ["Bank", "Reserve", "Customer balance", "Float value",
-                                          "Losses"],
-                       [[b, f"{p['reserve']} {c}", f"{p['customers']} {c}", f"{p['float']} {c}",
-                         f"{p['losses']} {c}"] for b, p in r["banks"].items()])
+    output.print_table(
+        "Conservation",
+        ["Issued", "Customers", "Reserves", "Float", "Suspense", "Balanced"],
+        [
+            [
+                f"{r['issued']} {c}",
+                f"{r['customers']} {c}",
+                f"{r['reserves']} {c}",
+                f"{r['float']} {c}",
+                f"{r['suspense']} {c}",
+                "yes" if r["balanced"] else "NO",
+            ]
+        ],
+    )
+    output.print_table(
+        "Bank positions",
+        ["Bank", "Reserve", "Customer balance", "Float value", "Losses"],
+        [
+            [
+                b,
+                f"{p['reserve']} {c}",
+                f"{p['customers']} {c}",
+                f"{p['float']} {c}",
+                f"{p['losses']} {c}",
+            ]
+            for b, p in r["banks"].items()
+        ],
+    )
     if r["double_spends"]:
-        output.print_table("Double spends (evidence: two signed payments, same counter)",
-                           ["Payer", "Counter", "Payees", "Amount", "Loss booked to"],
-                           [[d["payer"], d["counter"], ", ".join(d["payees"]),
-                             f"{d['amount']} {c}", d["bank"]] for d in r["double_spends"]])
+        output.print_table(
+            "Double spends (evidence: two signed payments, same counter)",
+            ["Payer", "Counter", "Payees", "Amount", "Loss booked to"],
+            [
+                [d["payer"], d["counter"], ", ".join(d["payees"]), f"{d['amount']} {c}", d["bank"]]
+                for d in r["double_spends"]
+            ],
+        )
     revoked = ", ".join(r["revoked"]) or "none"
     unrec = ", ".join(r["unreconciled"]) or "none"
     output.say(f"Revoked wallets: {revoked}.  Unreconciled wallets: {unrec}.")
@@ -65,14 +88,22 @@ def release_torn(net: Network, server: str | None = None) -> dict[str, Any]:
     offline) to their payees' owner accounts; how many and what suspense still holds."""
     svc = service.connect(net, server)
     released = svc.release_torn(now())
-    return {"released": released, "currency": net.config.currency,
-            "suspense": svc.audit()["suspense"]}
+    return {
+        "released": released,
+        "currency": net.config.currency,
+        "suspense": svc.audit()["suspense"],
+    }
 
 
 @app.command("release-torn")
 def release_torn_cmd(ctx: typer.Context, server: Server = None, as_json: Json = False) -> None:
     """Pay torn payments older than the payment age limit to their payees' owners."""
     r = release_torn(open_network(ctx), server)
-    output.emit(r, as_json, lambda r: output.say(
-        f"Released {r['released']} torn payment(s) to their payees' accounts; suspense now "
-        f"holds {r['suspense']} {r['currency']}"))
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"Released {r['released']} torn payment(s) to their payees' accounts; suspense now "
+            f"holds {r['suspense']} {r['currency']}"
+        ),
+    )

@@ -64,8 +64,12 @@ def root(
     ctx: typer.Context,
     network_dir: Annotated[
         Path | None,
-        typer.Option("--network", "-n", envvar="OFFCASH_NETWORK",
-                     help="The network folder (made by `offcash network init`)."),
+        typer.Option(
+            "--network",
+            "-n",
+            envvar="OFFCASH_NETWORK",
+            help="The network folder (made by `offcash network init`).",
+        ),
     ] = None,
 ) -> None:
     """offcash: open, auditable offline payments for central bank digital currency."""

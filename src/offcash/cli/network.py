@@ -26,8 +26,14 @@ app = typer.Typer(no_args_is_help=True)
 CENTRAL_BANK = "Central Bank"
 
 
-def init(root: Path, currency: str, banks: list[str], algorithm: str = "p256",
-         db_url: str | None = None, claim_window: int | None = None) -> Network:
+def init(
+    root: Path,
+    currency: str,
+    banks: list[str],
+    algorithm: str = "p256",
+    db_url: str | None = None,
+    claim_window: int | None = None,
+) -> Network:
     """Create a network in ``root``: the ledger with its CAs, then the config file (with a new
     random operator token for ``offcash serve``)."""
     if claim_window is not None and claim_window < 0:
@@ -42,21 +48,39 @@ def init(root: Path, currency: str, banks: list[str], algorithm: str = "p256",
     root.mkdir(parents=True, exist_ok=True)
     draft = Network(root, NetworkConfig(code, alg, names, CENTRAL_BANK, "", db_url))
     with output.progress("Creating the ledger, the central bank's and the banks' CAs..."):
-        root_der = service.init_network(draft.db_url, currency=code, algorithm=alg,
-                                        banks=names, central_bank=CENTRAL_BANK, now=now())
-    config = NetworkConfig(code, alg, names, CENTRAL_BANK,
-                           base64.b64encode(root_der).decode(), db_url,
-                           claim_window=claim_window,
-                           operator_token=secrets.token_urlsafe(24))
+        root_der = service.init_network(
+            draft.db_url,
+            currency=code,
+            algorithm=alg,
+            banks=names,
+            central_bank=CENTRAL_BANK,
+            now=now(),
+        )
+    config = NetworkConfig(
+        code,
+        alg,
+        names,
+        CENTRAL_BANK,
+        base64.b64encode(root_der).decode(),
+        db_url,
+        claim_window=claim_window,
+        operator_token=secrets.token_urlsafe(24),
+    )
     return Network.create(root, config)
 
 
 def describe(net: Network) -> dict[str, Any]:
     """The network's config as a result."""
     c = net.config
-    return {"network": str(net.root), "currency": c.currency, "algorithm": c.algorithm,
-            "central_bank": c.central_bank, "banks": c.banks, "db_url": net.db_url,
-            "claim_window": net.claim_window}
+    return {
+        "network": str(net.root),
+        "currency": c.currency,
+        "algorithm": c.algorithm,
+        "central_bank": c.central_bank,
+        "banks": c.banks,
+        "db_url": net.db_url,
+        "claim_window": net.claim_window,
+    }
 
 
 @app.command("init")
@@ -64,12 +88,18 @@ def init_cmd(
     root: Annotated[Path, typer.Argument(help="Folder for the new network.")],
     currency: Annotated[str, typer.Option(help="ISO 4217 currency code.")] = "EUR",
     banks: Annotated[str, typer.Option(help="Comma-separated bank names.")] = "Bank A,Bank B",
-    alg: Annotated[str, typer.Option("--alg", help="Signature algorithm: p256 or ed25519.")]
-    = "p256",
+    alg: Annotated[
+        str, typer.Option("--alg", help="Signature algorithm: p256 or ed25519.")
+    ] = "p256",
     db: Annotated[str | None, typer.Option("--db", help="Ledger database URL.")] = None,
-    claim_window: Annotated[int | None, typer.Option(
-        "--claim-window", min=0,
-        help="Seconds after a loss report before the refund (default 30 days).")] = None,
+    claim_window: Annotated[
+        int | None,
+        typer.Option(
+            "--claim-window",
+            min=0,
+            help="Seconds after a loss report before the refund (default 30 days).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a pilot network: central bank root CA, bank CAs, ledger and config in ROOT."""
@@ -78,8 +108,10 @@ def init_cmd(
     r = describe(init(root, currency, banks.split(","), alg, db, claim_window))
 
     def render(r: dict[str, Any]) -> None:
-        output.say(f"Network created in {r['network']}: {r['currency']}, {r['algorithm']}, "
-                   f"{r['central_bank']} with {', '.join(r['banks'])}")
+        output.say(
+            f"Network created in {r['network']}: {r['currency']}, {r['algorithm']}, "
+            f"{r['central_bank']} with {', '.join(r['banks'])}"
+        )
         output.say(f"Next: export OFFCASH_NETWORK={r['network']}")
 
     output.emit(r, as_json, render)

@@ -25,7 +25,6 @@ from offcash.transports.text import encode_text
 app = typer.Typer(no_args_is_help=True)
 
 
-
 def _deliver(data: bytes, out: str, as_json: bool) -> dict[str, Any]:
     """Write ``data`` to ``out``; with ``-`` and ``--json`` the text form goes in the result."""
     if out == "-" and as_json:
@@ -34,21 +33,43 @@ def _deliver(data: bytes, out: str, as_json: bool) -> dict[str, Any]:
     return {"out": out, "form": files.destination_form(out), "bytes": len(data)}
 
 
-def request(net: Network, payee: str, amount: str, out: str, *, pin: str,
-            reference: str | None = None, as_json: bool = False) -> dict[str, Any]:
+def request(
+    net: Network,
+    payee: str,
+    amount: str,
+    out: str,
+    *,
+    pin: str,
+    reference: str | None = None,
+    as_json: bool = False,
+) -> dict[str, Any]:
     """Make ``payee``'s payment request for ``amount`` and write it to ``out``."""
     money = net.money(amount)
     se = net.open_se(payee, pin)
     data = se.request(money.minor, now(), reference=reference, payee_name=payee)
     req = m.parse_request(data)
-    return {"payee": payee, "payee_id": str(req.payee), "amount": money.format(),
-            "currency": money.currency.code, "reference": reference,
-            **_deliver(data, out, as_json)}
+    return {
+        "payee": payee,
+        "payee_id": str(req.payee),
+        "amount": money.format(),
+        "currency": money.currency.code,
+        "reference": reference,
+        **_deliver(data, out, as_json),
+    }
 
 
-def pay(net: Network, payer: str, out: str, *, pin: str, request_file: str | None = None,
-        to: str | None = None, amount: str | None = None, reference: str | None = None,
-        as_json: bool = False) -> dict[str, Any]:
+def pay(
+    net: Network,
+    payer: str,
+    out: str,
+    *,
+    pin: str,
+    request_file: str | None = None,
+    to: str | None = None,
+    amount: str | None = None,
+    reference: str | None = None,
+    as_json: bool = False,
+) -> dict[str, Any]:
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name)."""
     se = net.open_se(payer, pin)
     if request_file is not None:
@@ -62,14 +83,23 @@ def pay(net: Network, payer: str, out: str, *, pin: str, request_file: str | Non
         mode = "one-way"
     p = m.parse_payment(data)
     status = se.status(now())
-    return {"payer": payer, "payee": net.name_of(p.payee), "payee_id": str(p.payee),
-            "amount": net.money_of(p.amount), "currency": p.currency, "counter": p.counter,
-            "mode": mode, "reference": p.reference or (req.reference if request_file else None),
-            "balance": net.money_of(status.balance), **_deliver(data, out, as_json)}
+    return {
+        "payer": payer,
+        "payee": net.name_of(p.payee),
+        "payee_id": str(p.payee),
+        "amount": net.money_of(p.amount),
+        "currency": p.currency,
+        "counter": p.counter,
+        "mode": mode,
+        "reference": p.reference or (req.reference if request_file else None),
+        "balance": net.money_of(status.balance),
+        **_deliver(data, out, as_json),
+    }
 
 
-def receive(net: Network, payee: str, source: str, *, pin: str,
-            receipt_out: str | None = None) -> dict[str, Any]:
+def receive(
+    net: Network, payee: str, source: str, *, pin: str, receipt_out: str | None = None
+) -> dict[str, Any]:
     """Verify and credit the payment in ``source`` to ``payee``'s wallet."""
     se = net.open_se(payee, pin)
     data = files.read_message(source)
@@ -77,10 +107,17 @@ def receive(net: Network, payee: str, source: str, *, pin: str,
     if receipt_out is not None and got.receipt is not None:
         files.write_message(got.receipt, receipt_out)
     status = se.status(now())
-    return {"payee": payee, "payer": net.name_of(got.payer), "payer_id": str(got.payer),
-            "amount": net.money_of(got.amount), "currency": status.currency,
-            "counter": got.counter, "duplicate": got.duplicate,
-            "balance": net.money_of(status.balance), "receipt": receipt_out}
+    return {
+        "payee": payee,
+        "payer": net.name_of(got.payer),
+        "payer_id": str(got.payer),
+        "amount": net.money_of(got.amount),
+        "currency": status.currency,
+        "counter": got.counter,
+        "duplicate": got.duplicate,
+        "balance": net.money_of(status.balance),
+        "receipt": receipt_out,
+    }
 
 
 @app.command("request")
@@ -95,11 +132,17 @@ def request_cmd(
 ) -> None:
     """OFFLINE: write PAYEE's payment request for AMOUNT (a QR code when --out ends in .png)."""
     net = open_network(ctx)
-    r = request(net, payee, amount, out, pin=read_pin(pin_file), reference=reference,
-                as_json=as_json)
-    output.emit(r, as_json, lambda r: output.say(
-        f"{r['payee']} requests {r['amount']} {r['currency']}: request written to {r['out']}",
-        stderr=out == "-"))
+    r = request(
+        net, payee, amount, out, pin=read_pin(pin_file), reference=reference, as_json=as_json
+    )
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"{r['payee']} requests {r['amount']} {r['currency']}: request written to {r['out']}",
+            stderr=out == "-",
+        ),
+    )
 
 
 @app.command("pay")
@@ -122,12 +165,27 @@ def pay_cmd(
     if to is not None and amount is None:
         raise typer.BadParameter("--to needs --amount")
     net = open_network(ctx)
-    r = pay(net, payer, out, pin=read_pin(pin_file), request_file=request_file, to=to,
-            amount=amount, reference=reference, as_json=as_json)
-    output.emit(r, as_json, lambda r: output.say(
-        f"{r['payer']} pays {r['amount']} {r['currency']} to {r['payee']} (payment "
-        f"#{r['counter']}, balance now {r['balance']} {r['currency']}): "
-        f"payment written to {r['out']}", stderr=out == "-"))
+    r = pay(
+        net,
+        payer,
+        out,
+        pin=read_pin(pin_file),
+        request_file=request_file,
+        to=to,
+        amount=amount,
+        reference=reference,
+        as_json=as_json,
+    )
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"{r['payer']} pays {r['amount']} {r['currency']} to {r['payee']} (payment "
+            f"#{r['counter']}, balance now {r['balance']} {r['currency']}): "
+            f"payment written to {r['out']}",
+            stderr=out == "-",
+        ),
+    )
 
 
 @app.command("receive")
@@ -146,10 +204,14 @@ def receive_cmd(
     def render(r: dict[str, Any]) -> None:
         c = r["currency"]
         if r["duplicate"]:
-            output.say(f"{r['payee']} already received this payment of {r['amount']} {c} from "
-                       f"{r['payer']}: not credited again (balance {r['balance']} {c})")
+            output.say(
+                f"{r['payee']} already received this payment of {r['amount']} {c} from "
+                f"{r['payer']}: not credited again (balance {r['balance']} {c})"
+            )
         else:
-            output.say(f"{r['payee']} received {r['amount']} {c} from {r['payer']} "
-                       f"(verified offline; balance now {r['balance']} {c})")
+            output.say(
+                f"{r['payee']} received {r['amount']} {c} from {r['payer']} "
+                f"(verified offline; balance now {r['balance']} {c})"
+            )
 
     output.emit(r, as_json, render)

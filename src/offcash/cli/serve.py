@@ -21,14 +21,23 @@ from offcash.cli.config import CliRefusal
 
 def serve(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option(
-        "--db", help="Ledger database URL (default: the network's, SQLite in its folder).")]
-    = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Ledger database URL (default: the network's, SQLite in its folder)."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
-    token: Annotated[str | None, typer.Option(
-        "--token", envvar="OFFCASH_TOKEN", show_envvar=True,
-        help="Operator bearer token (default: the one `network init` stored).")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="OFFCASH_TOKEN",
+            show_envvar=True,
+            help="Operator bearer token (default: the one `network init` stored).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the settlement HTTP API (SQLite in the network folder by default)."""
     net = open_network(ctx)
@@ -36,6 +45,9 @@ def serve(
     if not secret:
         raise CliRefusal("no operator token: pass --token or set OFFCASH_TOKEN")
     db_url = db or net.db_url
-    output.say(f"offcash settlement API on http://{host}:{port} (ledger {db_url}); "
-               f"OpenAPI at /openapi.json. Ctrl-C stops it.", stderr=True)
+    output.say(
+        f"offcash settlement API on http://{host}:{port} (ledger {db_url}); "
+        f"OpenAPI at /openapi.json. Ctrl-C stops it.",
+        stderr=True,
+    )
     service.serve(net, db_url, host, port, secret)

@@ -44,12 +44,14 @@ class SyncOutcome:
     summary: dict[str, Any]
 
 
-def init_network(db_url: str, *, currency: str, algorithm: str, banks: list[str],
-                 central_bank: str, now: int) -> bytes:
+def init_network(
+    db_url: str, *, currency: str, algorithm: str, banks: list[str], central_bank: str, now: int
+) -> bytes:
     """Create the ledger with fresh CAs and fund each bank's reserves; returns the root DER."""
     ledger = open_ledger(db_url, warm=False)
-    ledger.create_network(currency, SignatureAlgorithm.from_name(algorithm), central_bank,
-                          banks, now)
+    ledger.create_network(
+        currency, SignatureAlgorithm.from_name(algorithm), central_bank, banks, now
+    )
     for bank in banks:
         ledger.issue(bank, INITIAL_RESERVE, now)
     return ledger.authorities.central_bank.certificate_der
@@ -92,8 +94,9 @@ class Service:
         """Credit an SE-signed unload request to the owner's account; the amount credited."""
         return int(self.ledger.unload(request, now))
 
-    def sync(self, name: str, report: bytes, entries: list[Entry], csr: bytes,
-             now: int) -> SyncOutcome:
+    def sync(
+        self, name: str, report: bytes, entries: list[Entry], csr: bytes, now: int
+    ) -> SyncOutcome:
         """Settle wallet ``name``'s log; refuse (exit 1) if settlement revoked the wallet."""
         r = self.ledger.sync(report, [e.encode() for e in entries], csr, now)
         summary: dict[str, Any] = {"settled": r.settled}
@@ -104,8 +107,7 @@ class Service:
         if r.ack is None or r.certificate is None:
             detail = "; ".join(r.anomalies) or "revoked"
             raise CliRefusal(f"wallet {name} was revoked by settlement: {detail}")
-        return SyncOutcome(r.ack, r.certificate, list(r.bank_certificates), list(r.crls),
-                           summary)
+        return SyncOutcome(r.ack, r.certificate, list(r.bank_certificates), list(r.crls), summary)
 
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """Revoke a lost wallet (its refund waits for the claim window)."""
@@ -124,21 +126,44 @@ class Service:
         net, a = self.net, self.ledger.audit()
         show = net.money_of
         result: dict[str, Any] = {
-            "currency": net.config.currency, "balanced": bool(a.balanced),
-            "issued": show(a.issued), "customers": show(a.customers),
-            "reserves": show(a.reserves), "float": show(a.float), "suspense": show(a.suspense),
-            "journal_entries": a.journal_entries, "unbalanced_entries": a.unbalanced_entries,
-            "banks": {b: {"reserve": show(p.reserve), "customers": show(p.customers),
-                          "float": show(p.float), "losses": show(p.losses)}
-                      for b, p in sorted(a.banks.items())},
+            "currency": net.config.currency,
+            "balanced": bool(a.balanced),
+            "issued": show(a.issued),
+            "customers": show(a.customers),
+            "reserves": show(a.reserves),
+            "float": show(a.float),
+            "suspense": show(a.suspense),
+            "journal_entries": a.journal_entries,
+            "unbalanced_entries": a.unbalanced_entries,
+            "banks": {
+                b: {
+                    "reserve": show(p.reserve),
+                    "customers": show(p.customers),
+                    "float": show(p.float),
+                    "losses": show(p.losses),
+                }
+                for b, p in sorted(a.banks.items())
+            },
         }
         anomalies = list(self.ledger.anomalies())
         result["double_spends"] = self._double_spends(anomalies)
-        result["unreconciled"] = sorted({net.name_of(x.wallet) for x in anomalies
-                                         if x.kind == "reconcile" and x.wallet is not None})
-        result["anomalies"] = [{"kind": x.kind, "wallet": net.name_of(x.wallet), "bank": x.bank,
-                                "amount": show(x.amount), "detail": x.detail}
-                               for x in anomalies]
+        result["unreconciled"] = sorted(
+            {
+                net.name_of(x.wallet)
+                for x in anomalies
+                if x.kind == "reconcile" and x.wallet is not None
+            }
+        )
+        result["anomalies"] = [
+            {
+                "kind": x.kind,
+                "wallet": net.name_of(x.wallet),
+                "bank": x.bank,
+                "amount": show(x.amount),
+                "detail": x.detail,
+            }
+            for x in anomalies
+        ]
         revoked = []
         for wid in sorted({w.wallet_id for w in net.wallets.values()}):
             status = self._status(wid, anomalies)
@@ -157,7 +182,8 @@ class Service:
         if any(e.refunded for e in entries):
             return "refunded"
         if any(e.lost for e in entries) or any(
-                x.kind in REVOKING and str(x.wallet) == wallet_id for x in anomalies):
+            x.kind in REVOKING and str(x.wallet) == wallet_id for x in anomalies
+        ):
             return "revoked"
         return "active"
 
@@ -171,13 +197,18 @@ class Service:
         for (wid, bank), amount in sorted(loss.items()):
             for counter, messages in self.ledger.evidence(WalletId.parse(wid)):
                 payments = [m.parse_payment(msg) for msg in messages]
-                out.append({
-                    "payer": net.name_of(wid), "payer_id": wid, "counter": counter,
-                    "payees": [net.name_of(p.payee) for p in payments],
-                    "amounts": [net.money_of(p.amount) for p in payments],
-                    "amount": net.money_of(amount), "bank": bank,
-                    "evidence": [base64.urlsafe_b64encode(msg).decode() for msg in messages],
-                })
+                out.append(
+                    {
+                        "payer": net.name_of(wid),
+                        "payer_id": wid,
+                        "counter": counter,
+                        "payees": [net.name_of(p.payee) for p in payments],
+                        "amounts": [net.money_of(p.amount) for p in payments],
+                        "amount": net.money_of(amount),
+                        "bank": bank,
+                        "evidence": [base64.urlsafe_b64encode(msg).decode() for msg in messages],
+                    }
+                )
         return out
 
 
@@ -188,8 +219,9 @@ def connect(net: Network, server: str | None = None) -> Service:
     return Service(net, _Remote(server, net.operator_token or ""))
 
 
-def open_ledger(db_url: str, claim_window: int | None = None, *,
-                warm: bool = True) -> LedgerService:
+def open_ledger(
+    db_url: str, claim_window: int | None = None, *, warm: bool = True
+) -> LedgerService:
     """Open (and migrate) the ledger at ``db_url``; an unusable URL is a refusal."""
     from sqlalchemy import exc as sa_exc
 
@@ -204,8 +236,9 @@ def open_ledger(db_url: str, claim_window: int | None = None, *,
         if warm:
             _ = ledger.authorities, ledger.params
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.OperationalError) as exc:
-        raise CliRefusal(f"cannot open the ledger database {db_url}: "
-                         f"{str(exc).splitlines()[0]}") from None
+        raise CliRefusal(
+            f"cannot open the ledger database {db_url}: {str(exc).splitlines()[0]}"
+        ) from None
     return ledger
 
 
@@ -237,11 +270,14 @@ class _Remote:
             except OffcashError:
                 raise
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise CliRefusal(f"settlement server {self.url}: {exc or type(exc).__name__}")\
-                    from None
+                raise CliRefusal(
+                    f"settlement server {self.url}: {exc or type(exc).__name__}"
+                ) from None
             except (ValueError, KeyError, TypeError) as exc:
-                raise CliRefusal(f"settlement server {self.url}: unexpected response "
-                                 f"({type(exc).__name__}: {exc})") from None
+                raise CliRefusal(
+                    f"settlement server {self.url}: unexpected response "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
 
         return guarded
 

@@ -26,8 +26,9 @@ from offcash.domain.ids import WalletId
 app = typer.Typer(no_args_is_help=True)
 
 
-def create(net: Network, name: str, bank: str, owner: str, *, pin: str,
-           server: str | None = None) -> dict[str, Any]:
+def create(
+    net: Network, name: str, bank: str, owner: str, *, pin: str, server: str | None = None
+) -> dict[str, Any]:
     """Create wallet ``name`` for account ``owner`` at ``bank`` and enrol its SE."""
     check_name(name)
     if name in net.wallets or net.se_path(name).exists():
@@ -48,8 +49,9 @@ def create(net: Network, name: str, bank: str, owner: str, *, pin: str,
     return show(net, name, pin=pin)
 
 
-def fund(net: Network, name: str, amount: str, *, pin: str,
-         server: str | None = None) -> dict[str, Any]:
+def fund(
+    net: Network, name: str, amount: str, *, pin: str, server: str | None = None
+) -> dict[str, Any]:
     """Move ``amount`` from the owner's account into wallet ``name`` (a load voucher)."""
     money = net.money(amount)
     se = net.open_se(name, pin)
@@ -59,8 +61,9 @@ def fund(net: Network, name: str, amount: str, *, pin: str,
     return {**show(net, name, pin=pin), "loaded": money.format()}
 
 
-def unload(net: Network, name: str, amount: str, *, pin: str,
-           server: str | None = None) -> dict[str, Any]:
+def unload(
+    net: Network, name: str, amount: str, *, pin: str, server: str | None = None
+) -> dict[str, Any]:
     """Move ``amount`` from wallet ``name`` back to the owner's account."""
     money = net.money(amount)
     se = net.open_se(name, pin)
@@ -76,12 +79,22 @@ def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
     st = net.open_se(name, pin).status(now())
     limits = st.limits
     return {
-        "wallet": name, "wallet_id": str(st.wallet_id), "bank": st.bank, "owner": entry.owner,
-        "currency": st.currency, "balance": net.money_of(st.balance), "counter": st.counter,
-        "offline_payments": st.offline_payments, "offline_value": net.money_of(st.offline_value),
-        "log_entries": st.log_entries, "last_sync": _time(st.last_sync),
-        "certificate_expires": _time(st.certificate_expires), "lost": entry.lost,
-        "limits": None if limits is None else {
+        "wallet": name,
+        "wallet_id": str(st.wallet_id),
+        "bank": st.bank,
+        "owner": entry.owner,
+        "currency": st.currency,
+        "balance": net.money_of(st.balance),
+        "counter": st.counter,
+        "offline_payments": st.offline_payments,
+        "offline_value": net.money_of(st.offline_value),
+        "log_entries": st.log_entries,
+        "last_sync": _time(st.last_sync),
+        "certificate_expires": _time(st.certificate_expires),
+        "lost": entry.lost,
+        "limits": None
+        if limits is None
+        else {
             "max_balance": net.money_of(limits.max_balance),
             "max_payment": net.money_of(limits.max_payment),
             "max_offline_payments": limits.max_offline_payments,
@@ -97,13 +110,15 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     t = now()
     upload = se.sync_upload(t)
     with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
-        result = service.connect(net, server).sync(name, upload.report, upload.entries,
-                                                   se.csr(), t)
+        result = service.connect(net, server).sync(name, upload.report, upload.entries, se.csr(), t)
     # Applied at the time the answer came back: a server dates the renewed certificate with
     # its own clock, which may have ticked since ``t``.
     se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
-    return {**show(net, name, pin=pin), "uploaded_entries": len(upload.entries),
-            "settlement": result.summary}
+    return {
+        **show(net, name, pin=pin),
+        "uploaded_entries": len(upload.entries),
+        "settlement": result.summary,
+    }
 
 
 def report_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
@@ -112,8 +127,12 @@ def report_lost(net: Network, name: str, server: str | None = None) -> dict[str,
     service.connect(net, server).report_lost(WalletId.parse(entry.wallet_id), now())
     entry.lost = True
     net.save_registry()
-    return {"wallet": name, "wallet_id": entry.wallet_id, "revoked": True,
-            "claim_window": net.claim_window}
+    return {
+        "wallet": name,
+        "wallet_id": entry.wallet_id,
+        "revoked": True,
+        "claim_window": net.claim_window,
+    }
 
 
 def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
@@ -124,9 +143,14 @@ def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str,
     refunded = svc.refund_lost(WalletId.parse(entry.wallet_id), now())
     entry.lost = entry.refunded = True
     net.save_registry()
-    return {"wallet": name, "wallet_id": entry.wallet_id, "owner": entry.owner,
-            "refunded": net.money_of(refunded), "currency": net.config.currency,
-            "owner_balance": net.money_of(svc.balance(entry.owner))}
+    return {
+        "wallet": name,
+        "wallet_id": entry.wallet_id,
+        "owner": entry.owner,
+        "refunded": net.money_of(refunded),
+        "currency": net.config.currency,
+        "owner_balance": net.money_of(svc.balance(entry.owner)),
+    }
 
 
 def _time(epoch: int | None) -> str | None:
@@ -138,12 +162,15 @@ def _time(epoch: int | None) -> str | None:
 def render_wallet(r: dict[str, Any]) -> None:
     """Print a wallet result as a table."""
     c = r["currency"]
-    rows = [["Wallet", f"{r['wallet']} ({r['wallet_id']})"], ["Bank / owner",
-            f"{r['bank']} / {r['owner']}"], ["Balance", f"{r['balance']} {c}"],
-            ["Offline since sync", f"{r['offline_payments']} payments, "
-             f"{r['offline_value']} {c} sent"],
-            ["Log entries", r["log_entries"]], ["Last sync", r["last_sync"]],
-            ["Certificate expires", r["certificate_expires"]]]
+    rows = [
+        ["Wallet", f"{r['wallet']} ({r['wallet_id']})"],
+        ["Bank / owner", f"{r['bank']} / {r['owner']}"],
+        ["Balance", f"{r['balance']} {c}"],
+        ["Offline since sync", f"{r['offline_payments']} payments, {r['offline_value']} {c} sent"],
+        ["Log entries", r["log_entries"]],
+        ["Last sync", r["last_sync"]],
+        ["Certificate expires", r["certificate_expires"]],
+    ]
     if r.get("lost"):
         rows.append(["Status", "reported lost (revoked)"])
     if r.get("settlement"):
@@ -178,9 +205,14 @@ def fund_cmd(
 ) -> None:
     """ONLINE: move AMOUNT from the owner's account into the wallet."""
     r = fund(open_network(ctx), name, amount, pin=read_pin(pin_file), server=server)
-    output.emit(r, as_json, lambda r: output.say(
-        f"{r['wallet']} loaded {r['loaded']} {r['currency']}: balance {r['balance']} "
-        f"{r['currency']}"))
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"{r['wallet']} loaded {r['loaded']} {r['currency']}: balance {r['balance']} "
+            f"{r['currency']}"
+        ),
+    )
 
 
 @app.command("unload")
@@ -194,9 +226,14 @@ def unload_cmd(
 ) -> None:
     """ONLINE: move AMOUNT from the wallet back to the owner's account."""
     r = unload(open_network(ctx), name, amount, pin=read_pin(pin_file), server=server)
-    output.emit(r, as_json, lambda r: output.say(
-        f"{r['wallet']} unloaded {r['unloaded']} {r['currency']} to {r['owner']}: balance "
-        f"{r['balance']} {r['currency']}"))
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"{r['wallet']} unloaded {r['unloaded']} {r['currency']} to {r['owner']}: balance "
+            f"{r['balance']} {r['currency']}"
+        ),
+    )
 
 
 @app.command("show")
@@ -232,9 +269,14 @@ def report_lost_cmd(
 ) -> None:
     """ONLINE: report a wallet lost; the bank revokes it and refunds after the claim window."""
     r = report_lost(open_network(ctx), name, server)
-    output.emit(r, as_json, lambda r: output.say(
-        f"{r['wallet']} reported lost: revoked now; `offcash wallet refund-lost {r['wallet']}` "
-        f"pays its balance to its owner after the claim window ({_span(r['claim_window'])})"))
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"{r['wallet']} reported lost: revoked now; `offcash wallet refund-lost {r['wallet']}` "
+            f"pays its balance to its owner after the claim window ({_span(r['claim_window'])})"
+        ),
+    )
 
 
 @app.command("refund-lost")
@@ -246,9 +288,14 @@ def refund_lost_cmd(
 ) -> None:
     """ONLINE: after the claim window, refund a lost wallet's balance to its owner (once)."""
     r = refund_lost(open_network(ctx), name, server)
-    output.emit(r, as_json, lambda r: output.say(
-        f"{r['wallet']} (lost): {r['refunded']} {r['currency']} refunded to {r['owner']}, "
-        f"whose account now holds {r['owner_balance']} {r['currency']}"))
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(
+            f"{r['wallet']} (lost): {r['refunded']} {r['currency']} refunded to {r['owner']}, "
+            f"whose account now holds {r['owner_balance']} {r['currency']}"
+        ),
+    )
 
 
 def _span(seconds: int) -> str:

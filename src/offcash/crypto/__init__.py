@@ -1,1 +1,1 @@
-"""Signature algorithms and the two-tier X.509 PKI."""
+"""Signature algorithms, the two-tier X.509 PKI and the verifier's trust store."""

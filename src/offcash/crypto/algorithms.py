@@ -49,10 +49,7 @@ class SignatureAlgorithm(enum.Enum):
     @classmethod
     def from_cose(cls, cose_id: int) -> SignatureAlgorithm | None:
         """The algorithm with this COSE identifier, or None."""
-        for alg in cls:
-            if alg.cose_id == cose_id:
-                return alg
-        return None
+        return _BY_COSE_ID.get(cose_id)
 
     def generate(self) -> PrivateKey:
         """A new private key for this algorithm."""
@@ -63,6 +60,9 @@ class SignatureAlgorithm(enum.Enum):
     def x509_hash(self) -> hashes.SHA256 | None:
         """The hash to pass to ``cryptography``'s certificate and CRL builders."""
         return hashes.SHA256() if self is SignatureAlgorithm.P256 else None
+
+
+_BY_COSE_ID = {alg.cose_id: alg for alg in SignatureAlgorithm}
 
 
 def algorithm_of(key: PrivateKey | PublicKey) -> SignatureAlgorithm:

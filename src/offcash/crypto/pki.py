@@ -7,11 +7,11 @@ at every sync; it carries, in the ``WalletPolicy`` extension, the bank's offline
 secure element's counter at that sync, so any verifier can check them offline. Banks revoke
 wallets with X.509 CRLs.
 
-``TrustStore`` is what a verifier holds: the root, the bank CA certificates it validated against
-the root once, and the latest CRL of each bank. Checking a wallet certificate then costs one
-signature verification (the bank's over the wallet certificate). The chains also validate with
-``cryptography.x509.verification`` (``validate_with_webpki``; its profile admits P-256 but not
-Ed25519) and with ``openssl verify`` (tested).
+This module issues: it builds the certificates, CSRs and CRLs and encodes and decodes the
+``WalletPolicy`` extension. Checking them is ``offcash.crypto.trust`` (the verifier's
+``TrustStore``), which uses this module's policy decoder and name reader. The chains also
+validate with ``cryptography.x509.verification`` (``validate_with_webpki``; its profile admits
+P-256 but not Ed25519) and with ``openssl verify`` (tested).
 """
 
 from __future__ import annotations
@@ -19,21 +19,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from offcash.crypto.algorithms import PrivateKey, PublicKey, SignatureAlgorithm, algorithm_of
+from offcash.crypto.algorithms import PrivateKey, PublicKey, algorithm_of
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
 from offcash.encoding import cbor
 from offcash.encoding.fields import Field, read, uint
-from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.errors import DecodeError
 
 #: OID of the WalletPolicy extension (a UUID-derived OID under 2.25, ITU-T X.667).
 WALLET_POLICY_OID = x509.ObjectIdentifier("2.25.166370285791478513092418765421860617001")
@@ -220,232 +217,6 @@ def build_crl(
             .build()
         )
     return builder.sign(bank_key, algorithm_of(bank_key).x509_hash())
-
-
-@dataclass(frozen=True, slots=True)
-class WalletCertificate:
-    """A wallet certificate that verified against a bank in the trust store."""
-
-    der: bytes
-    wallet_id: WalletId
-    serial: int
-    bank: str
-    not_before: int
-    not_after: int
-    public_key: PublicKey
-    algorithm: SignatureAlgorithm
-    limits: Limits
-    counter_base: int
-
-
-def _is_ca(cert: x509.Certificate, path_length: int) -> bool:
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return bc.ca and bc.path_length == path_length and ku.key_cert_sign
-
-
-@dataclass
-class TrustStore:
-    """What a verifier trusts: the root, bank CAs validated against it, each bank's latest CRL."""
-
-    root: x509.Certificate
-    algorithm: SignatureAlgorithm
-    banks: dict[bytes, x509.Certificate] = field(default_factory=dict)
-    crls: dict[bytes, x509.CertificateRevocationList] = field(default_factory=dict)
-    #: Verified wallet certificates kept (0 disables the cache; benchmarks measure both).
-    certificate_cache: int = 4096
-    _revoked: dict[bytes, frozenset[int]] = field(default_factory=dict)
-    _bank_keys: dict[bytes, PublicKey] = field(default_factory=dict)
-    _verified: dict[bytes, tuple[bytes, WalletCertificate]] = field(default_factory=dict)
-
-    @classmethod
-    def create(
-        cls,
-        root_der: bytes,
-        bank_ders: Iterable[bytes] = (),
-        crl_ders: Iterable[bytes] = (),
-    ) -> TrustStore:
-        """A trust store from DER certificates and CRLs; bad ones raise ``VerificationError``."""
-        try:
-            root = x509.load_der_x509_certificate(root_der)
-            root.verify_directly_issued_by(root)
-            alg = algorithm_of(root.public_key())  # type: ignore[arg-type]
-        except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, f"root: {exc}") from None
-        if not _is_ca(root, 1):
-            raise VerificationError(
-                Rejection.BAD_CERTIFICATE, "root is not a CA with path length 1"
-            )
-        store = cls(root=root, algorithm=alg)
-        for bank in bank_ders:
-            store.add_bank(bank)
-        for crl in crl_ders:
-            store.add_crl(crl)
-        return store
-
-    def add_bank(self, bank_der: bytes) -> x509.Certificate:
-        """Validate a bank CA certificate against the root and trust it."""
-        try:
-            bank = x509.load_der_x509_certificate(bank_der)
-            bank.verify_directly_issued_by(self.root)
-        except Exception as exc:
-            raise VerificationError(Rejection.UNKNOWN_ISSUER, f"bank CA: {exc}") from None
-        if not _is_ca(bank, 0):
-            raise VerificationError(
-                Rejection.BAD_CERTIFICATE, "bank is not a CA with path length 0"
-            )
-        self.banks[bank.subject.public_bytes()] = bank
-        self._bank_keys.pop(bank.subject.public_bytes(), None)
-        self._verified.clear()
-        return bank
-
-    def knows_issuer_of(self, crl_der: bytes) -> bool:
-        """Whether this store holds the bank that issued ``crl_der``."""
-        try:
-            return x509.load_der_x509_crl(crl_der).issuer.public_bytes() in self.banks
-        except Exception:  # malformed DER, or a malformed issuer name (parsed lazily)
-            return False
-
-    def add_crl(self, crl_der: bytes) -> bool:
-        """Install a bank's CRL if it verifies and is newer than the one held; True if installed."""
-        try:
-            crl = x509.load_der_x509_crl(crl_der)
-            bank = self.banks.get(crl.issuer.public_bytes())
-            if bank is None:
-                raise ValueError("CRL from a bank this store does not know")
-            if not crl.is_signature_valid(bank.public_key()):  # type: ignore[arg-type]
-                raise ValueError("CRL signature does not verify")
-            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-        except Exception as exc:
-            raise VerificationError(Rejection.UNKNOWN_ISSUER, f"CRL: {exc}") from None
-        key = crl.issuer.public_bytes()
-        held = self.crls.get(key)
-        if held is not None:
-            held_number = held.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-            if number <= held_number:
-                return False
-        self.crls[key] = crl
-        self._revoked[key] = frozenset(r.serial_number for r in crl)
-        return True
-
-    @property
-    def root_der(self) -> bytes:
-        """The root certificate, DER."""
-        return der(self.root)
-
-    def bank_certificates(self) -> list[bytes]:
-        """The DER bank CA certificates held."""
-        return [der(b) for b in self.banks.values()]
-
-    def crl_ders(self) -> list[bytes]:
-        """The DER CRLs held."""
-        return [der(c) for c in self.crls.values()]
-
-    def wallet_certificate(self, cert_der: bytes, at: int | None) -> WalletCertificate:
-        """Check a wallet certificate: issued by a known bank, valid at ``at``, not revoked.
-        With ``at=None`` only the issuer's signature and the profile are checked.
-
-        The issuer's signature and the profile are checked once per distinct certificate
-        (``certificate_cache`` entries are kept, keyed by the exact DER bytes); the validity
-        time and the CRL are checked on every call."""
-        hit = self._verified.get(cert_der)
-        issuer_key, parsed = hit if hit is not None else self._verify_certificate(cert_der)
-        if at is None:
-            return parsed
-        if at < parsed.not_before:
-            raise VerificationError(Rejection.CERT_NOT_YET_VALID)
-        if at > parsed.not_after:
-            raise VerificationError(Rejection.CERT_EXPIRED)
-        if parsed.serial in self._revoked.get(issuer_key, frozenset()):
-            raise VerificationError(Rejection.REVOKED, f"wallet {parsed.wallet_id}")
-        return parsed
-
-    def _verify_certificate(self, cert_der: bytes) -> tuple[bytes, WalletCertificate]:
-        try:
-            cert = x509.load_der_x509_certificate(cert_der)
-            issuer_key = cert.issuer.public_bytes()
-        except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
-        bank = self.banks.get(issuer_key)
-        if bank is None:
-            raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.issuer))
-        if not _issued_by(cert, self._bank_key(issuer_key, bank)):
-            raise VerificationError(Rejection.BAD_CERTIFICATE_SIGNATURE)
-        result = issuer_key, _wallet_fields(cert, cert_der, bank)
-        if self.certificate_cache > 0:
-            if len(self._verified) >= self.certificate_cache:
-                self._verified.clear()
-            self._verified[cert_der] = result
-        return result
-
-    def _bank_key(self, subject: bytes, bank: x509.Certificate) -> PublicKey:
-        """The bank's public key, loaded once per trust store."""
-        if subject not in self._bank_keys:
-            self._bank_keys[subject] = bank.public_key()  # type: ignore[assignment]
-        return self._bank_keys[subject]
-
-    def bank_certificate(self, cert_der: bytes) -> x509.Certificate:
-        """A bank CA certificate this store holds, given its DER (for bank-signed messages)."""
-        try:  # cryptography parses names lazily: a malformed subject raises here (KeyError...)
-            cert = x509.load_der_x509_certificate(cert_der)
-            held = self.banks.get(cert.subject.public_bytes())
-        except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
-        if held is None or der(held) != cert_der:
-            raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.subject))
-        return held
-
-
-def _issued_by(cert: x509.Certificate, issuer_key: PublicKey) -> bool:
-    """Whether ``issuer_key`` signed ``cert`` with the algorithm the network uses for it.
-
-    Equivalent to ``Certificate.verify_directly_issued_by`` once the issuer name has matched,
-    but with the bank's public key loaded once per trust store rather than per certificate."""
-    expected = algorithm_of(issuer_key)
-    try:
-        if expected is SignatureAlgorithm.P256:
-            if cert.signature_algorithm_oid != x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256:
-                return False
-            issuer_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
-        else:
-            if cert.signature_algorithm_oid != x509.SignatureAlgorithmOID.ED25519:
-                return False
-            issuer_key.verify(cert.signature, cert.tbs_certificate_bytes)  # type: ignore[call-arg]
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def _wallet_fields(
-    cert: x509.Certificate, cert_der: bytes, bank: x509.Certificate
-) -> WalletCertificate:
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        policy = cert.extensions.get_extension_for_oid(WALLET_POLICY_OID).value
-        if bc.ca or not ku.digital_signature or not isinstance(policy, x509.UnrecognizedExtension):
-            raise ValueError("not an end-entity signing certificate")
-        limits, counter_base = decode_policy(policy.value)
-        public_key = cert.public_key()
-        alg = algorithm_of(public_key)  # type: ignore[arg-type]
-        wallet_id = WalletId.parse(common_name(cert.subject))
-    except (ValueError, KeyError, x509.ExtensionNotFound, DecodeError) as exc:
-        raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
-    return WalletCertificate(
-        der=cert_der,
-        wallet_id=wallet_id,
-        serial=cert.serial_number,
-        bank=common_name(bank.subject),
-        not_before=int(cert.not_valid_before_utc.timestamp()),
-        not_after=int(cert.not_valid_after_utc.timestamp()),
-        public_key=public_key,  # type: ignore[arg-type]
-        algorithm=alg,
-        limits=limits,
-        counter_base=counter_base,
-    )
 
 
 def validate_with_webpki(

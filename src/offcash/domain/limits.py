@@ -31,7 +31,11 @@ class Limits:
 
     def bound(self, limit: Limit) -> int:
         """The bound this policy sets for ``limit``."""
-        return int(getattr(self, limit.name.lower()))
+        return int(getattr(self, _FIELD[limit]))
+
+
+#: The ``Limits`` field that holds each limit's bound.
+_FIELD = {limit: limit.name.lower() for limit in Limit}
 
 
 #: A retail default in the spirit of published pilots: 300.00 held, 100.00 a payment,

@@ -8,11 +8,21 @@ RFC 7049 rule). ``decode`` is strict: it refuses inputs over a size bound, trail
 any input that is not exactly the deterministic encoding of what it decodes to (which also
 refuses duplicate map keys, indefinite lengths and non-shortest forms). Every failure is a
 ``DecodeError``; no other exception escapes.
+
+Speed: a payment takes about a dozen encodings and strict decodings, each of a few dozen
+bytes, so the fixed costs dominate. Making a ``cbor2`` encoder costs more than encoding a
+message with it, so encoders are pooled (taken from and returned to a list, which is safe
+across threads; one that failed mid-encoding is dropped). Most decoded items are flat maps from
+integer keys to integers and strings (every payload, protected header and the WalletPolicy);
+``decode`` reads those directly, checking each head is the shortest and each key's encoding
+greater than the last as it goes, and hands anything else (or anything it doubts) to the
+general path: ``cbor2``, then the comparison with the deterministic re-encoding.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from typing import Any
 
 import cbor2
@@ -21,6 +31,15 @@ from offcash.errors import DecodeError
 
 #: Default bound on any single message. An ML-DSA-87 payment with its chain fits well within it.
 MAX_MESSAGE_BYTES = 64 * 1024
+
+#: The least argument of each head size (additional information 24 to 27): a smaller one fits
+#: a shorter head, so its encoding is not deterministic.
+_SHORTEST = (24, 1 << 8, 1 << 16, 1 << 32)
+_ONE_BYTE = [bytes((i,)) for i in range(256)]
+_HEAD_1, _HEAD_2, _HEAD_4, _HEAD_8 = (struct.Struct(f">B{c}").pack for c in "BHIQ")
+#: Types with nothing inside to order: ``_ordered`` passes them through as they are.
+_FLAT = frozenset({int, bytes, str, bool, type(None)})
+_ENCODERS: list[cbor2.CBOREncoder] = []
 
 
 def _key_order(key: Any) -> tuple[Any, ...]:
@@ -37,23 +56,59 @@ def _key_order(key: Any) -> tuple[Any, ...]:
     if type(key) is str:
         raw = key.encode()
         return (3, len(raw), raw)
-    return (4, bytes(cbor2.dumps(_ordered(key))))
+    return (4, _dumps(_ordered(key)))
 
 
 def _ordered(value: Any) -> Any:
-    if type(value) is dict:
-        items = sorted(value.items(), key=lambda item: _key_order(item[0]))
-        return {k: _ordered(v) for k, v in items}
-    if type(value) is list or type(value) is tuple:
-        return [_ordered(v) for v in value]
+    """``value`` with every map's keys in bytewise order of their encodings."""
+    kind = type(value)
+    if kind is dict:
+        keys = sorted(value, key=_key_order) if len(value) > 1 else value
+        return {k: v if type(v := value[k]) in _FLAT else _ordered(v) for k in keys}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _FLAT else _ordered(v) for v in value]
     if isinstance(value, cbor2.CBORTag):
         return cbor2.CBORTag(value.tag, _ordered(value.value))
     return value
 
 
+def _dumps(value: Any) -> bytes:
+    """``cbor2.dumps(value)``, with a pooled encoder."""
+    try:
+        encoder = _ENCODERS.pop()
+    except IndexError:
+        encoder = cbor2.CBOREncoder(io.BytesIO())
+    data = encoder.encode_to_bytes(value)
+    _ENCODERS.append(encoder)
+    return data
+
+
+def head(major: int, argument: int) -> bytes:
+    """The shortest head of an item of ``major`` type with ``argument`` (RFC 8949 section 3)."""
+    initial = major << 5
+    if argument < 24:
+        if argument < 0:
+            raise ValueError(f"negative CBOR head argument {argument}")
+        return _ONE_BYTE[initial | argument]
+    if argument < 1 << 8:
+        return _HEAD_1(initial | 24, argument)
+    if argument < 1 << 16:
+        return _HEAD_2(initial | 25, argument)
+    if argument < 1 << 32:
+        return _HEAD_4(initial | 26, argument)
+    if argument < 1 << 64:
+        return _HEAD_8(initial | 27, argument)
+    raise ValueError(f"argument {argument} does not fit in a CBOR head")
+
+
+def byte_string(data: bytes) -> bytes:
+    """The encoding of the byte string ``data``, for writers that concatenate fixed layouts."""
+    return head(2, len(data)) + data
+
+
 def encode(value: Any) -> bytes:
     """Encode ``value`` in RFC 8949 core deterministic CBOR."""
-    return bytes(cbor2.dumps(_ordered(value)))
+    return _dumps(value if type(value) in _FLAT else _ordered(value))
 
 
 def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
@@ -65,6 +120,9 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
         raise DecodeError(path, f"{len(data)} bytes exceeds the bound of {max_bytes}")
     if not data:
         raise DecodeError(path, "empty input")
+    flat = _flat_map(data)
+    if flat is not None:
+        return flat
     stream = io.BytesIO(data)
     try:
         value = cbor2.CBORDecoder(stream).decode()
@@ -72,11 +130,11 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
         raise DecodeError(path, f"malformed CBOR: {exc}") from None
     if stream.tell() != len(data):
         raise DecodeError(path, f"{len(data) - stream.tell()} trailing bytes after the message")
-    # The decoder keeps map keys in wire order, so re-encoding as decoded reproduces the input
-    # exactly when every head is shortest, lengths are definite and no key repeats; the walk
-    # then checks that map keys are in bytewise order.
+    # The deterministic encoding of what was decoded must be the input itself: this refuses
+    # non-shortest heads, indefinite lengths, unsorted or repeated map keys, and any item that
+    # decodes to something that encodes otherwise (floats, tags cbor2 interprets).
     try:
-        same = bytes(cbor2.dumps(value)) == data and _keys_in_order(value)
+        same = encode(value) == data
     except Exception as exc:
         raise DecodeError(path, f"unsupported CBOR content: {exc}") from None
     if not same:
@@ -84,22 +142,63 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
     return value
 
 
-def _keys_in_order(value: Any) -> bool:
-    """Whether every map inside ``value`` has its keys in bytewise order of their encodings."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind is dict:
-            previous: tuple[Any, ...] | None = None
-            for key in item:
-                order = _key_order(key)
-                if previous is not None and not previous < order:
-                    return False
-                previous = order
-            pending.extend(item.values())
-        elif kind is list:
-            pending.extend(item)
-        elif kind is cbor2.CBORTag:
-            pending.append(item.value)
-    return True
+def _head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The major type, the argument and the end of the shortest-form head at ``pos``;
+    ``ValueError`` if it is not one (indefinite, reserved, longer than needed, truncated)."""
+    initial = data[pos]
+    info = initial & 0x1F
+    if info < 24:
+        return initial >> 5, info, pos + 1
+    if info > 27:
+        raise ValueError("not a definite head")
+    end = pos + 1 + (1 << (info - 24))
+    argument = int.from_bytes(data[pos + 1 : end], "big")
+    if argument < _SHORTEST[info - 24] or end > len(data):
+        raise ValueError("not a shortest head")
+    return initial >> 5, argument, end
+
+
+def byte_string_at(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The content start and end of the deterministically encoded byte string at ``pos``, or
+    None if there is none (for fixed layouts read without decoding, like COSE_Sign1)."""
+    try:
+        major, length, start = _head(data, pos)
+    except (ValueError, IndexError):
+        return None
+    if major != 2 or start + length > len(data):
+        return None
+    return start, start + length
+
+
+def _flat_map(data: bytes) -> dict[int, int | bytes | str] | None:
+    """``data`` decoded if it is the deterministic encoding of a map of fewer than 24 entries
+    from integers to integers, byte strings and text strings; None for anything else."""
+    initial = data[0]
+    if initial >> 5 != 5 or initial & 0x1F >= 24:
+        return None
+    out: dict[int, int | bytes | str] = {}
+    previous, pos, end = b"", 1, len(data)
+    try:
+        for _ in range(initial & 0x1F):
+            start = pos
+            if data[pos] < 24:  # the usual key: a small unsigned integer, its own head
+                key, pos = data[pos], pos + 1
+            else:
+                major, argument, pos = _head(data, pos)
+                if major > 1:
+                    return None
+                key = argument if major == 0 else ~argument
+            if data[start:pos] <= previous:  # bytewise order, no repeated key
+                return None
+            previous = data[start:pos]
+            major, argument, pos = _head(data, pos)
+            if major < 2:
+                out[key] = argument if major == 0 else ~argument
+            elif major < 4 and pos + argument <= end:
+                raw, pos = data[pos : pos + argument], pos + argument
+                out[key] = raw.decode() if major == 3 else raw  # strict UTF-8
+            else:
+                return None
+    except (ValueError, IndexError):  # UnicodeDecodeError is a ValueError
+        return None
+    return out if pos == end else None

@@ -34,6 +34,17 @@ HEADER_VERSION = -65538
 
 PROTOCOL_VERSION = 1
 
+# The fixed parts of the two layouts this module writes by concatenation (every item in them is
+# a byte string, an empty map or a constant, so no key order is involved).
+#: ``Sig_structure`` up to its protected header: an array of 4, then the text "Signature1".
+_SIG_STRUCTURE = cbor.head(4, 4) + cbor.encode("Signature1")
+#: ``COSE_Sign1`` up to its protected header: tag 18, then an array of 4.
+_SIGN1 = cbor.head(6, COSE_SIGN1_TAG) + cbor.head(4, 4)
+_EMPTY_MAP = cbor.encode({})
+_EMPTY_BYTES = cbor.encode(b"")
+#: Bound on a signature's size (ML-DSA-87's is 4627 bytes).
+_MAX_SIGNATURE = 8192
+
 
 class Kind(enum.IntEnum):
     """Purpose tags: what a signed message is, so no signature serves two purposes."""
@@ -73,9 +84,10 @@ class Sign1:
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
-    """``["Signature1", protected, h'', payload]`` in deterministic CBOR (no maps inside, so
-    ``cbor2``'s shortest-form encoding is already the deterministic one)."""
-    return bytes(cbor2.dumps(["Signature1", protected, b"", payload]))
+    """``["Signature1", protected, h'', payload]`` in deterministic CBOR."""
+    return b"".join(
+        (_SIG_STRUCTURE, cbor.byte_string(protected), _EMPTY_BYTES, cbor.byte_string(payload))
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -94,26 +106,22 @@ def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -
     """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given)."""
     protected = _protected_header(algorithm_of(key).cose_id, certificate_der, kind)
     signature = sign(key, sig_structure(protected, payload))
-    # The only map is the empty unprotected header: cbor2's output is deterministic as is.
-    return bytes(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature])))
+    return b"".join(
+        (
+            _SIGN1,
+            cbor.byte_string(protected),
+            _EMPTY_MAP,
+            cbor.byte_string(payload),
+            cbor.byte_string(signature),
+        )
+    )
 
 
 def decode_sign1(
     data: bytes, path: str = "cose", *, max_bytes: int = cbor.MAX_MESSAGE_BYTES
 ) -> Sign1:
     """Parse a COSE_Sign1 strictly (structure and headers only; no signature check)."""
-    item: Any = cbor.decode(data, path=path, max_bytes=max_bytes)
-    if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_SIGN1_TAG:
-        raise DecodeError(path, "expected a COSE_Sign1 (CBOR tag 18)")
-    body = item.value
-    if type(body) is not list or len(body) != 4:
-        raise DecodeError(path, "COSE_Sign1 must be an array of 4 items")
-    protected_raw, unprotected, payload, signature = body
-    protected_raw = bstr(1, max_bytes)(protected_raw, f"{path}.protected")
-    if unprotected != {}:
-        raise DecodeError(f"{path}.unprotected", "the unprotected header must be empty")
-    payload = bstr(1, max_bytes)(payload, f"{path}.payload")
-    signature = bstr(1, 8192)(signature, f"{path}.signature")
+    protected_raw, payload, signature = _split(data, max_bytes) or _decode(data, path, max_bytes)
     header = read(
         cbor.decode(protected_raw, path=f"{path}.protected"), f"{path}.protected", _PROTECTED
     )
@@ -128,3 +136,47 @@ def decode_sign1(
         payload=payload,
         signature=signature,
     )
+
+
+def _split(data: bytes, max_bytes: int) -> tuple[bytes, bytes, bytes] | None:
+    """Protected header, payload and signature, read in place if ``data`` is exactly what
+    ``sign1`` writes (the one deterministic layout) with sizes ``_decode`` admits; else None."""
+    if type(data) is not bytes or len(data) > max_bytes or not data.startswith(_SIGN1):
+        return None
+    protected = cbor.byte_string_at(data, len(_SIGN1))
+    if protected is None or not data.startswith(_EMPTY_MAP, protected[1]):
+        return None
+    payload = cbor.byte_string_at(data, protected[1] + len(_EMPTY_MAP))
+    signature = None if payload is None else cbor.byte_string_at(data, payload[1])
+    if (
+        payload is None
+        or signature is None
+        or signature[1] != len(data)
+        or protected[0] == protected[1]
+        or payload[0] == payload[1]
+        or not 1 <= signature[1] - signature[0] <= _MAX_SIGNATURE
+    ):
+        return None
+    return (
+        data[protected[0] : protected[1]],
+        data[payload[0] : payload[1]],
+        data[signature[0] : signature[1]],
+    )
+
+
+def _decode(data: bytes, path: str, max_bytes: int) -> tuple[bytes, bytes, bytes]:
+    """Protected header, payload and signature by the general strict decoder, which refuses
+    whatever ``_split`` did not read with the precise ``DecodeError``."""
+    item: Any = cbor.decode(data, path=path, max_bytes=max_bytes)
+    if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_SIGN1_TAG:
+        raise DecodeError(path, "expected a COSE_Sign1 (CBOR tag 18)")
+    body = item.value
+    if type(body) is not list or len(body) != 4:
+        raise DecodeError(path, "COSE_Sign1 must be an array of 4 items")
+    protected_raw, unprotected, payload, signature = body
+    protected_raw = bstr(1, max_bytes)(protected_raw, f"{path}.protected")
+    if unprotected != {}:
+        raise DecodeError(f"{path}.unprotected", "the unprotected header must be empty")
+    payload = bstr(1, max_bytes)(payload, f"{path}.payload")
+    signature = bstr(1, _MAX_SIGNATURE)(signature, f"{path}.signature")
+    return protected_raw, payload, signature

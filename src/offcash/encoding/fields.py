@@ -35,11 +35,10 @@ def read(value: Any, path: str, schema: Mapping[int, Field]) -> dict[str, Any]:
         if type(key) is not int or key not in schema:
             raise DecodeError(f"{path}.{key!r}", "unknown field")
     for key, fld in schema.items():
-        where = f"{path}.{fld.name}"
         if key in value:
-            out[fld.name] = fld.check(value[key], where)
+            out[fld.name] = fld.check(value[key], f"{path}.{fld.name}")
         elif fld.required:
-            raise DecodeError(where, "missing field")
+            raise DecodeError(f"{path}.{fld.name}", "missing field")
         else:
             out[fld.name] = None
     return out
@@ -47,7 +46,7 @@ def read(value: Any, path: str, schema: Mapping[int, Field]) -> dict[str, Any]:
 
 def write(schema: Mapping[int, Field], values: Mapping[str, Any]) -> dict[int, Any]:
     """The CBOR map for ``values`` under ``schema``, leaving out optional fields that are None."""
-    return {key: values[f.name] for key, f in schema.items() if values[f.name] is not None}
+    return {key: v for key, f in schema.items() if (v := values[f.name]) is not None}
 
 
 def uint(max_value: int = 2**63 - 1) -> Check:

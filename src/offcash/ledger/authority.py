@@ -161,28 +161,13 @@ def confirm_deliveries(conn: Connection, wallet: WalletId, seq: int) -> None:
     )
 
 
-def revocation_known_to(conn: Connection, payer: WalletId, payee: WalletId, at: int) -> int | None:
-    """The CRL number revoking ``payer`` that ``payee`` already held at time ``at``, if any."""
-    r, d = s.revocations, s.crl_deliveries
-    row = conn.execute(
-        sa.select(sa.func.min(r.c.crl_number))
-        .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
-        .where(
-            r.c.wallet == payer.raw,
-            d.c.wallet == payee.raw,
-            d.c.delivered_at <= at,
-            d.c.pending_seq.is_(None),
-        )
-    ).scalar()
-    return None if row is None else int(row)
-
-
 def revocations_known_to(
     conn: Connection, payers: Iterable[bytes], payee: WalletId
 ) -> dict[bytes, int]:
-    """For each of ``payers`` revoked by a CRL that ``payee`` received: when it first received
-    one (so ``revocation_known_to(payer, payee, at)`` is not None iff ``at >= result[payer]``).
-    One query per 500 payers: what a batch of a terminal's redemption needs."""
+    """For each of ``payers`` revoked by a CRL that ``payee`` received (and, for an SE, proved it
+    applied): when it first received one, so a payment from that payer accepted at ``at`` was
+    accepted knowing the revocation iff ``at >= result[payer]``. One query per 500 payers: what
+    a sync or a batch of a terminal's redemption needs."""
     r, d = s.revocations, s.crl_deliveries
     wanted = sorted(set(payers))
     out: dict[bytes, int] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.errors import DecodeError, Rejection, VerificationError

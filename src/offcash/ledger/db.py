@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 T = TypeVar("T")
@@ -78,6 +79,12 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT of the connection's dialect (PostgreSQL or SQLite), which has ON CONFLICT."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def _retryable(exc: sa.exc.DBAPIError) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from offcash.crypto.algorithms import SignatureAlgorithm
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.ledger import checks

@@ -2,7 +2,7 @@
 
 Theory of operation: ``LedgerService`` owns an engine and the network's parameters; each public
 method is one retried database transaction (``db.transaction``) over the modules that hold the
-rules (``books``, ``authority``, ``registry``, ``settle``, ``sync``). Times are passed in
+rules (``books``, ``authority``, ``registry``, ``settle``, ``sync``, ``lost``). Times are passed in
 (``now``); only the HTTP and CLI edges read a clock. ``offcash.api.client.Client`` has the same
 methods over HTTP, so a wallet or the CLI syncs through either with one interface.
 """
@@ -21,13 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.domain.network import NetworkParams
 from offcash.errors import Rejection, VerificationError
 from offcash.issuance import VOUCHER_VALIDITY, Bank, CentralBank
-from offcash.ledger import authority, books, checks, db, pool, registry, settle, sync
+from offcash.ledger import authority, books, checks, db, lost, pool, registry, settle, sync
 from offcash.ledger import schema as s
 from offcash.ledger.books import Audit
 from offcash.ledger.errors import (
@@ -42,6 +42,7 @@ from offcash.ledger.sync import Refusal, SyncResult
 from offcash.verification import verify_unload
 
 DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
+VOUCHER_ID_BYTES = 16
 BATCH = 1000
 T = TypeVar("T")
 
@@ -311,32 +312,53 @@ class LedgerService:
         self._tx(go)
         return wid
 
-    def fund(self, wallet: WalletId, amount: int, now: int) -> bytes:
-        """Debit the owner's account and return a single-use load voucher for the wallet."""
+    def fund(
+        self, wallet: WalletId, amount: int, now: int, voucher_id: bytes | None = None
+    ) -> bytes:
+        """Debit the owner's account and return a single-use load voucher for the wallet.
+
+        ``voucher_id`` (16 bytes, e.g. from an idempotency key) makes a retry safe: a voucher
+        with that id for this wallet is returned again, signed anew with its first issue time,
+        and the account is debited once. The same id with another amount is a ``Conflict``."""
         _positive(amount)
-        voucher_id = os.urandom(16)
+        if voucher_id is None:
+            voucher_id = os.urandom(VOUCHER_ID_BYTES)
+        elif type(voucher_id) is not bytes or len(voucher_id) != VOUCHER_ID_BYTES:
+            raise Conflict(f"a voucher id is {VOUCHER_ID_BYTES} bytes")
         auth, params = self.authorities, self.params  # outside the transaction (see enroll)
 
         def go(conn: Connection) -> bytes:
             row = registry.get(conn, wallet)
-            if row.status != "active" or row.kind != "se":
-                raise WalletRevoked(f"wallet {wallet} cannot be funded ({row.status})")
-            held = books.holding(conn, row.account)
-            if held < amount:
-                raise InsufficientBalance(f"account holds {held}, {amount} asked")
-            legs = books.Legs()
-            legs.move(row.account, books.float_of(row.bank), amount)
-            books.post(conn, now, "fund", legs, str(wallet))
-            conn.execute(
-                sa.insert(s.vouchers).values(
-                    wallet=wallet.raw,
-                    id=voucher_id,
-                    amount=amount,
-                    issued_at=now,
-                    expires=now + VOUCHER_VALIDITY,
-                )
+            v = s.vouchers
+            key = sa.and_(v.c.wallet == wallet.raw, v.c.id == voucher_id)
+            issued = conn.execute(sa.select(v.c.amount, v.c.issued_at).where(key)).first()
+            if issued is None:
+                if row.status != "active" or row.kind != "se":
+                    raise WalletRevoked(f"wallet {wallet} cannot be funded ({row.status})")
+                held = books.holding(conn, row.account)
+                if held < amount:
+                    raise InsufficientBalance(f"account holds {held}, {amount} asked")
+                values = {"amount": amount, "issued_at": now, "expires": now + VOUCHER_VALIDITY}
+                new = conn.execute(
+                    db.insert(conn, v)
+                    .values(wallet=wallet.raw, id=voucher_id, **values)
+                    .on_conflict_do_nothing()
+                    .returning(v.c.id)
+                ).first()
+                if new is not None:
+                    legs = books.Legs()
+                    legs.move(row.account, books.float_of(row.bank), amount)
+                    books.post(conn, now, "fund", legs, str(wallet))
+                    return auth.bank(row.bank).voucher(
+                        wallet, amount, params.currency, now, voucher_id
+                    )
+                # a concurrent retry inserted it first (and committed): answer as it did
+                issued = conn.execute(sa.select(v.c.amount, v.c.issued_at).where(key)).one()
+            if int(issued.amount) != amount:
+                raise Conflict(f"voucher id already used for {int(issued.amount)}, not {amount}")
+            return auth.bank(row.bank).voucher(
+                wallet, amount, params.currency, int(issued.issued_at), voucher_id
             )
-            return auth.bank(row.bank).voucher(wallet, amount, params.currency, now, voucher_id)
 
         return self._tx(go)
 
@@ -356,7 +378,8 @@ class LedgerService:
     def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
         """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
         auth, trust, params = self.authorities, self.trust, self.params
-        return self._tx(lambda conn: sync.run(conn, auth, trust, params, report, entries, csr, now))
+        upload = sync.verify(trust, params, report, entries, now)
+        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, csr, now))
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.
@@ -477,8 +500,8 @@ class LedgerService:
         self._tx(go)
 
     def refund_lost(self, wallet: WalletId, now: int) -> int:
-        """After the claim window, refund the balance at the last sync minus the wallet's
-        payments and unloads that surfaced since; returns the amount (once)."""
+        """After the claim window, refund what the lost SE held by the ledger's books (see
+        ``offcash.ledger.lost``); returns the amount (once)."""
 
         def go(conn: Connection) -> int:
             row = registry.get(conn, wallet)
@@ -488,44 +511,7 @@ class LedgerService:
                 raise ClaimNotReady(
                     f"claim window open until {int(row.revoked_at) + self.claim_window}"
                 )
-            last = conn.execute(
-                sa.select(s.syncs.c.balance, s.syncs.c.counter)
-                .where(s.syncs.c.wallet == wallet.raw)
-                .order_by(s.syncs.c.seq.desc())
-                .limit(1)
-            ).first()
-            balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
-            # vouchers no sync showed applied (loaded since, or never) and not returned
-            v = s.vouchers
-            pending = sa.and_(
-                v.c.wallet == wallet.raw, v.c.applied_at.is_(None), v.c.returned_at.is_(None)
-            )
-            balance += int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.sum(v.c.amount), 0)).where(pending)
-                ).scalar_one()
-            )
-            conn.execute(sa.update(v).where(pending).values(returned_at=now))
-            surfaced = int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.sum(s.spends.c.amount), 0)).where(
-                        s.spends.c.payer == wallet.raw, s.spends.c.counter > counter
-                    )
-                ).scalar_one()
-            )
-            refund = max(balance - surfaced, 0)
-            done = conn.execute(
-                sa.update(s.wallets)
-                .where(s.wallets.c.id == wallet.raw, s.wallets.c.status == "revoked")
-                .values(status="refunded")
-                .returning(s.wallets.c.id)
-            ).first()
-            if done is None:
-                raise ClaimNotReady("already refunded")
-            legs = books.Legs()
-            legs.move(books.float_of(row.bank), row.account, refund)
-            books.post(conn, now, "lost-refund", legs, str(wallet))
-            return refund
+            return lost.refund(conn, row, now)
 
         return self._tx(go)
 

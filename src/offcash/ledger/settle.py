@@ -40,11 +40,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from offcash.domain.ids import WalletId
-from offcash.ledger import authority, books, registry
+from offcash.ledger import authority, books, db, registry
 from offcash.ledger import schema as s
 
 
@@ -91,11 +90,6 @@ class Outcome:
     amount: int = 0
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
 def _insert_new(
     conn: Connection, table: sa.Table, rows: list[dict[str, Any]]
 ) -> list[tuple[bytes, int]]:
@@ -107,7 +101,9 @@ def _insert_new(
     multi-row inserts."""
     if conn.dialect.name != "postgresql":
         stmt = (
-            _insert(conn, table).on_conflict_do_nothing().returning(table.c.payer, table.c.counter)
+            db.insert(conn, table)
+            .on_conflict_do_nothing()
+            .returning(table.c.payer, table.c.counter)
         )
         return [(bytes(p), int(c)) for p, c in conn.execute(stmt, rows)]
     cols = list(rows[0])
@@ -226,7 +222,7 @@ def _existing(
         _double_unload(conn, auth, sp, wallets, out, now)
         return
     new = conn.execute(
-        _insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
+        db.insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
         [_row(sp, _INITIAL[src], now)],
     ).first()
     if new is None:
@@ -263,7 +259,7 @@ def _double_unload(
     as double-spend evidence (state ``refused``) and the wallet revoked."""
     c = s.conflicts
     new = conn.execute(
-        _insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
+        db.insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
         [_row(sp, "refused", now)],
     ).first()
     if new is None:
@@ -332,8 +328,16 @@ def _transition(
 
 
 # literals, not parameters: they select the partial index ix_spends_payee_torn
-_PRESUMED: sa.ColumnClause[str] = sa.literal_column("'presumed'")
-_RELEASED: sa.ColumnClause[str] = sa.literal_column("'released'")
+PRESUMED: sa.ColumnClause[str] = sa.literal_column("'presumed'")
+RELEASED: sa.ColumnClause[str] = sa.literal_column("'released'")
+
+
+def torn_by_payee(table: sa.Table, payee: Any, state: sa.ColumnClause[str]) -> Any:
+    """``table``'s torn payments to ``payee`` (one id, or an IN list) in ``state``, worded so
+    that both databases use the partial index ``ix_spends_payee_torn``: SQLite uses a partial
+    index only when the query repeats the index's condition term for term."""
+    payees = table.c.payee.in_(payee) if isinstance(payee, list) else table.c.payee == payee
+    return sa.and_(payees, table.c.state == state, table.c.state.in_([RELEASED, PRESUMED]))
 
 
 def deficit(conn: Connection, wallet: bytes) -> int:
@@ -364,13 +368,20 @@ def deficit(conn: Connection, wallet: bytes) -> int:
         int(
             conn.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
-                    x.c.payee == wallet, x.c.state == _PRESUMED
+                    torn_by_payee(x, wallet, PRESUMED)
                 )
             ).scalar_one()
         )
         for x in (s.spends, s.conflicts)
     )
     return int(surfaced) - balance - int(vouchers) - presumed
+
+
+def _may_hold(payee: Row[Any]) -> bool:
+    """Whether a torn payment may be presumed in ``payee``'s SE: an SE wallet not yet refunded
+    as lost (once refunded, the owner is paid what it held; what else is owed goes to the owner's
+    account, see ``offcash.ledger.lost``)."""
+    return bool(payee.kind == "se" and payee.status != "refunded")
 
 
 def _presume(
@@ -412,7 +423,7 @@ def unpresume(
     for table in (s.spends, s.conflicts):
         rows = conn.execute(
             sa.select(table).where(
-                table.c.payee == wid, table.c.state == _PRESUMED, table.c.time + age < report_time
+                torn_by_payee(table, wid, PRESUMED), table.c.time + age < report_time
             )
         ).all()
         for r in rows:
@@ -444,10 +455,7 @@ def reclaim_released(conn: Connection, payers: set[bytes], legs: books.Legs, now
             found += [
                 (table, r)
                 for r in conn.execute(
-                    sa.select(table).where(  # a literal: it selects the partial index
-                        table.c.state == _RELEASED,
-                        table.c.payee.in_(wanted[i : i + 500]),
-                    )
+                    sa.select(table).where(torn_by_payee(table, wanted[i : i + 500], RELEASED))
                 )
             ]
     if not found:
@@ -457,7 +465,7 @@ def reclaim_released(conn: Connection, payers: set[bytes], legs: books.Legs, now
     for table, r in sorted(found, key=lambda f: (int(f[1].time), bytes(f[1].payer))):
         pid = bytes(r.payee)
         payee = payees.get(pid)
-        if payee is None or payee.kind != "se":
+        if payee is None or not _may_hold(payee):
             continue
         if pid not in gaps:
             gaps[pid] = deficit(conn, pid)
@@ -485,7 +493,7 @@ def release_torn(conn: Connection, cutoff: int, now: int) -> int:
             payee = payees.get(pid)
             if payee is None:
                 continue
-            if payee.kind == "se":
+            if _may_hold(payee):
                 if pid not in gaps:
                     gaps[pid] = deficit(conn, pid)
                 if gaps[pid] > 0:

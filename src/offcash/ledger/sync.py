@@ -16,7 +16,8 @@ revoked, the bank renews its certificate (counter base = reported counter) and a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection
 
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.errors import DecodeError, Rejection, VerificationError
@@ -68,23 +69,66 @@ def _same_key(csr: bytes, public_key: Any) -> bool:
     return bool(theirs.public_bytes(*fmt) == public_key.public_bytes(*fmt))
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A sync upload checked without the database: its verified report and signer, its entries
+    decoded, and the spends of the entries that verify, by index (``verify``)."""
+
+    report: m.SyncReport
+    signer: WalletCertificate
+    entries: list[log.Entry]
+    spends: dict[int, settle.Spend]
+
+
+def verify(
+    trust: TrustStore,
+    params: NetworkParams,
+    report_data: bytes,
+    entry_data: Sequence[bytes],
+    now: int,
+) -> Upload:
+    """Verify what needs no database, before the transaction (so that concurrent syncs verify in
+    parallel even where the database serialises writers): the report's signature, time and
+    currency, the entries' encoding and count, and every payment and unload request in them. An
+    entry that fails is verified again inside ``run``, which records why."""
+    report, signer = verify_report(report_data, trust=trust, params=params)
+    if report.time > now + params.clock_skew:
+        raise VerificationError(Rejection.FROM_THE_FUTURE, "report time")
+    if report.currency != params.currency:
+        raise VerificationError(Rejection.CURRENCY_MISMATCH, report.currency)
+    if len(entry_data) != report.entries:
+        raise IncompleteLog(f"{len(entry_data)} entries uploaded, {report.entries} reported")
+    entries = [log.Entry.decode(e, f"entries[{i}]") for i, e in enumerate(entry_data)]
+    spends: dict[int, settle.Spend] = {}
+    for i, e in enumerate(entries):
+        if e.type is not log.EntryType.LOADED:
+            with contextlib.suppress(VerificationError, DecodeError):
+                spends[i] = _spend(e, trust, params, signer.wallet_id)
+    return Upload(report, signer, entries, spends)
+
+
+def _spend(e: log.Entry, trust: TrustStore, params: NetworkParams, wid: WalletId) -> settle.Spend:
+    """Verify a RECEIVED, SENT or UNLOADED entry's message (at the time the SE accepted it, at
+    its own time, as an unload)."""
+    if e.type is log.EntryType.RECEIVED:
+        return checks.payment(e.message, trust, params, e.time, payee=wid)
+    if e.type is log.EntryType.SENT:
+        return checks.payment(e.message, trust, params, None)
+    return checks.unload(e.message, trust, params)
+
+
 def run(
     conn: Connection,
     auth: authority.Authorities,
     trust: TrustStore,
     params: NetworkParams,
-    report_data: bytes,
-    entry_data: Sequence[bytes],
+    upload: Upload,
     csr: bytes,
     now: int,
 ) -> SyncResult:
-    """Process one sync in the caller's transaction."""
-    report, signer = verify_report(report_data, trust=trust, params=params)
+    """Process one verified sync upload in the caller's transaction."""
+    report, signer, entries = upload.report, upload.signer, upload.entries
     wid = signer.wallet_id
-    if report.time > now + params.clock_skew:
-        raise VerificationError(Rejection.FROM_THE_FUTURE, "report time")
-    if report.currency != params.currency:
-        raise VerificationError(Rejection.CURRENCY_MISMATCH, report.currency)
     wallet = registry.get(conn, wid)
     if wallet.status != "active":
         raise WalletRevoked(f"wallet {wid} is {wallet.status}")
@@ -98,9 +142,6 @@ def run(
     head, balance, counter = (
         (bytes(base.head), int(base.balance), int(base.counter)) if base else (log.GENESIS, 0, 0)
     )
-    if len(entry_data) != report.entries:
-        raise IncompleteLog(f"{len(entry_data)} entries uploaded, {report.entries} reported")
-    entries = [log.Entry.decode(e, f"entries[{i}]") for i, e in enumerate(entry_data)]
     if log.chain_all(head, entries) != report.log_digest:
         raise IncompleteLog("entries do not chain to the signed log digest")
     # this report continues sync_seq - 1: the SE applied the answers of every earlier sync
@@ -115,23 +156,27 @@ def run(
     uncounted = 0  # float moved by this log that ``balance`` does not show
     sent_value = 0
     peak = balance
-    seen_received: set[tuple[bytes, int]] = set()
     seen_vouchers: set[bytes] = set()
+    received = [sp for i, sp in upload.spends.items() if entries[i].type is log.EntryType.RECEIVED]
+    receipts = _Receipts.load(conn, wid, report.sync_seq, received)
+    known = authority.revocations_known_to(conn, (sp.payer for sp in received), wid)
     for i, e in enumerate(entries):
         counted = False
         try:
             if e.type is log.EntryType.RECEIVED:
-                sp = checks.payment(e.message, trust, params, e.time, payee=wid)
-                if not _first_receipt(conn, wid, sp, report.sync_seq, seen_received):
+                sp = upload.spends.get(i) or _spend(e, trust, params, wid)
+                if not receipts.first(sp):
                     problems.append(
                         f"entry {i}: payment ({sp.payer.hex()}, {sp.counter}) received again"
                     )
                     continue
                 balance += e.amount
                 counted = True
-                held = authority.revocation_known_to(conn, WalletId(sp.payer), wid, e.time)
-                if held is not None:
-                    raise VerificationError(Rejection.REVOKED, f"payee held CRL {held}")
+                since = known.get(sp.payer)
+                if since is not None and since <= e.time:
+                    raise VerificationError(
+                        Rejection.REVOKED, f"payee held a CRL revoking the payer since {since}"
+                    )
                 spends.append((sp, settle.Source.RECEIVED))
             elif e.type is log.EntryType.LOADED:
                 if _apply_voucher(
@@ -140,12 +185,11 @@ def run(
                     balance += e.amount
             else:
                 balance -= e.amount
+                sp = upload.spends.get(i) or _spend(e, trust, params, wid)
                 if e.type is log.EntryType.SENT:
                     sent_value += e.amount
-                    sp = checks.payment(e.message, trust, params, None)
                     spends.append((sp, settle.Source.SENT))
                 else:
-                    sp = checks.unload(e.message, trust, params)
                     spends.append((sp, settle.Source.UNLOAD))
                 debits.append(sp.counter)
                 if sp.payer != wid.raw:
@@ -195,6 +239,7 @@ def run(
         problems.append(
             f"debit counters {sorted(debits)} do not run {counter + 1}..{report.counter}"
         )
+    receipts.save(conn)
     books.post(conn, now, "chargeback", chargeback, memo=str(wid))
     out = settle.settle(conn, auth, spends, now, reporting=wid.raw)
     age = params.max_payment_age + params.clock_skew
@@ -233,32 +278,53 @@ def run(
     return SyncResult(ack, cert, auth.bank_ders, crls, out.new + out.moved, refused, problems)
 
 
-def _first_receipt(
-    conn: Connection,
-    wid: WalletId,
-    sp: settle.Spend,
-    seq: int,
-    seen: set[tuple[bytes, int]],
-) -> bool:
-    """Record that ``wid``'s log listed the payment ``(payer, counter)`` in sync ``seq``; False
-    if it was listed before (earlier in this upload, or in an earlier sync): an SE credits a
-    payment once, ever, so a second listing is a broken SE's replay."""
-    key = (sp.payer, sp.counter)
-    if key in seen:
-        return False
-    seen.add(key)
-    r = s.receipts
-    row = conn.execute(
-        sa.select(r.c.seq).where(
-            r.c.wallet == wid.raw, r.c.payer == sp.payer, r.c.counter == sp.counter
-        )
-    ).first()
-    if row is None:
-        conn.execute(
-            sa.insert(r).values(wallet=wid.raw, payer=sp.payer, counter=sp.counter, seq=seq)
+@dataclass
+class _Receipts:
+    """Which payments ``wallet``'s logs listed as received, and in which sync: an SE credits a
+    payment once, ever, so a second listing (earlier in this upload, or in an earlier sync) is
+    a broken SE's replay; the same sync again (its answer was lost) is not."""
+
+    wallet: bytes
+    seq: int
+    listed: dict[tuple[bytes, int], int]
+    seen: set[tuple[bytes, int]] = field(default_factory=set)
+    new: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls, conn: Connection, wallet: WalletId, seq: int, spends: Iterable[settle.Spend]
+    ) -> _Receipts:
+        """The listings among ``spends`` recorded before (one query per 500)."""
+        r = s.receipts
+        keys = sorted({(sp.payer, sp.counter) for sp in spends})
+        listed: dict[tuple[bytes, int], int] = {}
+        for i in range(0, len(keys), 500):
+            rows = conn.execute(
+                sa.select(r.c.payer, r.c.counter, r.c.seq).where(
+                    r.c.wallet == wallet.raw,
+                    sa.tuple_(r.c.payer, r.c.counter).in_(keys[i : i + 500]),
+                )
+            )
+            listed.update(((bytes(p), int(c)), int(q)) for p, c, q in rows)
+        return cls(wallet.raw, seq, listed)
+
+    def first(self, sp: settle.Spend) -> bool:
+        """Record this sync's listing of ``sp``; False if it is a second listing."""
+        key = (sp.payer, sp.counter)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        if key in self.listed:
+            return self.listed[key] == self.seq
+        self.new.append(
+            {"wallet": self.wallet, "payer": sp.payer, "counter": sp.counter, "seq": self.seq}
         )
         return True
-    return int(row.seq) == seq  # the same sync again (its answer was lost)
+
+    def save(self, conn: Connection) -> None:
+        """Insert the new listings (one statement)."""
+        if self.new:
+            conn.execute(sa.insert(s.receipts), self.new)
 
 
 def _return_expired_vouchers(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from typing import Protocol
 
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.network import NetworkParams
 from offcash.errors import ProtocolStateError
 from offcash.protocol import messages as m

@@ -46,7 +46,7 @@ def digest(message: bytes) -> bytes:
 
 
 def _raw(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.raw if isinstance(v, WalletId) else v) for k, v in values.items()}
+    return {k: (v.raw if type(v) is WalletId else v) for k, v in values.items()}
 
 
 def _signed(
@@ -142,6 +142,8 @@ class Payment:
 
     envelope: Sign1
     encoded: bytes
+    #: SHA-256 of ``encoded``.
+    digest: bytes
     payee: WalletId
     amount: int
     currency: str
@@ -149,11 +151,6 @@ class Payment:
     time: int
     nonce: bytes | None
     reference: str | None
-
-    @property
-    def digest(self) -> bytes:
-        """SHA-256 of the encoded payment."""
-        return digest(self.encoded)
 
 
 def sign_payment(
@@ -184,7 +181,8 @@ def sign_payment(
 def parse_payment(data: bytes) -> Payment:
     """Decode a payment strictly (no signature check)."""
     envelope, fields = _open(data, Kind.PAYMENT, _PAYMENT, "payment")
-    return Payment(envelope=envelope, encoded=bytes(data), **fields)
+    encoded = bytes(data)
+    return Payment(envelope=envelope, encoded=encoded, digest=digest(encoded), **fields)
 
 
 # --- Receipt ------------------------------------------------------------------------------

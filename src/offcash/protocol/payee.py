@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.encoding.fields import bstr, uint
@@ -35,18 +35,37 @@ class PayeeBook:
     seen: dict[tuple[bytes, int], tuple[bytes, int]] = field(default_factory=dict)
     # (payer wallet id, counter) -> (payment digest, payment time)
     pruned_at: int = 0
+    #: Outstanding requests already decoded, with the encoding each was decoded from (memory
+    #: only: a restored book decodes each request again on first use).
+    _decoded: dict[bytes, tuple[bytes, PaymentRequest]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def add_request(self, request: PaymentRequest, encoded: bytes) -> None:
-        """Remember a request (and its encoding) as outstanding."""
+        """Remember a request as outstanding, with its encoding (``request.encode()``: what is
+        persisted, and what ``request_for`` decodes again after a restore)."""
         self.outstanding[request.nonce] = encoded
+        self._decoded[request.nonce] = (encoded, request)
         while len(self.outstanding) > MAX_OUTSTANDING:
-            del self.outstanding[next(iter(self.outstanding))]
+            oldest = next(iter(self.outstanding))
+            del self.outstanding[oldest]
+            self._decoded.pop(oldest, None)
 
     def request_for(self, nonce: bytes | None) -> PaymentRequest | None:
         """The outstanding request with this nonce, if any."""
         if nonce is None or nonce not in self.outstanding:
             return None
-        return parse_request(self.outstanding[nonce])
+        return self._request(nonce)
+
+    def _request(self, nonce: bytes) -> PaymentRequest:
+        """The outstanding request with this nonce, decoded once."""
+        encoded = self.outstanding[nonce]
+        held = self._decoded.get(nonce)
+        if held is not None and held[0] is encoded:
+            return held[1]
+        request = parse_request(encoded)
+        self._decoded[nonce] = (encoded, request)
+        return request
 
     def verify(
         self, payment: bytes, *, trust: TrustStore, params: NetworkParams, payee: WalletId, now: int
@@ -91,6 +110,7 @@ class PayeeBook:
         self.seen[(verified.payer.raw, payment.counter)] = (payment.digest, payment.time)
         if payment.nonce is not None:
             self.outstanding.pop(payment.nonce, None)
+            self._decoded.pop(payment.nonce, None)
             self.paid[payment.nonce] = now
 
     def maybe_prune(self, now: int, max_age: int, every: int = 3600) -> None:
@@ -105,8 +125,9 @@ class PayeeBook:
         self.seen = {k: v for k, v in self.seen.items() if v[1] >= horizon}
         self.paid = {k: t for k, t in self.paid.items() if t >= horizon}
         self.outstanding = {
-            n: r for n, r in self.outstanding.items() if parse_request(r).time >= horizon
+            n: r for n, r in self.outstanding.items() if self._request(n).time >= horizon
         }
+        self._decoded = {n: d for n, d in self._decoded.items() if n in self.outstanding}
 
     def to_cbor(self) -> list[Any]:
         """A CBOR-ready form for persistence."""

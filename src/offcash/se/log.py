@@ -33,6 +33,7 @@ class EntryType(enum.IntEnum):
 
 
 _TYPE = int_in(frozenset(int(t) for t in EntryType))
+_ARRAY_OF_4 = cbor.head(4, 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,17 @@ class Entry:
     message: bytes
 
     def encode(self) -> bytes:
-        """Deterministic CBOR ``[type, time, amount, message]``."""
-        return cbor.encode([int(self.type), self.time, self.amount, self.message])
+        """Deterministic CBOR ``[type, time, amount, message]`` (three unsigned integers and a
+        byte string, written by concatenation)."""
+        return b"".join(
+            (
+                _ARRAY_OF_4,
+                cbor.head(0, self.type),
+                cbor.head(0, self.time),
+                cbor.head(0, self.amount),
+                cbor.byte_string(self.message),
+            )
+        )
 
     @classmethod
     def decode(cls, data: bytes, path: str = "entry") -> Entry:

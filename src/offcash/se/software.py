@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey, algorithm_of
+from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.errors import (
@@ -55,7 +56,7 @@ class SoftwareSecureElement(SecureElement):
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        pki.TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
+        TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
         return SEState(key_der=key_der, params=params, root=root_certificate).encode()
 
     def _load(self, data: bytes) -> None:
@@ -68,11 +69,12 @@ class SoftwareSecureElement(SecureElement):
             raise SecureElementError(f"secure element key is unreadable: {exc}") from None
         self._s = s
         self._key: PrivateKey = key  # type: ignore[assignment]
-        self._trust = pki.TrustStore.create(s.root, s.banks, s.crls)
+        self._trust = TrustStore.create(s.root, s.banks, s.crls)
         self._cert = (
             None if s.certificate is None else self._trust.wallet_certificate(s.certificate, None)
         )
         self._head = log.chain_all(s.log_base, s.entries)
+        self._sent_value = _sent_value(s.entries)
 
     def _commit(self) -> None:
         if self._store is None:
@@ -88,14 +90,13 @@ class SoftwareSecureElement(SecureElement):
     def _append(self, entry: log.Entry) -> None:
         self._s.entries.append(entry)
         self._head = log.chain(self._head, entry)
+        if entry.type is log.EntryType.SENT:
+            self._sent_value += entry.amount
 
-    def _enrolled(self) -> pki.WalletCertificate:
+    def _enrolled(self) -> WalletCertificate:
         if self._cert is None:
             raise SecureElementError("the secure element is not enrolled with a bank yet")
         return self._cert
-
-    def _offline_value(self) -> int:
-        return sum(e.amount for e in self._s.entries if e.type is log.EntryType.SENT)
 
     def _check_log_room(self) -> None:
         if len(self._s.entries) + 1 > MAX_LOG_ENTRIES:
@@ -113,7 +114,7 @@ class SoftwareSecureElement(SecureElement):
         return self._s.params
 
     @property
-    def trust(self) -> pki.TrustStore:
+    def trust(self) -> TrustStore:
         """The trust store (root, bank CAs, CRLs) this SE verifies with."""
         return self._trust
 
@@ -122,8 +123,8 @@ class SoftwareSecureElement(SecureElement):
 
     def _install(
         self, certificate: bytes, banks: list[bytes], crls: list[bytes], now: int
-    ) -> pki.WalletCertificate:
-        trust = pki.TrustStore.create(self._s.root, banks, [])
+    ) -> WalletCertificate:
+        trust = TrustStore.create(self._s.root, banks, [])
         for crl in [*self._trust.crl_ders(), *crls]:
             if trust.knows_issuer_of(crl):
                 trust.add_crl(crl)
@@ -170,13 +171,13 @@ class SoftwareSecureElement(SecureElement):
             certificate_expires=cert.not_after if cert else None,
             last_sync=self._s.last_sync if cert else None,
             offline_payments=self._s.counter - cert.counter_base if cert else 0,
-            offline_value=self._offline_value(),
+            offline_value=self._sent_value,
             log_entries=len(self._s.entries),
         )
 
     # --- paying --------------------------------------------------------------------------
 
-    def _debit_checks(self, amount: int, now: int, *, payment: bool) -> pki.WalletCertificate:
+    def _debit_checks(self, amount: int, now: int, *, payment: bool) -> WalletCertificate:
         cert = self._enrolled()
         self._check_amount(amount)
         limits = cert.limits
@@ -185,7 +186,7 @@ class SoftwareSecureElement(SecureElement):
         limits.check(Limit.MAX_OFFLINE_SECONDS, now - self._s.last_sync)
         if payment:
             limits.check(Limit.MAX_PAYMENT, amount)
-            limits.check(Limit.MAX_OFFLINE_VALUE, self._offline_value() + amount)
+            limits.check(Limit.MAX_OFFLINE_VALUE, self._sent_value + amount)
         limits.check(Limit.MAX_OFFLINE_PAYMENTS, self._s.counter + 1 - cert.counter_base)
         if amount > self._s.balance:
             raise InsufficientFunds(self._s.balance, amount)
@@ -367,8 +368,14 @@ class SoftwareSecureElement(SecureElement):
         new_cert = self._install(certificate, bank_certificates, crls, now)
         self._cert, self._s.certificate = new_cert, certificate
         self._s.entries = self._s.entries[a.entries :]
+        self._sent_value = _sent_value(self._s.entries)
         self._s.log_base = a.log_digest
         self._s.sync_seq += 1
         self._s.last_sync = a.time
         self._s.book.prune(now, self._s.params.max_payment_age)
         self._commit()
+
+
+def _sent_value(entries: list[log.Entry]) -> int:
+    """The value paid in ``entries`` (the log since the sync): what MAX_OFFLINE_VALUE bounds."""
+    return sum(e.amount for e in entries if e.type is log.EntryType.SENT)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offcash.crypto.algorithms import SignatureAlgorithm
-from offcash.crypto.pki import TrustStore
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor

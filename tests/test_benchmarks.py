@@ -1,0 +1,35 @@
+"""Every benchmark still runs: each is started as a script, at a tiny size, and must finish and
+print its figures. No figure is checked (timings belong to the benchmarks, not to tests); this
+only keeps them from rotting as the code they drive changes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+RUNS = {
+    "core_payment.py": (["--payments", "20", "--durable-payments", "4"], "x floor"),
+    "settlement.py": (["--payments", "100"], "of the verify_payment ceiling"),
+    "sync_settlement.py": (["--payments", "100"], "payments/s by sync"),
+    "load.py": (["--clients", "2", "--seconds", "2"], "payments/s"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_benchmark_runs(script: str) -> None:
+    args, expect = RUNS[script]
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=BENCHMARKS,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert expect in done.stdout, done.stdout[-3000:]
