@@ -105,18 +105,51 @@ def test_openapi_is_served(setup: tuple[Client, TestClient, PilotNetwork]) -> No
 
 
 class _AnswerLostOnce(httpx.BaseTransport):
-    """Forwards every request; the answer to the first ``fund`` is lost after the server ran it."""
+    """Forwards every request; the first answer to a POST whose path ends with ``suffix`` is
+    lost after the server ran the request."""
 
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self.inner, self.lost = inner, 0
+    def __init__(self, inner: httpx.BaseTransport, suffix: str) -> None:
+        self.inner, self.suffix, self.lost = inner, suffix, 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        if request.url.path.endswith("/fund") and not self.lost:
+        if request.method == "POST" and request.url.path.endswith(self.suffix) and not self.lost:
             self.lost += 1
             response.read()
             raise httpx.ReadError("connection reset", request=request)
         return response
+
+
+def _lossy(http: TestClient, suffix: str) -> tuple[Client, _AnswerLostOnce]:
+    lossy = _AnswerLostOnce(http._transport, suffix)
+    return Client(token=TOKEN, http=httpx.Client(base_url="http://offcash", transport=lossy)), lossy
+
+
+def test_operator_calls_retried_after_a_lost_answer_apply_once(
+    setup: tuple[Client, TestClient, PilotNetwork],
+) -> None:
+    c, http, net = setup
+    flaky, lossy = _lossy(http, "/issue")
+    flaky.issue("Bank A", 1_000, T0)  # sent twice with one Idempotency-Key
+    assert lossy.lost == 1 and c.audit().issued == 1_000
+    flaky, lossy = _lossy(http, "/v1/accounts")
+    acct = flaky.open_account("Bank A", "alice")
+    assert lossy.lost == 1 and c.balance(acct) == 0
+    flaky, lossy = _lossy(http, "/distribute")
+    flaky.distribute(acct, 600, T0)
+    assert lossy.lost == 1 and c.balance(acct) == 600 and c.audit().banks["Bank A"].reserve == 400
+    flaky, lossy = _lossy(http, "/v1/wallets")
+    se = net.new_se()
+    e = flaky.enroll(se.csr(), acct, T0)
+    se.enroll(e.certificate, e.bank_certificates, e.crls, T0)
+    assert lossy.lost == 1  # (that a retry makes no second account or wallet: test_idempotency)
+    flaky, lossy = _lossy(http, "/v1/terminals")
+    term = flaky.register_terminal(acct)
+    assert lossy.lost == 1
+    se.load(c.fund(e.wallet_id, 100, T0), T0)
+    assert c.redeem(term, [se.pay_to(term, 40, T0 + 1)], T0 + 2).settled == 1
+    audit = c.audit()
+    assert audit.balanced and audit.customers == 540 and audit.banks["Bank A"].float == 60
 
 
 def test_fund_retried_after_a_lost_answer_debits_once(
@@ -124,8 +157,7 @@ def test_fund_retried_after_a_lost_answer_debits_once(
 ) -> None:
     c, http, net = setup
     se, e, acct = _enrolled(c, net, 10_000)
-    lossy = _AnswerLostOnce(http._transport)
-    flaky = Client(token=TOKEN, http=httpx.Client(base_url="http://offcash", transport=lossy))
+    flaky, lossy = _lossy(http, "/fund")
     se.load(flaky.fund(e.wallet_id, 4_000, T0), T0)  # sent twice with one Idempotency-Key
     assert lossy.lost == 1
     assert c.balance(acct) == 6_000 and se.status(T0).balance == 4_000

@@ -106,7 +106,8 @@ def test_non_canonical_refused(data: bytes) -> None:
         (b"\xff", ""),  # a lone break
         (b"\x1c", "malformed"),  # reserved additional information
         (b"\x5b\xff\xff\xff\xff\xff\xff\xff\xff", "malformed"),  # absurd length
-        (b"\x62\xff\xfe", "malformed"),  # invalid UTF-8
+        (b"\x62\xff\xfe", "not valid UTF-8"),
+        (b"\x82\x01\x62\xff\xfe", "not valid UTF-8"),  # inside an array
         (bytes(cbor.MAX_MESSAGE_BYTES + 1), "exceeds"),
     ],
     ids=lambda v: v.hex()[:16] if isinstance(v, bytes) else v,
@@ -245,3 +246,27 @@ def test_head_refuses_what_no_head_holds(argument: int) -> None:
 )
 def test_byte_string_at_finds_only_deterministic_byte_strings(data: bytes) -> None:
     assert cbor.byte_string_at(data, 0) is None
+
+
+def test_refusing_invalid_utf8_does_not_leak_memory() -> None:
+    """cbor2's C decoder leaks about 650 bytes whenever it raises on invalid UTF-8 itself
+    (agronholm/cbor2#257): a stream of such inputs would exhaust a service's memory."""
+    import gc
+    import tracemalloc
+
+    bad = raw_map([(b"\x01", b"\x00"), (b"\x02", b"\x82\x01\x62\xff\xfe")])  # not a flat map
+    for _ in range(100):
+        with pytest.raises(DecodeError):
+            cbor.decode(bad)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2_000):
+            with pytest.raises(DecodeError):
+                cbor.decode(bad)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000  # the leak: about 1.3 MB for 2,000 inputs

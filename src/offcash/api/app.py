@@ -35,8 +35,10 @@ PROBLEM_BASE = "https://offcash.dev/problems/"
 BIGINT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 #: The clock a caller may set: the range of a message's time field.
 TIME = Annotated[int | None, Header(ge=0, le=2**40)]
-#: ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header) on ``fund``: a retry with the
-#: same key and amount returns the same voucher and debits the account once.
+#: ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header) on every operator call that
+#: creates or moves something (issue, open account, distribute, enroll, register a terminal,
+#: fund): a retry with the same key and request gets the first answer and takes effect once; the
+#: same key with another request is 409.
 IDEMPOTENCY_KEY = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 
@@ -194,17 +196,21 @@ def create_app(
         return wire.redeem(ledger.redeem(WalletId.parse(terminal), payments, t))
 
     @app.post("/v1/banks/{bank}/issue", dependencies=Op)
-    def issue(bank: str, body: Amount, t: int = Depends(now)) -> dict[str, bool]:
-        ledger.issue(bank, body.amount, t)
+    def issue(
+        bank: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+    ) -> dict[str, bool]:
+        ledger.issue(bank, body.amount, t, idempotency_key)
         return {"ok": True}
 
     @app.post("/v1/accounts", dependencies=Op)
-    def open_account(body: NewAccount) -> dict[str, str]:
-        return {"account": ledger.open_account(body.bank, body.holder)}
+    def open_account(body: NewAccount, idempotency_key: IDEMPOTENCY_KEY = None) -> dict[str, str]:
+        return {"account": ledger.open_account(body.bank, body.holder, idempotency_key)}
 
     @app.post("/v1/accounts/{account}/distribute", dependencies=Op)
-    def distribute(account: str, body: Amount, t: int = Depends(now)) -> dict[str, bool]:
-        ledger.distribute(account, body.amount, t)
+    def distribute(
+        account: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+    ) -> dict[str, bool]:
+        ledger.distribute(account, body.amount, t, idempotency_key)
         return {"ok": True}
 
     @app.get("/v1/accounts/{account}", dependencies=Op)
@@ -212,12 +218,17 @@ def create_app(
         return {"balance": ledger.balance(account)}
 
     @app.post("/v1/wallets", dependencies=Op)
-    def enroll(body: NewWallet, t: int = Depends(now)) -> dict[str, Any]:
-        return wire.enrollment(ledger.enroll(wire.unb64(body.csr, "csr"), body.account, t))
+    def enroll(
+        body: NewWallet, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+    ) -> dict[str, Any]:
+        csr = wire.unb64(body.csr, "csr")
+        return wire.enrollment(ledger.enroll(csr, body.account, t, idempotency_key=idempotency_key))
 
     @app.post("/v1/terminals", dependencies=Op)
-    def register_terminal(body: NewTerminal) -> dict[str, str]:
-        return {"wallet_id": str(ledger.register_terminal(body.account))}
+    def register_terminal(
+        body: NewTerminal, idempotency_key: IDEMPOTENCY_KEY = None
+    ) -> dict[str, str]:
+        return {"wallet_id": str(ledger.register_terminal(body.account, idempotency_key))}
 
     @app.post("/v1/wallets/{wallet}/fund", dependencies=Op)
     def fund(

@@ -95,48 +95,63 @@ class Client:
             self._call("POST", f"/v1/terminals/{terminal}/redeem", now, json=body)
         )
 
-    def issue(self, bank: str, amount: int, now: int) -> None:
-        """See ``LedgerService.issue``."""
-        self._call("POST", f"/v1/banks/{bank}/issue", now, json={"amount": amount})
+    def _call_once(
+        self, method: str, path: str, now: int | None, key: str | None, **kw: Any
+    ) -> Any:
+        """A call that creates or moves something, sent with an ``Idempotency-Key`` (``key``, or
+        a fresh random one) and sent again, with the same key, if the connection fails: the
+        service applies it once and answers the retry as it answered the first."""
+        key = key or secrets.token_urlsafe(16)
+        try:
+            return self._call(method, path, now, key, **kw)
+        except httpx.TransportError:
+            return self._call(method, path, now, key, **kw)
 
-    def open_account(self, bank: str, holder: str) -> str:
-        """See ``LedgerService.open_account``."""
+    def issue(self, bank: str, amount: int, now: int, idempotency_key: str | None = None) -> None:
+        """See ``LedgerService.issue`` (applied once: see ``_call_once``)."""
+        path = f"/v1/banks/{bank}/issue"
+        self._call_once("POST", path, now, idempotency_key, json={"amount": amount})
+
+    def open_account(self, bank: str, holder: str, idempotency_key: str | None = None) -> str:
+        """See ``LedgerService.open_account`` (applied once: see ``_call_once``)."""
+        body = {"bank": bank, "holder": holder}
         return str(
-            self._call("POST", "/v1/accounts", json={"bank": bank, "holder": holder})["account"]
+            self._call_once("POST", "/v1/accounts", None, idempotency_key, json=body)["account"]
         )
 
-    def distribute(self, account: str, amount: int, now: int) -> None:
-        """See ``LedgerService.distribute``."""
-        self._call("POST", f"/v1/accounts/{account}/distribute", now, json={"amount": amount})
+    def distribute(
+        self, account: str, amount: int, now: int, idempotency_key: str | None = None
+    ) -> None:
+        """See ``LedgerService.distribute`` (applied once: see ``_call_once``)."""
+        path = f"/v1/accounts/{account}/distribute"
+        self._call_once("POST", path, now, idempotency_key, json={"amount": amount})
 
     def balance(self, account: str) -> int:
         """See ``LedgerService.balance``."""
         return int(self._call("GET", f"/v1/accounts/{account}")["balance"])
 
-    def enroll(self, csr: bytes, account: str, now: int) -> Enrollment:
-        """See ``LedgerService.enroll`` (bank default limits)."""
+    def enroll(
+        self, csr: bytes, account: str, now: int, idempotency_key: str | None = None
+    ) -> Enrollment:
+        """See ``LedgerService.enroll`` (bank default limits; applied once: see ``_call_once``)."""
         body = {"csr": wire.b64(csr), "account": account}
-        return wire.parse_enrollment(self._call("POST", "/v1/wallets", now, json=body))
-
-    def register_terminal(self, account: str) -> WalletId:
-        """See ``LedgerService.register_terminal``."""
-        return WalletId.parse(
-            self._call("POST", "/v1/terminals", json={"account": account})["wallet_id"]
+        return wire.parse_enrollment(
+            self._call_once("POST", "/v1/wallets", now, idempotency_key, json=body)
         )
+
+    def register_terminal(self, account: str, idempotency_key: str | None = None) -> WalletId:
+        """See ``LedgerService.register_terminal`` (applied once: see ``_call_once``)."""
+        body = {"account": account}
+        answer = self._call_once("POST", "/v1/terminals", None, idempotency_key, json=body)
+        return WalletId.parse(answer["wallet_id"])
 
     def fund(
         self, wallet: WalletId, amount: int, now: int, idempotency_key: str | None = None
     ) -> bytes:
-        """See ``LedgerService.fund``. Sent with an ``Idempotency-Key`` (``idempotency_key``, or
-        a fresh random one) and sent again, with the same key, if the connection fails: the
-        account is debited once and the answer is the same voucher."""
-        key = idempotency_key or secrets.token_urlsafe(16)
+        """See ``LedgerService.fund``: the account is debited once and a retry's answer is the
+        same voucher (applied once: see ``_call_once``)."""
         path, body = f"/v1/wallets/{wallet}/fund", {"amount": amount}
-        try:
-            j = self._call("POST", path, now, json=body, key=key)
-        except httpx.TransportError:
-            j = self._call("POST", path, now, json=body, key=key)
-        return wire.unb64(j["voucher"])
+        return wire.unb64(self._call_once("POST", path, now, idempotency_key, json=body)["voucher"])
 
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """See ``LedgerService.report_lost``."""

@@ -148,6 +148,22 @@ def decode_policy(value: bytes) -> tuple[Limits, int]:
     return Limits(**fields), counter_base
 
 
+def csr_public_key(csr_der: bytes) -> PublicKey:
+    """The key a CSR asks to have certified, once its proof of possession verifies.
+
+    Raises ``DecodeError`` if the CSR is malformed, of another algorithm or not self-signed."""
+    try:
+        csr = x509.load_der_x509_csr(csr_der)
+        valid = csr.is_signature_valid
+        public_key = csr.public_key()
+        algorithm_of(public_key)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise DecodeError("csr", f"not a usable CSR: {exc}") from None
+    if not valid:
+        raise DecodeError("csr", "CSR signature does not verify")
+    return public_key  # type: ignore[return-value]
+
+
 def issue_wallet(
     bank_key: PrivateKey,
     bank: x509.Certificate,
@@ -163,20 +179,11 @@ def issue_wallet(
 
     Raises ``DecodeError`` if the CSR is malformed or its proof of possession fails.
     """
-    try:
-        csr = x509.load_der_x509_csr(csr_der)
-        valid = csr.is_signature_valid
-        public_key = csr.public_key()
-        algorithm_of(public_key)  # type: ignore[arg-type]
-    except (ValueError, TypeError) as exc:
-        raise DecodeError("csr", f"not a usable CSR: {exc}") from None
-    if not valid:
-        raise DecodeError("csr", "CSR signature does not verify")
     return (
         x509.CertificateBuilder()
         .subject_name(_name(str(wallet_id)))
         .issuer_name(bank.subject)
-        .public_key(public_key)
+        .public_key(csr_public_key(csr_der))
         .serial_number(_serial())
         .not_valid_before(_utc(now) - CERTIFICATE_BACKDATE)
         .not_valid_after(_utc(now) + validity)

@@ -125,16 +125,21 @@ def decode(data: bytes, *, path: str = "", max_bytes: int = MAX_MESSAGE_BYTES) -
         return flat
     stream = io.BytesIO(data)
     try:
-        value = cbor2.CBORDecoder(stream).decode()
+        # Invalid UTF-8 is decoded to lone surrogates, which the re-encoding below refuses:
+        # cbor2's C decoder leaks about 650 bytes each time it raises on invalid UTF-8 itself
+        # (agronholm/cbor2#257), a memory exhaustion an attacker could drive.
+        value = cbor2.CBORDecoder(stream, str_errors="surrogateescape").decode()
     except Exception as exc:  # cbor2 raises several types; all mean malformed input
         raise DecodeError(path, f"malformed CBOR: {exc}") from None
     if stream.tell() != len(data):
         raise DecodeError(path, f"{len(data) - stream.tell()} trailing bytes after the message")
     # The deterministic encoding of what was decoded must be the input itself: this refuses
-    # non-shortest heads, indefinite lengths, unsorted or repeated map keys, and any item that
-    # decodes to something that encodes otherwise (floats, tags cbor2 interprets).
+    # non-shortest heads, indefinite lengths, unsorted or repeated map keys, invalid UTF-8, and
+    # any item that decodes to something that encodes otherwise (floats, tags cbor2 interprets).
     try:
         same = encode(value) == data
+    except UnicodeEncodeError:
+        raise DecodeError(path, "malformed CBOR: a text string is not valid UTF-8") from None
     except Exception as exc:
         raise DecodeError(path, f"unsupported CBOR content: {exc}") from None
     if not same:

@@ -211,3 +211,13 @@ anomalies = sa.Table(
     sa.Column("evidence", sa.LargeBinary, nullable=True),
     sa.Index("ix_anomalies_wallet", "wallet"),
 )
+
+#: One row per idempotency key of an operator request (``offcash.ledger.idempotency``): the
+#: SHA-256 of the key, the request it named (CBOR) and the answer it got.
+idempotent_requests = sa.Table(
+    "idempotent_requests",
+    metadata,
+    sa.Column("key", DIGEST, primary_key=True),
+    sa.Column("request", sa.LargeBinary, nullable=False),
+    sa.Column("result", sa.LargeBinary, nullable=True),
+)

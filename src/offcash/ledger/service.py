@@ -20,14 +20,27 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.algorithms import SignatureAlgorithm, spki
+from offcash.crypto.pki import csr_public_key
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.domain.network import NetworkParams
+from offcash.encoding import cbor
 from offcash.errors import Rejection, VerificationError
 from offcash.issuance import VOUCHER_VALIDITY, Bank, CentralBank
-from offcash.ledger import authority, books, checks, db, lost, pool, registry, settle, sync
+from offcash.ledger import (
+    authority,
+    books,
+    checks,
+    db,
+    idempotency,
+    lost,
+    pool,
+    registry,
+    settle,
+    sync,
+)
 from offcash.ledger import schema as s
 from offcash.ledger.books import Audit
 from offcash.ledger.errors import (
@@ -213,14 +226,18 @@ class LedgerService:
 
     # --- money (operator) ------------------------------------------------------------------
 
-    def issue(self, bank: str, amount: int, now: int) -> None:
-        """The central bank issues ``amount`` into ``bank``'s reserves."""
+    def issue(self, bank: str, amount: int, now: int, idempotency_key: str | None = None) -> None:
+        """The central bank issues ``amount`` into ``bank``'s reserves.
+
+        With ``idempotency_key`` (here and on the other operator calls below) a retry of the
+        same request takes effect once and gets the first answer (``offcash.ledger.idempotency``);
+        the same key with another request is a ``Conflict``."""
         self.authorities.bank(bank)
         _positive(amount)
         legs = books.Legs()
         legs.move(books.ISSUED, books.reserve(bank), amount)
 
-        def go(conn: Connection) -> None:
+        def go(conn: Connection) -> bytes:
             issued = -books.holding(conn, books.ISSUED)
             if issued + amount > books.MAX_TOTAL:
                 raise LimitReached(
@@ -228,27 +245,43 @@ class LedgerService:
                     f"{books.MAX_TOTAL}"
                 )
             books.post(conn, now, "issue", legs, bank)
+            return b""
 
-        self._tx(go)
+        self._tx(
+            lambda conn: idempotency.once(
+                conn, idempotency_key, ["issue", bank, amount], lambda: go(conn)
+            )
+        )
 
-    def open_account(self, bank: str, holder: str) -> str:
+    def open_account(self, bank: str, holder: str, idempotency_key: str | None = None) -> str:
         """Open a customer account at ``bank``; returns its id."""
         self.authorities.bank(bank)
-        account = "c-" + os.urandom(8).hex()
-        self._tx(lambda conn: books.ensure_account(conn, account, "customer", bank, holder))
-        return account
 
-    def distribute(self, account: str, amount: int, now: int) -> None:
+        def go(conn: Connection) -> bytes:
+            account = "c-" + os.urandom(8).hex()
+            books.ensure_account(conn, account, "customer", bank, holder)
+            return account.encode()
+
+        request: list[object] = ["open_account", bank, holder]
+        return self._tx(
+            lambda conn: idempotency.once(conn, idempotency_key, request, lambda: go(conn))
+        ).decode()
+
+    def distribute(
+        self, account: str, amount: int, now: int, idempotency_key: str | None = None
+    ) -> None:
         """Move ``amount`` from the account's bank reserves to the customer account."""
         _positive(amount)
 
-        def go(conn: Connection) -> None:
+        def go(conn: Connection) -> bytes:
             _, bank = self._account(conn, account)
             legs = books.Legs()
             legs.move(books.reserve(bank), account, amount)
             books.post(conn, now, "distribute", legs, account)
+            return b""
 
-        self._tx(go)
+        request: list[object] = ["distribute", account, amount]
+        self._tx(lambda conn: idempotency.once(conn, idempotency_key, request, lambda: go(conn)))
 
     def balance(self, account: str) -> int:
         """What an account holds (``NotFound`` if there is no such account)."""
@@ -274,14 +307,24 @@ class LedgerService:
     # --- wallets -----------------------------------------------------------------------------
 
     def enroll(
-        self, csr: bytes, account: str, now: int, limits: Limits | None = None
+        self,
+        csr: bytes,
+        account: str,
+        now: int,
+        limits: Limits | None = None,
+        idempotency_key: str | None = None,
     ) -> Enrollment:
-        """Certify an SE's key for a new wallet owned by ``account`` (limits: bank default)."""
-        wid = WalletId.random()
+        """Certify an SE's key for a new wallet owned by ``account`` (limits: bank default).
+
+        A retry with the same ``idempotency_key`` answers with the same wallet and certificate
+        and the CRLs current at the retry."""
         lim = limits or DEFAULT_LIMITS
         auth = self.authorities  # load outside the transaction: SQLite allows one writer
+        key = spki(csr_public_key(csr))  # a retry may carry a new CSR for the same key
+        request: list[object] = ["enroll", account, key, registry.encode_limits(lim)]
 
-        def go(conn: Connection) -> Enrollment:
+        def certify(conn: Connection) -> bytes:
+            wid = WalletId.random()
             _, bank = self._account(conn, account)
             cert = auth.bank(bank).certify_wallet(csr, wid, lim, 0, now)
             conn.execute(
@@ -294,23 +337,34 @@ class LedgerService:
                 )
             )
             authority.record_certificate(conn, wid, cert, bank)
+            return cbor.encode([wid.raw, cert])
+
+        def go(conn: Connection) -> Enrollment:
+            answer = idempotency.once(conn, idempotency_key, request, lambda: certify(conn))
+            wid_raw, cert = cbor.decode(answer)
+            wid = WalletId(wid_raw)
             authority.record_delivery(conn, wid, now)
             return Enrollment(wid, cert, auth.bank_ders, authority.current_crls(conn))
 
         return self._tx(go)
 
-    def register_terminal(self, account: str) -> WalletId:
+    def register_terminal(self, account: str, idempotency_key: str | None = None) -> WalletId:
         """Register a receive-only terminal paying into ``account``; returns its wallet id."""
-        wid = WalletId.random()
 
-        def go(conn: Connection) -> None:
+        def go(conn: Connection) -> bytes:
+            wid = WalletId.random()
             _, bank = self._account(conn, account)
             conn.execute(
                 sa.insert(s.wallets).values(id=wid.raw, kind="terminal", bank=bank, account=account)
             )
+            return wid.raw
 
-        self._tx(go)
-        return wid
+        request: list[object] = ["register_terminal", account]
+        return WalletId(
+            self._tx(
+                lambda conn: idempotency.once(conn, idempotency_key, request, lambda: go(conn))
+            )
+        )
 
     def fund(
         self, wallet: WalletId, amount: int, now: int, voucher_id: bytes | None = None

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection
 
+from offcash.crypto.algorithms import spki
+from offcash.crypto.pki import csr_public_key
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
@@ -58,15 +58,6 @@ class SyncResult:
     settled: int
     refused: list[Refusal] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
-
-
-def _same_key(csr: bytes, public_key: Any) -> bool:
-    try:
-        theirs = x509.load_der_x509_csr(csr).public_key()
-    except ValueError as exc:
-        raise DecodeError("csr", str(exc)) from None
-    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return bool(theirs.public_bytes(*fmt) == public_key.public_bytes(*fmt))
 
 
 @dataclass(frozen=True)
@@ -132,7 +123,7 @@ def run(
     wallet = registry.get(conn, wid)
     if wallet.status != "active":
         raise WalletRevoked(f"wallet {wid} is {wallet.status}")
-    if not _same_key(csr, signer.public_key):
+    if spki(csr_public_key(csr)) != spki(signer.public_key):
         raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
     if report.sync_seq not in (wallet.next_seq, wallet.next_seq - 1):
         raise IncompleteLog(f"sync {report.sync_seq}, expected {wallet.next_seq}")

@@ -18,7 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey, algorithm_of
+from offcash.crypto.algorithms import PrivateKey, algorithm_of, spki
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
@@ -129,13 +129,7 @@ class SoftwareSecureElement(SecureElement):
             if trust.knows_issuer_of(crl):
                 trust.add_crl(crl)
         cert = trust.wallet_certificate(certificate, now)
-        own = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        theirs = cert.public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if own != theirs:
+        if spki(self._key.public_key()) != spki(cert.public_key):
             raise VerificationError(
                 Rejection.BAD_CERTIFICATE, "certificate is not for this SE's key"
             )
