@@ -1,6 +1,6 @@
 """Conservation under random operations with crashes (issue 5, item 3).
 
-A hypothesis state machine drives random sequences of fund, voucher load, pay (delivered or
+A hypothesis state machine drives random sequences of deposit, fund, voucher load, pay (delivered or
 torn), re-send, sync, unload, lost device (report, refund, replacement) and double spend (a
 cheater's cloned SE) across four honest parties at two banks and a cheater at a third, on a real
 ledger (SQLite file, PostgreSQL schema) with real sealed SE files. Any step may crash an SE
@@ -310,6 +310,24 @@ class Conservation(RuleBasedStateMachine):
             v = self.ledger.fund(w.wid, amount, self.now, key)  # the same voucher, no new debit
         p.pocket.append((w, v, amount, self.now))
         self._load(p, p.pocket[-1], load_fault)
+
+    @rule(who=st.sampled_from(HONEST), amount=st.integers(1, 5_000), fault=LEDGER_FAULT)
+    def deposit(self, who: str, amount: int, fault: int | str | None) -> None:
+        """The bank distributes more money to a party's account; a lost answer is retried with
+        the same idempotency key and must not distribute twice."""
+        self._step()
+        p = self.parties[who]
+        key = os.urandom(8).hex()
+        try:
+            self.faults.call(
+                fault, lambda: self.ledger.distribute(p.account, amount, self.now, key)
+            )
+        except InjectedCrash:
+            if fault != "after-commit":
+                return  # nothing committed
+            self.ledger.distribute(p.account, amount, self.now, key)  # applied once
+        p.expected += amount
+        self.distributed[HOME[who]] += amount
 
     @rule(who=st.sampled_from(HONEST), fault=SE_FAULT)
     def load(self, who: str, fault: str | None) -> None:
