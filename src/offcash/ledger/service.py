@@ -139,6 +139,13 @@ class LedgerService:
             self._warm()  # load the CAs first: never open a transaction inside another
         return db.transaction(self.engine, fn)
 
+    def _tx_once(
+        self, key: str | None, request: list[object], work: Callable[[Connection], bytes]
+    ) -> bytes:
+        """``work`` in one transaction, done at most once per idempotency ``key`` (see
+        ``offcash.ledger.idempotency``); its answer, or the first run's."""
+        return self._tx(lambda conn: idempotency.once(conn, key, request, lambda: work(conn)))
+
     def _warm(self) -> None:
         try:
             self._auth = db.transaction(self.engine, authority.load)
@@ -247,11 +254,7 @@ class LedgerService:
             books.post(conn, now, "issue", legs, bank)
             return b""
 
-        self._tx(
-            lambda conn: idempotency.once(
-                conn, idempotency_key, ["issue", bank, amount], lambda: go(conn)
-            )
-        )
+        self._tx_once(idempotency_key, ["issue", bank, amount], go)
 
     def open_account(self, bank: str, holder: str, idempotency_key: str | None = None) -> str:
         """Open a customer account at ``bank``; returns its id."""
@@ -262,10 +265,7 @@ class LedgerService:
             books.ensure_account(conn, account, "customer", bank, holder)
             return account.encode()
 
-        request: list[object] = ["open_account", bank, holder]
-        return self._tx(
-            lambda conn: idempotency.once(conn, idempotency_key, request, lambda: go(conn))
-        ).decode()
+        return self._tx_once(idempotency_key, ["open_account", bank, holder], go).decode()
 
     def distribute(
         self, account: str, amount: int, now: int, idempotency_key: str | None = None
@@ -280,8 +280,7 @@ class LedgerService:
             books.post(conn, now, "distribute", legs, account)
             return b""
 
-        request: list[object] = ["distribute", account, amount]
-        self._tx(lambda conn: idempotency.once(conn, idempotency_key, request, lambda: go(conn)))
+        self._tx_once(idempotency_key, ["distribute", account, amount], go)
 
     def balance(self, account: str) -> int:
         """What an account holds (``NotFound`` if there is no such account)."""
@@ -359,12 +358,7 @@ class LedgerService:
             )
             return wid.raw
 
-        request: list[object] = ["register_terminal", account]
-        return WalletId(
-            self._tx(
-                lambda conn: idempotency.once(conn, idempotency_key, request, lambda: go(conn))
-            )
-        )
+        return WalletId(self._tx_once(idempotency_key, ["register_terminal", account], go))
 
     def fund(
         self, wallet: WalletId, amount: int, now: int, voucher_id: bytes | None = None
