@@ -426,7 +426,7 @@ class LedgerService:
     def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
         """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
         auth, trust, params = self.authorities, self.trust, self.params
-        upload = sync.verify(trust, params, report, entries, now)
+        upload = sync.verify(trust, params, report, entries, csr, now)
         return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, csr, now))
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:

@@ -76,13 +76,17 @@ def verify(
     params: NetworkParams,
     report_data: bytes,
     entry_data: Sequence[bytes],
+    csr: bytes,
     now: int,
 ) -> Upload:
     """Verify what needs no database, before the transaction (so that concurrent syncs verify in
     parallel even where the database serialises writers): the report's signature, time and
-    currency, the entries' encoding and count, and every payment and unload request in them. An
-    entry that fails is verified again inside ``run``, which records why."""
+    currency, that the CSR (for the renewed certificate) is the reporting key's, the entries'
+    encoding and count, and every payment and unload request in them. An entry that fails is
+    verified again inside ``run``, which records why."""
     report, signer = verify_report(report_data, trust=trust, params=params)
+    if spki(csr_public_key(csr)) != spki(signer.public_key):
+        raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
     if report.time > now + params.clock_skew:
         raise VerificationError(Rejection.FROM_THE_FUTURE, "report time")
     if report.currency != params.currency:
@@ -117,14 +121,13 @@ def run(
     csr: bytes,
     now: int,
 ) -> SyncResult:
-    """Process one verified sync upload in the caller's transaction."""
+    """Process one verified sync upload (``csr`` checked by ``verify``) in the caller's
+    transaction."""
     report, signer, entries = upload.report, upload.signer, upload.entries
     wid = signer.wallet_id
     wallet = registry.get(conn, wid)
     if wallet.status != "active":
         raise WalletRevoked(f"wallet {wid} is {wallet.status}")
-    if spki(csr_public_key(csr)) != spki(signer.public_key):
-        raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
     if report.sync_seq not in (wallet.next_seq, wallet.next_seq - 1):
         raise IncompleteLog(f"sync {report.sync_seq}, expected {wallet.next_seq}")
     base = conn.execute(
