@@ -86,7 +86,7 @@ def certificates(alg: SignatureAlgorithm) -> dict[str, bytes]:
             name: pki.issue_wallet(
                 bank_key,
                 bank,
-                pki.make_csr(key_for(alg, name)),
+                key_for(alg, name).public_key(),
                 wid,
                 DEFAULT_LIMITS,
                 0,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm, algorithm_of
+from offcash.crypto.algorithms import PrivateKey, PublicKey, SignatureAlgorithm, algorithm_of
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.limits import Limits
 from offcash.protocol import messages as m
@@ -72,9 +72,25 @@ class Bank:
         now: int,
         validity: dt.timedelta = pki.DEFAULT_WALLET_VALIDITY,
     ) -> bytes:
-        """A wallet certificate (DER) for the key in ``csr``."""
+        """A wallet certificate (DER) for the key in ``csr``.
+
+        Raises ``DecodeError`` if the CSR is malformed or its proof of possession fails."""
+        public_key = pki.csr_public_key(csr)
+        return self.certify_key(public_key, wallet_id, limits, counter_base, now, validity)
+
+    def certify_key(
+        self,
+        public_key: PublicKey,
+        wallet_id: WalletId,
+        limits: Limits,
+        counter_base: int,
+        now: int,
+        validity: dt.timedelta = pki.DEFAULT_WALLET_VALIDITY,
+    ) -> bytes:
+        """A wallet certificate (DER) for a key whose CSR the caller has already checked
+        (``pki.csr_public_key``)."""
         cert = pki.issue_wallet(
-            self.key, self.certificate, csr, wallet_id, limits, counter_base, now, validity
+            self.key, self.certificate, public_key, wallet_id, limits, counter_base, now, validity
         )
         return pki.der(cert)
 

@@ -167,23 +167,21 @@ def csr_public_key(csr_der: bytes) -> PublicKey:
 def issue_wallet(
     bank_key: PrivateKey,
     bank: x509.Certificate,
-    csr_der: bytes,
+    public_key: PublicKey,
     wallet_id: WalletId,
     limits: Limits,
     counter_base: int,
     now: int,
     validity: dt.timedelta = DEFAULT_WALLET_VALIDITY,
 ) -> x509.Certificate:
-    """A short-lived wallet certificate for the key in ``csr_der``, with its policy, valid from
-    ``CERTIFICATE_BACKDATE`` before ``now`` until ``validity`` after it.
-
-    Raises ``DecodeError`` if the CSR is malformed or its proof of possession fails.
-    """
+    """A short-lived wallet certificate for ``public_key`` (proven by its CSR: see
+    ``csr_public_key``), with its policy, valid from ``CERTIFICATE_BACKDATE`` before ``now``
+    until ``validity`` after it."""
     return (
         x509.CertificateBuilder()
         .subject_name(_name(str(wallet_id)))
         .issuer_name(bank.subject)
-        .public_key(csr_public_key(csr_der))
+        .public_key(public_key)
         .serial_number(_serial())
         .not_valid_before(_utc(now) - CERTIFICATE_BACKDATE)
         .not_valid_after(_utc(now) + validity)

@@ -319,13 +319,14 @@ class LedgerService:
         and the CRLs current at the retry."""
         lim = limits or DEFAULT_LIMITS
         auth = self.authorities  # load outside the transaction: SQLite allows one writer
-        key = spki(csr_public_key(csr))  # a retry may carry a new CSR for the same key
-        request: list[object] = ["enroll", account, key, registry.encode_limits(lim)]
+        public_key = csr_public_key(csr)  # checked once, outside the transaction
+        # a retry may carry a new CSR for the same key: the request names the key
+        request: list[object] = ["enroll", account, spki(public_key), registry.encode_limits(lim)]
 
         def certify(conn: Connection) -> bytes:
             wid = WalletId.random()
             _, bank = self._account(conn, account)
-            cert = auth.bank(bank).certify_wallet(csr, wid, lim, 0, now)
+            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now)
             conn.execute(
                 sa.insert(s.wallets).values(
                     id=wid.raw,
@@ -427,7 +428,7 @@ class LedgerService:
         """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
         auth, trust, params = self.authorities, self.trust, self.params
         upload = sync.verify(trust, params, report, entries, csr, now)
-        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, csr, now))
+        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, now))
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.

@@ -118,11 +118,10 @@ def run(
     trust: TrustStore,
     params: NetworkParams,
     upload: Upload,
-    csr: bytes,
     now: int,
 ) -> SyncResult:
-    """Process one verified sync upload (``csr`` checked by ``verify``) in the caller's
-    transaction."""
+    """Process one verified sync upload in the caller's transaction; the renewed certificate
+    is for the reporting key (``verify`` checked that the CSR is for it)."""
     report, signer, entries = upload.report, upload.signer, upload.entries
     wid = signer.wallet_id
     wallet = registry.get(conn, wid)
@@ -249,7 +248,7 @@ def run(
         return SyncResult(None, None, auth.bank_ders, crls, out.new + out.moved, refused, problems)
     bank = auth.bank(wallet.bank)
     _return_expired_vouchers(conn, params, wallet, report.time, now)
-    cert = bank.certify_wallet(csr, wid, limits, report.counter, now)
+    cert = bank.certify_key(signer.public_key, wid, limits, report.counter, now)
     authority.record_certificate(conn, wid, cert, wallet.bank)
     ack = bank.acknowledge(report, wid, now)
     conn.execute(
