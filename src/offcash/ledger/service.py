@@ -379,8 +379,10 @@ class LedgerService:
         def go(conn: Connection) -> bytes:
             row = registry.get(conn, wallet)
             v = s.vouchers
-            key = sa.and_(v.c.wallet == wallet.raw, v.c.id == voucher_id)
-            issued = conn.execute(sa.select(v.c.amount, v.c.issued_at).where(key)).first()
+            earlier = sa.select(v.c.amount, v.c.issued_at).where(
+                v.c.wallet == wallet.raw, v.c.id == voucher_id
+            )
+            issued = conn.execute(earlier).first()
             if issued is None:
                 if row.status != "active" or row.kind != "se":
                     raise WalletRevoked(f"wallet {wallet} cannot be funded ({row.status})")
@@ -402,7 +404,7 @@ class LedgerService:
                         wallet, amount, params.currency, now, voucher_id
                     )
                 # a concurrent retry inserted it first (and committed): answer as it did
-                issued = conn.execute(sa.select(v.c.amount, v.c.issued_at).where(key)).one()
+                issued = conn.execute(earlier).one()
             if int(issued.amount) != amount:
                 raise Conflict(f"voucher id already used for {int(issued.amount)}, not {amount}")
             return auth.bank(row.bank).voucher(
