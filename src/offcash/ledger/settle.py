@@ -384,6 +384,25 @@ def _may_hold(payee: Row[Any]) -> bool:
     return bool(payee.kind == "se" and payee.status != "refunded")
 
 
+def _move(
+    conn: Connection, table: sa.Table, r: Row[Any], state: str, target: str, now: int
+) -> bool:
+    """Move the spend row ``r`` from ``state`` to ``target`` by a conditional update (so at
+    most once, whoever races); whether this call moved it."""
+    done = conn.execute(
+        sa.update(table)
+        .where(
+            table.c.payer == r.payer,
+            table.c.counter == r.counter,
+            table.c.digest == r.digest,
+            table.c.state == state,
+        )
+        .values(state=target, settled_at=now)
+        .returning(table.c.payer)
+    ).first()
+    return done is not None
+
+
 def _presume(
     conn: Connection,
     table: sa.Table,
@@ -395,18 +414,7 @@ def _presume(
 ) -> bool:
     """Move a torn payment (in ``state``) into its SE payee's bank float: the payee's own
     spends prove it holds it. Conditional update: once."""
-    done = conn.execute(
-        sa.update(table)
-        .where(
-            table.c.payer == r.payer,
-            table.c.counter == r.counter,
-            table.c.digest == r.digest,
-            table.c.state == state,
-        )
-        .values(state="presumed", settled_at=now)
-        .returning(table.c.payer)
-    ).first()
-    if done is None:
+    if not _move(conn, table, r, state, "presumed", now):
         return False
     source = books.SUSPENSE if state == "suspense" else str(payee.account)
     legs.move(source, books.float_of(payee.bank), int(r.amount))
@@ -427,18 +435,7 @@ def unpresume(
             )
         ).all()
         for r in rows:
-            done = conn.execute(
-                sa.update(table)
-                .where(
-                    table.c.payer == r.payer,
-                    table.c.counter == r.counter,
-                    table.c.digest == r.digest,
-                    table.c.state == "presumed",
-                )
-                .values(state="released", settled_at=now)
-                .returning(table.c.payer)
-            ).first()
-            if done is not None:
+            if _move(conn, table, r, "presumed", "released", now):
                 legs.move(books.float_of(wallet.bank), str(wallet.account), int(r.amount))
 
 
@@ -501,19 +498,7 @@ def release_torn(conn: Connection, cutoff: int, now: int) -> int:
                         gaps[pid] -= int(r.amount)
                         count += 1
                     continue
-            conds = [
-                table.c.payer == r.payer,
-                table.c.counter == r.counter,
-                table.c.digest == r.digest,
-                table.c.state == "suspense",
-            ]
-            done = conn.execute(
-                sa.update(table)
-                .where(*conds)
-                .values(state="released", settled_at=now)
-                .returning(table.c.payer)
-            ).first()
-            if done is not None:
+            if _move(conn, table, r, "suspense", "released", now):
                 legs.move(books.SUSPENSE, str(payee.account), int(r.amount))
                 count += 1
     books.post(conn, now, "release-torn", legs)
