@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
-from offcash.encoding.fields import array_of, bstr, tstr, uint
+from offcash.encoding.fields import array_of, bstr, uint
 from offcash.errors import DecodeError, OffcashError, SecureElementError
 from offcash.protocol.payee import PayeeBook
 from offcash.se import log
@@ -46,12 +45,11 @@ class SEState:
 
     def encode(self) -> bytes:
         """The state as deterministic CBOR."""
-        p = self.params
         return cbor.encode(
             [
                 _STATE_VERSION,
                 self.key_der,
-                [p.currency, p.algorithm.short, p.max_payment_age, p.clock_skew],
+                self.params.to_cbor(),
                 self.root,
                 self.banks,
                 self.crls,
@@ -74,7 +72,6 @@ class SEState:
             if v[0] != _STATE_VERSION:
                 raise SecureElementError(f"unsupported state version {v[0]!r}")
             der, ders = bstr(1), array_of(bstr(1), 1024)
-            currency, alg, age, skew = _items(v[2], 4, "state.params")
             balance, counter, sync_seq, last_sync = (
                 uint()(x, "state.counters") for x in _items(v[7], 4, "state.counters")
             )
@@ -82,12 +79,7 @@ class SEState:
                 raise DecodeError("state.vouchers", "expected a map")
             return cls(
                 key_der=der(v[1], "state.key"),
-                params=NetworkParams(
-                    tstr(3)(currency, "state.params.currency"),
-                    SignatureAlgorithm.from_name(tstr(16)(alg, "state.params.algorithm")),
-                    uint()(age, "state.params.max_payment_age"),
-                    uint()(skew, "state.params.clock_skew"),
-                ),
+                params=NetworkParams.from_cbor(v[2], "state.params"),
                 root=der(v[3], "state.root"),
                 banks=ders(v[4], "state.banks"),
                 crls=ders(v[5], "state.crls"),

@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
-from offcash.encoding.fields import bstr, tstr, uint
+from offcash.encoding.fields import bstr, uint
 from offcash.errors import DecodeError, MoneyError
 from offcash.protocol import messages as m
 from offcash.protocol.payee import PayeeBook
@@ -70,11 +69,10 @@ class ReceiveOnlyTerminal:
 
     def encode(self) -> bytes:
         """The terminal's state, for the caller to persist."""
-        p = self.params
         return cbor.encode(
             [
                 self.wallet_id.raw,
-                [p.currency, p.algorithm.short, p.max_payment_age, p.clock_skew],
+                self.params.to_cbor(),
                 [self.trust.root_der, self.trust.bank_certificates(), self.trust.crl_ders()],
                 self.book.to_cbor(),
                 [[t, payment] for t, payment in self.held],
@@ -88,16 +86,10 @@ class ReceiveOnlyTerminal:
             v: Any = cbor.decode(data, path="terminal", max_bytes=64 * 1024 * 1024)
             if type(v) is not list or len(v) != 5:
                 raise DecodeError("terminal", "expected an array of 5 items")
-            currency, alg, age, skew = v[1]
             root, banks, crls = v[2]
             return cls(
                 WalletId(v[0]),
-                NetworkParams(
-                    tstr(3)(currency, "terminal.params.currency"),
-                    SignatureAlgorithm.from_name(tstr(16)(alg, "terminal.params.algorithm")),
-                    uint()(age, "terminal.params.max_payment_age"),
-                    uint()(skew, "terminal.params.clock_skew"),
-                ),
+                NetworkParams.from_cbor(v[1], "terminal.params"),
                 TrustStore.create(root, banks, crls),
                 PayeeBook.from_cbor(v[3]),
                 [(uint()(t, "terminal.held"), bstr(1)(p, "terminal.held")) for t, p in v[4]],
