@@ -16,7 +16,6 @@ revoked, the bank renews its certificate (counter base = reported counter) and a
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,12 +62,25 @@ class SyncResult:
 @dataclass(frozen=True)
 class Upload:
     """A sync upload checked without the database: its verified report and signer, its entries
-    decoded, and the spends of the entries that verify, by index (``verify``)."""
+    decoded, and what checking each entry's message gave, by index: its spend, or the error it
+    failed with (``verify``)."""
 
     report: m.SyncReport
     signer: WalletCertificate
     entries: list[log.Entry]
-    spends: dict[int, settle.Spend]
+    checked: dict[int, settle.Spend | VerificationError | DecodeError]
+
+    @property
+    def spends(self) -> dict[int, settle.Spend]:
+        """The spends of the entries whose message verified, by index."""
+        return {i: c for i, c in self.checked.items() if isinstance(c, settle.Spend)}
+
+    def spend(self, i: int) -> settle.Spend:
+        """Entry ``i``'s spend; raises the error its message failed with."""
+        c = self.checked[i]
+        if isinstance(c, settle.Spend):
+            return c
+        raise c
 
 
 def verify(
@@ -82,8 +94,8 @@ def verify(
     """Verify what needs no database, before the transaction (so that concurrent syncs verify in
     parallel even where the database serialises writers): the report's signature, time and
     currency, that the CSR (for the renewed certificate) is the reporting key's, the entries'
-    encoding and count, and every payment and unload request in them. An entry that fails is
-    verified again inside ``run``, which records why."""
+    encoding and count, and every payment and unload request in them (an entry that fails keeps
+    its error, which ``run`` records)."""
     report, signer = verify_report(report_data, trust=trust, params=params)
     if spki(csr_public_key(csr)) != spki(signer.public_key):
         raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
@@ -94,12 +106,14 @@ def verify(
     if len(entry_data) != report.entries:
         raise IncompleteLog(f"{len(entry_data)} entries uploaded, {report.entries} reported")
     entries = [log.Entry.decode(e, f"entries[{i}]") for i, e in enumerate(entry_data)]
-    spends: dict[int, settle.Spend] = {}
+    checked: dict[int, settle.Spend | VerificationError | DecodeError] = {}
     for i, e in enumerate(entries):
         if e.type is not log.EntryType.LOADED:
-            with contextlib.suppress(VerificationError, DecodeError):
-                spends[i] = _spend(e, trust, params, signer.wallet_id)
-    return Upload(report, signer, entries, spends)
+            try:
+                checked[i] = _spend(e, trust, params, signer.wallet_id)
+            except (VerificationError, DecodeError) as exc:
+                checked[i] = exc
+    return Upload(report, signer, entries, checked)
 
 
 def _spend(e: log.Entry, trust: TrustStore, params: NetworkParams, wid: WalletId) -> settle.Spend:
@@ -157,7 +171,7 @@ def run(
         counted = False
         try:
             if e.type is log.EntryType.RECEIVED:
-                sp = upload.spends.get(i) or _spend(e, trust, params, wid)
+                sp = upload.spend(i)
                 if not receipts.first(sp):
                     problems.append(
                         f"entry {i}: payment ({sp.payer.hex()}, {sp.counter}) received again"
@@ -178,7 +192,7 @@ def run(
                     balance += e.amount
             else:
                 balance -= e.amount
-                sp = upload.spends.get(i) or _spend(e, trust, params, wid)
+                sp = upload.spend(i)
                 if e.type is log.EntryType.SENT:
                     sent_value += e.amount
                     spends.append((sp, settle.Source.SENT))
