@@ -65,7 +65,9 @@ def run(*args: str | Path) -> Run:
 
 
 def build_network(root: Path) -> list[str]:
-    """The shared pilot network; returns the ``--network DIR`` arguments."""
+    """The shared pilot network; returns the ``--network DIR`` arguments. ``shop-phone`` and
+    ``shop-till`` are served by ``offcash pos`` processes, ``kiosk-phone`` by in-process apps
+    (never both on one wallet: two processes writing one secure-element file race)."""
     r = run("network", "init", root, "--currency", "EUR", "--banks", "Bank A,Bank B")
     assert r.code == 0, r.stderr
     n = ["--network", str(root)]
@@ -75,8 +77,9 @@ def build_network(root: Path) -> list[str]:
         assert r.code == 0, r.stderr
         assert run(*n, "wallet", "fund", f"{account}-phone", "200").code == 0
     assert run(*n, "account", "open", "shop", "--bank", "Bank B", "--deposit", "0").code == 0
-    r = run(*n, "wallet", "create", "shop-phone", "--bank", "Bank B", "--owner", "shop")
-    assert r.code == 0, r.stderr
+    for till in ("shop-phone", "kiosk-phone"):
+        r = run(*n, "wallet", "create", till, "--bank", "Bank B", "--owner", "shop")
+        assert r.code == 0, r.stderr
     r = run(*n, "terminal", "create", "shop-till", "--owner", "shop")
     assert r.code == 0, r.stderr
     return n

@@ -118,7 +118,9 @@ def test_sale_paid_by_pasted_text(
     assert minor(balance(pilot, "shop-phone")) == minor(before) + 1250
     # The receipt QR is a receipt the payee signed for this very payment.
     page.locator("#receipt").wait_for(state="visible")
-    receipt = decode_frames(qr_contents(data_url_bytes(page.locator("#receipt-qr").get_attribute("src"))))
+    receipt = decode_frames(
+        qr_contents(data_url_bytes(page.locator("#receipt-qr").get_attribute("src")))
+    )
     payment = m.parse_payment(decode_text((tmp_path / "payment.txt").read_text()))
     net = Network.open(Path(pilot[1]))
     material = open_ledger(net.db_url).trust_material(None, payment.time)
@@ -197,9 +199,23 @@ def test_bad_inputs_get_the_cli_reasons(
     cases: dict[str, tuple[bytes | str, str]] = {
         "garbage": ("hello, this is not a payment", "decode-error"),
         "bad-text": ("OC1:::not base45!!", "transport-text"),
-        "tampered": (encode_text(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:]), "verification-failed"),
+        "tampered": (
+            encode_text(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:]),
+            "verification-failed",
+        ),
     }
-    r = run(*pilot, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "2", "--out", tmp_path / "bob.txt")
+    r = run(
+        *pilot,
+        "wallet",
+        "pay",
+        "alice-phone",
+        "--to",
+        "bob-phone",
+        "--amount",
+        "2",
+        "--out",
+        tmp_path / "bob.txt",
+    )
     assert r.code == 0, r.stderr
     cases["other-payee"] = ((tmp_path / "bob.txt").read_text(), "verification-failed")
     for name, (given, expected) in cases.items():
@@ -243,7 +259,9 @@ def test_terminal_till_animates_a_multi_code_request_and_syncs(
     # The request needs several codes: the page shows them in turn; collect what it shows.
     seen: set[bytes] = set()
     for _ in range(60):
-        seen |= set(qr_contents(data_url_bytes(page.get_by_test_id("request-qr").get_attribute("src"))))
+        seen |= set(
+            qr_contents(data_url_bytes(page.get_by_test_id("request-qr").get_attribute("src")))
+        )
         if len(seen) > 1 and decode_ok(seen):
             break
         page.wait_for_timeout(200)

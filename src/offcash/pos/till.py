@@ -228,10 +228,12 @@ class Till:
                     "balance": self.money(self.net.money(r["balance"]).minor),
                 }
             r = terminal.redeem(self.net, self.name, self.server)
-            refused = f", {len(r['refused'])} refused" if r["refused"] else ""
+            refused = f", {len(r['refused'])} refused and still held" if r["refused"] else ""
+            plural = "" if r["settled"] == 1 else "s"
             return {
                 "synced": True,
-                "message": f"redeemed {r['settled']} payments to {r['owner']}{refused}",
+                "message": f"redeemed {r['settled']} payment{plural}, {r['amount']} "
+                f"{self.currency.code}, to {r['owner']}{refused}",
                 "amount": self.money(self.net.money(r["amount"]).minor),
             }
 

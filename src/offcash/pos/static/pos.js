@@ -134,6 +134,8 @@
       }
       if (!data.duplicate) {
         $("payment-text").value = "";
+        $("amount").value = "";
+        $("reference").value = "";
         clearInterval(frameTimer);
         $("request").hidden = true;
       }
@@ -142,9 +144,7 @@
     } else {
       $("receipt").hidden = true;
       box.append(el("p", "Refused", "verdict"));
-      const why = el("p");
-      why.append(el("code", data.code || "error"), document.createTextNode(` ${data.message || ""}`));
-      box.append(why);
+      box.append(el("p", data.message || data.code || "error", "reason"));
     }
   }
 
