@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,10 @@ from typing import Any
 import pytest
 
 from poskit import CHROMIUM, CHROMIUM_ARGS, PosServer, build_network, chromium_available, pos_server
+
+
+#: What a till's page may load: this machine, and data/blob URLs it makes itself.
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|data:|blob:)")
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +77,9 @@ def page(browser: Any) -> Iterator[Any]:
     p = context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda exc: errors.append(str(exc)))
+    remote: list[str] = []
+    p.on("request", lambda r: None if LOCAL.match(r.url) else remote.append(r.url))
     yield p
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not remote, f"the page loaded something from outside this machine: {remote}"

@@ -225,3 +225,20 @@ def post_from_page(page: Any, till: str, text: str) -> list[str]:
             [till, text],
         )
     )
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_a_wildcard_address_is_refused(pilot: list[str], host: str) -> None:
+    r = run(*pilot, "pos", "kiosk-phone", "--host", host)
+    assert r.code == 1 and "not a wildcard" in r.stderr
+
+
+def test_an_unknown_till_or_a_wrong_pin_is_refused_at_start(
+    pilot: list[str], tmp_path: Path
+) -> None:
+    r = run(*pilot, "pos", "nobody")
+    assert r.code == 1 and "no wallet or terminal named 'nobody'" in r.stderr
+    pin = tmp_path / "pin"
+    pin.write_text("9999\n")
+    r = run(*pilot, "pos", "kiosk-phone", "--pin-file", pin)
+    assert r.code == 1 and "wrong-pin" in r.stderr
