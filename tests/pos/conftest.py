@@ -12,7 +12,6 @@ import pytest
 
 from poskit import CHROMIUM, CHROMIUM_ARGS, PosServer, build_network, chromium_available, pos_server
 
-
 #: What a till's page may load: this machine, and data/blob URLs it makes itself.
 LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|data:|blob:)")
 
