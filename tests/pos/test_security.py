@@ -242,3 +242,19 @@ def test_an_unknown_till_or_a_wrong_pin_is_refused_at_start(
     pin.write_text("9999\n")
     r = run(*pilot, "pos", "kiosk-phone", "--pin-file", pin)
     assert r.code == 1 and "wrong-pin" in r.stderr
+
+
+def test_sync_with_no_settlement_service_is_a_typed_refusal(pilot: list[str]) -> None:
+    """Offline (the server cannot be reached), the Sync button says why; nothing else breaks."""
+    till = Till.open(
+        Network.open(Path(pilot[1])), "kiosk-phone", pin="0000", server="http://127.0.0.1:9"
+    )
+    app = create_app(till, allowed_hosts("127.0.0.1", PORT), token="t")
+    with TestClient(app, base_url=ORIGIN) as client:
+        r = client.post("/api/sync", headers=good("t"))
+        assert r.status_code == 422
+        body = r.json()
+        assert (
+            body["code"] == "refused" and "settlement server http://127.0.0.1:9" in body["message"]
+        )
+        assert client.get("/api/info").status_code == 200

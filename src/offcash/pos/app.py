@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,13 +47,15 @@ class SaleRequest(BaseModel):
     """The amount (decimal text, parsed exactly by the server) and an optional reference."""
 
     amount: str = Field(max_length=32)
-    reference: str | None = Field(default=None, max_length=64)
+    reference: str | None = Field(default=None, max_length=140)
 
 
 class Scan(BaseModel):
     """The raw content (base64) of every distinct QR code the camera has seen."""
 
-    codes: list[str] = Field(max_length=scan.MAX_CODES)
+    codes: list[Annotated[str, Field(max_length=4 * scan.MAX_CODE_BYTES // 3 + 4)]] = Field(
+        max_length=scan.MAX_CODES
+    )
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
