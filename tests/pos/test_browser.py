@@ -143,6 +143,7 @@ def test_sale_paid_by_uploaded_png(
     code, shown = result(page)
     assert code == "accepted", shown
     assert "Accepted: €3.20" in shown and "bob-phone" in shown
+    expect(page.get_by_test_id("history")).to_contain_text("€3.20")
     shot(page, artefacts, "04-uploaded")
 
 
@@ -175,6 +176,7 @@ def test_sale_paid_by_camera(
         code, shown = result(page)
         assert code == "accepted", shown
         assert "Accepted: €7.05" in shown and "camera sale" in shown
+        page.get_by_test_id("history").get_by_text("camera sale").wait_for()
         shot(page, artefacts, "05-camera")
         assert page.locator("#camera").is_hidden()  # the camera is released after the result
         context.close()
