@@ -66,8 +66,9 @@ def run(*args: str | Path) -> Run:
 
 def build_network(root: Path) -> list[str]:
     """The shared pilot network; returns the ``--network DIR`` arguments. ``shop-phone`` and
-    ``shop-till`` are served by ``offcash pos`` processes, ``kiosk-phone`` by in-process apps
-    (never both on one wallet: two processes writing one secure-element file race)."""
+    ``shop-till`` are served by ``offcash pos`` processes for the session, ``kiosk-phone`` by
+    in-process apps or a short-lived process (never two at once on one wallet: two processes
+    writing one secure-element file race)."""
     r = run("network", "init", root, "--currency", "EUR", "--banks", "Bank A,Bank B")
     assert r.code == 0, r.stderr
     n = ["--network", str(root)]

@@ -10,7 +10,7 @@
   const FRAME_MS = 600; // how long each frame of a multi-code request is shown
   const SCAN_MS = 150; // pause between two camera reads
   let info = null;
-  let frameTimer = null;
+  const timers = new Map(); // img -> interval animating its frames
   let stream = null;
   let scanning = false;
   let codes = new Map();
@@ -76,8 +76,9 @@
 
   // --- 1-2. the request ---------------------------------------------------------------------
 
+  // Show the QR codes of one message in `img`, in turn when there are several.
   function showFrames(img, caption, frames) {
-    clearInterval(frameTimer);
+    clearInterval(timers.get(img));
     let i = 0;
     const show = () => {
       img.src = frames[i];
@@ -85,7 +86,7 @@
       i = (i + 1) % frames.length;
     };
     show();
-    if (frames.length > 1) frameTimer = setInterval(show, FRAME_MS);
+    if (frames.length > 1) timers.set(img, setInterval(show, FRAME_MS));
   }
 
   $("sale-form").addEventListener("submit", async (ev) => {
@@ -128,20 +129,22 @@
       box.append(el("p", data.message, "muted"));
       if (data.receipt) {
         $("receipt").hidden = false;
-        $("receipt-qr").src = data.receipt.frames[0];
+        showFrames($("receipt-qr"), $("receipt-frame"), data.receipt.frames);
       } else {
+        clearInterval(timers.get($("receipt-qr")));
         $("receipt").hidden = true;
       }
       if (!data.duplicate) {
         $("payment-text").value = "";
         $("amount").value = "";
         $("reference").value = "";
-        clearInterval(frameTimer);
+        clearInterval(timers.get($("request-qr")));
         $("request").hidden = true;
       }
       loadHistory();
       loadInfo();
     } else {
+      clearInterval(timers.get($("receipt-qr")));
       $("receipt").hidden = true;
       box.append(el("p", "Refused", "verdict"));
       box.append(el("p", data.message || data.code || "error", "reason"));
