@@ -371,3 +371,8 @@ def test_a_receipt_in_several_codes_is_animated_too(
         payment = m.parse_payment(decode_text((tmp_path / "p.txt").read_text()))
         assert receipt.payment == payment.digest
         expect(page.locator("#receipt-frame")).to_contain_text(re.compile(r"code \d+ of \d+"))
+        # a wallet's Sync settles its log with the ledger (in process: the network's SQLite)
+        page.get_by_role("button", name="Sync (online)").click()
+        expect(page.locator("#sync-status")).to_contain_text("synced: ", timeout=60_000)
+        shown = run(*pilot, "wallet", "show", "kiosk-phone", "--json").json()
+        assert shown["log_entries"] == 0 and shown["last_sync"] is not None
