@@ -38,6 +38,8 @@ Kind = Literal["wallet", "terminal"]
 POS_DIR = "pos"
 #: Largest upload (image, text or raw message) the till reads.
 MAX_UPLOAD = 8 * 1024 * 1024
+#: References of the till's latest requests kept in memory, to show with their payments.
+MAX_REFERENCES = 256
 #: Pixels per QR module in the images the page shows.
 QR_SCALE = 6
 
@@ -139,6 +141,8 @@ class Till:
             req = m.parse_request(data)
             if reference:
                 self._references[req.nonce] = reference
+                while len(self._references) > MAX_REFERENCES:  # the oldest request first
+                    del self._references[next(iter(self._references))]
         return {
             "amount": self.money(req.amount),
             "reference": reference,
