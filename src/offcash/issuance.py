@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey, PublicKey, SignatureAlgorithm, algorithm_of
+from offcash.crypto.algorithms import PublicKey, SignatureAlgorithm
+from offcash.crypto.signer import SigningKey, as_signer, new_sibling
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.limits import Limits
 from offcash.protocol import messages as m
@@ -26,13 +27,15 @@ VOUCHER_VALIDITY = 24 * 3600
 class CentralBank:
     """The root certificate authority of one network."""
 
-    key: PrivateKey
+    key: SigningKey
     certificate: x509.Certificate
 
     @classmethod
-    def create(cls, name: str, algorithm: SignatureAlgorithm, now: int) -> CentralBank:
-        """A new central bank with a fresh root key."""
-        key = algorithm.generate()
+    def create(
+        cls, name: str, algorithm: SignatureAlgorithm, now: int, key: SigningKey | None = None
+    ) -> CentralBank:
+        """A new central bank with a fresh root key (or ``key``, e.g. one made in an HSM)."""
+        key = algorithm.generate() if key is None else key
         return cls(key, pki.issue_root(key, name, now))
 
     @property
@@ -41,16 +44,18 @@ class CentralBank:
         return pki.der(self.certificate)
 
     def certify_bank(self, name: str, now: int) -> Bank:
-        """A new bank CA with a fresh key, certified by this root."""
-        key = algorithm_of(self.key).generate()
-        return Bank(key, pki.issue_bank(self.key, self.certificate, key.public_key(), name, now))
+        """A new bank CA with a fresh key, certified by this root (the key is made where the
+        root key lives: in memory, or in the same HSM token)."""
+        key = new_sibling(self.key, name)
+        public_key = as_signer(key).public_key()
+        return Bank(key, pki.issue_bank(self.key, self.certificate, public_key, name, now))
 
 
 @dataclass
 class Bank:
     """A bank's intermediate CA."""
 
-    key: PrivateKey
+    key: SigningKey
     certificate: x509.Certificate
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ import typer
 from offcash.cli import output, service
 from offcash.cli.config import CONFIG_FILE, CliRefusal, Network, NetworkConfig, now
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.signer import SigningKey
 from offcash.domain.money import Currency
 
 app = typer.Typer(no_args_is_help=True)
@@ -33,9 +35,11 @@ def init(
     algorithm: str = "p256",
     db_url: str | None = None,
     claim_window: int | None = None,
+    hsm: HsmOption | None = None,
 ) -> Network:
-    """Create a network in ``root``: the ledger with its CAs, then the config file (with a new
-    random operator token for ``offcash serve``)."""
+    """Create a network in ``root``: the ledger with its CAs (in ``hsm``'s token if given,
+    else in the ledger database), then the config file (with a new random operator token for
+    ``offcash serve``)."""
     if claim_window is not None and claim_window < 0:
         raise CliRefusal("--claim-window must be 0 or more seconds")
     code = Currency.of(currency).code
@@ -47,6 +51,7 @@ def init(
         raise CliRefusal(f"{root} already holds an offcash network")
     root.mkdir(parents=True, exist_ok=True)
     draft = Network(root, NetworkConfig(code, alg, names, CENTRAL_BANK, "", db_url))
+    root_key = hsm.root_key(SignatureAlgorithm.from_name(alg)) if hsm is not None else None
     with output.progress("Creating the ledger, the central bank's and the banks' CAs..."):
         root_der = service.init_network(
             draft.db_url,
@@ -55,6 +60,7 @@ def init(
             banks=names,
             central_bank=CENTRAL_BANK,
             now=now(),
+            root_key=root_key,
         )
     config = NetworkConfig(
         code,
@@ -67,6 +73,33 @@ def init(
         operator_token=secrets.token_urlsafe(24),
     )
     return Network.create(root, config)
+
+
+@dataclass(frozen=True)
+class HsmOption:
+    """``network init --hsm``: the PKCS#11 module, token label and PIN file for the CA keys."""
+
+    module: str
+    token: str
+    pin_file: Path | None = None
+
+    def root_key(self, algorithm: SignatureAlgorithm) -> SigningKey:
+        """A new root key in the token (the bank keys follow it there). The URI stored in the
+        ledger names the PIN file (absolute), never the PIN."""
+        from offcash.crypto import hsm
+
+        if not Path(self.module).is_file():
+            raise CliRefusal(f"--hsm: no PKCS#11 module at {self.module}")
+        pin_file = str(self.pin_file.resolve()) if self.pin_file is not None else None
+        token = hsm.open_token(self.module, self.token, pin_file)
+        return token.generate(algorithm, CENTRAL_BANK, pin_file)
+
+
+PLAINTEXT_KEYS_WARNING = (
+    "Warning: the CA private keys are stored unencrypted in the ledger database; "
+    "for anything but a pilot keep them in an HSM (network init --hsm MODULE --hsm-token LABEL "
+    "--hsm-pin-file FILE)."
+)
 
 
 def describe(net: Network) -> dict[str, Any]:
@@ -100,12 +133,41 @@ def init_cmd(
             help="Seconds after a loss report before the refund (default 30 days).",
         ),
     ] = None,
+    hsm_module: Annotated[
+        str | None,
+        typer.Option(
+            "--hsm",
+            help="PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): make and keep the CA "
+            "keys in its token, the ledger stores only a reference.",
+        ),
+    ] = None,
+    hsm_token: Annotated[
+        str | None, typer.Option("--hsm-token", help="Label of the PKCS#11 token (with --hsm).")
+    ] = None,
+    hsm_pin_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--hsm-pin-file",
+            help="File holding the token's user PIN (its path is recorded, never the PIN; "
+            "or set OFFCASH_HSM_PIN / OFFCASH_HSM_PIN_FILE).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a pilot network: central bank root CA, bank CAs, ledger and config in ROOT."""
     if alg not in ("p256", "ed25519"):
         raise typer.BadParameter("--alg must be p256 or ed25519")
-    r = describe(init(root, currency, banks.split(","), alg, db, claim_window))
+    if (hsm_token is not None or hsm_pin_file is not None) and hsm_module is None:
+        raise typer.BadParameter("--hsm-token and --hsm-pin-file need --hsm MODULE")
+    hsm = None
+    if hsm_module is not None:
+        if hsm_token is None:
+            raise typer.BadParameter("--hsm needs --hsm-token LABEL")
+        hsm = HsmOption(hsm_module, hsm_token, hsm_pin_file)
+    r = describe(init(root, currency, banks.split(","), alg, db, claim_window, hsm))
+    r["ca_keys"] = "hsm" if hsm is not None else "ledger-database"
+    if hsm is None:
+        output.say(PLAINTEXT_KEYS_WARNING, stderr=True)
 
     def render(r: dict[str, Any]) -> None:
         output.say(

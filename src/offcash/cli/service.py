@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from offcash.cli import output
 from offcash.cli.config import DEFAULT_CLAIM_WINDOW, AccountEntry, CliRefusal, Network
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.signer import SigningKey
 from offcash.domain.ids import WalletId
 from offcash.errors import OffcashError
 from offcash.protocol import messages as m
@@ -45,12 +46,20 @@ class SyncOutcome:
 
 
 def init_network(
-    db_url: str, *, currency: str, algorithm: str, banks: list[str], central_bank: str, now: int
+    db_url: str,
+    *,
+    currency: str,
+    algorithm: str,
+    banks: list[str],
+    central_bank: str,
+    now: int,
+    root_key: SigningKey | None = None,
 ) -> bytes:
-    """Create the ledger with fresh CAs and fund each bank's reserves; returns the root DER."""
+    """Create the ledger with fresh CAs (made where ``root_key`` lives, if given: an HSM) and
+    fund each bank's reserves; returns the root DER."""
     ledger = open_ledger(db_url, warm=False)
     ledger.create_network(
-        currency, SignatureAlgorithm.from_name(algorithm), central_bank, banks, now
+        currency, SignatureAlgorithm.from_name(algorithm), central_bank, banks, now, root_key
     )
     for bank in banks:
         ledger.issue(bank, INITIAL_RESERVE, now)

@@ -26,6 +26,8 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
 from offcash.crypto.algorithms import PrivateKey, PublicKey, algorithm_of
+from offcash.crypto.signer import SigningKey, as_signer
+from offcash.crypto.x509sign import sign_certificate, sign_crl
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
 from offcash.encoding import cbor
@@ -77,10 +79,11 @@ def _ca_certificate(
     subject: str,
     issuer: x509.Certificate | None,
     public_key: PublicKey,
-    signer: PrivateKey,
+    signing_key: SigningKey,
     path_length: int,
     now: int,
 ) -> x509.Certificate:
+    signer = as_signer(signing_key)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -101,16 +104,16 @@ def _ca_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
             critical=False,
         )
-    return builder.sign(signer, algorithm_of(signer).x509_hash())
+    return sign_certificate(builder, signer)
 
 
-def issue_root(key: PrivateKey, name: str, now: int) -> x509.Certificate:
+def issue_root(key: SigningKey, name: str, now: int) -> x509.Certificate:
     """The central bank's self-signed root CA certificate (path length 1: banks below it)."""
-    return _ca_certificate(name, None, key.public_key(), key, 1, now)
+    return _ca_certificate(name, None, as_signer(key).public_key(), key, 1, now)
 
 
 def issue_bank(
-    root_key: PrivateKey, root: x509.Certificate, bank_public_key: PublicKey, name: str, now: int
+    root_key: SigningKey, root: x509.Certificate, bank_public_key: PublicKey, name: str, now: int
 ) -> x509.Certificate:
     """A bank's intermediate CA certificate, signed by the root (path length 0)."""
     return _ca_certificate(name, root, bank_public_key, root_key, 0, now)
@@ -165,7 +168,7 @@ def csr_public_key(csr_der: bytes) -> PublicKey:
 
 
 def issue_wallet(
-    bank_key: PrivateKey,
+    bank_key: SigningKey,
     bank: x509.Certificate,
     public_key: PublicKey,
     wallet_id: WalletId,
@@ -177,7 +180,7 @@ def issue_wallet(
     """A short-lived wallet certificate for ``public_key`` (proven by its CSR: see
     ``csr_public_key``), with its policy, valid from ``CERTIFICATE_BACKDATE`` before ``now``
     until ``validity`` after it."""
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(str(wallet_id)))
         .issuer_name(bank.subject)
@@ -194,12 +197,12 @@ def issue_wallet(
             x509.UnrecognizedExtension(WALLET_POLICY_OID, encode_policy(limits, counter_base)),
             critical=False,
         )
-        .sign(bank_key, algorithm_of(bank_key).x509_hash())
     )
+    return sign_certificate(builder, as_signer(bank_key))
 
 
 def build_crl(
-    bank_key: PrivateKey,
+    bank_key: SigningKey,
     bank: x509.Certificate,
     revoked: Iterable[tuple[int, int]],
     number: int,
@@ -221,7 +224,7 @@ def build_crl(
             .revocation_date(_utc(when))
             .build()
         )
-    return builder.sign(bank_key, algorithm_of(bank_key).x509_hash())
+    return sign_crl(builder, as_signer(bank_key))
 
 
 def validate_with_webpki(

@@ -20,7 +20,8 @@ from typing import Any
 
 import cbor2
 
-from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm, algorithm_of, sign
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.signer import SigningKey, as_signer
 from offcash.encoding import cbor
 from offcash.encoding.fields import Field, bstr, int_in, read
 from offcash.errors import DecodeError
@@ -102,10 +103,12 @@ def _protected_header(alg: int, certificate_der: bytes, kind: Kind) -> bytes:
     )
 
 
-def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -> bytes:
-    """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given)."""
-    protected = _protected_header(algorithm_of(key).cose_id, certificate_der, kind)
-    signature = sign(key, sig_structure(protected, payload))
+def sign1(kind: Kind, payload: bytes, key: SigningKey, certificate_der: bytes) -> bytes:
+    """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given;
+    a raw private key or any ``Signer``, e.g. a CA key in an HSM)."""
+    signer = as_signer(key)
+    protected = _protected_header(signer.algorithm.cose_id, certificate_der, kind)
+    signature = signer.sign(sig_structure(protected, payload))
     return b"".join(
         (
             _SIGN1,

@@ -1,13 +1,16 @@
 """The certificate authorities the ledger operates: keys, wallet certificates, revocation, CRLs.
 
-Theory of operation: the central bank's and each bank's CA key are stored in ``authorities`` as
-PKCS#8 DER (a pilot simplification: production keeps them in an HSM and this module would call
-it). Every wallet certificate issued is recorded (serial, expiry), so revoking a wallet revokes
-all its unexpired certificates at once: the serials go into ``revocations`` with the bank's next
-CRL number, and the bank's CRL is re-signed in the same transaction (the bank row is locked by
-the CRL-number increment, so concurrent revocations serialise). A CRL lists only unexpired
-revoked certificates. ``crl_deliveries`` records which CRL number each wallet received at which
-sync, which decides whether a payee "held a CRL revoking the payer" when it accepted a payment.
+Theory of operation: the central bank's and each bank's CA key are stored in ``authorities``:
+by default as unencrypted PKCS#8 DER (a pilot simplification); for a network made with an HSM
+(``offcash.crypto.hsm``) the ``key_der`` column holds only the key's RFC 7512 PKCS#11 URI
+(``pkcs11:token=...;object=...;id=...?module-path=...``), never key material nor the PIN, and
+loading resolves it to a signer in the token. Every wallet certificate issued is recorded
+(serial, expiry), so revoking a wallet revokes all its unexpired certificates at once: the
+serials go into ``revocations`` with the bank's next CRL number, and the bank's CRL is re-signed
+in the same transaction (the bank row is locked by the CRL-number increment, so concurrent
+revocations serialise). A CRL lists only unexpired revoked certificates. ``crl_deliveries``
+records which CRL number each wallet received at which sync, which decides whether a payee
+"held a CRL revoking the payer" when it accepted a payment.
 """
 
 from __future__ import annotations
@@ -22,22 +25,39 @@ from sqlalchemy.engine import Connection
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey
+from offcash.crypto.signer import KeySigner, SigningKey
 from offcash.domain.ids import WalletId
 from offcash.issuance import Bank, CentralBank
 from offcash.ledger import schema as s
 from offcash.ledger.errors import NotFound
 
-
-def key_der(key: PrivateKey) -> bytes:
-    """PKCS#8 DER of a CA key (unencrypted: see the module docstring)."""
-    return key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+#: How a stored key reference starts (a PKCS#8 DER key starts with a SEQUENCE tag, 0x30).
+HSM_REFERENCE = b"pkcs11:"
 
 
-def _key(der: bytes) -> PrivateKey:
+def key_der(key: SigningKey) -> bytes:
+    """What the database stores for a CA key: PKCS#8 DER of an in-memory key (unencrypted: see
+    the module docstring), or the PKCS#11 URI of a key in an HSM."""
+    if isinstance(key, KeySigner):
+        key = key.key
+    if isinstance(key, PrivateKey):
+        return key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    from offcash.crypto import hsm  # only networks with an HSM need python-pkcs11
+
+    if not isinstance(key, hsm.HsmSigner):
+        raise TypeError(f"cannot store a {type(key).__name__} CA key")
+    return key.ref.uri().encode()
+
+
+def _key(der: bytes) -> SigningKey:
+    if der.startswith(HSM_REFERENCE):
+        from offcash.crypto import hsm
+
+        return hsm.signer_for(der.decode())
     return serialization.load_der_private_key(der, None)  # type: ignore[return-value]
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm, spki
 from offcash.crypto.pki import csr_public_key
+from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
@@ -188,9 +189,13 @@ class LedgerService:
         central_bank: str,
         banks: Sequence[str],
         now: int,
+        root_key: SigningKey | None = None,
     ) -> None:
-        """Create a new network with fresh CA keys."""
-        cb = CentralBank.create(central_bank, algorithm, now)
+        """Create a new network with fresh CA keys (with ``root_key``, e.g. a key in an HSM
+        token, the bank keys are made in the same place: ``Signer``/``KeyMaker``)."""
+        if root_key is not None and as_signer(root_key).algorithm is not algorithm:
+            raise ValueError("the root key's algorithm is not the network's")
+        cb = CentralBank.create(central_bank, algorithm, now, root_key)
         self.install(
             NetworkParams(currency, algorithm), cb, [cb.certify_bank(b, now) for b in banks]
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offcash.crypto.algorithms import PrivateKey
+from offcash.crypto.signer import SigningKey
 from offcash.domain.ids import NONCE_BYTES, WALLET_ID_BYTES, WalletId
 from offcash.domain.money import Currency, Money, is_known_currency
 from offcash.encoding import cbor, cose
@@ -50,7 +51,7 @@ def _raw(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _signed(
-    kind: Kind, schema: dict[int, Field], values: dict[str, Any], key: PrivateKey, cert: bytes
+    kind: Kind, schema: dict[int, Field], values: dict[str, Any], key: SigningKey, cert: bytes
 ) -> bytes:
     return cose.sign1(kind, cbor.encode(write(schema, _raw(values))), key, cert)
 
@@ -238,7 +239,7 @@ class LoadVoucher:
 
 
 def sign_voucher(
-    key: PrivateKey,
+    key: SigningKey,
     bank_certificate_der: bytes,
     *,
     wallet: WalletId,
@@ -366,7 +367,7 @@ class SyncAck:
     time: int
 
 
-def sign_ack(key: PrivateKey, bank_certificate_der: bytes, **values: Any) -> bytes:
+def sign_ack(key: SigningKey, bank_certificate_der: bytes, **values: Any) -> bytes:
     """A bank-signed sync acknowledgement (keyword arguments: the SyncAck fields)."""
     return _signed(Kind.SYNC_ACK, _ACK, values, key, bank_certificate_der)
 
