@@ -120,8 +120,11 @@ def test_a_bad_token_signature_is_caught() -> None:
         pki.issue_root(bad, "Root", T0)
 
 
-def openssl_verify(tmp: Path, root: bytes, bank: bytes, leaf: bytes, crl: bytes | None) -> str:
-    """``openssl verify`` of ``leaf`` under ``bank`` and ``root`` (with ``crl``); its output."""
+def openssl_verify(
+    tmp: Path, root: bytes, bank: bytes, leaf: bytes, crl: bytes | None, at: int | None = T0 + 3600
+) -> str:
+    """``openssl verify`` of ``leaf`` under ``bank`` and ``root`` (with ``crl``) at time ``at``
+    (None: now); its output."""
 
     def pem(name: str, der: bytes, is_crl: bool = False) -> str:
         obj = x509.load_der_x509_crl(der) if is_crl else x509.load_der_x509_certificate(der)
@@ -129,7 +132,7 @@ def openssl_verify(tmp: Path, root: bytes, bank: bytes, leaf: bytes, crl: bytes 
         return str(tmp / name)
 
     cmd = ["openssl", "verify", "-CAfile", pem("root.pem", root), "-untrusted"]
-    cmd += [pem("bank.pem", bank), "-attime", str(T0 + 3600)]
+    cmd += [pem("bank.pem", bank)] + (["-attime", str(at)] if at is not None else [])
     if crl is not None:
         cmd += ["-crl_check", "-CRLfile", pem("crl.pem", crl, True)]
     done = subprocess.run(
