@@ -140,3 +140,23 @@ def test_hsm_signed_chain_crl_and_cose(
     assert env.alg is alg and env.certificate_der == bank.certificate_der
     bank_public = bank.certificate.public_key()
     assert algorithms.verify(bank_public, env.signature, env.to_be_signed())  # type: ignore[arg-type]
+
+
+def test_untrusted_modules_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = tmp_path / "lib.so"
+    lib.write_bytes(b"\x7fELF")
+    lib.chmod(0o666)
+    with pytest.raises(hsm.HsmError, match="writable by others"):
+        hsm.check_module(str(lib))
+    lib.chmod(0o644)
+    hsm.check_module(str(lib))  # tmp_path's folders are the user's, not writable by others
+    with pytest.raises(hsm.HsmError, match="absolute"):
+        hsm.check_module("lib.so")
+    with pytest.raises(hsm.HsmError, match="no PKCS#11 module"):
+        hsm.check_module(str(tmp_path / "missing.so"))
+    with pytest.raises(hsm.HsmError, match="not a regular file"):
+        hsm.check_module(str(tmp_path))
+    monkeypatch.setenv(hsm.PIN_ENV, "1234")
+    lib.chmod(0o646)
+    with pytest.raises(hsm.HsmError, match="writable by others"):  # a reference in the ledger
+        hsm.signer_for(hsm.KeyRef(str(lib), "t", "k", b"\x01").uri())

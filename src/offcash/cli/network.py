@@ -49,9 +49,9 @@ def init(
         raise CliRefusal("--banks needs one or more distinct bank names, comma separated")
     if (root / CONFIG_FILE).exists():
         raise CliRefusal(f"{root} already holds an offcash network")
+    root_key = hsm.root_key(SignatureAlgorithm.from_name(alg)) if hsm is not None else None
     root.mkdir(parents=True, exist_ok=True)
     draft = Network(root, NetworkConfig(code, alg, names, CENTRAL_BANK, "", db_url))
-    root_key = hsm.root_key(SignatureAlgorithm.from_name(alg)) if hsm is not None else None
     with output.progress("Creating the ledger, the central bank's and the banks' CAs..."):
         root_der = service.init_network(
             draft.db_url,
@@ -88,10 +88,8 @@ class HsmOption:
         ledger names the PIN file (absolute), never the PIN."""
         from offcash.crypto import hsm
 
-        if not Path(self.module).is_file():
-            raise CliRefusal(f"--hsm: no PKCS#11 module at {self.module}")
         pin_file = str(self.pin_file.resolve()) if self.pin_file is not None else None
-        token = hsm.open_token(self.module, self.token, pin_file)
+        token = hsm.open_token(str(Path(self.module).absolute()), self.token, pin_file)
         return token.generate(algorithm, CENTRAL_BANK, pin_file)
 
 

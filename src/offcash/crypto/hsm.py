@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -138,6 +139,29 @@ def read_pin(pin_file: str | None = None) -> str:
     return pin
 
 
+def check_module(module: str) -> None:
+    """Refuse a PKCS#11 module that anyone but root or this user could have written: the
+    module path comes from the ledger database, and loading a library runs its code, so write
+    access to the database must not become code execution in the ledger process."""
+    path = Path(module)
+    if not path.is_absolute():
+        raise HsmError(f"the PKCS#11 module path must be absolute: {module}")
+    real = path.resolve()
+    try:
+        target = real.stat()
+        folders = [p.stat() for p in real.parents]
+    except OSError:
+        raise HsmError(f"no PKCS#11 module at {module}") from None
+    if not stat.S_ISREG(target.st_mode):
+        raise HsmError(f"the PKCS#11 module {module} is not a regular file")
+    for st in [target, *folders]:
+        others_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
+        if st.st_uid not in (0, os.getuid()) or others_write:
+            raise HsmError(
+                f"the PKCS#11 module {module} or a folder above it is writable by others"
+            )
+
+
 class Token:
     """One logged-in session on a token (shared per process: see ``Token.open``)."""
 
@@ -153,6 +177,7 @@ class Token:
         with _GUARD:
             if (module, label) in _OPEN:
                 return _OPEN[(module, label)]
+            check_module(module)
             try:
                 lib = _LIBS.get(module) or pkcs11.lib(module)
                 _LIBS[module] = lib
