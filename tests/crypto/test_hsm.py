@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,18 @@ def test_untrusted_modules_are_refused(tmp_path: Path, monkeypatch: pytest.Monke
     lib.chmod(0o646)
     with pytest.raises(hsm.HsmError, match="writable by others"):  # a reference in the ledger
         hsm.signer_for(hsm.KeyRef(str(lib), "t", "k", b"\x01").uri())
+
+
+@dataclass(frozen=True)
+class FakeAlgorithm:
+    short: str
+
+
+def test_algorithms_without_a_pkcs11_mechanism_are_refused(
+    token: tuple[SoftHsm, hsm.Token],
+) -> None:
+    """ML-DSA (added by another branch) has no PKCS#11 v2.40 / SoftHSM2 mechanism: refused."""
+    _, tok = token
+    ml_dsa = FakeAlgorithm("ml-dsa-65")
+    with pytest.raises(hsm.HsmError, match="ml-dsa-65 keys cannot be kept in a PKCS#11 token"):
+        tok.generate(ml_dsa, "pq")  # type: ignore[arg-type]
