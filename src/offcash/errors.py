@@ -54,6 +54,7 @@ class Rejection(enum.Enum):
     CERT_EXPIRED = "signer certificate expired at the message time"
     REVOKED = "signer is revoked in a CRL held by the verifier"
     BAD_SIGNATURE = "message signature does not verify"
+    NON_CANONICAL_SIGNATURE = "signature is not in canonical form (ECDSA with a high s)"
     FROM_THE_FUTURE = "message time is later than the verifier's clock allows"
     TOO_OLD = "message is older than the network's maximum payment age"
     WRONG_PAYEE = "payment is addressed to another payee"
