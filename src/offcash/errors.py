@@ -92,6 +92,7 @@ class Limit(enum.Enum):
     MAX_OFFLINE_VALUE = "maximum cumulative value sent offline since the last sync"
     MAX_OFFLINE_SECONDS = "maximum time since the last sync (seconds)"
     MAX_LOG_ENTRIES = "maximum log entries held before a sync"
+    MAX_PAID_REQUESTS = "maximum requests remembered as paid"
 
 
 class LimitExceeded(LocalError):
@@ -117,8 +118,9 @@ class InsufficientFunds(LocalError):
         self.amount = amount
 
 
-class MoneyError(LocalError):
-    """An amount or currency is invalid, or currencies are mixed."""
+class MoneyError(LocalError, ValueError):
+    """An amount or currency is invalid, or currencies are mixed (a ``ValueError`` too: a bad
+    amount passed to a secure element is a bad argument)."""
 
     code = "invalid-money"
 
@@ -127,6 +129,13 @@ class SecureElementError(LocalError):
     """The secure element cannot act (not enrolled, state unreadable, wrong PIN...)."""
 
     code = "secure-element"
+
+
+class SecureElementRevoked(SecureElementError):
+    """The secure element holds a CRL from its bank that revokes its own certificate: it signs
+    no payment and no unload any more (what it already signed it can still re-send)."""
+
+    code = "se-revoked"
 
 
 class WrongPin(SecureElementError):

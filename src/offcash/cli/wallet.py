@@ -110,7 +110,13 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     t = now()
     upload = se.sync_upload(t)
     with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
-        result = service.connect(net, server).sync(name, upload.report, upload.entries, se.csr(), t)
+        try:
+            result = service.connect(net, server).sync(
+                name, upload.report, upload.entries, se.csr(), t
+            )
+        except service.RevokedAtSync as revoked:
+            se.install_crls(revoked.crls, now())  # the SE learns it is revoked: it stops paying
+            raise
     # Applied at the time the answer came back: a server dates the renewed certificate with
     # its own clock, which may have ticked since ``t``.
     se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())

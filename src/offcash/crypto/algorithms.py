@@ -8,8 +8,9 @@ assumes a key or signature size. Signatures are canonical: an ECDSA signature ``
 twin ``(r, n - s)`` that verifies too, so ``sign`` always gives the low form (``s <= n/2``) and
 ``verify`` refuses the high one; ``is_canonical`` lets a verifier name that refusal. Ed25519
 needs no such rule: ``cryptography`` (OpenSSL) refuses ``S >= L``, the only twin an outsider can
-make (tests/crypto/test_algorithms.py checks it). ML-DSA (FIPS 204) is the next member: ``cryptography`` signs
-with ML-DSA keys but cannot yet put them in X.509 certificates, which the two-tier PKI needs.
+make (tests/crypto/test_algorithms.py checks it). ML-DSA (FIPS 204) is the next member:
+``cryptography`` signs with ML-DSA keys but cannot yet put them in X.509 certificates, which
+the two-tier PKI needs.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ signature covers the RFC 9052 ``Sig_structure`` ("Signature1", protected, empty 
 payload). A message is named by what was signed, never by its signature bytes:
 ``Sign1.digest`` is the SHA-256 of the ``Sig_structure`` (protected header and payload), so a
 second signature over the same content (a relay's malleated twin, or the signer signing again)
-names the same message. ``decode_sign1`` only parses and checks structure; ``offcash.verification`` decides
-whether a message is acceptable. The tests verify these messages with an independent COSE
-library (python-cwt).
+names the same message. ``decode_sign1`` only parses and checks structure;
+``offcash.verification`` decides whether a message is acceptable. The tests verify these
+messages with an independent COSE library (python-cwt).
 """
 
 from __future__ import annotations

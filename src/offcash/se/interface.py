@@ -69,6 +69,12 @@ class SecureElement(abc.ABC):
         """Install the first wallet certificate, the bank CAs and CRLs."""
 
     @abc.abstractmethod
+    def install_crls(self, crls: list[bytes], now: int) -> bool:
+        """Install newer CRLs of the banks the SE holds (others are ignored), e.g. from a sync
+        answer that carried no acknowledgement because the bank revoked the wallet; returns
+        whether a CRL held now revokes this SE's own certificate (it then refuses to pay)."""
+
+    @abc.abstractmethod
     def status(self, now: int) -> Status:
         """The SE's balance, counters and limits."""
 
@@ -85,7 +91,8 @@ class SecureElement(abc.ABC):
 
     @abc.abstractmethod
     def pay(self, request: bytes, now: int) -> bytes:
-        """Debit and sign a payment answering ``request``."""
+        """Debit and sign a payment answering ``request``; the same request again (same payee,
+        nonce and terms) gets the same payment bytes, never a second payment."""
 
     @abc.abstractmethod
     def pay_to(self, payee: WalletId, amount: int, now: int, reference: str | None = None) -> bytes:
