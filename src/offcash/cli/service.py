@@ -118,6 +118,10 @@ class Service:
             raise RevokedAtSync(f"wallet {name} was revoked by settlement: {detail}", r.crls)
         return SyncOutcome(r.ack, r.certificate, list(r.bank_certificates), list(r.crls), summary)
 
+    def current_crls(self, now: int) -> list[bytes]:
+        """The banks' current CRLs (nothing is recorded as delivered to any wallet)."""
+        return list(self.ledger.trust_material(None, now).crls)
+
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """Revoke a lost wallet (its refund waits for the claim window)."""
         self.ledger.report_lost(wallet, now)

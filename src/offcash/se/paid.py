@@ -31,10 +31,10 @@ class PaidRequests:
 
     entries: dict[tuple[bytes, bytes], tuple[int, bytes]] = field(default_factory=dict)
 
-    def payment_for(self, payee: bytes, nonce: bytes) -> bytes | None:
-        """The payment already made for this request, if remembered."""
+    def payment_for(self, payee: bytes, nonce: bytes, now: int) -> bytes | None:
+        """The payment already made for this request, if still remembered at ``now``."""
         held = self.entries.get((payee, nonce))
-        return None if held is None else held[1]
+        return None if held is None or held[0] < now else held[1]
 
     def full(self, now: int) -> bool:
         """Whether no entry could be added at ``now`` (after dropping the expired ones)."""

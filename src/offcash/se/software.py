@@ -267,7 +267,7 @@ class SoftwareSecureElement(SecureElement):
             raise VerificationError(
                 Rejection.CURRENCY_MISMATCH, f"{req.currency} on a {params.currency} network"
             )
-        paid = self._s.paid.payment_for(req.payee.raw, req.nonce)
+        paid = self._s.paid.payment_for(req.payee.raw, req.nonce, now)
         if paid is not None:
             p = m.parse_payment(paid)
             if (p.payee, p.amount, p.currency, p.reference) != (
