@@ -1,12 +1,14 @@
 """A revoked wallet keeps signing (issue 9, finding 8).
 
-Settlement revokes a wallet (a clone of its SE double-spent) and answers its sync with no
-acknowledgement, but with the CRLs that list it. The SE used to keep paying until its
-certificate expired: every payee without that CRL accepted, and each payment was one more
-loss. Now the SE installs those CRLs (``install_crls``; also at enrolment and at every sync) and,
-once a CRL of its bank lists its own certificate, refuses to pay or unload
-(``SecureElementRevoked``) with nothing signed, debited or logged. A CRL is the only proof it
-takes: the missing acknowledgement alone proves nothing (a network fault drops one too).
+Settlement revokes a wallet (a clone of its SE double-spent): the sync that revokes it is
+answered with no acknowledgement but with the CRLs that list it, and any later sync is refused
+(``WalletRevoked``). The SE used to keep paying until its certificate expired: every payee
+without that CRL accepted, and each payment was one more loss. Now the SE installs those CRLs,
+or the current ones the wallet fetches when its sync is refused (``install_crls``; CRLs are
+also installed at enrolment and at every sync) and, once a CRL of its bank lists its own
+certificate, refuses to pay or unload (``SecureElementRevoked``) with nothing signed, debited
+or logged. A CRL signed by its bank is the only proof it takes: a missing acknowledgement
+proves nothing (a network fault drops one too).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Theory of operation: a secure element holds what must not be copied or altered by its owner:
 the wallet's private key, its balance, a monotonic counter, the bank's limits, the trusted root
 and CRLs, outstanding request nonces and the log since the last sync. Every method is one
-atomic transaction on that state: it either happens entirely (and is persisted) or not at all.
+atomic transaction on that state: it either happens entirely (and is persisted) or not at all,
+and checks its arguments first (a wrong type is a ``TypeError``, a value out of range a
+``ValueError``, with nothing changed).
 The wallet talks to the SE only through this interface; ``SoftwareSecureElement`` implements it
 in software for development and pilots.
 """
