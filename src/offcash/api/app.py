@@ -133,9 +133,9 @@ def operator_guard(token: str) -> Callable[..., None]:
     (SHA-256 of both sides, so not even the length leaks); else ``Unauthorized`` (a 401 with
     ``WWW-Authenticate: Bearer``)."""
     expected = hashlib.sha256(token.encode()).digest()
-    bearer = HTTPBearer(auto_error=False, description="The operator token")
+    bearer = Depends(HTTPBearer(auto_error=False, description="The operator token"))
 
-    def operator(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def operator(credentials: HTTPAuthorizationCredentials | None = bearer) -> None:
         given = hashlib.sha256(credentials.credentials.encode() if credentials else b"").digest()
         if credentials is None or not hmac.compare_digest(given, expected):
             raise Unauthorized("operator call without a valid bearer token")
@@ -170,11 +170,10 @@ def create_app(
 
     @app.post("/v1/sync")
     def sync(body: Upload, t: int = Depends(now)) -> dict[str, Any]:
-        entries = [wire.unb64(e, f"entries[{i}]") for i, e in enumerate(body.entries)]
         try:
-            result = ledger.sync(
-                wire.unb64(body.report, "report"), entries, wire.unb64(body.csr, "csr"), t
-            )
+            entries = [wire.unb64(e, f"entries[{i}]") for i, e in enumerate(body.entries)]
+            report, csr = wire.unb64(body.report, "report"), wire.unb64(body.csr, "csr")
+            result = ledger.sync(report, entries, csr, t)
         except OffcashError as exc:
             stats.syncs.labels(exc.code).inc()
             raise

@@ -152,9 +152,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: NotFound.code, 405: "method-not-allowed", 401: Unauthorized.code}.get(
-            exc.status_code, "http-error"
-        )
+        code = {
+            401: Unauthorized.code,
+            404: NotFound.code,
+            405: "method-not-allowed",
+            413: "body-too-large",
+        }.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
