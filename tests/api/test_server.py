@@ -1,0 +1,174 @@
+"""The settlement service as deployed: ``python -m offcash.api`` in a real child process (uvicorn
+on a loopback port), on both backends. Huge bodies are refused without the server's memory
+growing (its RSS read from /proc), monitoring answers without a credential, and metrics add up
+across processes in prometheus-client's multiprocess mode."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from server_process import ServerProcess, pg_url_with_schema
+
+from offcash.api import limits
+from offcash.ledger import LedgerService
+
+from harness import PilotNetwork
+
+TOKEN = "server-token"
+HUGE = 50_000_000
+pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+
+
+def rss(pid: int) -> int:
+    """The resident memory of process ``pid``, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def server_db(db_target: tuple[str, str | None], p256: PilotNetwork) -> str:
+    """The URL a server process opens: an installed ledger on the requested backend."""
+    url, schema = db_target
+    ledger = LedgerService.open(url, schema=schema)
+    ledger.install(p256.params, p256.central_bank, p256.banks)
+    ledger.engine.dispose()
+    return url if schema is None else pg_url_with_schema(url, schema)
+
+
+def started(db: str, log: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    server = ServerProcess.api(db, TOKEN, log)
+    server.env.update(env or {})
+    server.start()
+    return server
+
+
+@pytest.fixture
+def server(server_db: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    s = started(server_db, tmp_path / "server.log")
+    yield s
+    s.stop()
+
+
+def raw_request(port: int, head: bytes, body_chunks: Iterator[bytes]) -> tuple[bytes, int]:
+    """Send ``head`` then the chunks while reading the answer; (answer, body bytes sent)."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        answer = bytearray()
+
+        def read() -> None:
+            try:
+                while chunk := sock.recv(65536):
+                    answer.extend(chunk)
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        sock.sendall(head)
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # the server answered and closed: nothing more is read
+            pass
+        reader.join(30)
+        return bytes(answer), sent
+
+
+def test_huge_bodies_are_refused_without_the_server_growing(server: ServerProcess) -> None:
+    assert server.proc is not None
+    pid = server.proc.pid
+    httpx.get(server.url + "/healthz")
+    before = rss(pid)
+    # 1. A declared 50 MB sync upload: refused before one byte of it is read.
+    head = (
+        f"POST /v1/sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {HUGE}\r\n\r\n"
+    ).encode()
+    answer, _ = raw_request(server.port, head, iter(()))
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"application/problem+json" in answer and b"body-too-large" in answer
+    # 2. A 50 MB body streamed without a length: refused once past the route's limit.
+    head = (
+        b"POST /v1/unload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    piece = b"A" * 65536
+    frame = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    answer, sent = raw_request(server.port, head, iter([frame] * (HUGE // len(piece))))
+    assert answer.startswith(b"HTTP/1.1 413") or sent < HUGE, (answer[:200], sent)
+    # 3. The same for a sync, past the largest limit.
+    head = head.replace(b"/v1/unload", b"/v1/sync")
+    answer, sent = raw_request(server.port, head, iter([frame] * (HUGE // len(piece))))
+    assert answer.startswith(b"HTTP/1.1 413") or sent < HUGE, (answer[:200], sent)
+    time.sleep(0.2)
+    grown = rss(pid) - before
+    # a sync may hold its own limit while it arrives; never the 50 MB, never the 1.2 GB of old
+    assert grown < limits.SYNC_BODY_BYTES + 16_000_000, grown
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    # the smaller route alone: no growth beyond noise
+    before = rss(pid)
+    head = head.replace(b"/v1/sync", b"/v1/unload")
+    raw_request(server.port, head, iter([frame] * (HUGE // len(piece))))
+    assert rss(pid) - before < 8_000_000
+
+
+def test_monitoring_over_http_needs_no_credential(server: ServerProcess) -> None:
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+    r = httpx.get(server.url + "/v1/audit")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    r = httpx.get(server.url + "/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200
+    text = httpx.get(server.url + "/metrics").text
+    assert "offcash_ledger_up 1.0" in text
+    assert 'route="/v1/audit",status="401"' in text
+    docs = httpx.get(server.url + "/docs").text
+    assert "/docs/assets/swagger-ui-bundle.js" in docs and "cdn" not in docs
+    assert httpx.get(server.url + "/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def _count(text: str, name: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_metrics_add_up_across_processes(server_db: str, tmp_path: Path) -> None:
+    """Two service processes sharing a PROMETHEUS_MULTIPROC_DIR: either one's /metrics counts
+    the requests both answered."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    a = started(server_db, tmp_path / "a.log", env)
+    try:
+        b = started(server_db, tmp_path / "b.log", env)
+        try:
+            body = {"report": "!!", "entries": [], "csr": ""}
+            for s, n in ((a, 3), (b, 4)):
+                for _ in range(n):
+                    assert httpx.post(s.url + "/v1/sync", json=body).status_code == 400
+            for s in (a, b):
+                text = httpx.get(s.url + "/metrics").text
+                assert _count(text, "offcash_syncs_total", outcome="decode-error") == 7
+                assert (
+                    _count(text, "offcash_http_request_duration_seconds_count", route="/v1/sync")
+                    == 7
+                )
+                assert "offcash_ledger_up 1.0" in text
+        finally:
+            b.stop()
+    finally:
+        a.stop()
