@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -240,3 +241,11 @@ def test_docs_need_no_internet(http: TestClient, page: str) -> None:
         assert url.startswith("/"), url
         got = http.get(url)
         assert got.status_code == 200 and len(got.content) > 100, url
+
+
+def test_docs_state_the_limits_the_code_enforces() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text()
+    assert f"{limits.SYNC_BODY_BYTES:,} bytes" in text
+    assert f"{limits.REDEEM_BODY_BYTES:,} bytes" in text
+    assert f"at most {limits.MAX_REDEEM_PAYMENTS} payments" in text
+    assert f"at most {limits.MAX_LOG_ENTRIES} log entries" in text

@@ -13,16 +13,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from server_process import ServerProcess, pg_url_with_schema
 
 from offcash.api import limits
 from offcash.ledger import LedgerService
+from offcash.ledger.db import normalize_url
 
 from harness import PilotNetwork
 
 TOKEN = "server-token"
 HUGE = 50_000_000
+CUT = sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r")
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 
 
@@ -132,6 +135,10 @@ def test_monitoring_over_http_needs_no_credential(server: ServerProcess) -> None
     text = httpx.get(server.url + "/metrics").text
     assert "offcash_ledger_up 1.0" in text
     assert 'route="/v1/audit",status="401"' in text
+    big = httpx.post(server.url + "/v1/unload", content=b"A" * (limits.DEFAULT_BODY_BYTES + 1))
+    assert big.status_code == 413 and big.json()["code"] == "body-too-large"
+    text = httpx.get(server.url + "/metrics").text
+    assert 'route="/v1/unload",status="413"' in text
     docs = httpx.get(server.url + "/docs").text
     assert "/docs/assets/swagger-ui-bundle.js" in docs and "cdn" not in docs
     assert httpx.get(server.url + "/docs/assets/swagger-ui-bundle.js").status_code == 200
@@ -172,3 +179,44 @@ def test_metrics_add_up_across_processes(server_db: str, tmp_path: Path) -> None
             b.stop()
     finally:
         a.stop()
+
+
+def test_readiness_follows_the_database(
+    db_target: tuple[str, str | None], p256: PilotNetwork, tmp_path: Path
+) -> None:
+    """A real server on PostgreSQL through its own role: while the role may not log in (and its
+    sessions are cut) ``/readyz`` is a 503 problem and ``/healthz`` still 200; then ready again."""
+    url, schema = db_target
+    if schema is None:
+        pytest.skip("PostgreSQL only: a SQLite file is reachable while the process runs")
+    role = f"r_{schema}"
+    admin = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE ROLE "{role}" LOGIN SUPERUSER'))
+    try:
+        ledger = LedgerService.open(url, schema=schema)
+        ledger.install(p256.params, p256.central_bank, p256.banks)
+        ledger.engine.dispose()
+        own = url.replace("postgres@", f"{role}@", 1)
+        server = started(pg_url_with_schema(own, schema), tmp_path / "server.log")
+        try:
+            assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+            with admin.connect() as c:
+                c.execute(sa.text(f'ALTER ROLE "{role}" NOLOGIN'))
+                c.execute(CUT, {"r": role})  # its open sessions end
+            r = httpx.get(server.url + "/readyz", timeout=30)
+            assert r.status_code == 503 and r.json()["code"] == "not-ready", r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert httpx.get(server.url + "/healthz").status_code == 200
+            assert "offcash_ledger_up 0.0" in httpx.get(server.url + "/metrics").text
+            with admin.connect() as c:
+                c.execute(sa.text(f'ALTER ROLE "{role}" LOGIN'))
+            assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+        finally:
+            server.stop()
+    finally:
+        with admin.connect() as c:
+            c.execute(CUT, {"r": role})
+            c.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            c.execute(sa.text(f'DROP ROLE "{role}"'))
+        admin.dispose()

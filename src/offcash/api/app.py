@@ -183,8 +183,9 @@ def create_app(
         return wire.sync_result(result)
 
     @app.post("/v1/unload")
-    def unload(body: Unload, t: int = Depends(now)) -> dict[str, int]:
-        return {"amount": ledger.unload(wire.unb64(body.request, "request"), t)}
+    def unload(body: Unload, t: int = Depends(now)) -> dict[str, Any]:
+        amount = ledger.unload(wire.unb64(body.request, "request"), t)
+        return {"amount": amount, "currency": ledger.params.currency}
 
     @app.post("/v1/terminals/{terminal}/redeem")
     def redeem(terminal: PathText, body: Payments, t: int = Depends(now)) -> dict[str, Any]:
@@ -192,7 +193,7 @@ def create_app(
         result = ledger.redeem(WalletId.parse(terminal), payments, t)
         stats.settled.labels("redeem").inc(result.settled)
         stats.refusals(result.refused)
-        return wire.redeem(result)
+        return {**wire.redeem(result), "currency": ledger.params.currency}
 
     @app.post("/v1/banks/{bank}/issue", dependencies=Op)
     def issue(
@@ -216,8 +217,8 @@ def create_app(
         return {"ok": True}
 
     @app.get("/v1/accounts/{account}", dependencies=Op)
-    def balance(account: PathText) -> dict[str, int]:
-        return {"balance": ledger.balance(account)}
+    def balance(account: PathText) -> dict[str, Any]:
+        return {"balance": ledger.balance(account), "currency": ledger.params.currency}
 
     @app.post("/v1/wallets", dependencies=Op)
     def enroll(
@@ -248,8 +249,9 @@ def create_app(
         return {"ok": True}
 
     @app.post("/v1/wallets/{wallet}/refund", dependencies=Op)
-    def refund_lost(wallet: PathText, t: int = Depends(now)) -> dict[str, int]:
-        return {"amount": ledger.refund_lost(WalletId.parse(wallet), t)}
+    def refund_lost(wallet: PathText, t: int = Depends(now)) -> dict[str, Any]:
+        amount = ledger.refund_lost(WalletId.parse(wallet), t)
+        return {"amount": amount, "currency": ledger.params.currency}
 
     @app.get("/v1/wallets/{wallet}/evidence", dependencies=Op)
     def evidence(wallet: PathText) -> list[dict[str, Any]]:
@@ -264,11 +266,12 @@ def create_app(
 
     @app.get("/v1/audit", dependencies=Op)
     def audit() -> dict[str, Any]:
-        return wire.audit(ledger.audit())
+        return {**wire.audit(ledger.audit()), "currency": ledger.params.currency}
 
     @app.get("/v1/anomalies", dependencies=Op)
     def anomalies(wallet: Annotated[Text | None, Query()] = None) -> list[dict[str, Any]]:
         w = WalletId.parse(wallet) if wallet else None
-        return [wire.anomaly(a) for a in ledger.anomalies(w)]
+        currency = ledger.params.currency
+        return [{**wire.anomaly(a), "currency": currency} for a in ledger.anomalies(w)]
 
     return app
