@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -249,3 +251,22 @@ def test_docs_state_the_limits_the_code_enforces() -> None:
     assert f"{limits.REDEEM_BODY_BYTES:,} bytes" in text
     assert f"at most {limits.MAX_REDEEM_PAYMENTS} payments" in text
     assert f"at most {limits.MAX_LOG_ENTRIES} log entries" in text
+
+
+def test_not_ready_when_the_database_hangs(p256: PilotNetwork) -> None:
+    """A database that accepts the connection and never answers: /readyz is a 503 after its
+    deadline, and a probe while that check still hangs is a 503 at once (no pile-up)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as mute:  # listens, never speaks
+        port = mute.getsockname()[1]
+        engine = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none")
+        app = create_app(LedgerService(engine), TOKEN, clock=lambda: T0)
+        with TestClient(app, raise_server_exceptions=False) as http:
+            start = time.monotonic()
+            doc = assert_problem(http.get("/readyz"), 503, "not-ready")
+            assert "no answer within" in str(doc["detail"])
+            assert 2 < time.monotonic() - start < 20
+            start = time.monotonic()
+            doc = assert_problem(http.get("/readyz"), 503, "not-ready")
+            assert "still waiting" in str(doc["detail"]) and time.monotonic() - start < 2
+            assert http.get("/healthz").status_code == 200
+            assert "offcash_ledger_up 0.0" in http.get("/metrics").text
