@@ -59,7 +59,7 @@ def fund(
     wallet_id = WalletId.parse(net.wallet(name).wallet_id)
     voucher = service.connect(net, server).voucher(wallet_id, money.minor, now())
     se.load(voucher, now())
-    return {**show(net, name, pin=pin), "loaded": money.format()}
+    return {**show(net, name, pin=pin), "loaded": net.money_of(money.minor)}
 
 
 def unload(
@@ -71,7 +71,7 @@ def unload(
     svc = service.connect(net, server)
     request = se.unload(money.minor, now())
     svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
-    return {**show(net, name, pin=pin), "unloaded": money.format()}
+    return {**show(net, name, pin=pin), "unloaded": net.money_of(money.minor)}
 
 
 def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
