@@ -32,6 +32,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.types import SignMixin
 from pkcs11.util.ec import encode_named_curve_parameters
 
+from offcash.crypto import algorithms
 from offcash.crypto.algorithms import PublicKey, SignatureAlgorithm
 from offcash.errors import LocalError
 
@@ -39,8 +40,8 @@ PIN_ENV = "OFFCASH_HSM_PIN"
 PIN_FILE_ENV = "OFFCASH_HSM_PIN_FILE"
 URI_PREFIX = "pkcs11:"
 
-#: Order of the P-256 group (FIPS 186-4 D.1.2.3), for low-S normalisation.
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+#: Order of the P-256 group, for low-S normalisation (as ``algorithms.sign`` does).
+P256_ORDER = algorithms.P256_ORDER
 _COORD = 32
 _CURVES = {
     SignatureAlgorithm.P256: (KeyType.EC, "secp256r1", Mechanism.EC_KEY_PAIR_GEN),
