@@ -128,7 +128,7 @@ def test_pilot_with_ca_keys_in_softhsm(
     assert run(*n, "wallet", "pay", "alice-phone", "--request", req, "--out", pay2).code == 0
     assert run(*n, "wallet", "receive", "bob-phone", pay2).code == 0
     assert run(*n, "wallet", "sync", "bob-phone").code == 0
-    assert run(*n, "wallet", "show", "bob-phone", "--json").json()["balance"] == "3.50"  # type: ignore[index]
+    assert run(*n, "wallet", "show", "bob-phone", "--json").json()["balance"] == 350  # type: ignore[index]
     assert run(*n, "wallet", "report-lost", "alice-phone").code == 0  # CRL signed in the token
     audit = run(*n, "ledger", "audit", "--json").json()
     assert isinstance(audit, dict) and audit["balanced"], audit
