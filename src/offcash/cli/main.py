@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from offcash.cli import account, demo, ledger, network, payments, serve, wallet
+from offcash.cli import account, demo, ledger, network, payments, serve, simulate, wallet
 from offcash.cli.config import Network
 from offcash.cli.output import error_line
 from offcash.errors import OffcashError
@@ -83,3 +83,4 @@ app.add_typer(wallet.app, name="wallet", help="Wallets: create, fund, pay offlin
 app.add_typer(ledger.app, name="ledger", help="The settlement ledger.")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("simulate")(simulate.simulate)
