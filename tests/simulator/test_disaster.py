@@ -78,4 +78,4 @@ def test_every_double_spend_is_detected_and_attributed(disaster: dict[str, Any])
 
 def test_the_books_balance(disaster: dict[str, Any]) -> None:
     assert disaster["conserved"] is True
-    assert all(d["conserved"] for d in disaster["days"])
+    assert all(d["conserved"] for d in disaster["daily"])

@@ -134,7 +134,7 @@ class Metrics:
             },
             "events": dict(sorted(self.events.items())),
             "detection": _latency(self.detection_hours),
-            "days": [
+            "daily": [
                 {
                     "day": i,
                     "attempted": d.attempted,

@@ -55,7 +55,7 @@ def _money(minor: int) -> str:
 
 def plot_balances(s: dict[str, Any]) -> bytes:
     """Wallet balances and value paid offline, per day."""
-    days = s["days"]
+    days = s["daily"]
     x = [d["day"] + 1 for d in days]
     fig, ax = plt.subplots(figsize=(8, 3.4))
     ax.plot(x, [d["wallet_balances"] / 100 for d in days], label="honest wallets' balances")
