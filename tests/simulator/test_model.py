@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
-from offcash.simulator.metrics import REASONS, Metrics, backlog_drain
+from offcash.simulator.metrics import REASONS, Metrics, backlog_drain, quantile
 from offcash.simulator.model import DAY, HOUR, Calendar, Demand
 from offcash.simulator.scenario import Outage, Scenario, loads
 
@@ -56,3 +57,9 @@ def test_summary_counts() -> None:
     assert (p["attempted"], p["completed"], p["refused"], p["value_paid"]) == (3, 2, 1, 1400)
     assert p["honest_refused_share"] == 0.5
     assert list(p["refused_by_reason"])[: len(REASONS)] == list(REASONS)
+
+
+def test_quantile() -> None:
+    h = Counter({1: 50, 2: 40, 30: 10})
+    assert (quantile(h, 0.5), quantile(h, 0.9), quantile(h, 0.99)) == (1, 2, 30)
+    assert quantile(h, 0.0) == 1 and quantile(Counter(), 0.5) is None

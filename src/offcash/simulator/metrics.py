@@ -60,7 +60,8 @@ class Metrics:
     detection_hours: list[float] = field(default_factory=list)
     worst_case: Counter[str] = field(default_factory=Counter)  # per bank
     fraud_value: Counter[str] = field(default_factory=Counter)  # per bank: beyond funding
-    sync_seconds: list[float] = field(default_factory=list)  # wall clock, not in the summary
+    #: wall-clock sync durations in whole milliseconds -> count (bounded; not in the summary)
+    sync_ms: Counter[int] = field(default_factory=Counter)
 
     # --- payments ------------------------------------------------------------------------------
 
@@ -153,6 +154,19 @@ class Metrics:
                 for i, d in enumerate(self.days)
             ],
         }
+
+
+def quantile(histogram: Counter[int], q: float) -> int | None:
+    """The ``q`` quantile of the values counted in ``histogram`` (None if empty)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = q * (total - 1), 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen > rank:
+            return value
+    return max(histogram)
 
 
 def _reasons(c: Counter[str]) -> dict[str, int]:
