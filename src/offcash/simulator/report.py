@@ -56,12 +56,12 @@ def _money(minor: int) -> str:
 def plot_balances(s: dict[str, Any]) -> bytes:
     """Wallet balances and value paid offline, per day."""
     days = s["daily"]
-    x = [d["day"] + 1 for d in days]
+    x = [d["day"] + 0.5 for d in days]  # each day drawn at its middle
     fig, ax = plt.subplots(figsize=(8, 3.4))
     ax.plot(x, [d["wallet_balances"] / 100 for d in days], label="honest wallets' balances")
     ax.bar(x, [d["value_paid"] / 100 for d in days], alpha=0.35, label="paid offline that day")
     _shade_outages(ax, s, per="day")
-    ax.set_xlabel("day")
+    ax.set_xlabel("days since the start")
     ax.set_ylabel("currency units")
     ax.set_title("Balances and offline spending")
     ax.legend(loc="upper right", fontsize=8)
@@ -122,7 +122,7 @@ def _shade_outages(ax: Any, s: dict[str, Any], per: str) -> None:
     for o in s["outages"]:
         a, b = o["start_hour"], o["end_hour"]
         if per == "day":
-            a, b = a / 24 + 1, b / 24 + 1
+            a, b = a / 24, b / 24
         ax.axvspan(a, b, color="#999", alpha=0.2, label=f"{o['cause']}: {o['region']} offline")
 
 
