@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from offcash.simulator.engine import worst_case
 from offcash.simulator.metrics import REASONS, Metrics, backlog_drain, quantile
 from offcash.simulator.model import DAY, HOUR, Calendar, Demand
-from offcash.simulator.scenario import Outage, Scenario, loads
+from offcash.simulator.scenario import LimitSet, Outage, Scenario, loads
 
 
 def test_demand_follows_the_weights() -> None:
@@ -63,3 +64,13 @@ def test_quantile() -> None:
     h = Counter({1: 50, 2: 40, 30: 10})
     assert (quantile(h, 0.5), quantile(h, 0.9), quantile(h, 0.99)) == (1, 2, 30)
     assert quantile(h, 0.0) == 1 and quantile(Counter(), 0.5) is None
+
+
+def test_worst_case_by_hand() -> None:
+    lim = LimitSet()  # 300.00 held, 100.00 a payment, 50 payments or 500.00 offline
+    assert worst_case("clone", lim, 2) == 2 * 30_000
+    assert worst_case("rollback", lim, 1) == 30_000
+    assert worst_case("balance_edit", lim, 2) == 50_000
+    tight = LimitSet(max_payment=100, max_offline_payments=5)
+    assert worst_case("clone", tight, 3) == 3 * 500
+    assert worst_case("balance_edit", tight, 3) == 500

@@ -80,6 +80,16 @@ def reason_of(exc: OffcashError) -> str:
     return exc.code
 
 
+def worst_case(kind: str, lim: LimitSet, copies: int) -> int:
+    """What one broken SE of ``kind`` can take beyond its funding under ``lim`` (docs/SIMULATOR.md):
+    each clone or rolled-back replay spends at most what one SE may hold and send offline; an
+    edited balance lets one SE send what the offline limits allow, from nothing."""
+    bound = min(lim.max_offline_value, lim.max_offline_payments * lim.max_payment)
+    if kind == "balance_edit":
+        return bound
+    return copies * min(lim.max_balance, bound)
+
+
 def tamper(message: bytes) -> bytes:
     """What a tampering relay passes on: the message with one byte of its middle changed."""
     k = len(message) // 2
@@ -575,7 +585,6 @@ class Simulation:
         if not a.alive or a.se is None or a.store is None:
             return
         lim = self.sc.limits_of(a.bank)
-        bound = min(lim.max_offline_value, lim.max_offline_payments * lim.max_payment)
         status = a.se.status(now)
         amount = min(lim.max_balance - status.balance, self.ledger.balance(a.account))
         if amount > 0 and not self._offline(a, now):
@@ -586,21 +595,18 @@ class Simulation:
             copies = [SoftwareSecureElement(a.store.state) for _ in range(self.sc.fraud.copies)]
             for device in [a.se, *copies]:
                 self._spend_all(a, device, now)
-            worst = self.sc.fraud.copies * min(lim.max_balance, bound)
         elif a.fraud == "rollback":
             snapshot = a.store.state
             self._spend_all(a, a.se, now)
             for _ in range(self.sc.fraud.copies):
                 a.se = SoftwareSecureElement(snapshot, a.store)
                 self._spend_all(a, a.se, now)
-            worst = self.sc.fraud.copies * min(lim.max_balance, bound)
         else:
             state = SEState.decode(a.store.state)
             state.balance = max(lim.max_balance, lim.max_offline_value)
             a.se = SoftwareSecureElement(state.encode(), a.store)
             self._spend_all(a, a.se, now)
-            worst = bound
-        self.metrics.worst_case[a.bank] += worst
+        self.metrics.worst_case[a.bank] += worst_case(a.fraud or "", lim, self.sc.fraud.copies)
 
     def _spend_all(self, a: Agent, device: SoftwareSecureElement, now: int) -> None:
         """Pay shops of the attacker's region, the largest amounts allowed, until refused."""
@@ -618,9 +624,9 @@ class Simulation:
             shop = shops[self.rng.randrange(len(shops))]
             before = device.status(now).counter
             self._pay(a, device, shop, amount, now)
-            if device.status(now).counter == before:
+            if device.status(now).counter == before:  # this shop refused (full): next one
                 misses += 1
-                if misses > 3:
+                if misses > 10:
                     return
 
     def _detections(self) -> None:
@@ -698,6 +704,9 @@ class Simulation:
                 "losses_booked": pos.losses if pos else 0,
                 "worst_case": met.worst_case.get(bank, 0),
                 "fraud_spent_beyond_funding": fraud_by_bank.get(bank, 0),
+                "worst_case_per_attacker": {
+                    k: worst_case(k, sc.limits_of(bank), sc.fraud.copies) for k in sc.fraud.kinds
+                },
             }
         kinds = Counter(a.fraud for a in self.attackers)
         caught = Counter(a.fraud for a in self.attackers if a.index in self.detected)
