@@ -106,6 +106,9 @@ class Simulation:
         self.out = out
         self.progress = progress or (lambda _: None)
         self.rng = random.Random(scenario.seed)
+        # who pays whom, when and how much: a stream of its own, consumed the same way whatever
+        # the outcomes, so runs of a sweep face the same payments (common random numbers)
+        self.demand_rng = random.Random(f"demand-{scenario.seed}")
         self.metrics = Metrics()
         self.timing: defaultdict[str, float] = defaultdict(float)
         self.agents: list[Agent] = []
@@ -270,9 +273,9 @@ class Simulation:
         for region, people in enumerate(self.payers):
             if not people:
                 continue
-            for _ in range(self.demand.draw(rng, len(people), day, hour)):
+            for _ in range(self.demand.draw(self.demand_rng, len(people), day, hour)):
                 self.seq += 1
-                events.append((t0 + rng.randrange(HOUR), self.seq, "pay", region))
+                events.append((t0 + self.demand_rng.randrange(HOUR), self.seq, "pay", region))
         for a in self.attackers:
             if a.attacked_at is not None and t0 <= a.attacked_at < t1 and a.spent == 0:
                 self.seq += 1
@@ -314,18 +317,16 @@ class Simulation:
     # --- payments ------------------------------------------------------------------------------
 
     def _random_payment(self, region: int, now: int) -> None:
-        rng, beh = self.rng, self.sc.behaviour
+        rng, beh = self.demand_rng, self.sc.behaviour
         people = self.payers[region]
-        payer = people[rng.randrange(len(people))]
         shops = self.shops[region]
-        if shops and rng.random() < beh.merchant_share:
-            payee = shops[rng.randrange(len(shops))]
-        else:
-            payee = people[rng.randrange(len(people))]
-            if payee is payer:
-                return
+        payer = people[rng.randrange(len(people))]
+        to_shop = rng.random() < beh.merchant_share
+        other = rng.randrange(len(shops)) if to_shop and shops else rng.randrange(len(people))
         amount = max(1, round(beh.amount_median * math.exp(beh.amount_sigma * rng.gauss())))
-        self._pay(payer, payer.se, payee, amount, now)
+        payee = shops[other] if to_shop and shops else people[other]
+        if payee is not payer:
+            self._pay(payer, payer.se, payee, amount, now)
 
     def _offline(self, agent: Agent, now: int) -> bool:
         return self.calendar.offline_until(agent.region, now) is not None
