@@ -125,3 +125,15 @@ def test_bad_sweeps_are_refused(text: str) -> None:
 def test_sweep_parses() -> None:
     assert parse_sweep("max_offline_value=20000, 50000") == ("max_offline_value", [20000, 50000])
     assert set(LIMIT_KEYS) >= {"max_balance", "certificate_hours"}
+
+
+def test_shop_limits() -> None:
+    sc = loads("[limits]\nmax_balance = 100\n[limits.shops]\nmax_payment = 7\n")
+    assert sc.shop_limits is not None
+    assert (sc.shop_limits.max_balance, sc.shop_limits.max_payment) == (100, 7)  # inherits
+    assert sc.limits_for("Bank A", shop=True) == sc.shop_limits
+    assert sc.limits_for("Bank A", shop=False) == sc.limits_of("Bank A")
+    assert sc.with_limit("max_payment", 9).shop_limits == sc.shop_limits  # sweeps: people only
+    assert loads("").shop_limits is None
+    with pytest.raises(ScenarioError, match=r"limits\.shops\.max_balanc: unknown key"):
+        loads("[limits.shops]\nmax_balanc = 1")

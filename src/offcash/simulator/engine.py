@@ -153,9 +153,8 @@ class Simulation:
             self.ledger.issue(bank, ISSUE_PER_BANK, now)
         self.issued0 = self.ledger.audit().issued
 
-    def _validity(self, bank: str) -> None:
-        hours = self.sc.limits_of(bank).certificate_hours
-        self.ledger.wallet_validity = dt.timedelta(hours=hours)
+    def _validity(self, limits: LimitSet) -> None:
+        self.ledger.wallet_validity = dt.timedelta(hours=limits.certificate_hours)
 
     def setup(self) -> None:
         """Build the network and enrol every agent (the day before the run starts)."""
@@ -183,7 +182,7 @@ class Simulation:
         """Open the agent's account (with its deposit) and enrol its SE or register its
         terminal with the ledger."""
         pop, fraud = self.sc.population, self.sc.fraud
-        limits = self.sc.limits_of(bank)
+        limits = self.sc.limits_for(bank, kind is Kind.MERCHANT)
         deposit = pop.account if kind in (Kind.PERSON, Kind.ATTACKER) else 0
         if kind is Kind.ATTACKER:
             deposit += limits.max_balance * (fraud.copies + 2)
@@ -202,7 +201,7 @@ class Simulation:
             se = SoftwareSecureElement(
                 SoftwareSecureElement.new_state(self.ledger.params, root), store
             )
-            self._validity(bank)
+            self._validity(limits)
             self.csrs[i] = se.csr()
             enr = self.ledger.enroll(self.csrs[i], account, now, limits_of(limits))
             se.enroll(enr.certificate, enr.bank_certificates, enr.crls, now)
@@ -494,7 +493,7 @@ class Simulation:
         status = se.status(now)
         expired = status.certificate_expires is not None and now > status.certificate_expires
         up = se.sync_upload(now)
-        self._validity(agent.bank)
+        self._validity(self.sc.limits_for(agent.bank, agent.kind is Kind.MERCHANT))
         try:
             entries = [e.encode() for e in up.entries]
             res = self.ledger.sync(up.report, entries, self.csrs[agent.index], now)
@@ -743,7 +742,10 @@ class Simulation:
                 "regions": {r: regions.get(r, 0) for r in self.regions},
                 "banks": list(sc.population.banks),
             },
-            "limits": {b: dataclasses.asdict(sc.limits_of(b)) for b in sc.population.banks},
+            "limits": {
+                **{b: dataclasses.asdict(sc.limits_of(b)) for b in sc.population.banks},
+                **({"shops": dataclasses.asdict(sc.shop_limits)} if sc.shop_limits else {}),
+            },
             **out,
             "fraud": {
                 "attackers": len(self.attackers),

@@ -140,6 +140,7 @@ class Scenario:
     demand: Demand = field(default_factory=Demand)
     limits: LimitSet = field(default_factory=LimitSet)
     bank_limits: dict[str, LimitSet] = field(default_factory=dict)
+    shop_limits: LimitSet | None = None
     outages: tuple[Outage, ...] = ()
     fraud: Fraud = field(default_factory=Fraud)
 
@@ -147,8 +148,16 @@ class Scenario:
         """The limits of ``bank``'s wallets (its own table, else ``[limits]``)."""
         return self.bank_limits.get(bank, self.limits)
 
+    def limits_for(self, bank: str, shop: bool) -> LimitSet:
+        """The limits of a wallet at ``bank``: ``[limits.shops]`` for a shop's SE if the
+        scenario has it, else the bank's."""
+        if shop and self.shop_limits is not None:
+            return self.shop_limits
+        return self.limits_of(bank)
+
     def with_limit(self, key: str, value: int) -> Scenario:
-        """This scenario with limit ``key`` set to ``value`` for every bank (for sweeps)."""
+        """This scenario with limit ``key`` set to ``value`` for every bank's wallets (for
+        sweeps); ``[limits.shops]``, if any, stays as it is."""
         if key not in LIMIT_KEYS:
             raise ScenarioError(f"--sweep: unknown limit {key!r} (one of {', '.join(LIMIT_KEYS)})")
         if type(value) is not int or value <= 0:
@@ -228,7 +237,9 @@ def parse(data: dict[str, Any], default_name: str = "custom") -> Scenario:
     demand = _demand(r.table("demand"))
     limits_table = r.table("limits")
     banks_table = limits_table.table("banks")
+    shops_table = limits_table.table("shops") if "shops" in limits_table.data else None
     limits = _limits(limits_table, LimitSet())
+    shop_limits = None if shops_table is None else _limits(shops_table, limits)
     bank_limits: dict[str, LimitSet] = {}
     for bank in banks_table.names():
         if bank not in population.banks:
@@ -254,6 +265,7 @@ def parse(data: dict[str, Any], default_name: str = "custom") -> Scenario:
         demand=demand,
         limits=limits,
         bank_limits=bank_limits,
+        shop_limits=shop_limits,
         outages=outages,
         fraud=fraud,
     )
@@ -293,7 +305,7 @@ def _demand(r: _Reader) -> Demand:
 
 def _limits(r: _Reader, base: LimitSet) -> LimitSet:
     values = {key: r.integer(key, getattr(base, key), 1, 2**53) for key in LIMIT_KEYS}
-    r.done(ignore=("banks",))
+    r.done(ignore=("banks", "shops"))
     return LimitSet(**values)
 
 
