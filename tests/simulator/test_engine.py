@@ -95,3 +95,15 @@ def test_the_command_refuses_bad_input(tmp_path: Path) -> None:
             done.stderr.startswith("offcash: invalid-scenario: ") and done.stderr.count("\n") == 1
         )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_real_network_folder_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "ledger.db").write_bytes(b"a pilot's ledger")
+    done = run("simulate", "--scenario", "everyday", "--out", tmp_path, "--scale", "0.01")
+    assert done.exit_code == 1 and "did not make" in done.stderr
+    assert (tmp_path / "ledger.db").read_bytes() == b"a pilot's ledger"
+    net = tmp_path / "net"
+    net.mkdir()
+    (net / "offcash.json").write_text("{}")
+    assert run("simulate", "--scenario", "everyday", "--out", net).exit_code == 1
+    assert not (net / "ledger.db").exists()

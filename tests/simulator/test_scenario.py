@@ -137,3 +137,10 @@ def test_shop_limits() -> None:
     assert loads("").shop_limits is None
     with pytest.raises(ScenarioError, match=r"limits\.shops\.max_balanc: unknown key"):
         loads("[limits.shops]\nmax_balanc = 1")
+
+
+def test_limits_are_bounded() -> None:
+    with pytest.raises(ScenarioError, match="certificate_hours: 100000 is outside"):
+        loads("[limits]\ncertificate_hours = 100000")
+    with pytest.raises(ScenarioError, match=r"--sweep: certificate_hours must be in 1\.\.87840"):
+        Scenario().with_limit("certificate_hours", 10**6)

@@ -49,10 +49,12 @@ from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
 from offcash.simulator.metrics import Metrics, backlog_drain, quantile
 from offcash.simulator.model import DAY, HOUR, Agent, Calendar, Demand, Kind, MemoryStore
-from offcash.simulator.scenario import LimitSet, Scenario
+from offcash.simulator.scenario import LimitSet, Scenario, ScenarioError
 from offcash.wallet.terminal import ReceiveOnlyTerminal
 
 ISSUE_PER_BANK = 10**13
+#: The file that marks a folder as a simulator's (so a real network's ledger is never replaced)
+MARKER = ".offcash-simulation"
 DETECTION_KINDS = ("double-spend", "double-unload", "reconcile")
 
 
@@ -136,8 +138,15 @@ class Simulation:
     # --- setup ---------------------------------------------------------------------------------
 
     def _open_ledger(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         db = self.out / "ledger.db"
+        marker = self.out / MARKER
+        if (self.out / "offcash.json").exists() or (db.exists() and not marker.exists()):
+            raise ScenarioError(
+                f"{self.out} holds a network or a ledger this simulator did not make: "
+                "choose another --out"
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        marker.write_text("a folder of offcash simulate: its ledger.db is replaced by each run\n")
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         self.ledger = LedgerService.open(f"sqlite:///{db}", workers=0)

@@ -32,6 +32,8 @@ LIMIT_KEYS = (
     "max_offline_seconds",
     "certificate_hours",
 )
+#: The largest value of each limit (certificates must end before the year 9999).
+LIMIT_MAX = {key: 2**53 for key in LIMIT_KEYS} | {"certificate_hours": 10 * 366 * 24}
 FRAUD_KINDS = ("clone", "rollback", "balance_edit")
 MAX_DAYS = 366
 MAX_AGENTS = 200_000
@@ -160,8 +162,8 @@ class Scenario:
         sweeps); ``[limits.shops]``, if any, stays as it is."""
         if key not in LIMIT_KEYS:
             raise ScenarioError(f"--sweep: unknown limit {key!r} (one of {', '.join(LIMIT_KEYS)})")
-        if type(value) is not int or value <= 0:
-            raise ScenarioError(f"--sweep: {key} must be a positive integer, not {value!r}")
+        if type(value) is not int or not 0 < value <= LIMIT_MAX[key]:
+            raise ScenarioError(f"--sweep: {key} must be in 1..{LIMIT_MAX[key]}, not {value!r}")
         return dataclasses.replace(
             self,
             limits=dataclasses.replace(self.limits, **{key: value}),
@@ -304,7 +306,7 @@ def _demand(r: _Reader) -> Demand:
 
 
 def _limits(r: _Reader, base: LimitSet) -> LimitSet:
-    values = {key: r.integer(key, getattr(base, key), 1, 2**53) for key in LIMIT_KEYS}
+    values = {key: r.integer(key, getattr(base, key), 1, LIMIT_MAX[key]) for key in LIMIT_KEYS}
     r.done(ignore=("banks", "shops"))
     return LimitSet(**values)
 
