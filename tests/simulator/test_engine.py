@@ -50,6 +50,7 @@ def test_a_sweep_gives_one_point_per_value(tmp_path: Path) -> None:
         assert (tmp_path / p["dir"] / "summary.json").is_file()
         assert (tmp_path / p["dir"] / "report.html").is_file()
         assert p["honest_unpaid"] == 0 and p["conserved"]
+        assert p["worst_case_per_broken_se"] == 3 * 30_000  # 3 clones of 300.00 (Bank A)
     # a lower max_payment refuses at least as many of the same honest payments
     assert points[0]["honest_refused"] >= points[1]["honest_refused"]
     assert json.loads((tmp_path / "sweep.json").read_text()) == result

@@ -448,7 +448,7 @@ class Simulation:
     def _replay(self, payee: Agent, message: bytes, now: int) -> None:
         """A dishonest payee shows the payment again: to itself, then to another shop."""
         assert payee.se is not None
-        self.metrics.count("replays_attempted", 2)
+        self.metrics.count("replays_attempted")
         try:
             again = payee.se.receive(message, now)
             self.metrics.count("replays_credited" if not again.duplicate else "replays_duplicate")
@@ -458,6 +458,7 @@ class Simulation:
         if not others:
             return
         other = others[self.rng.randrange(len(others))]
+        self.metrics.count("replays_attempted")
         try:
             self._receive(other, message, now)
             self.metrics.count("replays_credited")

@@ -219,11 +219,13 @@ def plot_tradeoff(points: list[dict[str, Any]], limit: str) -> bytes:
     """The trade-off curve: fraud exposure against the share of honest payments refused."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     xs = [100 * p["honest_refused_share"] for p in points]
+    per_se = [p["worst_case_per_broken_se"] / 100 for p in points]
     worst = [p["worst_case"] / 100 for p in points]
     booked = [p["losses_booked"] / 100 for p in points]
-    ax.plot(xs, worst, "o-", label="worst case the limits allowed")
-    ax.plot(xs, booked, "s--", label="losses booked")
-    for x, y, p in zip(xs, worst, points, strict=True):
+    ax.plot(xs, per_se, "o-", label="worst case for one broken SE")
+    ax.plot(xs, worst, "^:", label="worst case for this run's attackers")
+    ax.plot(xs, booked, "s--", label="losses booked in this run")
+    for x, y, p in zip(xs, per_se, points, strict=True):
         ax.annotate(f"{limit}={p['value']}", (x, y), fontsize=7, xytext=(4, 4),
                     textcoords="offset points")  # fmt: skip
     ax.set_xlabel("honest payments refused (%)")
@@ -236,7 +238,8 @@ def plot_tradeoff(points: list[dict[str, Any]], limit: str) -> bytes:
 def render_sweep(scenario: str, limit: str, points: list[dict[str, Any]]) -> str:
     """The sweep page: the trade-off curve and one row per value."""
     rows = [
-        [str(p["value"]), f"{p['honest_refused_share']:.2%}", _money(p["worst_case"]),
+        [str(p["value"]), f"{p['honest_refused_share']:.2%}",
+         _money(p["worst_case_per_broken_se"]), _money(p["worst_case"]),
          _money(p["losses_booked"]), _money(p["honest_unpaid"]), "yes" if p["conserved"] else "NO",
          p["dir"]]
         for p in points
@@ -251,7 +254,8 @@ def render_sweep(scenario: str, limit: str, points: list[dict[str, Any]]) -> str
             [
                 limit,
                 "honest refused",
-                "worst case",
+                "worst case, one broken SE",
+                "worst case, this run",
                 "losses booked",
                 "honest unpaid",
                 "conserved",

@@ -50,6 +50,9 @@ def point(value: int, summary: dict[str, Any], folder: str) -> dict[str, Any]:
         "honest_refused_share": summary["payments"]["honest_refused_share"],
         "honest_refused": summary["payments"]["honest_refused"],
         "worst_case": sum(b["worst_case"] for b in banks),
+        "worst_case_per_broken_se": max(
+            (v for b in banks for v in b["worst_case_per_attacker"].values()), default=0
+        ),
         "losses_booked": sum(b["losses_booked"] for b in banks),
         "honest_unpaid": summary["honest_unpaid"],
         "conserved": summary["conserved"],
