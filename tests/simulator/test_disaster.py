@@ -71,7 +71,7 @@ def test_every_double_spend_is_detected_and_attributed(disaster: dict[str, Any])
     assert f["detected_by_kind"] == {"balance_edit": 1, "clone": 1, "rollback": 1}
     assert f["double_spenders_with_evidence"] == 2 and f["double_spent_counters"] > 0
     for bank in f["banks"].values():  # every loss booked, and within what the limits allowed
-        assert bank["losses_booked"] == bank["fraud_spent_beyond_funding"]
+        assert bank["losses_booked"] == bank["unbacked_payments"]
         assert bank["losses_booked"] <= bank["worst_case"]
     assert disaster["detection"]["count"] == 3
 

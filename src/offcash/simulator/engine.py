@@ -612,11 +612,25 @@ class Simulation:
                 a.se = SoftwareSecureElement(snapshot, a.store)
                 self._spend_all(a, a.se, now)
         else:
+            self._unload_all(a, now)  # take the real money out first, then make some up
             state = SEState.decode(a.store.state)
             state.balance = max(lim.max_balance, lim.max_offline_value)
             a.se = SoftwareSecureElement(state.encode(), a.store)
             self._spend_all(a, a.se, now)
         self.metrics.worst_case[a.bank] += worst_case(a.fraud or "", lim, self.sc.fraud.copies)
+
+    def _unload_all(self, a: Agent, now: int) -> None:
+        """The attacker moves its SE's real balance back to its account (if online)."""
+        assert a.se is not None
+        balance = a.se.status(now).balance
+        if balance <= 0 or self._offline(a, now):
+            return
+        try:
+            self.ledger.unload(a.se.unload(balance, now), now)
+        except OffcashError as exc:
+            self.metrics.count(f"unload_refused:{reason_of(exc)}")
+            return
+        a.funded -= balance
 
     def _spend_all(self, a: Agent, device: SoftwareSecureElement, now: int) -> None:
         """Pay shops of the attacker's region, the largest amounts allowed, until refused."""
@@ -702,18 +716,19 @@ class Simulation:
         banks: dict[str, Any] = {}
         fraud_by_bank: Counter[str] = Counter()
         for a in self.attackers:
-            # what payees accepted beyond what the attacker paid in; a wallet still active may
-            # yet spend or unload its balance honestly, a revoked one never can
-            kept = 0
-            if self.revoked[a.index] == "active" and a.se is not None:
-                kept = a.se.status(self.final_now).balance
-            fraud_by_bank[a.bank] += max(0, a.spent - (a.funded - kept))
+            # what payees accepted that no real money in the attacker's SE backed: a clone's or
+            # a rolled-back state's payments beyond what the SE really held (what is left in
+            # it is real money, stranded once it is revoked), or an edited SE's beyond what it
+            # was funded (what is left in it was made up)
+            left = a.se.status(self.final_now).balance if a.se is not None else 0
+            backed = a.funded if a.fraud == "balance_edit" else a.funded - left
+            fraud_by_bank[a.bank] += max(0, a.spent - backed)
         for bank in sc.population.banks:
             pos = audit.banks.get(bank)
             banks[bank] = {
                 "losses_booked": pos.losses if pos else 0,
                 "worst_case": met.worst_case.get(bank, 0),
-                "fraud_spent_beyond_funding": fraud_by_bank.get(bank, 0),
+                "unbacked_payments": fraud_by_bank.get(bank, 0),
                 "worst_case_per_attacker": {
                     k: worst_case(k, sc.limits_of(bank), sc.fraud.copies) for k in sc.fraud.kinds
                 },

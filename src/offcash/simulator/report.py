@@ -144,7 +144,7 @@ def render(s: dict[str, Any]) -> str:
     det = s["detection"]
     banks = [
         [b, _money(v["losses_booked"]), _money(v["worst_case"]),
-         _money(v["fraud_spent_beyond_funding"])]
+         _money(v["unbacked_payments"])]
         for b, v in f["banks"].items()
     ]  # fmt: skip
     outages = [
@@ -187,7 +187,9 @@ def render(s: dict[str, Any]) -> str:
         _table([[k, str(v)] for k, v in p["refused_by_reason"].items()], ["reason", "all"]),
         "<h2>Fraud exposure and detection</h2>",
         _img(plot_exposure(s), "exposure"),
-        _table(banks, ["bank", "losses booked", "worst case allowed", "spent beyond funding"]),
+        _table(
+            banks, ["bank", "losses booked", "worst case allowed", "unbacked payments accepted"]
+        ),
         "<h2>Settlement backlog</h2>",
         _img(plot_backlog(s), "backlog"),
         _table(outages, ["region", "cause", "from hour", "to hour", "peak", "drain hours"])
