@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from offcash.cli import output
+from offcash.cli.amount import Amount
+from offcash.domain.money import Currency
 from offcash.simulator.scenario import SHIPPED, ScenarioError, load
 
 
@@ -76,13 +78,20 @@ def simulate(
 
 def _tell(s: dict[str, Any], out: Path) -> None:
     p, f = s["payments"], s["fraud"]
+    digits = Currency.of(s["currency"]).digits
     output.say(
         f"{p['attempted']} payments attempted, {p['completed']} completed offline, "
         f"{p['honest_refused_share']:.2%} of honest payments refused"
     )
     output.say(
         f"fraud: {f['detected']}/{f['attacked']} broken wallets detected; losses booked "
-        + ", ".join(f"{b} {v['losses_booked']}" for b, v in f["banks"].items())
+        + ", ".join(
+            f"{b} {Amount(v['losses_booked'], digits)} {s['currency']}"
+            for b, v in f["banks"].items()
+        )
     )
-    output.say(f"honest_unpaid {s['honest_unpaid']}, conserved {s['conserved']}")
+    output.say(
+        f"honest_unpaid {Amount(s['honest_unpaid'], digits)} {s['currency']}, "
+        f"conserved {s['conserved']}"
+    )
     output.say(f"Summary: {out / 'summary.json'}  Report: {out / 'report.html'}")

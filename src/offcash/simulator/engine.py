@@ -757,6 +757,7 @@ class Simulation:
         return {
             "scenario": sc.name,
             "seed": sc.seed,
+            "currency": sc.currency,  # every amount below is an integer of its minor units
             "days": sc.days,
             "population": {
                 "people": sum(a.kind is Kind.PERSON for a in self.agents),
