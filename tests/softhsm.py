@@ -9,6 +9,7 @@ reason shown, or fail when ``OFFCASH_REQUIRE_HSM`` is set (``.ci/run`` sets it).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -73,7 +74,9 @@ def new_softhsm(root: Path, label: str = LABEL, pin: str = PIN) -> SoftHsm:
 
 @functools.cache
 def _process_softhsm() -> SoftHsm:
-    hsm = new_softhsm(Path(tempfile.mkdtemp(prefix="offcash-softhsm-")))
+    root = Path(tempfile.mkdtemp(prefix="offcash-softhsm-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    hsm = new_softhsm(root)
     os.environ["SOFTHSM2_CONF"] = str(hsm.conf)  # before the library is first loaded
     return hsm
 
