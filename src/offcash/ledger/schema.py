@@ -204,6 +204,13 @@ conflicts = _spend_table(
     sa.Column("digest", DIGEST, primary_key=True),
 )
 sa.Index("ix_conflicts_state_time", conflicts.c.state, conflicts.c.time)
+sa.Index(
+    "ix_conflicts_payee_torn",
+    conflicts.c.payee,
+    conflicts.c.state,
+    postgresql_where=_TORN_SETTLED,
+    sqlite_where=_TORN_SETTLED,
+)
 
 anomalies = sa.Table(
     "anomalies",
