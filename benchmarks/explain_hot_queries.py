@@ -90,7 +90,7 @@ def _fill(conn: sa.Connection, n: int) -> None:
     """``n`` spends (50 per payer, 99.8 % settled, the rest in suspense, released or presumed),
     ``n`` receipts and ``n`` postings, in four bulk statements."""
     if conn.dialect.name == "postgresql":
-        prefix, source = "", f"generate_series(0, {n - 1}) AS s(i)"
+        prefix, source = "", f"generate_series(0::bigint, {n - 1}) AS s(i)"
         wid = "convert_to(lpad(({x})::text, 12, '0'), 'UTF8')"
         blob, msg = "sha256(int8send(i))", "decode(repeat('ab', 200), 'hex')"
     else:
