@@ -265,6 +265,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--without-hot-indexes", action="store_true")
     args = ap.parse_args()
+    if args.spends < 1:
+        ap.error("--spends must be at least 1")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         if backend == "postgresql":
