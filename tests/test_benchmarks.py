@@ -13,6 +13,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 RUNS = {
+    "explain_hot_queries.py": (["--spends", "2000"], "release-torn (whole call"),
     "core_payment.py": (["--payments", "20", "--durable-payments", "4"], "x floor"),
     "settlement.py": (["--payments", "100"], "of the verify_payment ceiling"),
     "sync_settlement.py": (["--payments", "100"], "payments/s by sync"),

@@ -117,6 +117,9 @@ revocations = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=False),
     sa.Column("not_after", sa.BigInteger, nullable=False),
     sa.Column("crl_number", sa.BigInteger, nullable=False),
+    # the CRL-held rule (authority.revocations_known_to) and revoke() look revocations up by
+    # wallet; without it both read every revocation of the bank (migration 0005_hot_indexes)
+    sa.Index("ix_revocations_wallet", "wallet"),
 )
 
 crl_deliveries = sa.Table(
@@ -179,18 +182,34 @@ _TORN_SETTLED = sa.text("state IN ('released', 'presumed')")
 # partial: only torn payments settled without the payee's report (rare), looked up by payee
 # when that payee's spends surface or it syncs (settle.reclaim_released, settle.unpresume);
 # free for the insert path
+# (payee, state) since 0005_hot_indexes: two equality columns, so that SQLite (no statistics)
+# prefers it to ix_spends_state_time for "payee = ? AND state = 'presumed'"
 sa.Index(
     "ix_spends_payee_torn",
     spends.c.payee,
+    spends.c.state,
     postgresql_where=_TORN_SETTLED,
     sqlite_where=_TORN_SETTLED,
 )
+
+# release_torn: payments still in suspense and older than a cutoff, without scanning every
+# spend ever settled (a range of the index; bound parameters work, unlike a partial index on
+# SQLite). Migration 0005_hot_indexes; plans in docs/SETTLEMENT.md "Hot queries and their plans"
+sa.Index("ix_spends_state_time", spends.c.state, spends.c.time)
 
 conflicts = _spend_table(
     "conflicts",
     sa.Column("payer", WALLET, primary_key=True),
     sa.Column("counter", sa.BigInteger, primary_key=True),
     sa.Column("digest", DIGEST, primary_key=True),
+)
+sa.Index("ix_conflicts_state_time", conflicts.c.state, conflicts.c.time)
+sa.Index(
+    "ix_conflicts_payee_torn",
+    conflicts.c.payee,
+    conflicts.c.state,
+    postgresql_where=_TORN_SETTLED,
+    sqlite_where=_TORN_SETTLED,
 )
 
 anomalies = sa.Table(
