@@ -44,6 +44,8 @@ from offcash.transports.qr import (
     write_png,
 )
 
+from qrkit import terminal_to_image
+
 SMALL = random.Random(560).randbytes(560)  # a typical signed message
 BIG = random.Random(5120).randbytes(5120)  # a post-quantum sized message
 
@@ -272,7 +274,7 @@ def test_png_bytes_and_scale() -> None:
 def test_terminal_rendering_scans() -> None:
     drawing = render_terminal(SMALL)
     assert set(drawing) <= {" ", "\u2580", "\u2584", "\u2588", "\n"}
-    frames = scan_image(_terminal_to_image(drawing))
+    frames = scan_image(terminal_to_image(drawing))
     assert decode_frames(frames) == SMALL
 
 
@@ -282,7 +284,7 @@ def test_terminal_rendering_of_several_frames_scans() -> None:
     assert captions == ["1", "2", "3", "4", "5", "6"]
     frames: list[bytes] = []
     for block in re.split(r"offcash frame \d/6\n", drawing)[1:]:
-        frames += scan_image(_terminal_to_image(block))
+        frames += scan_image(terminal_to_image(block))
     assert decode_frames(frames) == BIG
 
 
@@ -369,26 +371,6 @@ def _grid(images: list[Image.Image]) -> Image.Image:
         canvas.paste(image, (x, 0))
         x += image.width
     return canvas
-
-
-def _terminal_to_image(drawing: str, scale: int = 4) -> Image.Image:
-    """Rasterize half-block terminal art as a dark terminal would show it."""
-    lines = [line for line in drawing.split("\n") if line]
-    width = max(len(line) for line in lines)
-    light = {" ": (0, 0), "\u2580": (1, 0), "\u2584": (0, 1), "\u2588": (1, 1)}
-    margin = 6
-    rows: list[bytes] = [bytes(width + 2 * margin)] * margin
-    for line in lines:
-        top = bytearray(width + 2 * margin)
-        bottom = bytearray(width + 2 * margin)
-        for col, char in enumerate(line):
-            upper, lower = light[char]
-            top[margin + col] = 255 * upper
-            bottom[margin + col] = 255 * lower
-        rows += [bytes(top), bytes(bottom)]
-    rows += [bytes(width + 2 * margin)] * margin
-    image = Image.frombytes("L", (width + 2 * margin, len(rows)), b"".join(rows))
-    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
 
 
 @settings(max_examples=10, deadline=None)

@@ -89,7 +89,8 @@ def init_cmd(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency code.")] = "EUR",
     banks: Annotated[str, typer.Option(help="Comma-separated bank names.")] = "Bank A,Bank B",
     alg: Annotated[
-        str, typer.Option("--alg", help="Signature algorithm: p256 or ed25519.")
+        str,
+        typer.Option("--alg", help="Signature algorithm: p256, ed25519, ml-dsa-44 or ml-dsa-65."),
     ] = "p256",
     db: Annotated[str | None, typer.Option("--db", help="Ledger database URL.")] = None,
     claim_window: Annotated[
@@ -103,8 +104,9 @@ def init_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a pilot network: central bank root CA, bank CAs, ledger and config in ROOT."""
-    if alg not in ("p256", "ed25519"):
-        raise typer.BadParameter("--alg must be p256 or ed25519")
+    names = [a.short for a in SignatureAlgorithm]
+    if alg not in names:
+        raise typer.BadParameter(f"--alg must be one of {', '.join(names)}")
     r = describe(init(root, currency, banks.split(","), alg, db, claim_window))
 
     def render(r: dict[str, Any]) -> None:
