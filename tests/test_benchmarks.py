@@ -17,6 +17,7 @@ RUNS = {
     "settlement.py": (["--payments", "100"], "of the verify_payment ceiling"),
     "sync_settlement.py": (["--payments", "100"], "payments/s by sync"),
     "load.py": (["--clients", "2", "--seconds", "2"], "payments/s"),
+    "qr_render.py": (["--rounds", "1"], "zxing writer"),
 }
 
 
