@@ -93,6 +93,6 @@ def test_every_frame_read_by_zxing_and_zbar(
             check=True,
             timeout=60,
         ).stdout
-        assert out.removesuffix(b"\n") == frame
-        by_zbar.append(out.removesuffix(b"\n"))
+        assert out == frame  # in binary mode zbarimg adds no newline
+        by_zbar.append(out)
     assert qr.decode_frames(reversed(by_zbar)) == data

@@ -50,7 +50,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, cast
 
 import zxingcpp
 from PIL import Image, ImageOps
@@ -354,8 +354,8 @@ def _modules(frame: bytes, scale: int = 1) -> Image.Image:
     """The QR code of ``frame`` without quiet zone, dark modules 0 and light 255, ``scale``
     pixels per module."""
     code = zxingcpp.create_barcode(frame, zxingcpp.BarcodeFormat.QRCode, ec_level=ERROR_LEVEL)
-    matrix = memoryview(code.to_image(scale=scale, add_quiet_zones=False))
-    height, width = matrix.shape
+    matrix = memoryview(cast(Any, code.to_image(scale=scale, add_quiet_zones=False)))
+    height, width = cast(tuple[int, int], matrix.shape)
     return Image.frombytes("L", (width, height), matrix.tobytes())
 
 
@@ -501,15 +501,15 @@ def _assemble(images: Sequence[tuple[Image.Image, str]]) -> bytes:
     for image, name in images:
         for frame in _offcash_frames(scan_image(image), name):
             assembler.add(frame)
-    rescans = (
-        lambda image: scan_image(image, binarizer=_BINARIZERS[1]),
-        lambda image: _scan_tiles(image, math.ceil(math.sqrt(assembler.total or 1))),
-    )
-    for rescan in rescans:
+    for rescan in ("binarizer", "tiles"):
         if assembler.complete:
             break
         for image, _ in images:
-            for content in rescan(image):
+            if rescan == "binarizer":
+                contents = scan_image(image, binarizer=_BINARIZERS[1])
+            else:
+                contents = _scan_tiles(image, math.ceil(math.sqrt(assembler.total or 1)))
+            for content in contents:
                 if content.startswith(FRAME_MAGIC):
                     assembler.add(content)
     return assembler.message()
