@@ -68,6 +68,9 @@ class SignatureAlgorithm(enum.Enum):
         self.cose_id = cose_id
         #: The exact size of a signature in COSE form, in bytes.
         self.signature_size = signature_size
+        #: Whether it resists a quantum computer (ML-DSA), so that the network's other
+        #: public-key cryptography (payment encryption) should too.
+        self.post_quantum = short.startswith("ml-dsa")
 
     @classmethod
     def from_name(cls, name: str) -> SignatureAlgorithm:
