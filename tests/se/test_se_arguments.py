@@ -146,3 +146,12 @@ def test_signers_refuse_a_payload_the_payee_cannot_read(
     } | change
     with pytest.raises(error):
         m.sign_payment(signer.key, signer.cert, **values)
+
+
+def test_signers_refuse_a_header_no_verifier_reads(network: PilotNetwork) -> None:
+    """A certificate over the header's bound (16 KiB) would make every payment unreadable."""
+    signer = make_signer(network)
+    with pytest.raises(ValueError, match="header"):
+        m.sign_receipt(signer.key, signer.cert + bytes(16384), payment=bytes(32), time=T0)
+    with pytest.raises(TypeError):
+        m.sign_receipt(signer.key, "cert", payment=bytes(32), time=T0)  # type: ignore[arg-type]

@@ -107,7 +107,9 @@ def sig_structure(protected: bytes, payload: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=64)
 def _protected_header(alg: int, certificate_der: bytes, kind: Kind) -> bytes:
-    return cbor.encode(
+    """The protected header, refused (``ValueError``) unless ``decode_sign1`` reads it back:
+    nothing is signed under a header no verifier accepts (a certificate over its bound)."""
+    header = cbor.encode(
         {
             HEADER_ALG: alg,
             HEADER_X5CHAIN: certificate_der,
@@ -115,10 +117,17 @@ def _protected_header(alg: int, certificate_der: bytes, kind: Kind) -> bytes:
             HEADER_VERSION: PROTOCOL_VERSION,
         }
     )
+    try:
+        read(cbor.decode(header, path="protected"), "protected", _PROTECTED)
+    except DecodeError as exc:
+        raise ValueError(f"refusing to sign under an unreadable header: {exc}") from None
+    return header
 
 
 def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -> bytes:
     """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given)."""
+    if type(payload) is not bytes or type(certificate_der) is not bytes:
+        raise TypeError("the payload and the certificate must be bytes")
     protected = _protected_header(algorithm_of(key).cose_id, certificate_der, kind)
     signature = sign(key, sig_structure(protected, payload))
     return b"".join(
