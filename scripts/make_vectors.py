@@ -33,7 +33,7 @@ from typing import Any
 from unittest import mock
 
 import cbor2
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
@@ -61,6 +61,10 @@ def key_for(alg: SignatureAlgorithm, label: str) -> PrivateKey:
     if alg is SignatureAlgorithm.P256:
         scalar = int.from_bytes(seed, "big") % (P256_ORDER - 1) + 1
         return ec.derive_private_key(scalar, ec.SECP256R1())
+    if alg is SignatureAlgorithm.ML_DSA_44:
+        return mldsa.MLDSA44PrivateKey.from_seed_bytes(seed)
+    if alg is SignatureAlgorithm.ML_DSA_65:
+        return mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
     return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
 
 
@@ -150,6 +154,8 @@ def build(alg: SignatureAlgorithm, certs: dict[str, bytes] | None = None) -> dic
     sig = parts.signature
     if alg is SignatureAlgorithm.P256:
         twin_sig = sig[:32] + (P256_ORDER - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    elif alg.post_quantum:  # another encoding of ML-DSA's hints, which FIPS 204 refuses
+        twin_sig = sig[:-1] + bytes([sig[-1] ^ 1])
     else:
         twin_sig = sig[:32] + (int.from_bytes(sig[32:], "little") + ED25519_L).to_bytes(
             32, "little"

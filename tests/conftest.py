@@ -13,7 +13,7 @@ from harness import PilotNetwork
 
 @pytest.fixture(
     scope="session",
-    params=[SignatureAlgorithm.P256, SignatureAlgorithm.ED25519],
+    params=list(SignatureAlgorithm),
     ids=lambda a: a.short,
 )
 def network(request: pytest.FixtureRequest) -> Iterator[PilotNetwork]:

@@ -135,16 +135,19 @@ ED25519_L = 2**252 + 27742317777372353535851937790883648493
 def malleated(data: bytes) -> bytes:
     """The twin of a signed message that anyone handling it can make without a key: the same
     protected header and payload with the other form of the signature (ECDSA ``s -> n - s``,
-    which verifies; Ed25519 ``S -> S + L``, which a verifier must refuse)."""
+    which verifies; Ed25519 ``S -> S + L`` and ML-DSA's hint counts altered, which a verifier
+    must refuse)."""
     parts = cose_parts(data)
     sig = parts[3]
     alg = SignatureAlgorithm.from_cose(cbor2.loads(parts[0])[cose.HEADER_ALG])
     if alg is SignatureAlgorithm.P256:
         s = P256_N - int.from_bytes(sig[32:], "big")
         parts[3] = sig[:32] + s.to_bytes(32, "big")
-    else:
+    elif alg is SignatureAlgorithm.ED25519:
         s = int.from_bytes(sig[32:], "little") + ED25519_L
         parts[3] = sig[:32] + s.to_bytes(32, "little")
+    else:  # ML-DSA: another encoding of the hints (FIPS 204 decoding must refuse it)
+        parts[3] = sig[:-1] + bytes([sig[-1] ^ 1])
     return cose_join(parts)
 
 

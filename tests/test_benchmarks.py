@@ -19,6 +19,7 @@ RUNS = {
     "sync_settlement.py": (["--payments", "100"], "payments/s by sync"),
     "load.py": (["--clients", "2", "--seconds", "2"], "payments/s"),
     "simulator.py": (["--scale", "0.01", "--days", "1"], "payments/s overall"),
+    "qr_render.py": (["--rounds", "1"], "zxing writer"),
 }
 
 

@@ -144,6 +144,13 @@ class WrongPin(SecureElementError):
     code = "wrong-pin"
 
 
+class CannotDecrypt(RemoteError):
+    """A sealed message that does not open with this key: sealed for someone else, or altered
+    on the way."""
+
+    code = "cannot-decrypt"
+
+
 class TransportError(RemoteError):
     """A QR code, text or file could not be read as an offcash message."""
 

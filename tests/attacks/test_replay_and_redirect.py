@@ -29,7 +29,8 @@ from ledgerkit import World
 
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
-from offcash.errors import Rejection, VerificationError
+from offcash.encoding import sealed
+from offcash.errors import CannotDecrypt, Rejection, VerificationError
 from offcash.protocol import messages as m
 from offcash.protocol.exchange import PayeeSide, PayerSide
 from offcash.wallet.terminal import ReceiveOnlyTerminal
@@ -173,7 +174,10 @@ def test_relayed_request_can_only_pay_the_party_that_issued_it(world: World) -> 
     payer = PayerSide(alice.se)
     shown = payer.receive_request(bob.se.request(1_000, T0 + 1, payee_name="Mallory's"))
     assert shown.payee == bob.wid  # the id alice's wallet shows; the name is only a hint
-    delivered = payer.pay(T0 + 2)
+    delivered = payer.pay(T0 + 2, encrypt=False)  # sealed, mallory could not even read it:
+    assert shown.encryption_key is not None
+    with pytest.raises(CannotDecrypt):
+        mallory.se.open_sealed(sealed.seal(delivered, shown.encryption_key))
     withheld = alice.se.pay(bob.se.request(400, T0 + 3), T0 + 3)
     for data in (delivered, withheld):
         assert m.parse_payment(data).payee == bob.wid
@@ -206,10 +210,12 @@ def test_rewritten_request_shows_the_rewriters_wallet_id(network: PilotNetwork) 
     assert shown.payee == _wid(mallory) != _wid(bob)  # the wallet id cannot be faked
     payer = PayerSide(alice)
     payer.receive_request(request)
-    payment = payer.pay(T0)
+    payment = payer.pay(T0)  # sealed for mallory's key, which the request carried
+    with pytest.raises(CannotDecrypt):
+        bob.open_sealed(payment)
     with pytest.raises(VerificationError):
-        bob.receive(payment, T0)  # bob cannot be paid by it
+        bob.receive(mallory.open_sealed(payment), T0)  # bob cannot be paid by it
     received = payee.receive_payment(payment, T0)
     assert received.receipt is not None
-    assert payer.receive_receipt(received.receipt).payment == m.digest(payment)
+    assert payer.receive_receipt(received.receipt).payment == m.digest(mallory.open_sealed(payment))
     assert mallory.status(T0).balance == 1_000

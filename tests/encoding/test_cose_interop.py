@@ -22,6 +22,13 @@ from harness import T0, PilotNetwork
 COSE_ALG = {SignatureAlgorithm.P256: "ES256", SignatureAlgorithm.ED25519: "EdDSA"}
 
 
+@pytest.fixture(scope="module", params=list(COSE_ALG), ids=lambda a: a.short)
+def network(request: pytest.FixtureRequest) -> PilotNetwork:
+    """The algorithms python-cwt implements (it has no ML-DSA:
+    ``test_mldsa_messages_verify_independently`` checks those with dilithium-py)."""
+    return PilotNetwork.create(request.param)
+
+
 def _cwt_key(certificate_der: bytes, alg: SignatureAlgorithm) -> cwt.COSEKey:
     public = x509.load_der_x509_certificate(certificate_der).public_key()
     pem = public.public_bytes(
@@ -133,3 +140,29 @@ def test_offcash_verifies_a_cwt_signed_message(network: PilotNetwork) -> None:
         sig = sig[:32] + low.to_bytes(32, "big")
     assert verify(s.key.public_key(), sig, env.to_be_signed())
     assert m.parse_payment(data).payee == WalletId(bytes(12))
+
+
+@pytest.mark.parametrize(
+    "alg", [SignatureAlgorithm.ML_DSA_44, SignatureAlgorithm.ML_DSA_65], ids=lambda a: a.short
+)
+def test_mldsa_messages_verify_independently(alg: SignatureAlgorithm) -> None:
+    """ML-DSA messages, taken apart by cbor2 and checked by dilithium-py (a pure-Python FIPS 204
+    implementation): neither is offcash's COSE or OpenSSL. The Sig_structure is rebuilt here
+    from RFC 9052, not with offcash's encoder."""
+    import cbor2
+    from dilithium_py.ml_dsa import ML_DSA_44, ML_DSA_65
+
+    scheme = ML_DSA_44 if alg is SignatureAlgorithm.ML_DSA_44 else ML_DSA_65
+    network = PilotNetwork.create(alg)
+    data = _payment(network)
+    tagged = cbor2.loads(data)
+    assert tagged.tag == 18
+    protected_raw, unprotected, payload, signature = tagged.value
+    protected = cbor2.loads(protected_raw)
+    assert unprotected == {} and protected[1] == alg.cose_id
+    assert len(signature) == alg.signature_size
+    public = x509.load_der_x509_certificate(protected[33]).public_key()
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    to_be_signed = cbor2.dumps(["Signature1", protected_raw, b"", payload])
+    assert scheme.verify(raw, to_be_signed, signature)
+    assert not scheme.verify(raw, to_be_signed + b"\x00", signature)

@@ -120,7 +120,8 @@ def init_cmd(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency code.")] = "EUR",
     banks: Annotated[str, typer.Option(help="Comma-separated bank names.")] = "Bank A,Bank B",
     alg: Annotated[
-        str, typer.Option("--alg", help="Signature algorithm: p256 or ed25519.")
+        str,
+        typer.Option("--alg", help="Signature algorithm: p256, ed25519, ml-dsa-44 or ml-dsa-65."),
     ] = "p256",
     db: Annotated[str | None, typer.Option("--db", help="Ledger database URL.")] = None,
     claim_window: Annotated[
@@ -153,8 +154,9 @@ def init_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a pilot network: central bank root CA, bank CAs, ledger and config in ROOT."""
-    if alg not in ("p256", "ed25519"):
-        raise typer.BadParameter("--alg must be p256 or ed25519")
+    names = [a.short for a in SignatureAlgorithm]
+    if alg not in names:
+        raise typer.BadParameter(f"--alg must be one of {', '.join(names)}")
     if (hsm_token is not None or hsm_pin_file is not None) and hsm_module is None:
         raise typer.BadParameter("--hsm-token and --hsm-pin-file need --hsm MODULE")
     hsm = None

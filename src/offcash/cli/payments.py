@@ -18,6 +18,7 @@ import typer
 from offcash.cli import output
 from offcash.cli.common import Json, PinFile, open_network
 from offcash.cli.config import Network, now, read_pin
+from offcash.encoding import sealed
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -69,13 +70,18 @@ def pay(
     amount: str | None = None,
     reference: str | None = None,
     as_json: bool = False,
+    encrypt: bool = True,
 ) -> dict[str, Any]:
-    """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name)."""
+    """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name).
+    A payment answering a request that carries the payee's key is sealed for it, unless
+    ``encrypt`` is False."""
     se = net.open_se(payer, pin)
+    seal_for = None
     if request_file is not None:
         req_bytes = files.read_message(request_file)
         req = m.parse_request(req_bytes)
         data = se.pay(req_bytes, now())
+        seal_for = req.encryption_key if encrypt else None
         mode = "request"
     else:
         assert to is not None and amount is not None  # checked by the command
@@ -93,7 +99,8 @@ def pay(
         "mode": mode,
         "reference": p.reference or (req.reference if request_file else None),
         "balance": net.money_of(status.balance),
-        **_deliver(data, out, as_json),
+        "encrypted": seal_for is not None,
+        **_deliver(data if seal_for is None else sealed.seal(data, seal_for), out, as_json),
     }
 
 
@@ -103,7 +110,8 @@ def receive(
     """Verify and credit the payment in ``source`` to ``payee``'s wallet."""
     se = net.open_se(payee, pin)
     data = files.read_message(source)
-    got = se.receive(data, now())
+    encrypted = sealed.is_sealed(data)
+    got = se.receive(se.open_sealed(data) if encrypted else data, now())
     if receipt_out is not None and got.receipt is not None:
         files.write_message(got.receipt, receipt_out)
     status = se.status(now())
@@ -115,6 +123,7 @@ def receive(
         "currency": status.currency,
         "counter": got.counter,
         "duplicate": got.duplicate,
+        "encrypted": encrypted,
         "balance": net.money_of(status.balance),
         "receipt": receipt_out,
     }
@@ -156,10 +165,19 @@ def pay_cmd(
     to: Annotated[str | None, typer.Option(help="One-way: payee wallet id (or name).")] = None,
     amount: Annotated[str | None, typer.Option(help="One-way: amount, e.g. 12.50.")] = None,
     reference: Annotated[str | None, typer.Option(help="One-way: free text.")] = None,
+    no_encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--no-encrypt", help="Do not seal the payment for the payee's key (its request's)."
+        ),
+    ] = False,
     pin_file: PinFile = None,
     as_json: Json = False,
 ) -> None:
-    """OFFLINE: sign a payment from PAYER, answering --request or one-way --to/--amount."""
+    """OFFLINE: sign a payment from PAYER, answering --request or one-way --to/--amount.
+
+    A request carries the payee's encryption key: the payment is then sealed for the payee,
+    so that whoever carries it (chat, mail, a relay) reads nothing but its size."""
     if (request_file is None) == (to is None):
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:
@@ -175,6 +193,7 @@ def pay_cmd(
         amount=amount,
         reference=reference,
         as_json=as_json,
+        encrypt=not no_encrypt,
     )
     output.emit(
         r,
@@ -182,7 +201,8 @@ def pay_cmd(
         lambda r: output.say(
             f"{r['payer']} pays {r['amount']} {r['currency']} to {r['payee']} (payment "
             f"#{r['counter']}, balance now {r['balance']} {r['currency']}): "
-            f"payment written to {r['out']}",
+            f"{'payment, encrypted for the payee,' if r['encrypted'] else 'payment'} "
+            f"written to {r['out']}",
             stderr=out == "-",
         ),
     )

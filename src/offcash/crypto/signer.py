@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
 
 from offcash.crypto import algorithms
 from offcash.crypto.algorithms import PrivateKey, PublicKey, SignatureAlgorithm
@@ -67,9 +67,18 @@ class KeySigner:
         return algorithms.sign(self.key, data)
 
 
+#: The in-memory private key types (``algorithms.PrivateKey``), for ``isinstance``.
+_RAW_KEYS = (
+    ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
+    | mldsa.MLDSA44PrivateKey
+    | mldsa.MLDSA65PrivateKey
+)
+
+
 def as_signer(key: PrivateKey | Signer) -> Signer:
     """``key`` as a ``Signer`` (a raw private key is wrapped in a ``KeySigner``)."""
-    if isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+    if isinstance(key, _RAW_KEYS):
         return KeySigner(key)
     return key
 
@@ -77,7 +86,7 @@ def as_signer(key: PrivateKey | Signer) -> Signer:
 def new_sibling(key: PrivateKey | Signer, label: str) -> PrivateKey | Signer:
     """A new key of ``key``'s algorithm in the same keystore: a token key for a token key, an
     in-memory key otherwise."""
-    if isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | KeySigner):
+    if isinstance(key, _RAW_KEYS | KeySigner):
         return algorithms.algorithm_of(
             key if not isinstance(key, KeySigner) else key.key
         ).generate()

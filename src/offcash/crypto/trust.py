@@ -40,6 +40,8 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SIGNATURE_OID = {
     SignatureAlgorithm.P256: x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256,
     SignatureAlgorithm.ED25519: x509.SignatureAlgorithmOID.ED25519,
+    SignatureAlgorithm.ML_DSA_44: x509.SignatureAlgorithmOID.ML_DSA_44,
+    SignatureAlgorithm.ML_DSA_65: x509.SignatureAlgorithmOID.ML_DSA_65,
 }
 
 
@@ -83,10 +85,10 @@ class _Issuer:
         if cert.signature_algorithm_oid != _SIGNATURE_OID[self.algorithm]:
             return False
         try:
-            if self.algorithm is SignatureAlgorithm.P256:
-                self.key.verify(cert.signature, tbs, _ECDSA_SHA256)  # type: ignore[call-arg]
+            if isinstance(self.key, ec.EllipticCurvePublicKey):  # X.509 ECDSA is DER, not r||s
+                self.key.verify(cert.signature, tbs, _ECDSA_SHA256)
             else:
-                self.key.verify(cert.signature, tbs)  # type: ignore[call-arg]
+                self.key.verify(cert.signature, tbs)
         except (InvalidSignature, ValueError):
             return False
         return True

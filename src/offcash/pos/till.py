@@ -30,6 +30,7 @@ from typing import Any, Literal
 from offcash.cli import terminal, wallet
 from offcash.cli.config import CliRefusal, Network, now
 from offcash.domain.money import Currency, Money
+from offcash.encoding import sealed
 from offcash.errors import OffcashError, VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import FRAME_BUDGET, decode_content, encode_text, render_frame_images
@@ -162,7 +163,10 @@ class Till:
         with self._lock:
             t = self.clock()
             if self.kind == "wallet":
-                got = self.net.open_se(self.name, self.pin).receive(data, t)
+                se = self.net.open_se(self.name, self.pin)
+                if sealed.is_sealed(data):  # sealed by the payer for this wallet's key
+                    data = se.open_sealed(data)
+                got = se.receive(data, t)
             else:
                 got, _ = terminal.accept(self.net, self.name, data)
             payer, minor, counter, duplicate = got.payer, got.amount, got.counter, got.duplicate

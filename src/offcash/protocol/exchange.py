@@ -11,6 +11,10 @@ payment again; the payee accepts it exactly once and answers with a receipt eith
     payer: IDLE --receive_request--> REQUEST_READ --pay--> AWAITING_RECEIPT
            --receive_receipt--> DONE
 
+A request may carry the payee's encryption key; the payer then seals the signed payment for it
+(``offcash.encoding.sealed``: signed first, then encrypted), so that whatever carries it reads
+nothing, and the payee's device opens it before verifying. A re-sent payment is sealed afresh.
+
 Calling a method in the wrong state raises ``ProtocolStateError`` (our bug); bad bytes from the
 peer raise ``DecodeError`` or ``VerificationError`` (their fault) and leave the state unchanged.
 """
@@ -22,6 +26,7 @@ from typing import Protocol
 
 from offcash.crypto.trust import TrustStore
 from offcash.domain.network import NetworkParams
+from offcash.encoding import sealed
 from offcash.errors import ProtocolStateError
 from offcash.protocol import messages as m
 from offcash.se.interface import Received
@@ -46,6 +51,8 @@ class PayeeDevice(Protocol):
     ) -> bytes: ...
 
     def receive(self, payment: bytes, now: int) -> Received: ...
+
+    def open_sealed(self, data: bytes) -> bytes: ...
 
 
 class PayerDevice(Protocol):
@@ -92,6 +99,8 @@ class PayeeSide(_Side):
     def receive_payment(self, data: bytes, now: int) -> Received:
         """Accept the payment (again, after a re-send: then ``duplicate`` is True)."""
         self._expect(State.AWAITING_PAYMENT, State.DONE)
+        if sealed.is_sealed(data):
+            data = self.device.open_sealed(data)
         received = self.device.receive(data, now)
         self.received = received
         self.state = State.DONE
@@ -105,6 +114,7 @@ class PayerSide(_Side):
         self.device = device
         self.state = State.IDLE
         self._request: bytes | None = None
+        self._seal_for: bytes | None = None
         self.payment: m.Payment | None = None
         self.receipt: m.Receipt | None = None
 
@@ -113,23 +123,30 @@ class PayerSide(_Side):
         self._expect(State.IDLE)
         request = m.parse_request(data)
         self._request = data
+        self._seal_for = request.encryption_key
         self.state = State.REQUEST_READ
         return request
 
-    def pay(self, now: int) -> bytes:
-        """Pay the request read; returns the payment bytes to send."""
+    def pay(self, now: int, *, encrypt: bool = True) -> bytes:
+        """Pay the request read; returns the payment bytes to send, sealed for the payee if
+        its request gave a key (unless ``encrypt`` is False)."""
         self._expect(State.REQUEST_READ)
         assert self._request is not None
         data = self.device.pay(self._request, now)
         self.payment = m.parse_payment(data)
+        if not encrypt:
+            self._seal_for = None
         self.state = State.AWAITING_RECEIPT
-        return data
+        return self._sealed(data)
 
     def resend(self) -> bytes:
-        """The identical payment again, after a transfer was cut off."""
+        """The identical payment again, after a transfer was cut off (sealed afresh)."""
         self._expect(State.AWAITING_RECEIPT, State.DONE)
         assert self.payment is not None
-        return self.device.sent_payment(self.payment.counter)
+        return self._sealed(self.device.sent_payment(self.payment.counter))
+
+    def _sealed(self, payment: bytes) -> bytes:
+        return payment if self._seal_for is None else sealed.seal(payment, self._seal_for)
 
     def receive_receipt(self, data: bytes) -> m.Receipt:
         """Check the payee's signed receipt for this payment."""

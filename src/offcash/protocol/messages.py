@@ -20,7 +20,7 @@ from offcash.crypto.algorithms import PrivateKey
 from offcash.crypto.signer import SigningKey
 from offcash.domain.ids import NONCE_BYTES, WALLET_ID_BYTES, WalletId
 from offcash.domain.money import Currency, Money, is_known_currency
-from offcash.encoding import cbor, cose
+from offcash.encoding import cbor, cose, sealed
 from offcash.encoding.cose import Kind, Sign1
 from offcash.encoding.fields import Field, bstr, converted, int_in, read, tstr, uint, write
 from offcash.errors import DecodeError
@@ -99,6 +99,15 @@ def _open(
 
 # --- PaymentRequest (unsigned) -----------------------------------------------------------
 
+
+def _kem_public_key(raw: bytes) -> bytes:
+    try:
+        sealed.suite_of_public_key(raw)
+    except ValueError as exc:
+        raise DecodeError("", str(exc)) from None
+    return raw
+
+
 _REQUEST = {
     0: Field("kind", int_in(frozenset({int(Kind.PAYMENT_REQUEST)}))),
     1: Field("version", int_in(frozenset({cose.PROTOCOL_VERSION}))),
@@ -109,6 +118,7 @@ _REQUEST = {
     6: Field("time", _TIME),
     7: Field("reference", _REFERENCE, required=False),
     8: Field("payee_name", tstr(64), required=False),
+    9: Field("encryption_key", converted(bstr(32, 1216), _kem_public_key), required=False),
 }
 
 
@@ -123,6 +133,8 @@ class PaymentRequest:
     time: int
     reference: str | None = None
     payee_name: str | None = None
+    #: The payee's KEM public key (``offcash.encoding.sealed``): seal the payment for it.
+    encryption_key: bytes | None = None
 
     @property
     def money(self) -> Money:
@@ -141,6 +153,7 @@ class PaymentRequest:
             "time": self.time,
             "reference": self.reference,
             "payee_name": self.payee_name,
+            "encryption_key": self.encryption_key,
         }
         return cbor.encode(write(_REQUEST, _raw(values)))
 

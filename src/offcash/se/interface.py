@@ -105,6 +105,12 @@ class SecureElement(abc.ABC):
         """The payment signed with ``counter``, to re-send after a torn transfer."""
 
     @abc.abstractmethod
+    def open_sealed(self, data: bytes) -> bytes:
+        """The plaintext of a message a payer sealed for this SE's encryption key (the key its
+        requests carry); the key never leaves the SE. ``DecodeError`` if ``data`` is not a
+        sealed message, ``CannotDecrypt`` if it is not for this SE."""
+
+    @abc.abstractmethod
     def receive(self, payment: bytes, now: int) -> Received:
         """Verify and credit a payment (exactly once; a re-send is reported as a duplicate)."""
 

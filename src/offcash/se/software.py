@@ -31,7 +31,9 @@ from offcash.crypto.algorithms import PrivateKey, algorithm_of, spki
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
+from offcash.encoding.sealed import KemKey, KemSuite
 from offcash.errors import (
+    CannotDecrypt,
     DecodeError,
     InsufficientFunds,
     Limit,
@@ -69,7 +71,13 @@ class SoftwareSecureElement(SecureElement):
             serialization.NoEncryption(),
         )
         TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
-        return SEState(key_der=key_der, params=params, root=root_certificate).encode()
+        suite = KemSuite.MLKEM768_X25519 if params.algorithm.post_quantum else KemSuite.X25519
+        return SEState(
+            key_der=key_der,
+            params=params,
+            root=root_certificate,
+            encryption_key=KemKey.generate(suite),
+        ).encode()
 
     def _load(self, data: bytes) -> None:
         s = SEState.decode(data)
@@ -327,6 +335,7 @@ class SoftwareSecureElement(SecureElement):
         arg.nonce(nonce)
         cert = self._enrolled()
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + amount)
+        kem = self._s.encryption_key
         req = m.PaymentRequest(
             payee=cert.wallet_id,
             amount=amount,
@@ -335,6 +344,7 @@ class SoftwareSecureElement(SecureElement):
             time=now,
             reference=reference,
             payee_name=payee_name,
+            encryption_key=None if kem is None else kem.public(),
         )
         encoded = req.encode()
         try:  # a payer reads the request with this decoder: refuse one it would not read
@@ -347,6 +357,12 @@ class SoftwareSecureElement(SecureElement):
         self._s.book.add_request(req, encoded)
         self._commit()
         return encoded
+
+    def open_sealed(self, data: bytes) -> bytes:
+        arg.data(data, "sealed message")
+        if self._s.encryption_key is None:
+            raise CannotDecrypt("this wallet has no encryption key (made before version 3)")
+        return self._s.encryption_key.open(data)
 
     def receive(self, payment: bytes, now: int) -> Received:
         arg.data(payment, "payment")

@@ -2,7 +2,8 @@
 
 Theory of operation: ``SEState`` is everything a ``SoftwareSecureElement`` holds (key, network
 parameters, trust anchors and CRLs, certificate, balance and counters, the log since the last
-sync, the payee's memory, the vouchers applied, the requests paid). ``encode`` writes it as
+sync, the payee's memory, the vouchers applied, the requests paid, the key payments are sealed
+for). ``encode`` writes it as
 deterministic CBOR; ``decode`` reads it back strictly, so a damaged or crafted state file gives a
 ``SecureElementError`` and never another exception. It knows nothing of sealing or files.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
 from offcash.encoding.fields import array_of, bstr, uint
+from offcash.encoding.sealed import KemKey, KemSuite
 from offcash.errors import DecodeError, OffcashError, SecureElementError
 from offcash.protocol.payee import PayeeBook
 from offcash.se import log
@@ -22,9 +24,10 @@ from offcash.se.paid import PaidRequests
 
 #: Log entries an SE holds before it must sync (a capacity, not a bank policy).
 MAX_LOG_ENTRIES = 1024
-_STATE_VERSION = 2
-#: Version 1 had no memory of paid requests (item 12); it is read as an empty one.
-_ITEMS = {1: 12, 2: 13}
+_STATE_VERSION = 3
+#: Version 1 had no memory of paid requests (item 12), read as an empty one; versions 1 and 2
+#: had no encryption key (item 13), read as none (such an SE asks for unsealed payments).
+_ITEMS = {1: 12, 2: 13, 3: 14}
 
 
 @dataclass
@@ -46,6 +49,8 @@ class SEState:
     book: PayeeBook = field(default_factory=PayeeBook)
     vouchers: dict[bytes, int] = field(default_factory=dict)
     paid: PaidRequests = field(default_factory=PaidRequests)
+    #: The KEM key payers seal payments for (``offcash.encoding.sealed``): suite and secret.
+    encryption_key: KemKey | None = None
 
     def encode(self) -> bytes:
         """The state as deterministic CBOR."""
@@ -64,6 +69,9 @@ class SEState:
                 self.book.to_cbor(),
                 self.vouchers,
                 self.paid.to_cbor(),
+                None
+                if self.encryption_key is None
+                else [self.encryption_key.suite.cose_id, self.encryption_key.secret],
             ]
         )
 
@@ -105,11 +113,24 @@ class SEState:
                     for i, e in v[11].items()
                 },
                 paid=PaidRequests.from_cbor(v[12], "state.paid") if len(v) > 12 else PaidRequests(),
+                encryption_key=_kem_key(v[13]) if len(v) > 13 else None,
             )
         except SecureElementError:
             raise
         except (OffcashError, IndexError, TypeError, ValueError, KeyError) as exc:
             raise SecureElementError(f"secure element state is unreadable: {exc}") from None
+
+
+def _kem_key(value: Any) -> KemKey | None:
+    if value is None:
+        return None
+    alg, secret = _items(value, 2, "state.encryption_key")
+    suite = KemSuite.from_cose(alg) if type(alg) is int else None
+    if suite is None:
+        raise DecodeError("state.encryption_key", f"unknown KEM suite {alg!r}")
+    key = KemKey(suite, bstr(32, 96)(secret, "state.encryption_key"))
+    key.public()  # refuse a key that does not load
+    return key
 
 
 def _items(value: Any, n: int, path: str) -> list[Any]:

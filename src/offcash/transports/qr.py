@@ -23,7 +23,9 @@ means (no CBOR, no COSE, no keys; the bytes are opaque and validated by the prot
 2. *Rendering*: each frame is a QR code in byte mode at error correction level M (15%
    recovery: the usual compromise between density and tolerance to glare, blur and a phone
    screen's moire; L saves ~20% but fails more often on camera capture, Q/H cost 1-4 more
-   versions). Several codes are composed into one grid image with pillow, or drawn with
+   versions), made by zxing-cpp's writer (which chooses the version and the mask, in C++:
+   choosing the mask is most of a QR encoder's work, several times segno's whole cost in
+   Python). Several codes are composed into one grid image with pillow, or drawn with
    Unicode half blocks for a terminal.
 3. *Reading*: zxing-cpp finds every QR code in an image and returns its raw bytes
    (``Barcode.bytes``, no text transcoding). Codes that are not offcash frames (a URL QR
@@ -48,11 +50,10 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, cast
 
-import segno
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageOps
 
 from offcash.errors import TransportError
 from offcash.transports._atomic import atomic_write
@@ -105,7 +106,7 @@ HEADER_SIZE: Final = _HEADER.size
 FRAME_BUDGET: Final = 1000
 #: Largest frame count (the ``total`` field is one byte).
 MAX_FRAMES: Final = 255
-#: QR error correction level (segno may raise it when that does not grow the version).
+#: QR error correction level.
 ERROR_LEVEL: Final = "M"
 #: Largest frame a single code holds at level M (version 40-M, byte mode).
 _MAX_FRAME_BYTES: Final = 2331
@@ -349,18 +350,17 @@ def decode_frames(frames: Iterable[bytes]) -> bytes:
 # --------------------------------------------------------------------------- rendering
 
 
-def _make_qr(frame: bytes) -> segno.QRCode:
-    return segno.make(frame, error=ERROR_LEVEL.lower(), mode="byte", micro=False)
+def _modules(frame: bytes, scale: int = 1) -> Image.Image:
+    """The QR code of ``frame`` without quiet zone, dark modules 0 and light 255, ``scale``
+    pixels per module."""
+    code = zxingcpp.create_barcode(frame, zxingcpp.BarcodeFormat.QRCode, ec_level=ERROR_LEVEL)
+    matrix = memoryview(cast(Any, code.to_image(scale=scale, add_quiet_zones=False)))
+    height, width = cast(tuple[int, int], matrix.shape)
+    return Image.frombytes("L", (width, height), matrix.tobytes())
 
 
 def _code_image(frame: bytes, scale: int) -> Image.Image:
-    qr = _make_qr(frame)
-    rows = [
-        bytes(0 if dark else 255 for dark in row)
-        for row in qr.matrix_iter(scale=1, border=_IMAGE_BORDER)
-    ]
-    image = Image.frombytes("L", (len(rows[0]), len(rows)), b"".join(rows))
-    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    return ImageOps.expand(_modules(frame, scale), border=_IMAGE_BORDER * scale, fill=255)
 
 
 def render_frame_images(
@@ -404,7 +404,7 @@ def render_image(
 def render_png(data: bytes, *, scale: int = DEFAULT_SCALE, budget: int = FRAME_BUDGET) -> bytes:
     """Return the PNG file content of :func:`render_image`."""
     buffer = io.BytesIO()
-    render_image(data, scale=scale, budget=budget).save(buffer, format="PNG", optimize=True)
+    render_image(data, scale=scale, budget=budget).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -430,18 +430,47 @@ def render_terminal(data: bytes, *, border: int = 2, budget: int = FRAME_BUDGET)
     frames = encode_frames(data, budget=budget)
     parts: list[str] = []
     for number, frame in enumerate(frames, start=1):
-        out = io.StringIO()
-        _make_qr(frame).terminal(out=out, border=border, compact=True)
         if len(frames) > 1:
             parts.append(f"offcash frame {number}/{len(frames)}\n")
-        parts.append(out.getvalue())
+        parts.append(_half_blocks(_modules(frame), border))
     return "".join(parts)
+
+
+#: A terminal cell for (upper module light, lower module light).
+_HALF_BLOCKS: Final = {(False, False): " ", (True, False): "\u2580", (False, True): "\u2584"}
+
+
+def _half_blocks(modules: Image.Image, border: int) -> str:
+    """Draw a QR code's modules two rows a line, light modules as blocks, with ``border``
+    light modules around it."""
+    width = modules.width + 2 * border
+    light = [[True] * width for _ in range(border)]
+    pixels = modules.tobytes()
+    for y in range(modules.height):
+        row = pixels[y * modules.width : (y + 1) * modules.width]
+        light.append([True] * border + [v == 255 for v in row] + [True] * border)
+    light += [[True] * width for _ in range(border)]
+    if len(light) % 2:
+        light.append([False] * width)  # the line under the code: terminal background
+    lines = []
+    for top, bottom in zip(light[0::2], light[1::2], strict=True):
+        lines.append(
+            "".join(_HALF_BLOCKS.get(pair, "\u2588") for pair in zip(top, bottom, strict=True))
+        )
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def scan_image(image: Image.Image) -> list[bytes]:
+#: zxing-cpp's binarizers, tried in turn: its default (local average) and, for the codes that
+#: one misses in an image holding several (about one 7-code image in ten), a global histogram.
+_BINARIZERS: Final = (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram)
+
+
+def scan_image(
+    image: Image.Image, *, binarizer: zxingcpp.Binarizer = _BINARIZERS[0]
+) -> list[bytes]:
     """Return the raw content of every QR code found in ``image`` (any order, maybe none).
 
     Raises :class:`ImageError` when the image is too large or cannot be processed.
@@ -453,11 +482,52 @@ def scan_image(image: Image.Image) -> list[bytes]:
     try:
         gray = image.convert("L")
         codes = zxingcpp.read_barcodes(
-            gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+            gray,
+            formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode),
+            binarizer=binarizer,
         )
     except Exception as exc:  # pillow and the decoder raise a zoo of types on odd images
         raise ImageError(f"cannot scan image: {exc}") from exc
     return [code.bytes for code in codes if code.valid]
+
+
+def _assemble(images: Sequence[tuple[Image.Image, str]]) -> bytes:
+    """The message whose frames the images hold; each image must hold an offcash frame.
+
+    While frames are missing, the images are scanned again: with the other binarizer, then in
+    overlapping tiles (zxing-cpp finds every code of a crowded image more surely in pieces of
+    it: about one 7-code image in 25 needs this)."""
+    assembler = FrameAssembler()
+    for image, name in images:
+        for frame in _offcash_frames(scan_image(image), name):
+            assembler.add(frame)
+    for rescan in ("binarizer", "tiles"):
+        if assembler.complete:
+            break
+        for image, _ in images:
+            if rescan == "binarizer":
+                contents = scan_image(image, binarizer=_BINARIZERS[1])
+            else:
+                contents = _scan_tiles(image, math.ceil(math.sqrt(assembler.total or 1)))
+            for content in contents:
+                if content.startswith(FRAME_MAGIC):
+                    assembler.add(content)
+    return assembler.message()
+
+
+def _scan_tiles(image: Image.Image, cells: int) -> list[bytes]:
+    """Scan ``image`` in windows of 1.5 x 1.5 cells of a ``cells`` x ``cells`` grid, moved
+    half a cell at a time, so that every code of such a grid lies whole in some window."""
+    found: list[bytes] = []
+    if cells < 2:
+        return found
+    step_x, step_y = image.width / (2 * cells), image.height / (2 * cells)
+    for i in range(2 * cells - 1):
+        for j in range(2 * cells - 1):
+            left, top = int(i * step_x), int(j * step_y)
+            window = (left, top, int(left + 3 * step_x), int(top + 3 * step_y))
+            found += scan_image(image.crop(window))
+    return found
 
 
 def _open_image(content: bytes, name: str) -> Image.Image:
@@ -499,8 +569,7 @@ def decode_image(content: bytes, *, name: str = "<image>") -> bytes:
 
     Raises :class:`ImageError`, :class:`NoQrCode`, or a frame error (see :func:`decode_frames`).
     """
-    image = _open_image(content, name)
-    return decode_frames(_offcash_frames(scan_image(image), name))
+    return _assemble([(_open_image(content, name), name)])
 
 
 def read_png(path: str | os.PathLike[str]) -> bytes:
@@ -513,10 +582,7 @@ def read_images(paths: Iterable[str | os.PathLike[str]]) -> bytes:
 
     Every image must hold at least one offcash frame; frames may repeat across images.
     """
-    assembler = FrameAssembler()
-    for path in paths:
-        name = os.fspath(path)
-        image = _open_image(_read_file(path), name)
-        for frame in _offcash_frames(scan_image(image), name):
-            assembler.add(frame)
-    return assembler.message()
+    images = [(_open_image(_read_file(path), os.fspath(path)), os.fspath(path)) for path in paths]
+    if not images:
+        raise NoFrames("no image given")
+    return _assemble(images)

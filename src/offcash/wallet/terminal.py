@@ -18,7 +18,7 @@ from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
 from offcash.encoding.fields import bstr, uint
-from offcash.errors import DecodeError, MoneyError
+from offcash.errors import CannotDecrypt, DecodeError, MoneyError
 from offcash.protocol import messages as m
 from offcash.protocol.payee import PayeeBook
 from offcash.se.interface import Received
@@ -47,6 +47,11 @@ class ReceiveOnlyTerminal:
         encoded = req.encode()
         self.book.add_request(req, encoded)
         return encoded
+
+    def open_sealed(self, data: bytes) -> bytes:
+        """A receive-only terminal holds no key, and its requests carry none: a sealed payment
+        was sealed for someone else (``CannotDecrypt``)."""
+        raise CannotDecrypt("a receive-only terminal has no encryption key")
 
     def receive(self, payment: bytes, now: int) -> Received:
         """Verify and keep a payment (exactly once); terminals sign no receipt."""

@@ -1,0 +1,196 @@
+"""COSE_Encrypt0 with HPKE: a message only its recipient can read.
+
+Theory of operation: a payee holds a KEM key pair (``KemKey``) and gives its public key in its
+payment request; a payer who has it seals the signed payment for that key, so that a relay,
+a chat server or a shared folder that carries it learns nothing but its size. Sealing is HPKE
+(RFC 9180) single-shot in base mode, written as the integrated-encryption COSE_Encrypt0 of
+draft-ietf-cose-hpke (section 3.2): ``16([protected, unprotected, ciphertext])`` with the
+protected header ``{1: alg}`` and the unprotected ``{-4: ek}`` (HPKE's encapsulated key). There
+is no ``kid``: it would name the payee. Two suites:
+
+- ``HPKE-3``: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM; COSE alg 41, the value the
+  draft assumes (not yet assigned by IANA);
+- ``MLKEM768-X25519``: the hybrid post-quantum KEM of draft-ietf-hpke-pq with HKDF-SHA256 and
+  AES-128-GCM; the COSE-HPKE draft registers no suite for it yet, so offcash uses the private-use
+  alg -65600 until one exists.
+
+One deviation from the draft, documented in docs/PROTOCOL.md: ``cryptography``'s single-shot
+HPKE takes no associated data, so the RFC 9052 ``Enc_structure`` (``["Encrypt0", protected,
+h'']``) is bound through HPKE's ``info`` instead of its ``aad``. Both enter the key schedule or
+the tag, so tampering with the protected header fails decryption either way. Decoding is strict
+(deterministic CBOR, exactly these headers, sizes bounded); a well-formed message that does not
+open with the key is ``CannotDecrypt``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+
+from offcash.encoding import cbor
+from offcash.encoding.fields import bstr
+from offcash.errors import CannotDecrypt, DecodeError
+
+COSE_ENCRYPT0_TAG = 16
+HEADER_ALG = 1
+#: The "ek" (encapsulated key) header parameter of draft-ietf-cose-hpke.
+HEADER_EK = -4
+#: The largest plaintext sealed (a signed payment with an ML-DSA-65 certificate is ~9 KB).
+MAX_PLAINTEXT = 64 * 1024
+_AEAD_TAG = 16
+_X25519_PUBLIC = 32
+_MLKEM768_PUBLIC = 1184
+_MLKEM768_SEED = 64
+
+
+class KemSuite(enum.Enum):
+    """An HPKE suite: its name, COSE alg, and the sizes of its public key and ``ek``."""
+
+    X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32)
+    MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120)
+
+    def __init__(self, short: str, cose_id: int, public_size: int, ek_size: int) -> None:
+        self.short = short
+        self.cose_id = cose_id
+        #: The size of a raw public key (ML-KEM-768's, then X25519's, for the hybrid).
+        self.public_size = public_size
+        #: The size of HPKE's encapsulated key.
+        self.ek_size = ek_size
+
+    def hpke(self) -> hpke.Suite:
+        """The ``cryptography`` HPKE suite."""
+        kem = hpke.KEM.X25519 if self is KemSuite.X25519 else hpke.KEM.MLKEM768_X25519
+        return hpke.Suite(kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+
+    @classmethod
+    def from_cose(cls, cose_id: int) -> KemSuite | None:
+        """The suite with this COSE alg, or None."""
+        return next((s for s in cls if s.cose_id == cose_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class KemKey:
+    """A recipient's KEM private key, kept as its raw secret: X25519's 32 bytes, or the
+    ML-KEM-768 seed (64 bytes) then the X25519 key for the hybrid."""
+
+    suite: KemSuite
+    secret: bytes
+
+    @classmethod
+    def generate(cls, suite: KemSuite) -> KemKey:
+        """A new key pair of ``suite``."""
+        x = x25519.X25519PrivateKey.generate().private_bytes_raw()
+        if suite is KemSuite.X25519:
+            return cls(suite, x)
+        seed = mlkem.MLKEM768PrivateKey.generate().private_bytes_raw()
+        return cls(suite, seed + x)
+
+    def _private(self) -> Any:
+        if self.suite is KemSuite.X25519:
+            return x25519.X25519PrivateKey.from_private_bytes(self.secret)
+        seed, x = self.secret[:_MLKEM768_SEED], self.secret[_MLKEM768_SEED:]
+        return hpke.MLKEM768X25519PrivateKey(
+            mlkem.MLKEM768PrivateKey.from_seed_bytes(seed),
+            x25519.X25519PrivateKey.from_private_bytes(x),
+        )
+
+    def public(self) -> bytes:
+        """The raw public key a payee gives payers."""
+        if self.suite is KemSuite.X25519:
+            return (
+                x25519.X25519PrivateKey.from_private_bytes(self.secret)
+                .public_key()
+                .public_bytes_raw()
+            )
+        seed, x = self.secret[:_MLKEM768_SEED], self.secret[_MLKEM768_SEED:]
+        return (
+            mlkem.MLKEM768PrivateKey.from_seed_bytes(seed).public_key().public_bytes_raw()
+            + x25519.X25519PrivateKey.from_private_bytes(x).public_key().public_bytes_raw()
+        )
+
+    def open(self, data: bytes) -> bytes:
+        """The plaintext of a message sealed for this key. ``DecodeError`` if it is not a
+        well-formed sealed message of this key's suite; ``CannotDecrypt`` if it does not open."""
+        suite, protected, ek, ciphertext = _decode(data)
+        if suite is not self.suite:
+            raise CannotDecrypt(f"sealed with {suite.short}, this key is {self.suite.short}")
+        try:
+            return suite.hpke().decrypt(
+                ek + ciphertext, self._private(), info=_enc_structure(protected)
+            )
+        except InvalidTag:
+            raise CannotDecrypt("the message is not sealed for this key, or was altered") from None
+
+
+def _public_key(suite: KemSuite, raw: bytes) -> Any:
+    if len(raw) != suite.public_size:
+        raise ValueError(
+            f"a {suite.short} public key has {suite.public_size} bytes, not {len(raw)}"
+        )
+    if suite is KemSuite.X25519:
+        return x25519.X25519PublicKey.from_public_bytes(raw)
+    return hpke.MLKEM768X25519PublicKey(
+        mlkem.MLKEM768PublicKey.from_public_bytes(raw[:_MLKEM768_PUBLIC]),
+        x25519.X25519PublicKey.from_public_bytes(raw[_MLKEM768_PUBLIC:]),
+    )
+
+
+def suite_of_public_key(raw: bytes) -> KemSuite:
+    """The suite a raw public key belongs to, by its size; ``ValueError`` if none."""
+    for suite in KemSuite:
+        if len(raw) == suite.public_size:
+            return suite
+    raise ValueError(f"no KEM public key has {len(raw)} bytes")
+
+
+def _enc_structure(protected: bytes) -> bytes:
+    return cbor.encode(["Encrypt0", protected, b""])
+
+
+def seal(plaintext: bytes, public_key: bytes) -> bytes:
+    """Seal ``plaintext`` for the holder of the raw ``public_key`` (its suite is known by its
+    size). ``ValueError`` for a public key of no suite or an invalid one."""
+    if type(plaintext) is not bytes or not 1 <= len(plaintext) <= MAX_PLAINTEXT:
+        raise ValueError(f"plaintext must be 1 to {MAX_PLAINTEXT} bytes")
+    suite = suite_of_public_key(public_key)
+    protected = cbor.encode({HEADER_ALG: suite.cose_id})
+    out = suite.hpke().encrypt(
+        plaintext, _public_key(suite, public_key), info=_enc_structure(protected)
+    )
+    ek, ciphertext = out[: suite.ek_size], out[suite.ek_size :]
+    return cbor.encode(cbor2.CBORTag(COSE_ENCRYPT0_TAG, [protected, {HEADER_EK: ek}, ciphertext]))
+
+
+def is_sealed(data: bytes) -> bool:
+    """Whether ``data`` starts like a sealed message (CBOR tag 16), not a signed one (tag 18)."""
+    return data[:1] == b"\xd0"
+
+
+def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
+    limit = MAX_PLAINTEXT + 4096
+    item: Any = cbor.decode(data, path="sealed", max_bytes=limit)
+    if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_ENCRYPT0_TAG:
+        raise DecodeError("sealed", "expected a COSE_Encrypt0 (CBOR tag 16)")
+    body = item.value
+    if type(body) is not list or len(body) != 3:
+        raise DecodeError("sealed", "COSE_Encrypt0 must be an array of 3 items")
+    protected_raw, unprotected, ciphertext = body
+    protected_raw = bstr(1, 16)(protected_raw, "sealed.protected")
+    protected = cbor.decode(protected_raw, path="sealed.protected")
+    if type(protected) is not dict or set(protected) != {HEADER_ALG}:
+        raise DecodeError("sealed.protected", "expected exactly {1: alg}")
+    alg = protected[HEADER_ALG]
+    suite = KemSuite.from_cose(alg) if type(alg) is int else None
+    if suite is None:
+        raise DecodeError("sealed.protected.alg", f"unknown HPKE suite {alg!r}")
+    if type(unprotected) is not dict or set(unprotected) != {HEADER_EK}:
+        raise DecodeError("sealed.unprotected", "expected exactly {-4: ek}")
+    ek = bstr(suite.ek_size, suite.ek_size)(unprotected[HEADER_EK], "sealed.unprotected.ek")
+    ciphertext = bstr(_AEAD_TAG + 1, MAX_PLAINTEXT + _AEAD_TAG)(ciphertext, "sealed.ciphertext")
+    return suite, protected_raw, ek, ciphertext
