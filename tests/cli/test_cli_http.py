@@ -1,6 +1,6 @@
 """``offcash serve`` as a real process on a loopback port, and the online commands over HTTP.
 
-The server is started as a subprocess (``python -m offcash.cli serve``) on a free 127.0.0.1
+The server is started as a subprocess (``python -m offcash serve``) on a free 127.0.0.1
 port, waited for by polling ``/openapi.json`` a bounded number of times, and terminated at the
 end. The CLI runs in process with ``--server URL``, so every settlement call crosses real HTTP
 through ``offcash.api.client.Client``.
@@ -42,7 +42,7 @@ def start_server(network: Path, log: Path, *extra: str) -> tuple[subprocess.Pope
                 [
                     sys.executable,
                     "-m",
-                    "offcash.cli",
+                    "offcash",
                     "--network",
                     str(network),
                     "serve",

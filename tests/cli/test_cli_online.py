@@ -209,7 +209,7 @@ def test_demo_json_and_png(tmp_path: Path) -> None:
 
 def test_demo_subprocess_no_traceback() -> None:
     p = subprocess.run(
-        [sys.executable, "-m", "offcash.cli", "demo"],
+        [sys.executable, "-m", "offcash", "demo"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -234,7 +234,7 @@ def test_readme_walkthrough(tmp_path: Path) -> None:
     served = served.replace("8080", str(port))
     bin_dir = tmp_path / "bin"  # `offcash` as a real executable, so `kill $!` stops the server
     bin_dir.mkdir()
-    (bin_dir / "offcash").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offcash.cli "$@"\n')
+    (bin_dir / "offcash").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offcash "$@"\n')
     (bin_dir / "offcash").chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
