@@ -178,6 +178,7 @@ class WalletEntry:
     owner: str
     lost: bool = False
     refunded: bool = False
+    revoked: bool = False  # settlement refused its sync: revoked (a double spend, a bad log)
 
 
 @dataclass

@@ -55,10 +55,11 @@ def money_text(minor: int, currency: str | None) -> str:
 
 
 def span_text(seconds: int) -> str:
-    """A duration for people: ``7 days``, ``3 h 20 min``, ``45 s``."""
-    if seconds >= 86400 and seconds % 86400 == 0:
-        days = seconds // 86400
-        return f"{days} day" + ("s" if days != 1 else "")
+    """A duration for people: ``7 days``, ``6 days 23 h``, ``3 h 20 min``, ``45 s``."""
+    if seconds >= 86400:
+        days, rest = divmod(seconds, 86400)
+        text = f"{days} day" + ("s" if days != 1 else "")
+        return text + (f" {rest // 3600} h" if rest >= 3600 else "")
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     if seconds >= 60:
