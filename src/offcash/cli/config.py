@@ -413,4 +413,7 @@ def _check_config(config: NetworkConfig, path: Path) -> None:
     if config.claim_window is not None and config.claim_window < 0:
         raise CliRefusal(f"{path}: field 'claim_window' must be 0 or more seconds")
     if config.db_url is not None:
-        check_db_url(config.db_url, "db_url")
+        try:
+            check_db_url(config.db_url, "field 'db_url'")
+        except UsageProblem as exc:
+            raise CliRefusal(f"{path}: {exc}") from None
