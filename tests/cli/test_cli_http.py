@@ -228,7 +228,9 @@ def test_serve_refusals(tmp_path: Path) -> None:
     assert run("network", "init", d).code == 0
     n = ["--network", str(d)]
     assert run(*n, "serve", "--port", "70000").code == 2
-    r = run(*n, "serve", "--db", "nosuchdb://x")
+    r = run(*n, "serve", "--db", "nosuchdb://x")  # not a database offcash can use: usage
+    assert r.code == 2 and "SQLite" in r.stderr and "PostgreSQL" in r.stderr, r.stderr
+    r = run(*n, "serve", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db")
     assert r.code == 1 and "cannot open the ledger database" in r.stderr, r.stderr
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
