@@ -11,6 +11,7 @@ Slow steps show a rich spinner on stderr (``progress``), on terminals only.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ def say(text: str, *, stderr: bool = False) -> None:
     (err_console if stderr else console).print(text, soft_wrap=True)
 
 
+_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s/]+@")
+
 #: Errors as JSON objects on stderr (``--json`` was given); ``main`` sets it for each run.
 json_errors = False
 
@@ -45,7 +48,7 @@ json_errors = False
 def error(code: str, message: str) -> None:
     """Print an error on stderr: ``offcash: CODE: message`` on one line (no markup
     interpretation), or ``{"error": {"code": ..., "message": ...}}`` when ``json_errors``."""
-    text = " ".join(message.split())
+    text = _PASSWORD.sub(r"\1:***@", " ".join(message.split()))  # a URL's password, if any
     if json_errors:
         sys.stderr.write(json.dumps({"error": {"code": code, "message": text}}) + "\n")
     else:
