@@ -124,6 +124,10 @@ def test_account_list_status_files_and_missing_ledger(tmp_path: Path) -> None:
     assert rows["bob"]["balance"] == "500.00" and rows["bob"]["wallets"] == ["bob-phone"]
     assert rows["alice"]["account_id"] and rows["alice"]["account_id"] != rows["bob"]["account_id"]
 
+    r = run(*n, "wallet", "fund", "alice-phone", "1000")  # the account holds 400.00
+    assert r.code == 1 and "400.00 EUR" in r.stderr and "1000.00 EUR" in r.stderr, r.stderr
+    assert "40000" not in r.stderr and "100000" not in r.stderr
+
     # wallet show: limits and what is left until the next sync; plain status words.
     out = tmp_path / "p.txt"
     pay = ["wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "30", "--out", out]

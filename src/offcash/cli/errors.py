@@ -12,6 +12,7 @@ demo tells refusals with it too.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from offcash.domain.money import Money
@@ -45,6 +46,20 @@ _LABEL = {
     ),
     Limit.MAX_LOG_ENTRIES: "the wallet's log is full: {value} entries, limit {bound}",
 }
+
+
+#: The ledger's refusals that carry amounts in minor units in their text (the same text comes
+#: back over HTTP, where the typed fields are gone), and how the CLI says them.
+_LEDGER_AMOUNTS = [
+    (
+        re.compile(r"account holds (\d+), (\d+) asked"),
+        "the account holds {0}, less than the {1} asked",
+    ),
+    (
+        re.compile(r"voucher id already used for (\d+), not (\d+)"),
+        "this voucher id was already used for {0}, not {1}",
+    ),
+]
 
 
 def money_text(minor: int, currency: str | None) -> str:
@@ -92,4 +107,9 @@ def describe(exc: OffcashError, net: Network | None) -> tuple[str, str]:
         )
         return exc.code, text
     text = str(exc)
+    for pattern, template in _LEDGER_AMOUNTS:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            text = template.format(*(money_text(int(x), currency) for x in match.groups()))
+            break
     return exc.code, net.named(text) if net is not None else text
