@@ -93,7 +93,7 @@ def test_wallet_list(offline_net: Network, tmp_path: Path) -> None:
     assert isinstance(got, dict) and got["currency"] == "EUR"
     rows = {w["wallet"]: w for w in got["wallets"]}
     assert sorted(rows) == ["alice", "bob", "carol"]
-    assert rows["alice"]["balance"] == "100.00" and rows["bob"]["balance"] == "0.00"
+    assert rows["alice"]["balance"] == 10_000 and rows["bob"]["balance"] == 0
     assert rows["alice"]["wallet_id"] == offline_net.wallets["alice"].wallet_id
     assert rows["alice"]["bank"] == "Bank A" and rows["alice"]["status"] == "active"
     assert rows["carol"]["balance"] is None and "locked" in rows["carol"]["status"]
@@ -120,8 +120,8 @@ def test_account_list_status_files_and_missing_ledger(tmp_path: Path) -> None:
     got = r.json()
     assert isinstance(got, dict)
     rows = {a["account"]: a for a in got["accounts"]}
-    assert rows["alice"]["balance"] == "400.00" and rows["alice"]["bank"] == "Bank A"
-    assert rows["bob"]["balance"] == "500.00" and rows["bob"]["wallets"] == ["bob-phone"]
+    assert rows["alice"]["balance"] == 40_000 and rows["alice"]["bank"] == "Bank A"
+    assert rows["bob"]["balance"] == 50_000 and rows["bob"]["wallets"] == ["bob-phone"]
     assert rows["alice"]["account_id"] and rows["alice"]["account_id"] != rows["bob"]["account_id"]
 
     r = run(*n, "wallet", "fund", "alice-phone", "1000")  # the account holds 400.00
@@ -134,8 +134,8 @@ def test_account_list_status_files_and_missing_ledger(tmp_path: Path) -> None:
     assert run(*n, *pay).code == 0
     w = run(*n, "wallet", "show", "alice-phone", "--json").json()
     assert isinstance(w, dict) and w["status"] == "active"
-    assert w["left"]["offline_payments"] == 49 and w["left"]["offline_value"] == "470.00"
-    assert w["left"]["balance_room"] == "230.00" and w["left"]["max_payment_now"] == "70.00"
+    assert w["left"]["offline_payments"] == 49 and w["left"]["offline_value"] == 47_000
+    assert w["left"]["balance_room"] == 23_000 and w["left"]["max_payment_now"] == 7_000
     text = run(*n, "wallet", "show", "alice-phone").stdout
     assert "49 of 50 left" in text and "470.00 of 500.00 EUR left" in text
     later = str(int(time.time()) + 30 * 86400)  # past the certificate's expiry

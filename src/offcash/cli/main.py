@@ -1,16 +1,17 @@
 """The ``offcash`` command: the typer app and the guard that keeps tracebacks from users.
 
-Theory of operation: the root app holds the global options (``--network DIR`` / ``OFFCASH_NETWORK``,
-``--version``; ``-h`` is ``--help`` everywhere) and one sub-app per command group, each in its
-own module: ``network``, ``account``, ``wallet`` (online commands in ``wallet``, offline ones in
-``payments``), ``ledger``, ``serve`` and ``demo`` (the last two import their heavy parts only
-when run, so offline commands start fast). ``GuardedGroup`` is the single place where failures
-become exit codes: an ``OffcashError`` (a refusal: limit, invalid payment, revoked, wrong
-PIN...) is one line on stderr (``offcash.cli.errors.describe``: amounts in units, wallets by
-name, the next step) and exit 1, or exit 2 when it is a usage error (``exit_code`` 2); an
-``OSError`` likewise exit 1; every click usage error exits 2; anything else is a bug, reported
-as one "internal-error" line, exit 1. With ``--json`` anywhere on the command line, the error is
-a JSON object on stderr instead, with the same exit code. No Python traceback reaches a user.
+Theory of operation: the root app holds the global options (``--network DIR`` /
+``OFFCASH_NETWORK``, ``--version``; ``-h`` is ``--help`` everywhere) and one sub-app per command
+group, each in its own module: ``network``, ``account``, ``wallet`` (online commands in
+``wallet``, offline ones in ``payments``), ``terminal``, ``ledger``, ``pos``, ``simulate``,
+``serve`` and ``demo`` (the last two import their heavy parts only when run, so offline
+commands start fast). ``GuardedGroup`` is the single place where failures become exit codes: an
+``OffcashError`` (a refusal: limit, invalid payment, revoked, wrong PIN...) is one line on
+stderr (``offcash.cli.errors.describe``: amounts in units, wallets by name, the next step) and
+exit 1, or exit 2 when it is a usage error (``exit_code`` 2); an ``OSError`` likewise exit 1;
+every click usage error exits 2; anything else is a bug, reported as one "internal-error" line,
+exit 1. With ``--json`` anywhere on the command line, the error is a JSON object on stderr
+instead, with the same exit code. No Python traceback reaches a user.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ import typer
 from typer.core import TyperGroup
 
 from offcash import __version__
-from offcash.cli import account, ledger, network, output, payments, wallet
+from offcash.cli import (
+    account,
+    ledger,
+    network,
+    output,
+    payments,
+    pos,
+    simulate,
+    terminal,
+    wallet,
+)
 from offcash.cli.config import Network
 from offcash.cli.errors import describe
 from offcash.errors import OffcashError
@@ -192,4 +203,7 @@ app.add_typer(network.app, name="network", help="Create a pilot network.")
 app.add_typer(account.app, name="account", help="Bank accounts in the ledger.")
 wallet.app.registered_commands.extend(payments.app.registered_commands)
 app.add_typer(wallet.app, name="wallet", help="Wallets: create, fund, pay offline, sync.")
+app.add_typer(terminal.app, name="terminal", help="Receive-only terminals (no secure element).")
 app.add_typer(ledger.app, name="ledger", help="The settlement ledger.")
+app.command("pos")(pos.pos)
+app.command("simulate")(simulate.simulate)

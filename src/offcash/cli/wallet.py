@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from offcash.cli import output, service
+from offcash.cli.amount import Amount
 from offcash.cli.common import Json, PinFile, Server, open_network
 from offcash.cli.config import (
     CliRefusal,
@@ -74,7 +75,7 @@ def fund(
     wallet_id = WalletId.parse(net.wallet(name).wallet_id)
     voucher = service.connect(net, server).voucher(wallet_id, money.minor, now())
     se.load(voucher, now())
-    return {**show(net, name, pin=pin), "loaded": money.format()}
+    return {**show(net, name, pin=pin), "loaded": net.money_of(money.minor)}
 
 
 def unload(
@@ -86,7 +87,7 @@ def unload(
     svc = service.connect(net, server)
     request = se.unload(money.minor, now())
     svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
-    return {**show(net, name, pin=pin), "unloaded": money.format()}
+    return {**show(net, name, pin=pin), "unloaded": net.money_of(money.minor)}
 
 
 def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
@@ -161,15 +162,19 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     se = net.open_se(name, pin)
     t = now()
     upload = se.sync_upload(t)
-    try:
-        with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
-            svc = service.connect(net, server)
+    svc = service.connect(net, server)
+    with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
+        try:
             result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
-    except OffcashError as exc:
-        if exc.code == "wallet-revoked" or "revoked by settlement" in str(exc):
-            net.wallet(name).revoked = True  # `wallet show` says so from now on
-            net.save_registry()
-        raise
+        except service.RevokedAtSync as revoked:
+            se.install_crls(revoked.crls, now())  # the SE learns it is revoked: it stops paying
+            _mark_revoked(net, name)
+            raise
+        except OffcashError as exc:
+            if exc.code == "wallet-revoked":  # revoked before: fetch the CRL that says so
+                se.install_crls(svc.current_crls(now()), now())
+                _mark_revoked(net, name)
+            raise
     # Applied at the time the answer came back: a server dates the renewed certificate with
     # its own clock, which may have ticked since ``t``.
     se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
@@ -178,6 +183,12 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         "uploaded_entries": len(upload.entries),
         "settlement": result.summary,
     }
+
+
+def _mark_revoked(net: Network, name: str) -> None:
+    """Remember in the registry that settlement revoked wallet ``name`` (``wallet show``)."""
+    net.wallet(name).revoked = True
+    net.save_registry()
 
 
 def report_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
@@ -217,7 +228,7 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
     secure element, its balance (``None`` for a wallet sealed with another PIN)."""
     rows = []
     for name, entry in sorted(net.wallets.items()):
-        balance: str | None
+        balance: Amount | None
         try:
             st = net.open_se(name, pin).status(now())
             balance, status = net.money_of(st.balance), _status(entry, st, now())
