@@ -99,6 +99,13 @@ def test_wallet_list(offline_net: Network, tmp_path: Path) -> None:
     assert rows["carol"]["balance"] is None and "locked" in rows["carol"]["status"]
     r = run(*_net(offline_net), "wallet", "list")
     assert r.code == 0 and "100.00 EUR" in r.stdout
+    (offline_net.root / "wallets" / "bob.se").unlink()  # one wallet's file lost: still listed
+    rows = {
+        w["wallet"]: w
+        for w in run(*_net(offline_net), "wallet", "list", "--json").json()["wallets"]
+    }  # type: ignore[index]
+    assert rows["bob"]["balance"] is None and "unreadable" in rows["bob"]["status"]
+    assert rows["alice"]["balance"] == 10_000
 
 
 def _online(tmp_path: Path) -> list[str]:

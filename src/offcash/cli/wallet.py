@@ -234,6 +234,8 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
             balance, status = net.money_of(st.balance), _status(entry, st, now())
         except WrongPin:
             balance, status = None, "locked: another PIN (see `wallet show --pin-file`)"
+        except OffcashError as exc:  # a missing or damaged file: the others are still listed
+            balance, status = None, f"unreadable: {exc}"
         rows.append(
             {
                 "wallet": name,
