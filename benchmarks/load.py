@@ -154,7 +154,7 @@ def _run(a: argparse.Namespace, folder: Path, db: str) -> tuple[list[dict[str, A
     net = folder / "net"
     env = {**os.environ, "OFFCASH_NETWORK": str(net), "OFFCASH_TOKEN": TOKEN}
     subprocess.run(
-        ["offcash", "network", "init", str(net), "--db", db],
+        [sys.executable, "-m", "offcash", "network", "init", str(net), "--db", db],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -163,7 +163,7 @@ def _run(a: argparse.Namespace, folder: Path, db: str) -> tuple[list[dict[str, A
     url = f"http://127.0.0.1:{port}"
     log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
-        ["offcash", "serve", "--port", str(port), "--db", db],
+        [sys.executable, "-m", "offcash", "serve", "--port", str(port), "--db", db],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -34,9 +34,10 @@ class Run:
         return json.loads(self.stdout)
 
 
-def run(*args: str | Path) -> Run:
-    """Run ``offcash ARGS`` in process (stdout and stderr kept apart)."""
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+def run(*args: str | Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``offcash ARGS`` in process (stdout and stderr kept apart), ``env`` added to the
+    environment for the run."""
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True, env=env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
 

@@ -1,6 +1,6 @@
 """``offcash serve`` as a real process on a loopback port, and the online commands over HTTP.
 
-The server is started as a subprocess (``python -m offcash.cli serve``) on a free 127.0.0.1
+The server is started as a subprocess (``python -m offcash serve``) on a free 127.0.0.1
 port, waited for by polling ``/openapi.json`` a bounded number of times, and terminated at the
 end. The CLI runs in process with ``--server URL``, so every settlement call crosses real HTTP
 through ``offcash.api.client.Client``.
@@ -42,7 +42,7 @@ def start_server(network: Path, log: Path, *extra: str) -> tuple[subprocess.Pope
                 [
                     sys.executable,
                     "-m",
-                    "offcash.cli",
+                    "offcash",
                     "--network",
                     str(network),
                     "serve",
@@ -238,7 +238,9 @@ def test_serve_refusals(tmp_path: Path) -> None:
     assert run("network", "init", d).code == 0
     n = ["--network", str(d)]
     assert run(*n, "serve", "--port", "70000").code == 2
-    r = run(*n, "serve", "--db", "nosuchdb://x")
+    r = run(*n, "serve", "--db", "nosuchdb://x")  # not a database offcash can use: usage
+    assert r.code == 2 and "SQLite" in r.stderr and "PostgreSQL" in r.stderr, r.stderr
+    r = run(*n, "serve", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db")
     assert r.code == 1 and "cannot open the ledger database" in r.stderr, r.stderr
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])

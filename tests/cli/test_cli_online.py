@@ -81,7 +81,6 @@ def test_refusals_online(net: list[str]) -> None:
         ["account", "show", "nobody"],
         ["wallet", "create", "x", "--bank", "Bank B", "--owner", "alice"],  # wrong bank
         ["wallet", "fund", "alice-phone", "1000.00"],  # account holds 400
-        ["wallet", "fund", "alice-phone", "3.999"],
         ["wallet", "unload", "bob-phone", "1"],  # empty wallet
     ]
     for args in cases:
@@ -90,6 +89,10 @@ def test_refusals_online(net: list[str]) -> None:
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert run(*net, "network", "init", net[1]).code == 1  # already a network there
     assert run("network", "init", "x", "--alg", "rsa").code == 2
+    assert run(*net, "wallet", "fund", "alice-phone", "3.999").code == 2
+    assert (
+        run(*net, "wallet", "create", "bad/name", "--bank", "Bank A", "--owner", "alice").code == 2
+    )
 
 
 def test_report_lost_then_sync_refused(net: list[str]) -> None:
@@ -209,7 +212,7 @@ def test_demo_json_and_png(tmp_path: Path) -> None:
 
 def test_demo_subprocess_no_traceback() -> None:
     p = subprocess.run(
-        [sys.executable, "-m", "offcash.cli", "demo"],
+        [sys.executable, "-m", "offcash", "demo"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -234,7 +237,7 @@ def test_readme_walkthrough(tmp_path: Path) -> None:
     served = served.replace("8080", str(port))
     bin_dir = tmp_path / "bin"  # `offcash` as a real executable, so `kill $!` stops the server
     bin_dir.mkdir()
-    (bin_dir / "offcash").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offcash.cli "$@"\n')
+    (bin_dir / "offcash").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m offcash "$@"\n')
     (bin_dir / "offcash").chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
@@ -294,7 +297,7 @@ def test_unexpected_error_is_one_line(net: list[str], monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(service.Service, "balance", boom)
     r = run(*net, "account", "show", "alice")
-    assert r.code == 1 and r.stderr.startswith("offcash: internal error")
+    assert r.code == 1 and r.stderr.startswith("offcash: internal-error")
     assert r.stderr.count("\n") == 1
 
 

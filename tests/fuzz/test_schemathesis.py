@@ -10,8 +10,8 @@ examples per operation, as for the other fuzz tests.
 
 from __future__ import annotations
 
+import atexit
 import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,19 +41,26 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def served_schema() -> Iterator[Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        net = PilotNetwork.create()
-        ledger = LedgerService.open(f"sqlite:///{tmp}/schemathesis.db")
-        ledger.install(net.params, net.central_bank, net.banks)
-        ledger.issue("Bank A", 1_000_000, T0)
-        app = create_app(ledger, TOKEN, clock=lambda: T0, accept_client_time=True)
-        yield schemathesis.openapi.from_asgi("/openapi.json", app)
-        ledger.engine.dispose()
+def _served_schema() -> Any:
+    """The schema the app serves, loaded at collection time.
+
+    Not ``schemathesis.pytest.from_fixture``: its lazy loader sets pytest's private
+    ``Node._nodeid``, which pytest 9.2 no longer has (``AttributeError: '_nodeid'``). The eager
+    loader uses only public pytest API, so this test runs on every pytest the ranges allow.
+    The ledger lives in a temporary folder removed when the interpreter exits.
+    """
+    tmp = tempfile.TemporaryDirectory()
+    net = PilotNetwork.create()
+    ledger = LedgerService.open(f"sqlite:///{tmp.name}/schemathesis.db")
+    ledger.install(net.params, net.central_bank, net.banks)
+    ledger.issue("Bank A", 1_000_000, T0)
+    app = create_app(ledger, TOKEN, clock=lambda: T0, accept_client_time=True)
+    atexit.register(tmp.cleanup)
+    atexit.register(ledger.engine.dispose)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-schema = schemathesis.pytest.from_fixture("served_schema")
+schema = _served_schema()
 
 
 @schema.parametrize()

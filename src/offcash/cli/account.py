@@ -1,4 +1,4 @@
-"""``offcash account open|show``: customer accounts in the ledger (online).
+"""``offcash account open|show|list``: customer accounts in the ledger (online).
 
 Theory of operation: an account is held at one bank in the settlement ledger; its name is the
 key people type. Opening one moves the deposit from the bank's reserve to the account (a
@@ -43,6 +43,22 @@ def show(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
     }
 
 
+def list_accounts(net: Network, server: str | None = None) -> dict[str, Any]:
+    """Every account of the folder: name, ledger id, bank, balance and the wallets it owns."""
+    svc = service.connect(net, server)
+    rows = [
+        {
+            "account": name,
+            "account_id": entry.account_id,
+            "bank": entry.bank,
+            "balance": net.money_of(svc.balance(name)),
+            "wallets": sorted(w.name for w in net.wallets.values() if w.owner == name),
+        }
+        for name, entry in sorted(net.accounts.items())
+    ]
+    return {"currency": net.config.currency, "accounts": rows}
+
+
 def _render(r: dict[str, Any]) -> None:
     output.print_table(
         f"Account {r['account']}",
@@ -80,3 +96,28 @@ def show_cmd(
 ) -> None:
     """Show an account's bank and balance."""
     output.emit(show(open_network(ctx), name, server), as_json, _render)
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, server: Server = None, as_json: Json = False) -> None:
+    """List the accounts: name, id, bank, balance and the wallets each owns (online)."""
+    r = list_accounts(open_network(ctx), server)
+
+    def render(r: dict[str, Any]) -> None:
+        c = r["currency"]
+        output.print_table(
+            "Accounts",
+            ["Account", "Account id", "Bank", "Balance", "Wallets"],
+            [
+                [
+                    a["account"],
+                    a["account_id"],
+                    a["bank"],
+                    f"{a['balance']} {c}",
+                    ", ".join(a["wallets"]) or "-",
+                ]
+                for a in r["accounts"]
+            ],
+        )
+
+    output.emit(r, as_json, render)

@@ -11,7 +11,11 @@ from offcash.cli.config import Network, network_dir
 
 PinFile = Annotated[
     Path | None,
-    typer.Option("--pin-file", help="File whose first line is the wallet PIN (default: dev PIN)."),
+    typer.Option(
+        "--pin-file",
+        help="File whose first line is the wallet PIN. Else OFFCASH_PIN (the same PIN for "
+        "every wallet), else a hidden prompt on a terminal, else the development PIN 0000.",
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Server = Annotated[

@@ -12,8 +12,11 @@ Theory of operation: a network is a folder (``--network DIR`` or ``OFFCASH_NETWO
 Offline commands read only these files, never the ledger database. The operator token guards
 the operator calls of ``offcash serve`` (accounts, funding, lost devices, audit); ``OFFCASH_TOKEN``
 overrides it, on the server and on the client side of ``--server``. The PIN comes from
-``--pin-file``, else ``OFFCASH_PIN``, else ``DEV_PIN``: a development PIN that protects
-nothing and exists so a pilot on one laptop can run without typing PINs.
+``--pin-file``, else ``OFFCASH_PIN`` (one PIN for every wallet the command opens), else, on a
+terminal, a hidden prompt, else ``DEV_PIN``: a development PIN that protects nothing and exists
+so a pilot on one laptop can run without typing PINs. The files are read strictly: a
+hand-edited file with a wrong type is refused with the file and field named, never half-used.
+A database URL is shown only through ``redact_url`` (its password never reaches any output).
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ import base64
 import json
 import os
 import re
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+import urllib.parse
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from offcash.cli.amount import Amount
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
-from offcash.errors import OffcashError
+from offcash.errors import MoneyError, OffcashError, WrongPin
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile, atomic_write
 
@@ -55,6 +60,13 @@ class CliRefusal(OffcashError):
     code = "refused"
 
 
+class UsageProblem(CliRefusal):
+    """A usage error found past click's parsing (an invalid name, amount or URL): exit 2."""
+
+    code = "usage"
+    exit_code = 2
+
+
 def now() -> int:
     """The current time in whole seconds (``OFFCASH_NOW`` pins it, for reproducible runs)."""
     pinned = os.environ.get("OFFCASH_NOW")
@@ -64,12 +76,14 @@ def now() -> int:
 def check_name(name: str, what: str = "wallet") -> str:
     """``name`` if it is a valid wallet or account name (it becomes a file name)."""
     if not _NAME.match(name):
-        raise CliRefusal(f"invalid {what} name {name!r}: use letters, digits, '.', '_' or '-'")
+        raise UsageProblem(f"invalid {what} name {name!r}: use letters, digits, '.', '_' or '-'")
     return name
 
 
-def read_pin(pin_file: Path | None) -> str:
-    """The PIN from ``pin_file`` (first line), ``OFFCASH_PIN``, or the development PIN."""
+def read_pin(pin_file: Path | None, wallet: str | None = None, *, new: bool = False) -> str:
+    """The PIN of ``wallet``: from ``pin_file`` (first line), else ``OFFCASH_PIN`` (which
+    applies to every wallet), else a hidden prompt when standard input is a terminal (Enter
+    keeps the development PIN; ``new`` asks twice), else the development PIN."""
     if pin_file is not None:
         try:
             lines = pin_file.read_text(encoding="utf-8").splitlines()
@@ -79,7 +93,55 @@ def read_pin(pin_file: Path | None) -> str:
         if not pin:
             raise CliRefusal(f"PIN file {pin_file} is empty")
         return pin
-    return os.environ.get("OFFCASH_PIN") or DEV_PIN
+    env = os.environ.get("OFFCASH_PIN")
+    if env:
+        return env
+    if wallet is not None and sys.stdin.isatty():
+        return _prompt_pin(wallet, new=new)
+    return DEV_PIN
+
+
+def _prompt_pin(wallet: str, *, new: bool) -> str:
+    import typer  # only on a terminal
+
+    what = f"New PIN for wallet {wallet}" if new else f"PIN for wallet {wallet}"
+    pin: str = typer.prompt(
+        f"{what} (Enter: development PIN {DEV_PIN})",
+        default="",
+        show_default=False,
+        hide_input=True,
+        confirmation_prompt=new,
+        err=True,
+    )
+    return pin.strip() or DEV_PIN
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for every output."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return re.sub(r"://[^/@]*@", "://***@", url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+#: The database URL schemes a ledger can live on.
+DB_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def check_db_url(url: str, option: str = "--db") -> str:
+    """``url`` if offcash can keep a ledger there (SQLite or PostgreSQL), else a usage error."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in DB_SCHEMES:
+        raise UsageProblem(
+            f"{option} {redact_url(url)}: offcash keeps its ledger in SQLite "
+            "(sqlite:///PATH) or PostgreSQL (postgresql://USER@HOST/DB), nothing else"
+        )
+    return url
 
 
 @dataclass
@@ -117,6 +179,7 @@ class WalletEntry:
     owner: str
     lost: bool = False
     refunded: bool = False
+    revoked: bool = False  # settlement refused its sync: revoked (a double spend, a bad log)
 
 
 @dataclass
@@ -143,7 +206,7 @@ class Network:
         root.mkdir(parents=True, exist_ok=True)
         if (root / CONFIG_FILE).exists():
             raise CliRefusal(f"{root} already holds an offcash network")
-        (root / WALLETS_DIR).mkdir(exist_ok=True)
+        (root / WALLETS_DIR).mkdir(mode=0o700, exist_ok=True)
         net = cls(root, config)
         atomic_write(root / CONFIG_FILE, _dump(asdict(config)))
         net.save_registry()
@@ -156,13 +219,14 @@ class Network:
             raise CliRefusal("no network: pass --network DIR or set OFFCASH_NETWORK")
         try:
             raw: Any = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
-            config = NetworkConfig(**raw)
+            config = _typed(NetworkConfig, raw, root / CONFIG_FILE)
+            _check_config(config, root / CONFIG_FILE)
             reg: Any = json.loads((root / REGISTRY_FILE).read_text(encoding="utf-8"))
-            wallets = {k: WalletEntry(**v) for k, v in reg.items()}
+            wallets = _entries(WalletEntry, reg, root / REGISTRY_FILE)
             accts: Any = {}
             if (root / ACCOUNTS_FILE).exists():
                 accts = json.loads((root / ACCOUNTS_FILE).read_text(encoding="utf-8"))
-            accounts = {k: AccountEntry(**v) for k, v in accts.items()}
+            accounts = _entries(AccountEntry, accts, root / ACCOUNTS_FILE)
         except FileNotFoundError:
             raise CliRefusal(
                 f"{root} is not an offcash network (run `offcash network init`)"
@@ -188,8 +252,11 @@ class Network:
         return os.environ.get("OFFCASH_TOKEN") or self.config.operator_token
 
     def money(self, text: str) -> Money:
-        """Parse an amount in the network's currency."""
-        return Money.parse(text, self.config.currency)
+        """Parse an amount in the network's currency (a usage error if it is not one)."""
+        try:
+            return Money.parse(text, self.config.currency)
+        except MoneyError as exc:
+            raise UsageProblem(f"invalid amount {text!r}: {exc}") from None
 
     def show(self, minor: int) -> str:
         """An amount in minor units, formatted with the currency: ``12.50 EUR``."""
@@ -249,7 +316,13 @@ class Network:
     def open_se(self, name: str, pin: str) -> SoftwareSecureElement:
         """Open wallet ``name``'s secure element; every operation on it persists atomically."""
         self.wallet(name)
-        store, state = SealedFile.open(self.se_path(name), pin)
+        try:
+            store, state = SealedFile.open(self.se_path(name), pin)
+        except WrongPin:
+            raise WrongPin(
+                f"wrong PIN for wallet {name}: give its PIN with --pin-file FILE or OFFCASH_PIN "
+                "(or its state file was altered)"
+            ) from None
         return SoftwareSecureElement(state, store)
 
     def new_se(self, name: str, pin: str) -> SoftwareSecureElement:
@@ -269,3 +342,80 @@ def network_dir(obj: object) -> Path | None:
         value = obj.get("network")
         return value if isinstance(value, Path) else None
     return None
+
+
+_T = TypeVar("_T")
+
+#: The JSON types each annotation of the network files' dataclasses accepts.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "bool": (bool,),
+    "list[str]": (list,),
+}
+
+
+def _typed(cls: type[_T], raw: object, path: Path) -> _T:
+    """``cls(**raw)`` once every field of ``raw`` has the type ``cls`` declares; otherwise a
+    refusal that names the file and the field (a hand-edited file is never half-used)."""
+    if not isinstance(raw, dict):
+        raise CliRefusal(f"{path}: expected a JSON object, found {type(raw).__name__}")
+    known = {f.name: str(f.type) for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise CliRefusal(f"{path}: unknown field(s) {', '.join(map(repr, unknown))}")
+    for name, annotation in known.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        optional = annotation.endswith(" | None")
+        base = annotation.removesuffix(" | None")
+        if value is None and optional:
+            continue
+        ok = isinstance(value, _JSON_TYPES[base]) and not (
+            base == "int" and isinstance(value, bool)
+        )
+        if ok and base == "list[str]":
+            ok = all(isinstance(x, str) for x in value)
+        if not ok:
+            wanted = annotation.replace("list[str]", "a list of strings")
+            found = json.dumps(value)[:40]
+            raise CliRefusal(
+                f"{path}: field {name!r} must be {wanted}, found {found} "
+                "(was the file edited by hand?)"
+            )
+    try:
+        return cls(**raw)
+    except TypeError as exc:  # a required field is missing
+        raise CliRefusal(f"{path}: {str(exc).split('()', 1)[-1].strip()}") from None
+
+
+def _entries(cls: type[_T], raw: object, path: Path) -> dict[str, _T]:
+    """A registry file: a JSON object of name -> entry, each entry strictly typed."""
+    if not isinstance(raw, dict):
+        raise CliRefusal(f"{path}: expected a JSON object, found {type(raw).__name__}")
+    out = {}
+    for key, value in raw.items():
+        entry = _typed(cls, value, path)
+        name = getattr(entry, "name", key)
+        if name != key:
+            raise CliRefusal(f"{path}: entry {key!r} holds the name {name!r}")
+        out[key] = entry
+    return out
+
+
+def _check_config(config: NetworkConfig, path: Path) -> None:
+    """Refuse a config whose values (not just types) cannot be right."""
+    try:
+        Currency.of(config.currency)
+        SignatureAlgorithm.from_name(config.algorithm)
+        base64.b64decode(config.root_certificate, validate=True)
+    except (ValueError, OffcashError) as exc:
+        raise CliRefusal(f"{path}: {exc}") from None
+    if config.claim_window is not None and config.claim_window < 0:
+        raise CliRefusal(f"{path}: field 'claim_window' must be 0 or more seconds")
+    if config.db_url is not None:
+        try:
+            check_db_url(config.db_url, "field 'db_url'")
+        except UsageProblem as exc:
+            raise CliRefusal(f"{path}: {exc}") from None

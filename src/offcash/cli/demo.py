@@ -7,7 +7,9 @@ of the story is scripted. Alice pays Bob offline by QR code (a PNG written and r
 the transports), Bob pays Carol offline with that same money, and Mallory copies her secure
 element's state file (a real file copy) and spends the same money twice, to Dave and to Erin.
 Everyone syncs; settlement pays every payee, catches Mallory with the evidence, revokes her
-wallet and books the loss to her bank; the audit proves the books still balance.
+wallet and books the loss to her bank; the audit proves the books still balance. The story
+opens with one line for each term it uses (``TERMS``), and a refusal the story expects (Mallory's
+sync) is told in words, never as a raw error.
 """
 
 from __future__ import annotations
@@ -24,7 +26,37 @@ import typer
 
 from offcash.cli import account, ledger, network, output, payments, wallet
 from offcash.cli.config import DEV_PIN, Network, WalletEntry
+from offcash.cli.errors import describe
 from offcash.errors import OffcashError
+
+#: The terms the story uses, one line each, for someone who knows nothing of CBDC.
+TERMS = [
+    (
+        "secure element",
+        "the tamper-resistant chip in each wallet (here a PIN-sealed file) that holds its "
+        "balance and its key, and signs each payment",
+    ),
+    (
+        "counter",
+        "the number a secure element gives each payment it signs, never twice: two payments "
+        "with the same counter prove a copied secure element",
+    ),
+    ("offline", "paying phone to phone (here by QR code) with no bank and no network in between"),
+    ("sync", "a wallet going online: its log of payments is settled and its limits reset"),
+    (
+        "float",
+        "the money loaded into wallets: out of the bank accounts, not yet settled back",
+    ),
+    (
+        "suspense",
+        "money the ledger holds for a payment only its payer has reported so far, until the "
+        "payee can be paid",
+    ),
+    (
+        "reserves",
+        "what the central bank issued to each bank, from which the banks fund accounts",
+    ),
+]
 
 PEOPLE = [
     ("alice", "Bank A"),
@@ -41,6 +73,7 @@ class Story:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
+        self.net: Network | None = None
         self.steps: list[dict[str, Any]] = []
 
     def chapter(self, title: str) -> None:
@@ -53,15 +86,18 @@ class Story:
         what: str,
         fn: Callable[[], dict[str, Any]],
         tell: Callable[[dict[str, Any]], str] | None = None,
+        refused: str | None = None,
     ) -> dict[str, Any]:
-        """Run one real operation and narrate its result; a refusal is part of the story."""
+        """Run one real operation and narrate its result; a refusal is part of the story,
+        told by ``refused`` when the story expects it."""
         try:
             with output.progress(f"{what}..."):
                 result = fn()
         except OffcashError as exc:
-            result = {"refused": True, "code": exc.code, "reason": str(exc)}
+            code, reason = describe(exc, self.net)
+            result = {"refused": True, "code": code, "reason": reason}
             if not self.as_json:
-                output.say(f"  [red]refused[/red] {what}: {exc.code}: {exc}")
+                output.say(f"  {refused}" if refused else f"  {what}: refused ({reason})")
         else:
             if not self.as_json and tell is not None:
                 output.say(f"  {tell(result)}")
@@ -84,8 +120,12 @@ def run_demo(root: Path, as_json: bool = False, kept: bool = True) -> dict[str, 
     pin = DEV_PIN
     started = time.monotonic()
 
+    story.chapter("Terms used below")
+    for term, meaning in TERMS:
+        story.say(f"  [bold]{term}[/bold]: {meaning}.")
     story.chapter("1. A pilot network: a central bank, two banks, six customers")
     net = network.init(root, "EUR", ["Bank A", "Bank B"], "p256")
+    story.net = net
     story.say(f"  Network in {root}: EUR, P-256 signatures, ledger {net.db_url}")
     for name, bank in PEOPLE:
         story.step(f"open account {name}", partial(account.open_account, net, name, bank, "500.00"))
@@ -184,8 +224,17 @@ def run_demo(root: Path, as_json: bool = False, kept: bool = True) -> dict[str, 
         )
 
     story.chapter("5. Everyone syncs; settlement catches Mallory")
-    for name in ("alice", "bob", "carol", "dave", "erin", "mallory"):
+    for name in ("alice", "bob", "carol", "dave", "erin"):
         story.step(f"sync {name}", partial(wallet.sync, net, name, pin=pin), _told_sync)
+    story.step(
+        "sync mallory",
+        partial(wallet.sync, net, "mallory", pin=pin),
+        _told_sync,
+        refused=(
+            "mallory tries to sync: refused. Her wallet was revoked the moment dave's and "
+            "erin's syncs brought in two payments with her counter #1; it cannot pay again"
+        ),
+    )
     audit = story.step("audit", lambda: ledger.audit(net))
     if not as_json and "refused" not in audit:
         ledger.render_audit(audit)

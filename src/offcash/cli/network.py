@@ -10,6 +10,7 @@ command, online or offline, reads from the folder.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,21 @@ from typing import Annotated, Any
 import typer
 
 from offcash.cli import output, service
-from offcash.cli.config import CONFIG_FILE, CliRefusal, Network, NetworkConfig, now
+from offcash.cli.config import (
+    CONFIG_FILE,
+    LEDGER_FILE,
+    CliRefusal,
+    Network,
+    NetworkConfig,
+    UsageProblem,
+    check_db_url,
+    now,
+    redact_url,
+)
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.signer import SigningKey
 from offcash.domain.money import Currency
+from offcash.errors import OffcashError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,17 +53,28 @@ def init(
     else in the ledger database), then the config file (with a new random operator token for
     ``offcash serve``)."""
     if claim_window is not None and claim_window < 0:
-        raise CliRefusal("--claim-window must be 0 or more seconds")
-    code = Currency.of(currency).code
-    alg = SignatureAlgorithm.from_name(algorithm).short
+        raise UsageProblem("--claim-window must be 0 or more seconds")
+    try:
+        code = Currency.of(currency).code
+        alg = SignatureAlgorithm.from_name(algorithm).short
+    except (OffcashError, ValueError) as exc:
+        raise UsageProblem(str(exc)) from None
     names = [b.strip() for b in banks if b.strip()]
     if not names or len(set(names)) != len(names):
-        raise CliRefusal("--banks needs one or more distinct bank names, comma separated")
+        raise UsageProblem("--banks needs one or more distinct bank names, comma separated")
+    if db_url is not None:
+        check_db_url(db_url)
     if (root / CONFIG_FILE).exists():
         raise CliRefusal(f"{root} already holds an offcash network")
     root_key = hsm.root_key(SignatureAlgorithm.from_name(alg)) if hsm is not None else None
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.exists():
+        root.mkdir(parents=True, mode=0o700)
     draft = Network(root, NetworkConfig(code, alg, names, CENTRAL_BANK, "", db_url))
+    if db_url is None:
+        # The SQLite ledger holds the CAs' private keys: owner-only from its first byte
+        # (SQLite gives its journal and WAL files the database file's permissions).
+        os.close(os.open(root / LEDGER_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(root / LEDGER_FILE, 0o600)
     with output.progress("Creating the ledger, the central bank's and the banks' CAs..."):
         root_der = service.init_network(
             draft.db_url,
@@ -109,7 +132,7 @@ def describe(net: Network) -> dict[str, Any]:
         "algorithm": c.algorithm,
         "central_bank": c.central_bank,
         "banks": c.banks,
-        "db_url": net.db_url,
+        "db_url": redact_url(net.db_url),
         "claim_window": net.claim_window,
     }
 

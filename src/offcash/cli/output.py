@@ -2,13 +2,16 @@
 
 Theory of operation: commands compute a plain ``dict`` result and hand it to ``emit``, which
 prints it as JSON (``--json``) or lets the command render it for people with rich. Errors
-never reach this module as tracebacks: ``main`` turns them into ``error_line`` on stderr.
+never reach this module as tracebacks: ``main`` turns them into ``error`` on stderr: one line
+``offcash: CODE: message``, or with ``--json`` anywhere on the command line a JSON object
+``{"error": {"code": CODE, "message": message}}`` (``json_errors`` is set by ``main``).
 Slow steps show a rich spinner on stderr (``progress``), on terminals only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,10 +39,20 @@ def say(text: str, *, stderr: bool = False) -> None:
     (err_console if stderr else console).print(text, soft_wrap=True)
 
 
-def error_line(text: str) -> None:
-    """Print a one-line error on stderr (no markup interpretation)."""
-    first = " ".join(text.split())
-    sys.stderr.write(f"offcash: {first}\n")
+_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s/]+@")
+
+#: Errors as JSON objects on stderr (``--json`` was given); ``main`` sets it for each run.
+json_errors = False
+
+
+def error(code: str, message: str) -> None:
+    """Print an error on stderr: ``offcash: CODE: message`` on one line (no markup
+    interpretation), or ``{"error": {"code": ..., "message": ...}}`` when ``json_errors``."""
+    text = _PASSWORD.sub(r"\1:***@", " ".join(message.split()))  # a URL's password, if any
+    if json_errors:
+        sys.stderr.write(json.dumps({"error": {"code": code, "message": text}}) + "\n")
+    else:
+        sys.stderr.write(f"offcash: {code}: {text}\n")
     sys.stderr.flush()
 
 

@@ -6,18 +6,22 @@ the ledger removed and no network. Messages travel through ``offcash.transports.
 ``.png`` destination becomes a QR code image, ``-`` a terminal QR (plus its text form), ``.txt``
 base45 text, anything else raw CBOR; reading detects the form from the content. Each command
 is a plain function returning a result ``dict`` (used by ``offcash demo`` too) wrapped by a
-thin typer command that prints it.
+thin typer command that prints it. Before answering a request, the payer sees what it pays
+(amount, payee name and wallet id, reference) and confirms on a terminal (``--yes`` skips the
+question; without a terminal nothing is asked, so scripts never block).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from offcash.cli import output
 from offcash.cli.common import Json, PinFile, open_network
-from offcash.cli.config import Network, now, read_pin
+from offcash.cli.config import CliRefusal, Network, now, read_pin
 from offcash.encoding import sealed
 from offcash.protocol import messages as m
 from offcash.transports import files
@@ -70,16 +74,20 @@ def pay(
     amount: str | None = None,
     reference: str | None = None,
     as_json: bool = False,
+    confirm: Callable[[dict[str, Any]], bool] | None = None,
     encrypt: bool = True,
 ) -> dict[str, Any]:
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name).
-    A payment answering a request that carries the payee's key is sealed for it, unless
-    ``encrypt`` is False."""
+    ``confirm``, given what a request asks (``request_details``), may decline: nothing is
+    signed then. A payment answering a request that carries the payee's key is sealed for it,
+    unless ``encrypt`` is False."""
     se = net.open_se(payer, pin)
     seal_for = None
     if request_file is not None:
         req_bytes = files.read_message(request_file)
         req = m.parse_request(req_bytes)
+        if confirm is not None and not confirm(request_details(net, req)):
+            raise CliRefusal("payment not confirmed: nothing was signed")
         data = se.pay(req_bytes, now())
         seal_for = req.encryption_key if encrypt else None
         mode = "request"
@@ -102,6 +110,37 @@ def pay(
         "encrypted": seal_for is not None,
         **_deliver(data if seal_for is None else sealed.seal(data, seal_for), out, as_json),
     }
+
+
+def request_details(net: Network, req: m.PaymentRequest) -> dict[str, Any]:
+    """What a payment request asks, for the payer to check before paying: the amount, the
+    payee's wallet id and the name this network folder knows it by (``known``), the name the
+    request gives itself (unsigned: a hint only) and the reference."""
+    known = net.name_of(req.payee)
+    return {
+        "amount": req.money.format(),
+        "currency": req.currency,
+        "payee_id": str(req.payee),
+        "payee": known if known != str(req.payee) else None,
+        "payee_says": req.payee_name,
+        "reference": req.reference,
+    }
+
+
+def describe_request(d: dict[str, Any]) -> str:
+    """One line: ``12.50 EUR to bob-phone (wallet ID), reference 'bicycle'``."""
+    if d["payee"] is not None:
+        who = f"{d['payee']} (wallet {d['payee_id']})"
+    else:
+        said = f" calling itself {d['payee_says']!r}" if d["payee_says"] else ""
+        who = f"wallet {d['payee_id']}{said}, unknown to this network folder"
+    ref = f", reference {d['reference']!r}" if d["reference"] else ", no reference"
+    return f"{d['amount']} {d['currency']} to {who}{ref}"
+
+
+def _ask(d: dict[str, Any]) -> bool:
+    output.say(f"The request asks {describe_request(d)}.", stderr=True)
+    return typer.confirm("Pay it?", default=False, err=True)
 
 
 def receive(
@@ -142,7 +181,13 @@ def request_cmd(
     """OFFLINE: write PAYEE's payment request for AMOUNT (a QR code when --out ends in .png)."""
     net = open_network(ctx)
     r = request(
-        net, payee, amount, out, pin=read_pin(pin_file), reference=reference, as_json=as_json
+        net,
+        payee,
+        amount,
+        out,
+        pin=read_pin(pin_file, payee),
+        reference=reference,
+        as_json=as_json,
     )
     output.emit(
         r,
@@ -165,6 +210,9 @@ def pay_cmd(
     to: Annotated[str | None, typer.Option(help="One-way: payee wallet id (or name).")] = None,
     amount: Annotated[str | None, typer.Option(help="One-way: amount, e.g. 12.50.")] = None,
     reference: Annotated[str | None, typer.Option(help="One-way: free text.")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Pay a --request without asking to confirm.")
+    ] = False,
     no_encrypt: Annotated[
         bool,
         typer.Option(
@@ -176,8 +224,10 @@ def pay_cmd(
 ) -> None:
     """OFFLINE: sign a payment from PAYER, answering --request or one-way --to/--amount.
 
-    A request carries the payee's encryption key: the payment is then sealed for the payee,
-    so that whoever carries it (chat, mail, a relay) reads nothing but its size."""
+    With --request, the amount, the payee (name and wallet id) and the reference are shown
+    and, on a terminal, confirmed first (--yes skips the question). A request carries the
+    payee's encryption key: the payment is then sealed for the payee, so that whoever carries
+    it (chat, mail, a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
     if (request_file is None) == (to is None):
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:
@@ -187,20 +237,23 @@ def pay_cmd(
         net,
         payer,
         out,
-        pin=read_pin(pin_file),
+        pin=read_pin(pin_file, payer),
         request_file=request_file,
         to=to,
         amount=amount,
         reference=reference,
         as_json=as_json,
+        confirm=None if yes or not sys.stdin.isatty() else _ask,
         encrypt=not no_encrypt,
     )
     output.emit(
         r,
         as_json,
         lambda r: output.say(
-            f"{r['payer']} pays {r['amount']} {r['currency']} to {r['payee']} (payment "
-            f"#{r['counter']}, balance now {r['balance']} {r['currency']}): "
+            f"{r['payer']} pays {r['amount']} {r['currency']} to {r['payee']} (wallet "
+            f"{r['payee_id']}"
+            + (f", reference {r['reference']!r}" if r["reference"] else "")
+            + f"; payment #{r['counter']}, balance now {r['balance']} {r['currency']}): "
             f"{'payment, encrypted for the payee,' if r['encrypted'] else 'payment'} "
             f"written to {r['out']}",
             stderr=out == "-",
@@ -219,7 +272,7 @@ def receive_cmd(
 ) -> None:
     """OFFLINE: verify a payment and credit it to PAYEE (a re-sent one is not credited twice)."""
     net = open_network(ctx)
-    r = receive(net, payee, source, pin=read_pin(pin_file), receipt_out=receipt)
+    r = receive(net, payee, source, pin=read_pin(pin_file, payee), receipt_out=receipt)
 
     def render(r: dict[str, Any]) -> None:
         c = r["currency"]

@@ -4,7 +4,9 @@ Theory of operation: the API app comes from ``offcash.api.app``; this command on
 database (``--db`` or the network's: SQLite in its folder unless ``network init --db`` chose
 PostgreSQL), the lost-device claim window (from the network config), the operator token
 (``--token`` / ``OFFCASH_TOKEN``, else the one ``network init`` stored in the config) and the
-address, then hands over to uvicorn until interrupted. Clients reach it with ``--server URL``
+address, then hands over to uvicorn until interrupted. Everything the server prints, its
+access log included, goes to stderr (stdout stays free for a supervisor's own use); a database
+URL is shown with its password masked. Clients reach it with ``--server URL``
 on the online commands; the server's clock is authoritative (``OFFCASH_NOW`` does not reach it).
 """
 
@@ -16,7 +18,7 @@ import typer
 
 from offcash.cli import output, service
 from offcash.cli.common import open_network
-from offcash.cli.config import CliRefusal
+from offcash.cli.config import CliRefusal, check_db_url, redact_url
 
 
 def serve(
@@ -44,9 +46,9 @@ def serve(
     secret = token or net.config.operator_token
     if not secret:
         raise CliRefusal("no operator token: pass --token or set OFFCASH_TOKEN")
-    db_url = db or net.db_url
+    db_url = check_db_url(db) if db else net.db_url
     output.say(
-        f"offcash settlement API on http://{host}:{port} (ledger {db_url}); "
+        f"offcash settlement API on http://{host}:{port} (ledger {redact_url(db_url)}); "
         f"OpenAPI at /openapi.json. Ctrl-C stops it.",
         stderr=True,
     )

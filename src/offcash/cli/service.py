@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from offcash.cli import output
-from offcash.cli.config import DEFAULT_CLAIM_WINDOW, AccountEntry, CliRefusal, Network
+from offcash.cli.config import (
+    DEFAULT_CLAIM_WINDOW,
+    LEDGER_FILE,
+    AccountEntry,
+    CliRefusal,
+    Network,
+    redact_url,
+)
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.signer import SigningKey
 from offcash.domain.ids import WalletId
@@ -237,6 +244,12 @@ class Service:
 def connect(net: Network, server: str | None = None) -> Service:
     """The settlement service of ``net``: in process on its database, or over HTTP."""
     if server is None:
+        if net.config.db_url is None and not (net.root / LEDGER_FILE).exists():
+            # Opening it would create an empty ledger and report on that instead.
+            raise CliRefusal(
+                f"the network's ledger {net.root / LEDGER_FILE} is missing (moved or deleted?): "
+                "restore it from a backup, or pass --server URL"
+            )
         return Service(net, open_ledger(net.db_url, net.config.claim_window))
     return Service(net, _Remote(server, net.operator_token or ""))
 
@@ -258,8 +271,9 @@ def open_ledger(
         if warm:
             _ = ledger.authorities, ledger.params
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.OperationalError) as exc:
+        detail = str(exc).splitlines()[0].replace(db_url, redact_url(db_url))
         raise CliRefusal(
-            f"cannot open the ledger database {db_url}: {str(exc).splitlines()[0]}"
+            f"cannot open the ledger database {redact_url(db_url)}: {detail}"
         ) from None
     return ledger
 
@@ -304,6 +318,18 @@ class _Remote:
         return guarded
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with the access log on stderr (uvicorn sends it to
+    stdout by default)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
+
+
 def serve(net: Network, db_url: str, host: str, port: int, token: str) -> None:
     """Run the HTTP API on ``db_url`` (with ``net``'s claim window) until interrupted."""
     import uvicorn
@@ -318,7 +344,7 @@ def serve(net: Network, db_url: str, host: str, port: int, token: str) -> None:
         raise CliRefusal(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     app = create_app(ledger, token)
     try:
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, log_config=_log_config())
     except SystemExit as exc:
         if exc.code:
             raise CliRefusal("the server stopped (see its log above)") from None

@@ -7,22 +7,38 @@ certifies it), fund (the bank debits the owner's account for a voucher; the SE l
 unload (the SE debits and signs; the bank credits the account), sync (the SE signs its log;
 settlement settles it, acknowledges and renews the certificate), report-lost (the bank revokes
 the wallet now) and refund-lost (after the claim window, the wallet's balance goes back to its
-owner's account, once). ``show`` reads only the SE.
+owner's account, once). ``show`` reads only the SE: its balance, each limit and what is left of
+it until the next sync, and a plain status (active, certificate expired, revoked). ``list``
+shows every wallet of the folder; ``change-pin`` re-seals a wallet's file under a new PIN.
 The offline payment commands of the same group live in ``offcash.cli.payments``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from offcash.cli import output, service
+from offcash.cli.amount import Amount
 from offcash.cli.common import Json, PinFile, Server, open_network
-from offcash.cli.config import CliRefusal, Network, WalletEntry, check_name, now, read_pin
+from offcash.cli.config import (
+    CliRefusal,
+    Network,
+    UsageProblem,
+    WalletEntry,
+    check_name,
+    now,
+    read_pin,
+)
+from offcash.cli.errors import span_text
 from offcash.domain.ids import WalletId
-from offcash.errors import OffcashError
+from offcash.errors import OffcashError, WrongPin
+from offcash.se.interface import Status
+from offcash.se.storage import SealedFile
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -77,7 +93,8 @@ def unload(
 def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
     """Wallet ``name`` as its SE sees it (offline: reads only the SE file)."""
     entry = net.wallet(name)
-    st = net.open_se(name, pin).status(now())
+    t = now()
+    st = net.open_se(name, pin).status(t)
     limits = st.limits
     return {
         "wallet": name,
@@ -102,7 +119,42 @@ def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
             "max_offline_value": net.money_of(limits.max_offline_value),
             "max_offline_seconds": limits.max_offline_seconds,
         },
+        "left": _left(net, st, t),
+        "status": _status(entry, st, t),
     }
+
+
+def _left(net: Network, st: Status, t: int) -> dict[str, Any] | None:
+    """What is left of each limit until the next sync (offline counts reset at a sync)."""
+    limits = st.limits
+    if limits is None:
+        return None
+    since = t - st.last_sync if st.last_sync is not None else 0
+    return {
+        "balance_room": net.money_of(max(0, limits.max_balance - st.balance)),
+        "max_payment_now": net.money_of(max(0, min(limits.max_payment, st.balance))),
+        "offline_payments": max(0, limits.max_offline_payments - st.offline_payments),
+        "offline_value": net.money_of(max(0, limits.max_offline_value - st.offline_value)),
+        "offline_seconds": max(0, limits.max_offline_seconds - since),
+    }
+
+
+def _status(entry: WalletEntry, st: Status, t: int) -> str:
+    """``active``, or in plain words why the wallet cannot pay."""
+    if entry.refunded:
+        return "revoked: reported lost, and its balance refunded to its owner"
+    if entry.lost:
+        return "revoked: reported lost (`offcash wallet refund-lost` after the claim window)"
+    if entry.revoked:
+        return "revoked by settlement (a double spend or a log that does not add up)"
+    if st.certificate_expires is None:
+        return "not enrolled"
+    if t > st.certificate_expires:
+        return (
+            f"certificate expired on {_time(st.certificate_expires)}: cannot pay or be paid; "
+            "sync to renew it"
+        )
+    return "active"
 
 
 def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dict[str, Any]:
@@ -116,10 +168,12 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
             result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
         except service.RevokedAtSync as revoked:
             se.install_crls(revoked.crls, now())  # the SE learns it is revoked: it stops paying
+            _mark_revoked(net, name)
             raise
         except OffcashError as exc:
             if exc.code == "wallet-revoked":  # revoked before: fetch the CRL that says so
                 se.install_crls(svc.current_crls(now()), now())
+                _mark_revoked(net, name)
             raise
     # Applied at the time the answer came back: a server dates the renewed certificate with
     # its own clock, which may have ticked since ``t``.
@@ -129,6 +183,12 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         "uploaded_entries": len(upload.entries),
         "settlement": result.summary,
     }
+
+
+def _mark_revoked(net: Network, name: str) -> None:
+    """Remember in the registry that settlement revoked wallet ``name`` (``wallet show``)."""
+    net.wallet(name).revoked = True
+    net.save_registry()
 
 
 def report_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
@@ -163,6 +223,42 @@ def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str,
     }
 
 
+def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
+    """Every wallet of the folder: name, id, bank, owner, status and, when ``pin`` opens its
+    secure element, its balance (``None`` for a wallet sealed with another PIN)."""
+    rows = []
+    for name, entry in sorted(net.wallets.items()):
+        balance: Amount | None
+        try:
+            st = net.open_se(name, pin).status(now())
+            balance, status = net.money_of(st.balance), _status(entry, st, now())
+        except WrongPin:
+            balance, status = None, "locked: another PIN (see `wallet show --pin-file`)"
+        except OffcashError as exc:  # a missing or damaged file: the others are still listed
+            balance, status = None, f"unreadable: {exc}"
+        rows.append(
+            {
+                "wallet": name,
+                "wallet_id": entry.wallet_id,
+                "bank": entry.bank,
+                "owner": entry.owner,
+                "balance": balance,
+                "status": status,
+            }
+        )
+    return {"currency": net.config.currency, "wallets": rows}
+
+
+def change_pin(net: Network, name: str, *, pin: str, new_pin: str) -> dict[str, Any]:
+    """Re-seal wallet ``name``'s secure element under ``new_pin`` (the old PIN stops working)."""
+    if not new_pin:
+        raise UsageProblem("the new PIN is empty")
+    net.open_se(name, pin)  # a wrong PIN is refused with the wallet named
+    store, state = SealedFile.open(net.se_path(name), pin)
+    store.change_pin(state, new_pin)
+    return {"wallet": name, "pin_changed": True}
+
+
 def _time(epoch: int | None) -> str | None:
     if epoch is None:
         return None
@@ -172,8 +268,9 @@ def _time(epoch: int | None) -> str | None:
 def render_wallet(r: dict[str, Any]) -> None:
     """Print a wallet result as a table."""
     c = r["currency"]
-    rows = [
+    rows: list[list[object]] = [
         ["Wallet", f"{r['wallet']} ({r['wallet_id']})"],
+        ["Status", r["status"]],
         ["Bank / owner", f"{r['bank']} / {r['owner']}"],
         ["Balance", f"{r['balance']} {c}"],
         ["Offline since sync", f"{r['offline_payments']} payments, {r['offline_value']} {c} sent"],
@@ -181,8 +278,32 @@ def render_wallet(r: dict[str, Any]) -> None:
         ["Last sync", r["last_sync"]],
         ["Certificate expires", r["certificate_expires"]],
     ]
-    if r.get("lost"):
-        rows.append(["Status", "reported lost (revoked)"])
+    lim, left = r["limits"], r["left"]
+    if lim is not None and left is not None:
+        rows += [
+            ["Limits", "what is left until the next sync"],
+            [
+                "  Balance held",
+                f"at most {lim['max_balance']} {c}: room for {left['balance_room']} {c} more",
+            ],
+            [
+                "  One payment",
+                f"at most {lim['max_payment']} {c} (now up to {left['max_payment_now']} {c})",
+            ],
+            [
+                "  Offline payments",
+                f"{left['offline_payments']} of {lim['max_offline_payments']} left",
+            ],
+            [
+                "  Offline value sent",
+                f"{left['offline_value']} of {lim['max_offline_value']} {c} left",
+            ],
+            [
+                "  Offline time",
+                f"{span_text(left['offline_seconds'])} of "
+                f"{span_text(lim['max_offline_seconds'])} left",
+            ],
+        ]
     if r.get("settlement"):
         rows.append(["Settlement", ", ".join(f"{k}: {v}" for k, v in r["settlement"].items())])
     output.print_table(f"Wallet {r['wallet']}", ["", "Value"], rows)
@@ -200,7 +321,7 @@ def create_cmd(
 ) -> None:
     """Create a wallet (a sealed software secure element) and enrol it with BANK."""
     net = open_network(ctx)
-    r = create(net, name, bank, owner, pin=read_pin(pin_file), server=server)
+    r = create(net, name, bank, owner, pin=read_pin(pin_file, name, new=True), server=server)
     output.emit(r, as_json, render_wallet)
 
 
@@ -214,7 +335,7 @@ def fund_cmd(
     as_json: Json = False,
 ) -> None:
     """ONLINE: move AMOUNT from the owner's account into the wallet."""
-    r = fund(open_network(ctx), name, amount, pin=read_pin(pin_file), server=server)
+    r = fund(open_network(ctx), name, amount, pin=read_pin(pin_file, name), server=server)
     output.emit(
         r,
         as_json,
@@ -235,7 +356,7 @@ def unload_cmd(
     as_json: Json = False,
 ) -> None:
     """ONLINE: move AMOUNT from the wallet back to the owner's account."""
-    r = unload(open_network(ctx), name, amount, pin=read_pin(pin_file), server=server)
+    r = unload(open_network(ctx), name, amount, pin=read_pin(pin_file, name), server=server)
     output.emit(
         r,
         as_json,
@@ -253,8 +374,11 @@ def show_cmd(
     pin_file: PinFile = None,
     as_json: Json = False,
 ) -> None:
-    """Show a wallet's balance, offline counters, limits and certificate (offline)."""
-    output.emit(show(open_network(ctx), name, pin=read_pin(pin_file)), as_json, render_wallet)
+    """Show a wallet's balance, status, limits and what is left of each (offline).
+
+    Also its offline counters since the last sync and its certificate's expiry; says plainly
+    when the certificate has expired or the wallet is revoked."""
+    output.emit(show(open_network(ctx), name, pin=read_pin(pin_file, name)), as_json, render_wallet)
 
 
 @app.command("sync")
@@ -266,7 +390,7 @@ def sync_cmd(
     as_json: Json = False,
 ) -> None:
     """ONLINE: settle the wallet's offline log, renew its certificate, fetch CRLs."""
-    r = sync(open_network(ctx), name, pin=read_pin(pin_file), server=server)
+    r = sync(open_network(ctx), name, pin=read_pin(pin_file, name), server=server)
     output.emit(r, as_json, render_wallet)
 
 
@@ -312,3 +436,68 @@ def _span(seconds: int) -> str:
     if seconds % 86400 == 0 and seconds:
         return f"{seconds // 86400} days"
     return f"{seconds} s"
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    pin_file: PinFile = None,
+    as_json: Json = False,
+) -> None:
+    """List the wallets: name, id, bank, owner, status and balance (offline).
+
+    A wallet sealed with another PIN than the one given shows no balance."""
+    r = list_wallets(open_network(ctx), pin=read_pin(pin_file))
+
+    def render(r: dict[str, Any]) -> None:
+        c = r["currency"]
+        output.print_table(
+            "Wallets",
+            ["Wallet", "Wallet id", "Bank", "Owner", "Balance", "Status"],
+            [
+                [
+                    w["wallet"],
+                    w["wallet_id"],
+                    w["bank"],
+                    w["owner"],
+                    "-" if w["balance"] is None else f"{w['balance']} {c}",
+                    w["status"],
+                ]
+                for w in r["wallets"]
+            ],
+        )
+
+    output.emit(r, as_json, render)
+
+
+@app.command("change-pin")
+def change_pin_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Wallet name.")],
+    new_pin_file: Annotated[
+        Path | None,
+        typer.Option("--new-pin-file", help="File whose first line is the new PIN."),
+    ] = None,
+    pin_file: PinFile = None,
+    as_json: Json = False,
+) -> None:
+    """Change a wallet's PIN (offline): re-seal its secure element under the new PIN.
+
+    The current PIN comes as usual (--pin-file, OFFCASH_PIN, a prompt on a terminal, or the
+    development PIN); the new one from --new-pin-file, or a prompt (twice) on a terminal."""
+    net = open_network(ctx)
+    old = read_pin(pin_file, name)
+    if new_pin_file is not None:
+        new = read_pin(new_pin_file)
+    elif sys.stdin.isatty():
+        new = typer.prompt(
+            f"New PIN for wallet {name}", hide_input=True, confirmation_prompt=True, err=True
+        ).strip()
+    else:
+        raise UsageProblem("give the new PIN with --new-pin-file FILE (no terminal to ask on)")
+    r = change_pin(net, name, pin=old, new_pin=new)
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(f"{r['wallet']}: PIN changed; the old PIN no longer opens it"),
+    )

@@ -103,6 +103,14 @@ class SealedFile:
             raise WrongPin("wrong PIN, or the state file was altered") from None
         return store, state
 
+    def change_pin(self, state: bytes, new_pin: str, *, scrypt_n: int = SCRYPT_N) -> None:
+        """Re-seal ``state`` under ``new_pin`` with a fresh salt, in one atomic write: after it
+        only the new PIN opens the file; a crash leaves the old file (old PIN) or the new one."""
+        salt = os.urandom(_SALT)
+        self._aead = AESGCM(_derive(new_pin, salt, scrypt_n))
+        self._salt = salt + scrypt_n.to_bytes(4, "big")
+        self.save(state)
+
     def save(self, state: bytes) -> None:
         """Seal and write ``state`` atomically."""
         nonce = os.urandom(_NONCE)

@@ -9,7 +9,13 @@ message; the protocol layer does that with the bytes they return.
 * :mod:`~offcash.transports.qr`: framed multi-code QR images and terminal QR;
 * :mod:`~offcash.transports.files`: pick the form from a destination name, detect it from
   content when reading.
+
+The QR names are re-exported lazily (PEP 562): importing the package or its text and file
+forms does not load the QR stack (segno, zxing-cpp, Pillow), so offline commands that read or
+write text start faster; ``files`` imports it only for an image or the terminal.
 """
+
+from typing import Any
 
 from offcash.transports.files import (
     EmptySource,
@@ -21,29 +27,6 @@ from offcash.transports.files import (
     detect_form,
     read_message,
     write_message,
-)
-from offcash.transports.qr import (
-    FRAME_BUDGET,
-    ConflictingFrames,
-    CorruptMessage,
-    FrameAssembler,
-    ImageError,
-    MalformedFrame,
-    MissingFrames,
-    MixedFrames,
-    NoFrames,
-    NoQrCode,
-    QrError,
-    decode_frames,
-    decode_image,
-    encode_frames,
-    read_images,
-    read_png,
-    render_frame_images,
-    render_image,
-    render_png,
-    render_terminal,
-    write_png,
 )
 from offcash.transports.text import (
     BASE45_PREFIX,
@@ -92,3 +75,37 @@ __all__ = [
     "write_message",
     "write_png",
 ]
+
+_QR_NAMES = frozenset(
+    {
+        "FRAME_BUDGET",
+        "ConflictingFrames",
+        "CorruptMessage",
+        "FrameAssembler",
+        "ImageError",
+        "MalformedFrame",
+        "MissingFrames",
+        "MixedFrames",
+        "NoFrames",
+        "NoQrCode",
+        "QrError",
+        "decode_frames",
+        "decode_image",
+        "encode_frames",
+        "read_images",
+        "read_png",
+        "render_frame_images",
+        "render_image",
+        "render_png",
+        "render_terminal",
+        "write_png",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _QR_NAMES:
+        from offcash.transports import qr
+
+        return getattr(qr, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,6 @@ from typing import IO, Final, Literal, TextIO
 
 from offcash.errors import TransportError
 from offcash.transports._atomic import atomic_write
-from offcash.transports.qr import decode_image, render_terminal, write_png
 from offcash.transports.text import (
     TEXT_PREFIXES,
     decode_text,
@@ -118,11 +117,15 @@ def write_message(
         raise ValueError("cannot write an empty message")
     form = destination_form(dest)
     if form == "terminal":
+        from offcash.transports.qr import render_terminal  # the QR stack loads only when used
+
         out = sys.stdout if stdout is None else stdout
         out.write(render_terminal(data))
         out.write("\n" + encode_text(data) + "\n")
         out.flush()
     elif form == "png":
+        from offcash.transports.qr import write_png
+
         write_png(data, dest)
     elif form == "text":
         atomic_write(dest, (encode_text(data) + "\n").encode("ascii"))
@@ -162,6 +165,8 @@ def decode_content(content: bytes, *, name: str = "<input>") -> bytes:
     if not content:
         raise EmptySource(f"{name}: empty input")
     if content.startswith((PNG_MAGIC, JPEG_MAGIC)):
+        from offcash.transports.qr import decode_image
+
         return decode_image(content, name=name)
     text = _text_message(content)
     if text is not None:

@@ -1,0 +1,115 @@
+"""What the CLI says when something is refused: one error code and one plain message.
+
+Theory of operation: the core raises typed errors that carry numbers in minor units
+(``LimitExceeded(limit, value, bound)``, ``InsufficientFunds(balance, amount)``) because it
+does not format money for people. ``describe`` turns such an error into the code and message a
+person reads: amounts in currency units with the currency (``300.00 EUR``), durations in days
+or hours, wallet ids replaced by the names the network folder knows, and, where there is one,
+the next step (offline limits: sync to reset them; a wrong PIN: which wallet and how to give
+its PIN). ``main`` prints the result as one line, or as a JSON object with ``--json``; the
+demo tells refusals with it too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from offcash.domain.money import Money
+from offcash.errors import InsufficientFunds, Limit, LimitExceeded, OffcashError
+
+if TYPE_CHECKING:
+    from offcash.cli.config import Network
+
+#: Limits whose bound is an amount of money.
+MONEY_LIMITS = frozenset({Limit.MAX_BALANCE, Limit.MAX_PAYMENT, Limit.MAX_OFFLINE_VALUE})
+#: Limits that a sync resets (they count what the wallet did offline since its last sync).
+RESET_BY_SYNC = frozenset(
+    {
+        Limit.MAX_OFFLINE_PAYMENTS,
+        Limit.MAX_OFFLINE_VALUE,
+        Limit.MAX_OFFLINE_SECONDS,
+        Limit.MAX_LOG_ENTRIES,
+    }
+)
+_LABEL = {
+    Limit.MAX_BALANCE: "the wallet would hold {value}, over its limit of {bound}",
+    Limit.MAX_PAYMENT: "a single payment of {value} is over the limit of {bound}",
+    Limit.MAX_OFFLINE_PAYMENTS: (
+        "offline payment limit reached: payment {value} since the last sync, limit {bound}"
+    ),
+    Limit.MAX_OFFLINE_VALUE: (
+        "offline spending limit reached: {value} sent since the last sync would exceed {bound}"
+    ),
+    Limit.MAX_OFFLINE_SECONDS: (
+        "offline time limit reached: {value} since the last sync, limit {bound}"
+    ),
+    Limit.MAX_LOG_ENTRIES: "the wallet's log is full: {value} entries, limit {bound}",
+}
+
+
+#: The ledger's refusals that carry amounts in minor units in their text (the same text comes
+#: back over HTTP, where the typed fields are gone), and how the CLI says them.
+_LEDGER_AMOUNTS = [
+    (
+        re.compile(r"account holds (\d+), (\d+) asked"),
+        "the account holds {0}, less than the {1} asked",
+    ),
+    (
+        re.compile(r"voucher id already used for (\d+), not (\d+)"),
+        "this voucher id was already used for {0}, not {1}",
+    ),
+]
+
+
+def money_text(minor: int, currency: str | None) -> str:
+    """``minor`` units as ``12.50 EUR`` (just the integer if the currency is unknown)."""
+    if currency is None:
+        return str(minor)
+    return str(Money.of(minor, currency))
+
+
+def span_text(seconds: int) -> str:
+    """A duration for people: ``7 days``, ``6 days 23 h``, ``3 h 20 min``, ``45 s``."""
+    if seconds >= 86400:
+        days, rest = divmod(seconds, 86400)
+        text = f"{days} day" + ("s" if days != 1 else "")
+        return text + (f" {rest // 3600} h" if rest >= 3600 else "")
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def describe(exc: OffcashError, net: Network | None) -> tuple[str, str]:
+    """The error code and the message a person reads for ``exc`` (see the module docstring)."""
+    currency = net.config.currency if net is not None else None
+    if isinstance(exc, LimitExceeded):
+        value: str
+        bound: str
+        if exc.limit in MONEY_LIMITS:
+            value, bound = money_text(exc.value, currency), money_text(exc.bound, currency)
+        elif exc.limit is Limit.MAX_OFFLINE_SECONDS:
+            value, bound = span_text(exc.value), span_text(exc.bound)
+        else:
+            value, bound = str(exc.value), str(exc.bound)
+        text = _LABEL[exc.limit].format(value=value, bound=bound)
+        if exc.limit in RESET_BY_SYNC:
+            text += ": sync the wallet to reset it (`offcash wallet sync NAME`)"
+        elif exc.limit is Limit.MAX_BALANCE:
+            text += ": spend or unload first"
+        return exc.code, text
+    if isinstance(exc, InsufficientFunds):
+        text = (
+            f"the wallet holds {money_text(exc.balance, currency)}, less than "
+            f"{money_text(exc.amount, currency)}"
+        )
+        return exc.code, text
+    text = str(exc)
+    for pattern, template in _LEDGER_AMOUNTS:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            text = template.format(*(money_text(int(x), currency) for x in match.groups()))
+            break
+    return exc.code, net.named(text) if net is not None else text
