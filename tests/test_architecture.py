@@ -24,6 +24,8 @@ FORBIDDEN = {
     "offcash.cli",
     "offcash.transports",
     "offcash.wallet",
+    "offcash.simulator",
+    "matplotlib",
     "sqlalchemy",
     "alembic",
     "psycopg",

@@ -9,6 +9,7 @@ methods over HTTP, so a wallet or the CLI syncs through either with one interfac
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import threading
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm, spki
-from offcash.crypto.pki import csr_public_key
+from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
@@ -117,6 +118,8 @@ class LedgerService:
         self.workers = workers
         #: payments per settlement transaction (and per pipelined verification batch)
         self.batch = BATCH
+        #: how long the wallet certificates this service issues (enrolment, sync) are valid
+        self.wallet_validity: dt.timedelta = DEFAULT_WALLET_VALIDITY
         self._pool: pool.VerifierPool | None = None
         self._pool_lock = threading.Lock()
         self._auth: authority.Authorities | None = None
@@ -327,7 +330,7 @@ class LedgerService:
         def certify(conn: Connection) -> bytes:
             wid = WalletId.random()
             _, bank = self._account(conn, account)
-            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now)
+            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now, self.wallet_validity)
             conn.execute(
                 sa.insert(s.wallets).values(
                     id=wid.raw,
@@ -433,12 +436,13 @@ class LedgerService:
         """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
         auth, trust, params = self.authorities, self.trust, self.params
         upload = sync.verify(trust, params, report, entries, csr, now)
+        validity = self.wallet_validity
         # the wallet and every payer it settles, locked at once (in id order) before any read
         locked = {upload.signer.wallet_id.raw} | {sp.payer for sp in upload.spends.values()}
 
         def go(conn: Connection) -> SyncResult:
             registry.many(conn, locked, lock=True)
-            return sync.run(conn, auth, trust, params, upload, now)
+            return sync.run(conn, auth, trust, params, upload, now, validity)
 
         return self._tx(go)
 
