@@ -101,9 +101,9 @@ SE_FAULT = st.sampled_from([None, None, "before", "after"])
 LEDGER_FAULT = st.one_of(st.none(), st.none(), st.integers(1, 20), st.just("after-commit"))
 
 TOTALS: Counter[str] = Counter()
-#: optional actors every run has; the pending ones have their own tests (below) until their fix
-#: is merged: "broken-unload" (issue 9 item 2) and "malleate" (item 1)
-ACTORS = frozenset({"replay", "concurrent"})
+#: optional actors every run has; a pending one has its own test (below) until its fix is
+#: merged: "broken-unload" (issue 9 item 2)
+ACTORS = frozenset({"replay", "concurrent", "malleate"})
 #: at least this many per run of 12 sequences (scaled with OFFCASH_CONSERVATION_EXAMPLES)
 MINIMUM = {"delivered": 20, "torn": 5, "re-sent": 3, "synced": 80}
 
@@ -932,14 +932,5 @@ def test_conservation_with_a_broken_se_unloading(db_target: tuple[str, str | Non
     url, schema = db_target
     try:
         _run(None if schema is None else url, ACTORS | {"broken-unload"}, shrink=False)
-    finally:
-        _report("sqlite" if schema is None else "postgresql")
-
-
-@pytest.mark.xfail(strict=True, reason="needs issue 9 item 1 (branch h9se)")
-def test_conservation_with_a_malleating_relay(db_target: tuple[str, str | None]) -> None:
-    url, schema = db_target
-    try:
-        _run(None if schema is None else url, ACTORS | {"malleate"}, shrink=False)
     finally:
         _report("sqlite" if schema is None else "postgresql")
