@@ -15,8 +15,12 @@ reads what the other is about to change:
 - **payee sync vs lost refund**: the lost wallet paid a payee before it was lost; the payee's
   sync of that payment races the owner's ``refund_lost``. The oracle is the test's own model:
   the wallet was funded ``F`` and spent ``x``, so refund + the payment, less what the bank booked
-  as its loss (``late-surfacing``, from its reserve), must be ``F``; at the end each bank's
-  offline float must equal what its live SEs hold.
+  as its loss (``late-surfacing``, from its reserve), must be ``F``. The wallet is reported
+  lost (in this process) dated a claim window back, so that the servers, on their own clock,
+  owe the refund at once.
+
+At the end each bank's offline float must equal what the model says it holds: the SE balances
+not refunded, the vouchers not loaded and the payments not yet settled.
 
 ``OFFCASH_RACE_ROUNDS`` sets the rounds per race and backend (default 20).
 """
