@@ -33,10 +33,10 @@ def clone(path: Path, to: Path) -> SoftwareSecureElement:
     return SoftwareSecureElement(state, store)
 
 
-def minted(path: Path, extra: int) -> SoftwareSecureElement:
+def minted(path: Path, extra: int, pin: str = PIN) -> SoftwareSecureElement:
     """A broken SE that adds ``extra`` to its balance: the attacker opens the sealed state,
     edits the balance in its CBOR and seals it again (no log entry explains the value)."""
-    store, state = SealedFile.open(path, PIN)
+    store, state = SealedFile.open(path, pin)
     fields = cbor.decode(state, max_bytes=len(state))
     fields[7][0] += extra  # [balance, counter, sync_seq, last_sync]
     forged = cbor.encode(fields)

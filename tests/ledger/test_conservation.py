@@ -29,15 +29,17 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from faults import PIN, FaultyStore, InjectedCrash, LedgerFaults
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -47,23 +49,34 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from ledgerkit import minted
 
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.domain.network import NetworkParams
-from offcash.errors import InsufficientFunds, LimitExceeded, SecureElementError, VerificationError
+from offcash.errors import (
+    InsufficientFunds,
+    LimitExceeded,
+    OffcashError,
+    SecureElementError,
+    VerificationError,
+)
 from offcash.issuance import VOUCHER_VALIDITY, CentralBank
 from offcash.ledger import LedgerService
 from offcash.ledger import schema as s
 from offcash.ledger.db import normalize_url
-from offcash.ledger.errors import ClaimNotReady, WalletRevoked
+from offcash.ledger.errors import ClaimNotReady, IncompleteLog, WalletRevoked
+from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile
 
 from harness import T0
 
+#: the default run is derandomized (the same sequences every time, so its minimum counts below
+#: are stable); setting OFFCASH_CONSERVATION_EXAMPLES draws new sequences on each run
+RANDOM = "OFFCASH_CONSERVATION_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("OFFCASH_CONSERVATION_EXAMPLES", "12"))
 STEPS = int(os.environ.get("OFFCASH_CONSERVATION_STEPS", "30"))
 STATS_FILE = os.environ.get("OFFCASH_CONSERVATION_STATS")
@@ -88,6 +101,11 @@ SE_FAULT = st.sampled_from([None, None, "before", "after"])
 LEDGER_FAULT = st.one_of(st.none(), st.none(), st.integers(1, 20), st.just("after-commit"))
 
 TOTALS: Counter[str] = Counter()
+#: optional actors every run has; a pending one has its own test (below) until its fix is
+#: merged: "broken-unload" (issue 9 item 2)
+ACTORS = frozenset({"replay", "concurrent", "malleate"})
+#: at least this many per run of 12 sequences (scaled with OFFCASH_CONSERVATION_EXAMPLES)
+MINIMUM = {"delivered": 20, "torn": 5, "re-sent": 3, "synced": 80}
 
 
 @dataclass
@@ -98,7 +116,9 @@ class Wallet:
     se: SoftwareSecureElement
     store: FaultyStore
     alive: bool = True
+    refunded: bool = False  # lost, and its owner refunded (model: spends surfacing later are late)
     ack_lost: bool = False  # the ledger committed a sync whose answer the SE never applied
+    last_upload: tuple[bytes, list[bytes], bytes] | None = None  # a relay's copy of its last sync
 
 
 @dataclass
@@ -111,6 +131,7 @@ class Payment:
     received: bool = False
     void: bool = False
     clone: bool = False  # signed by a cheater's copied SE, which never syncs
+    surfaced: bool = False  # model: a committed sync of its payer or (received) payee listed it
 
 
 @dataclass
@@ -121,6 +142,7 @@ class Party:
     wallets: list[Wallet] = field(default_factory=list)
     pocket: list[tuple[Wallet, bytes, int, int]] = field(default_factory=list)  # w, v, amt, t
     unloads: list[tuple[Wallet, int, int]] = field(default_factory=list)  # w, counter, amount
+    late: int = 0  # model: payments of its refunded lost devices that surfaced after the refund
 
     @property
     def wallet(self) -> Wallet | None:
@@ -147,6 +169,8 @@ def _fresh_ledger(url: str | None) -> tuple[LedgerService, Any]:
 
 class Conservation(RuleBasedStateMachine):
     pg_url: str | None = None
+    #: optional actors this run enables (see ``ACTORS``, ``PENDING``)
+    actors: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         super().__init__()
@@ -190,58 +214,87 @@ class Conservation(RuleBasedStateMachine):
             p.wallets.append(w)
             return w
 
-    def _state(self, payer: WalletId, counter: int, digest: bytes) -> str | None:
+    def _states(self) -> tuple[dict[tuple[bytes, int], tuple[bytes, str]], dict[Any, str]]:
+        """Where the ledger put every spend: ``(payer, counter) -> (digest, state)`` of the
+        first message, ``(payer, counter, digest) -> state`` of the conflicting ones."""
         with self.ledger.engine.connect() as c:
-            row = c.execute(
-                sa.select(s.spends.c.digest, s.spends.c.state).where(
-                    s.spends.c.payer == payer.raw, s.spends.c.counter == counter
+            t, x = s.spends, s.conflicts
+            spends = {
+                (bytes(p), int(n)): (bytes(d), str(st_))
+                for p, n, d, st_ in c.execute(
+                    sa.select(t.c.payer, t.c.counter, t.c.digest, t.c.state)
                 )
-            ).first()
-            if row is not None and bytes(row[0]) == digest:
-                return str(row[1])
-            st_ = c.execute(
-                sa.select(s.conflicts.c.state).where(
-                    s.conflicts.c.payer == payer.raw,
-                    s.conflicts.c.counter == counter,
-                    s.conflicts.c.digest == digest,
+            }
+            conflicts = {
+                (bytes(p), int(n), bytes(d)): str(st_)
+                for p, n, d, st_ in c.execute(
+                    sa.select(x.c.payer, x.c.counter, x.c.digest, x.c.state)
                 )
-            ).scalar()
-            return None if st_ is None else str(st_)
+            }
+        return spends, conflicts
 
-    def _surfaced(self, payer: WalletId, counter: int) -> bool:
-        with self.ledger.engine.connect() as c:
-            return (
-                c.execute(
-                    sa.select(s.spends.c.state).where(
-                        s.spends.c.payer == payer.raw, s.spends.c.counter == counter
-                    )
-                ).first()
-                is not None
-            )
+    @staticmethod
+    def _state(
+        states: tuple[dict[tuple[bytes, int], tuple[bytes, str]], dict[Any, str]],
+        payer: WalletId,
+        counter: int,
+        digest: bytes,
+    ) -> str | None:
+        first = states[0].get((payer.raw, counter))
+        if first is not None and first[0] == digest:
+            return first[1]
+        return states[1].get((payer.raw, counter, digest))
 
     def _revoked(self, w: Wallet) -> bool:
         return self.ledger.wallet_status(w.wid) != "active"
 
-    def _sync(self, w: Wallet, se_fault: str | None, ledger_fault: int | str | None) -> None:
+    def _surface(self, w: Wallet) -> None:
+        """The model's view of a committed sync of ``w``: every payment its log listed (it
+        signed it, or it received it) has reached the ledger; one whose payer was already
+        refunded as lost surfaced late (its owner was refunded it and the payee is paid too:
+        the bank bears it)."""
+        for t in self.payments:
+            listed = (t.payer is w and not t.clone) or (t.payee is w and t.received)
+            if listed and not t.surfaced:
+                t.surfaced = True
+                if t.payer.refunded:
+                    self.parties[t.payer.party].late += t.amount
+
+    def _upload(self, w: Wallet) -> tuple[bytes, list[bytes], bytes]:
         up = w.se.sync_upload(self.now)
-        entries = [e.encode() for e in up.entries]
+        w.last_upload = (up.report, [e.encode() for e in up.entries], w.se.csr())
+        return w.last_upload
+
+    def _check_answer(self, w: Wallet, res: SyncResult) -> bool:
+        """An honest wallet's sync answer is clean and renews it; whether it renewed."""
+        assert res.refused == [] or w.party == "mallory", res.refused
+        assert res.anomalies == [] or w.party == "mallory", res.anomalies
+        if res.ack is None or res.certificate is None:
+            assert w.party == "mallory", "honest wallet refused its renewal"
+            return False
+        return True
+
+    def _sync(self, w: Wallet, se_fault: str | None, ledger_fault: int | str | None) -> None:
+        report, entries, csr = self._upload(w)
         try:
             res = self.faults.call(
-                ledger_fault, lambda: self.ledger.sync(up.report, entries, w.se.csr(), self.now)
+                ledger_fault, lambda: self.ledger.sync(report, entries, csr, self.now)
             )
         except InjectedCrash:
             if ledger_fault == "after-commit":
                 w.ack_lost = True
+                self._surface(w)
             return
         except WalletRevoked:
             assert w.party == "mallory", f"honest wallet of {w.party} revoked"
             return
-        assert res.refused == [] or w.party == "mallory", res.refused
-        assert res.anomalies == [] or w.party == "mallory", res.anomalies
+        self._surface(w)
         self.stats["synced"] += 1
-        if res.ack is None or res.certificate is None:
-            assert w.party == "mallory", "honest wallet refused its renewal"
-            return
+        if self._check_answer(w, res):
+            self._apply(w, res, se_fault)
+
+    def _apply(self, w: Wallet, res: SyncResult, se_fault: str | None) -> None:
+        assert res.ack is not None and res.certificate is not None
         try:
             self._se(
                 w,
@@ -402,6 +455,8 @@ class Conservation(RuleBasedStateMachine):
             self.stats[f"refused-offline:{type(exc).__name__}"] += 1
             return
         self.stats["received"] += 1
+        if t.payer.party != "mallory":
+            self.stats["delivered"] += 1  # an honest payment, received
         t.received = True
 
     @rule(data=st.data(), fault=SE_FAULT)
@@ -426,6 +481,125 @@ class Conservation(RuleBasedStateMachine):
         assert msg == t.message
         self.stats["re-sent"] += 1
         self._receive(t, fault)
+
+    @rule(
+        customers=st.lists(
+            st.tuples(
+                st.sampled_from(HONEST),
+                st.sampled_from(HONEST),
+                st.integers(1, 1_500),
+                st.sampled_from([False, False, True]),  # torn: the payee never got it
+            ),
+            min_size=2,
+            max_size=4,
+        ),
+        data=st.data(),
+    )
+    def shop(self, customers: list[tuple[str, str, int, bool]], data: st.DataObject) -> None:
+        """A busy counter: a torn payment is shown again (if any), then a few honest payments
+        are made, most of them delivered."""
+        self.resend(data, None)
+        for payer, payee, amount, torn in customers:
+            self.pay(payer, payee, amount, torn, None, None)
+
+    @precondition(lambda self: "malleate" in self.actors)
+    @rule(payer=st.sampled_from(HONEST), payee=st.sampled_from(HONEST), amount=st.integers(1, 900))
+    def relay_malleates(self, payer: str, payee: str, amount: int) -> None:
+        """A relay between payer and payee (QR, chat) replaces the ECDSA signature's s with
+        n - s: another valid signature, other bytes (issue 9 item 1). The payee must refuse it,
+        or take it as the very payment the payer signed: never a second one."""
+        self._step()
+        a, b = self.parties[payer].wallet, self.parties[payee].wallet
+        if a is None or b is None or a is b:
+            return
+        counter = a.se.status(self.now).counter + 1
+        try:
+            msg = a.se.pay_to(b.wid, amount, self.now)
+        except (LimitExceeded, InsufficientFunds, SecureElementError):
+            return
+        t = Payment(a, b, amount, counter, msg)
+        self.payments.append(t)
+        self.parties[payer].expected -= amount
+        self.parties[payee].expected += amount
+        self.stats["paid"] += 1
+        try:
+            b.se.receive(malleated(msg), self.now)
+        except OffcashError:  # refused (a non-canonical signature), or over a limit
+            self.stats["malleated-refused"] += 1  # torn: the payer shows the original again
+            self.stats["torn"] += 1
+            return
+        self.stats["malleated-accepted"] += 1
+        t.received = True
+
+    @precondition(lambda self: "broken-unload" in self.actors)
+    @rule(extra=st.integers(1, 3 * GIVEN))
+    def broken_se_unloads(self, extra: int) -> None:
+        """Mallory opens her sealed SE, adds ``extra`` to its balance and unloads all of it
+        online (issue 9 item 2): the ledger must pay out no more than her signed history
+        accounts for."""
+        self._step()
+        mal = self.parties["mallory"].wallet
+        if mal is None:
+            return
+        minted(mal.store.inner.path, extra, PIN)  # the sealed file, edited
+        mal.se = mal.store.reopen()
+        try:
+            request = mal.se.unload(mal.se.status(self.now).balance, self.now)
+            self.ledger.unload(request, self.now)
+            self.stats["broken-unload-paid"] += 1
+        except OffcashError:
+            self.stats["broken-unload-refused"] += 1
+
+    @precondition(lambda self: "replay" in self.actors)
+    @rule(who=st.sampled_from([*HONEST, "mallory"]))
+    def replay_sync(self, who: str) -> None:
+        """An attacker who captured a wallet's last sync body posts it again (issue 9 item 4):
+        refused as stale, or answered as before; it never moves money again."""
+        self._step()
+        w = self.parties[who].wallet
+        if w is None or w.last_upload is None:
+            return
+        report, entries, csr = w.last_upload
+        try:
+            res = self.ledger.sync(report, entries, csr, self.now)
+        except (IncompleteLog, WalletRevoked, VerificationError) as exc:
+            assert w.party == "mallory" or not isinstance(exc, WalletRevoked), exc
+            self.stats[f"replay-refused:{type(exc).__name__}"] += 1
+            return
+        self.stats["replay-answered"] += 1
+        self._check_answer(w, res)
+
+    @precondition(lambda self: "concurrent" in self.actors)
+    @rule(who=st.sampled_from(HONEST))
+    def concurrent_syncs(self, who: str) -> None:
+        """The same sync uploaded twice at the same moment (a client that retried too soon,
+        two service processes): both get an answer, the wallet is renewed once in effect."""
+        self._step()
+        w = self.parties[who].wallet
+        if w is None:
+            return
+        report, entries, csr = self._upload(w)
+        answers: list[SyncResult | BaseException | None] = [None, None]
+        start = threading.Barrier(2)
+
+        def one(i: int) -> None:
+            start.wait()
+            try:
+                answers[i] = self.ledger.sync(report, entries, csr, self.now)
+            except BaseException as exc:  # reported below
+                answers[i] = exc
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in (0, 1)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        results = [a for a in answers if isinstance(a, SyncResult)]
+        assert len(results) == 2, answers
+        self._surface(w)
+        self.stats["concurrent-syncs"] += 1
+        if all(self._check_answer(w, r) for r in results):
+            self._apply(w, results[0], None)
 
     @rule(who=st.sampled_from([*HONEST, "mallory"]), se_fault=SE_FAULT, ledger_fault=LEDGER_FAULT)
     def sync(self, who: str, se_fault: str | None, ledger_fault: int | str | None) -> None:
@@ -498,6 +672,7 @@ class Conservation(RuleBasedStateMachine):
                     if self.ledger.wallet_status(w.wid) == "refunded":
                         break
                     raise
+        w.refunded = True
         self.stats["devices-lost"] += 1
         self._enroll_funded(p)
 
@@ -578,27 +753,35 @@ class Conservation(RuleBasedStateMachine):
     def _never_uploaded_by_payer(self, t: Payment) -> bool:
         return t.clone or self._dead(t.payer)
 
-    def _actual(self) -> dict[str, int]:
+    def _held(self) -> dict[str, int]:
+        """What each party holds where it can see it: its account and its live SEs."""
         have = {n: self.ledger.balance(p.account) for n, p in self.parties.items()}
         for p in self.parties.values():
-            for w in p.wallets:
-                if w.alive:
-                    have[p.name] += w.se.status(self.now).balance
+            have[p.name] += sum(w.se.status(self.now).balance for w in p.wallets if w.alive)
+        return have
+
+    def _actual(self) -> dict[str, int]:
+        """What each party holds, plus what is on its way to it: its vouchers not loaded, its
+        unloads not settled, payments to it not yet credited anywhere (located by the
+        ledger's spend states; what it is owed is the model's, in ``Party.expected``)."""
+        have = self._held()
+        states = self._states()
+        for p in self.parties.values():
             have[p.name] += sum(a for _, _, a, _ in p.pocket)
             for w, counter, amount in p.unloads:
-                if w.alive and not self._surfaced(w.wid, counter):
+                if w.alive and (w.wid.raw, counter) not in states[0]:
                     have[p.name] += amount
         for t in self.payments:
             if t.void:
                 continue
-            state = self._state(t.payer.wid, t.counter, m.digest(t.message))
+            state = self._state(states, t.payer.wid, t.counter, m.digest(t.message))
             if state == "held":
                 assert t.received, "held without the payee's report"
                 continue
             if t.received and t.payee.alive:  # in the payee SE's balance
                 if state == "released":  # also paid to the owner: undone at its next sync
                     have[t.payee.party] -= t.amount
-                if state is None and not t.payer.alive:
+                if not t.surfaced and t.payer.refunded:
                     # the payer's refund did not deduct it; when it surfaces the bank pays it
                     # from its reserve (late-surfacing): the payer's gain, not a payee's loss
                     have[t.payer.party] -= t.amount
@@ -606,7 +789,7 @@ class Conservation(RuleBasedStateMachine):
             if state == "released":
                 continue
             gone = not t.received or not t.payee.alive
-            if state is None and gone and self._never_uploaded_by_payer(t):
+            if not t.surfaced and gone and self._never_uploaded_by_payer(t):
                 # can never surface: the payer's refund (or the cheater) kept it
                 t.void = True
                 self.stats["void-received" if t.received else "void-torn"] += 1
@@ -616,7 +799,9 @@ class Conservation(RuleBasedStateMachine):
             have[t.payee.party] += t.amount  # in flight to the payee
         return have
 
-    def _late(self) -> Counter[str]:
+    def _late_booked(self) -> Counter[str]:
+        """The ledger's ``late-surfacing`` losses, by the owner of the wallet (checked against
+        the model's ``Party.late``, never used to compute what a party is owed)."""
         owner = {w.wid.raw: p.name for p in self.parties.values() for w in p.wallets}
         out: Counter[str] = Counter()
         for a in self.ledger.anomalies():
@@ -633,12 +818,15 @@ class Conservation(RuleBasedStateMachine):
         assert audit.issued == self.issued0, "money created or destroyed"
         for name, pos in audit.banks.items():
             assert pos.reserve + pos.losses == ISSUE - self.distributed[name], name
-        have, late = self._actual(), self._late()
+        have, booked = self._actual(), self._late_booked()
         for name in HONEST:
             p = self.parties[name]
-            assert have[name] == p.expected + late[name], (
-                f"{name} holds {have[name]}, owns {p.expected} (+{late[name]} late)"
+            assert have[name] == p.expected + p.late, (
+                f"{name} holds {have[name]}, owns {p.expected} (+{p.late} late)"
             )
+            assert booked[name] == p.late, f"{name}: bank booked {booked[name]}, model {p.late}"
+        # a cheater never gets out more than she put in (she is paid by no one)
+        assert self.ledger.balance(self.parties["mallory"].account) <= GIVEN, "value minted"
 
     def _sync_all(self) -> None:
         for _ in range(2):
@@ -662,6 +850,17 @@ class Conservation(RuleBasedStateMachine):
         self.now += AGE + SKEW + 1
         self.ledger.release_torn(self.now)
         self.conserved()
+        # nothing is in flight any more: each honest party's account and live SEs hold exactly
+        # what the model says it owns (no ledger state consulted)
+        held = self._held()
+        for name in HONEST:
+            p = self.parties[name]
+            assert not p.pocket and all(
+                w.alive is False or w.se.status(self.now).log_entries == 0 for w in p.wallets
+            ), name
+            assert held[name] == p.expected + p.late, (name, held[name], p.expected, p.late)
+        for t in self.payments:
+            assert t.void or t.surfaced, t
         audit = self.ledger.audit()
         assert audit.suspense == 0
         for bank in ("Bank A", "Bank B"):
@@ -672,16 +871,29 @@ class Conservation(RuleBasedStateMachine):
                 if w.alive and w.bank == bank
             )
             assert audit.banks[bank].float == live, bank
+        states = self._states()
         for t in self.payments:
-            state = self._state(t.payer.wid, t.counter, m.digest(t.message))
+            state = self._state(states, t.payer.wid, t.counter, m.digest(t.message))
             assert t.void or state in ("held", "released"), (t, state)
 
 
-def _run(pg_url: str | None) -> None:
+#: P-256's group order n: ``(r, s)`` and ``(r, n - s)`` are both valid ECDSA signatures
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def malleated(message: bytes) -> bytes:
+    """The twin of a P-256 COSE_Sign1: its signature (the last 64 bytes, ``r || s``) with ``s``
+    replaced by ``n - s``; it verifies, and its bytes differ."""
+    s_ = int.from_bytes(message[-32:], "big")
+    return message[:-32] + (P256_N - s_).to_bytes(32, "big")
+
+
+def _run(pg_url: str | None, actors: frozenset[str], shrink: bool = True) -> None:
     class Machine(Conservation):
         pass
 
     Machine.pg_url = pg_url
+    Machine.actors = actors
     run_state_machine_as_test(
         Machine,
         settings=settings(
@@ -690,6 +902,8 @@ def _run(pg_url: str | None) -> None:
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
+            derandomize=not RANDOM,
+            phases=list(Phase) if shrink else [Phase.explicit, Phase.generate],
         ),
     )
 
@@ -705,5 +919,18 @@ def _report(backend: str) -> None:
 
 def test_conservation(db_target: tuple[str, str | None]) -> None:
     url, schema = db_target  # a fresh ledger per sequence is made inside; this picks the backend
-    _run(None if schema is None else url)
+    _run(None if schema is None else url, ACTORS)
+    totals = dict(TOTALS)
     _report("sqlite" if schema is None else "postgresql")
+    # the run did what it is for (minimums well under what the default size draws)
+    for what, least in MINIMUM.items():
+        assert totals.get(what, 0) >= least * EXAMPLES // 12, (what, totals.get(what, 0))
+
+
+@pytest.mark.xfail(strict=True, reason="needs issue 9 item 2 (branch h9ledger)")
+def test_conservation_with_a_broken_se_unloading(db_target: tuple[str, str | None]) -> None:
+    url, schema = db_target
+    try:
+        _run(None if schema is None else url, ACTORS | {"broken-unload"}, shrink=False)
+    finally:
+        _report("sqlite" if schema is None else "postgresql")

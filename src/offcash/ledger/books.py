@@ -89,6 +89,13 @@ def holding(conn: Connection, account: str) -> int:
     return -int(total)
 
 
+def lock(conn: Connection, account: str) -> None:
+    """Lock ``account``'s row until the transaction ends (``SELECT ... FOR UPDATE``): taken
+    before a rule reads the account's holding and then moves money by it (see
+    docs/SETTLEMENT.md, Concurrency; SQLite serialises writers anyway)."""
+    conn.execute(sa.select(s.accounts.c.id).where(s.accounts.c.id == account).with_for_update())
+
+
 def ensure_account(
     conn: Connection, account: str, kind: str, bank: str | None, holder: str | None = None
 ) -> None:

@@ -5,6 +5,13 @@ Theory of operation: a wallet row is written at enrolment (a secure element) or 
 terminal redemptions, released torn payments and lost-device refunds are paid. ``status`` moves
 ``active -> revoked -> refunded`` and never back; revocation is one conditional update, so a
 wallet is revoked (and its certificates listed in a CRL) exactly once.
+
+Concurrency: a transaction that decides something from a wallet's state and then writes (sync,
+fund, unload and every settlement, lost-device report and refund, torn-payment release) first
+locks that wallet's row (``get``/``many`` with ``lock=True``: ``SELECT ... FOR UPDATE``, several
+rows in one statement in id order, so that two lockers never wait on each other in a cycle).
+On PostgreSQL (READ COMMITTED) this serialises them per wallet; SQLite's ``BEGIN IMMEDIATE``
+already serialises every writer. docs/SETTLEMENT.md "Concurrency" lists each rule and its lock.
 """
 
 from __future__ import annotations
@@ -43,20 +50,23 @@ def decode_limits(text: str) -> Limits:
     return Limits(*(int(v) for v in text.split(",")))
 
 
-def get(conn: Connection, wallet: WalletId) -> Row[Any]:
-    """The wallet's row, or ``NotFound``."""
-    row = conn.execute(sa.select(W).where(W.c.id == wallet.raw)).first()
+def get(conn: Connection, wallet: WalletId, lock: bool = False) -> Row[Any]:
+    """The wallet's row, or ``NotFound``; ``lock``: locked until the transaction ends."""
+    q = sa.select(W).where(W.c.id == wallet.raw)
+    row = conn.execute(q.with_for_update() if lock else q).first()
     if row is None:
         raise NotFound(f"unknown wallet {wallet}")
     return row
 
 
-def many(conn: Connection, ids: Iterable[bytes]) -> dict[bytes, Row[Any]]:
-    """Rows of the wallets among ``ids`` that exist."""
-    wanted = list(set(ids))
+def many(conn: Connection, ids: Iterable[bytes], lock: bool = False) -> dict[bytes, Row[Any]]:
+    """Rows of the wallets among ``ids`` that exist; ``lock``: locked until the transaction
+    ends, in id order (every locker takes them in that order: no deadlock between them)."""
+    wanted = sorted(set(ids))
     out: dict[bytes, Row[Any]] = {}
     for i in range(0, len(wanted), 500):
-        for row in conn.execute(sa.select(W).where(W.c.id.in_(wanted[i : i + 500]))):
+        q = sa.select(W).where(W.c.id.in_(wanted[i : i + 500]))
+        for row in conn.execute(q.order_by(W.c.id).with_for_update() if lock else q):
             out[bytes(row.id)] = row
     return out
 

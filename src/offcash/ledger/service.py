@@ -253,6 +253,7 @@ class LedgerService:
         legs.move(books.ISSUED, books.reserve(bank), amount)
 
         def go(conn: Connection) -> bytes:
+            books.lock(conn, books.ISSUED)  # the bound check below, then the posting
             issued = -books.holding(conn, books.ISSUED)
             if issued + amount > books.MAX_TOTAL:
                 raise LimitReached(
@@ -385,7 +386,7 @@ class LedgerService:
         auth, params = self.authorities, self.params  # outside the transaction (see enroll)
 
         def go(conn: Connection) -> bytes:
-            row = registry.get(conn, wallet)
+            row = registry.get(conn, wallet, lock=True)  # status, then the voucher
             v = s.vouchers
             earlier = sa.select(v.c.amount, v.c.issued_at).where(
                 v.c.wallet == wallet.raw, v.c.id == voucher_id
@@ -394,6 +395,7 @@ class LedgerService:
             if issued is None:
                 if row.status != "active" or row.kind != "se":
                     raise WalletRevoked(f"wallet {wallet} cannot be funded ({row.status})")
+                books.lock(conn, row.account)  # the balance check, then the debit
                 held = books.holding(conn, row.account)
                 if held < amount:
                     raise InsufficientBalance(f"account holds {held}, {amount} asked")
@@ -429,6 +431,7 @@ class LedgerService:
         auth = self.authorities
 
         def go(conn: Connection) -> int:
+            registry.get(conn, WalletId(sp.payer), lock=True)  # before any rule reads its state
             out = settle.settle(conn, auth, [(sp, settle.Source.UNLOAD)], now)
             return sp.amount if out.new else 0
 
@@ -439,7 +442,14 @@ class LedgerService:
         auth, trust, params = self.authorities, self.trust, self.params
         upload = sync.verify(trust, params, report, entries, csr, now)
         validity = self.wallet_validity
-        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, now, validity))
+        # the wallet and every payer it settles, locked at once (in id order) before any read
+        locked = {upload.signer.wallet_id.raw} | {sp.payer for sp in upload.spends.values()}
+
+        def go(conn: Connection) -> SyncResult:
+            registry.many(conn, locked, lock=True)
+            return sync.run(conn, auth, trust, params, upload, now, validity)
+
+        return self._tx(go)
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.
@@ -538,7 +548,7 @@ class LedgerService:
 
         def go(conn: Connection) -> TrustMaterial:
             if wallet is not None:
-                registry.get(conn, wallet)
+                registry.get(conn, wallet, lock=True)
                 authority.record_delivery(conn, wallet, now)
             return TrustMaterial(
                 self.authorities.central_bank.certificate_der,
@@ -554,7 +564,7 @@ class LedgerService:
         """The owner reports the device lost or broken: revoke the wallet now."""
 
         def go(conn: Connection) -> None:
-            registry.get(conn, wallet)
+            registry.get(conn, wallet, lock=True)  # waits for a sync renewing it to commit
             registry.revoke(conn, self.authorities, wallet, "lost", now)
 
         self._tx(go)
@@ -564,7 +574,7 @@ class LedgerService:
         ``offcash.ledger.lost``); returns the amount (once)."""
 
         def go(conn: Connection) -> int:
-            row = registry.get(conn, wallet)
+            row = registry.get(conn, wallet, lock=True)  # waits for settlements of its spends
             if row.status != "revoked" or row.reason != "lost":
                 raise ClaimNotReady(f"wallet {wallet} is {row.status} ({row.reason})")
             if now < int(row.revoked_at) + self.claim_window:

@@ -155,8 +155,11 @@ def settle(
     if not batch:
         return out
     items = sorted(batch, key=lambda it: (it[0].payer, it[0].counter, it[0].digest))
-    ids = {sp.payer for sp, _ in items} | {sp.payee for sp, _ in items if sp.payee}
-    wallets = registry.many(conn, ids)
+    payers = {sp.payer for sp, _ in items}
+    # lock the payers first: their status (refunded: the loss is the reserve's), their deficit
+    # (reclaim_released) and their revocation are decided here (docs/SETTLEMENT.md, Concurrency)
+    wallets = registry.many(conn, payers, lock=True)
+    wallets.update(registry.many(conn, {sp.payee for sp, _ in items if sp.payee} - payers))
     firsts: dict[tuple[bytes, int], tuple[Spend, Source]] = {}
     for sp, src in items:
         firsts.setdefault((sp.payer, sp.counter), (sp, src))
@@ -478,13 +481,19 @@ def release_torn(conn: Connection, cutoff: int, now: int) -> int:
     legs = books.Legs()
     count = 0
     gaps: dict[bytes, int] = {}
-    for table in (s.spends, s.conflicts):
-        rows = conn.execute(
+    found = {
+        table: conn.execute(
             sa.select(table)
             .where(table.c.state == "suspense", table.c.time < cutoff)
             .order_by(table.c.time, table.c.payer, table.c.counter)
         ).all()
-        payees = registry.many(conn, (bytes(r.payee) for r in rows if r.payee is not None))
+        for table in (s.spends, s.conflicts)
+    }
+    # lock the payees (all at once, in id order) before reading their status and deficit
+    payees = registry.many(
+        conn, (bytes(r.payee) for rows in found.values() for r in rows if r.payee), lock=True
+    )
+    for table, rows in found.items():
         for r in rows:
             pid = bytes(r.payee or b"")
             payee = payees.get(pid)
