@@ -151,11 +151,13 @@ def key_usage_bit(value: bytes, bit: int) -> bool:
 
 
 def common_name(name: bytes) -> str:
-    """The first common name in a DER ``Name`` (offcash's names have exactly one); ``""`` if
-    there is none."""
+    """The one common name in a DER ``Name``; ``""`` if there is none, ``ValueError`` if there
+    are several (a wallet certificate names exactly one wallet). Other attributes are
+    ignored."""
     pos, end = item(name, 0, len(name), _SEQUENCE)
     if end != len(name):
         raise ValueError("trailing bytes after the name")
+    found: str | None = None
     while pos < end:
         rdn_start, pos = item(name, pos, end, _SET)
         at = rdn_start
@@ -170,5 +172,7 @@ def common_name(name: bytes) -> str:
                 value_start, value_end = item(name, oid_end, at, tag)
                 if value_end != at:
                     raise ValueError("unexpected items in a name attribute")
-                return name[value_start:value_end].decode(encoding)
-    return ""
+                if found is not None:
+                    raise ValueError("more than one common name")
+                found = name[value_start:value_end].decode(encoding)
+    return found or ""
