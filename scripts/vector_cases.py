@@ -759,7 +759,36 @@ def certificate_cases(w: World) -> list[dict[str, Any]]:
         "payer_serial_non_minimal_length", lambda i: [i[0], b"\x02\x81" + serial[1:], *i[2:]]
     )
     w.certs.setdefault("not_a_certificate", b"\x30\x03\x02\x01\x01")
+    not_before, not_after = der_children(content(items[4]))
+    year = content(not_after)[:2]
+    w.edited_cert(
+        "payer_generalized_time_before_2050",
+        lambda i: [
+            *i[:4],
+            der_item(0x30, not_before + der_item(0x18, b"20" + content(not_after))),
+            *i[5:],
+        ],
+    )
+    w.edited_cert(
+        "payer_utctime_without_seconds",
+        lambda i: [
+            *i[:4],
+            der_item(0x30, not_before + der_item(0x17, content(not_after)[:10] + b"Z")),
+            *i[5:],
+        ],
+    )
+    assert year == b"26"
     variants: list[tuple[str, bytes, dict[str, str]]] = [
+        (
+            "payer_generalized_time_before_2050",
+            w.certs["payer_generalized_time_before_2050"],
+            reject("BAD_CERTIFICATE"),
+        ),
+        (
+            "payer_utctime_without_seconds",
+            w.certs["payer_utctime_without_seconds"],
+            reject("BAD_CERTIFICATE"),
+        ),
         ("not_a_certificate", w.certs["not_a_certificate"], reject("BAD_CERTIFICATE")),
         ("payer_forged_policy", forged, reject("BAD_CERTIFICATE_SIGNATURE")),
         (
