@@ -928,8 +928,23 @@ def certificate_cases(w: World) -> list[dict[str, Any]]:
             accept(),
         ),
     ]
+    structure = {  # rule 3: what strict DER parsing refuses; the other defects are rule 5's
+        "not_a_certificate",
+        "payer_inner_signature_algorithm_differs",
+        "payer_serial_non_minimal_length",
+        "payer_generalized_time_before_2050",
+        "payer_utctime_without_seconds",
+        "payer_criticality_explicit_false",
+        "payer_repeated_extension",
+    }
+
+    def rule(label: str, expect: dict[str, str]) -> str:
+        if expect.get("rejection") == "BAD_CERTIFICATE_SIGNATURE":
+            return "4"
+        return "3" if label in structure else "5"
+
     cases = [
-        pc(w, f"certificate_{label}", "3-5", w.payment(cert=cert), expect)
+        pc(w, f"certificate_{label}", rule(label, expect), w.payment(cert=cert), expect)
         for label, cert, expect in variants
     ]
     cases.append(

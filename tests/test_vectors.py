@@ -224,7 +224,7 @@ def test_cases_cover_every_rule_and_rejection(alg: SignatureAlgorithm) -> None:
     assert rejections - {None} == {r.name for r in Rejection} - {"REPLAYED"} - (
         set() if alg is SignatureAlgorithm.P256 else {"NON_CANONICAL_SIGNATURE"}
     )
-    assert {c["rule"] for c in cases} >= {str(n) for n in range(1, 14)} - {"3", "4", "5"}
+    assert {c["rule"] for c in cases} >= {str(n) for n in range(1, 14)}
     functions = {c["function"] for c in cases}
     assert functions == {
         "verify_payment", "verify_receipt", "verify_voucher", "verify_ack", "verify_unload",
