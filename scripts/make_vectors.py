@@ -1,7 +1,7 @@
 """Generate the test vectors in tests/vectors/ from fixed keys, serials, time and nonces.
 
 Usage: ``python scripts/make_vectors.py [name ...]`` (writes tests/vectors/<name>.json:
-payment-<alg>, cases-ed25519, cases-p256, transports, sealed; all of them without a name).
+payment-<alg>, cases-<alg>, transports, sealed; all of them without a name).
 The v1 conformance cases are built by scripts/vector_cases.py; docs/PROTOCOL.md section 10
 specifies every file.
 
@@ -262,7 +262,8 @@ def dump(vector: dict[str, Any]) -> str:
 
 
 #: The algorithms with a full conformance case file (cases-<alg>.json): the rules do not depend
-#: on the algorithm but for the signature checks, which every payment-<alg>.json covers.
+#: on the algorithm but for the signature checks, which every payment-<alg>.json covers. The
+#: ML-DSA case files hold every message kind and the cases on them only.
 CASE_ALGORITHMS = (SignatureAlgorithm.ED25519, SignatureAlgorithm.P256)
 
 
@@ -282,11 +283,12 @@ def main(names: list[str]) -> int:
         path = VECTORS / f"payment-{alg.short}.json"
         path.write_text(dump(build(alg)))
         print(f"wrote {path}")
-    for alg in CASE_ALGORITHMS:
+    for alg in SignatureAlgorithm:
         if not wanted(f"cases-{alg.short}"):
             continue
         path = VECTORS / f"cases-{alg.short}.json"
-        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg))))
+        full = alg in CASE_ALGORITHMS
+        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg), full=full)))
         print(f"wrote {path}")
     small = bytes.fromhex(
         json.loads((VECTORS / "payment-ed25519.json").read_text())["payment"]["encoded"]

@@ -1172,17 +1172,17 @@ def messages(w: World) -> dict[str, dict[str, Any]]:
     ]
     head = log.GENESIS
     chain = []
-    for e in entries:
+    for e, message in zip(entries, ("voucher", "payment", "unload"), strict=True):
         head = log.chain(head, e)
+        encoded = e.encode()
+        assert encoded.endswith(e.message)
         chain.append(
             {
-                "fields": {
-                    "type": int(e.type),
-                    "time": e.time,
-                    "amount": e.amount,
-                    "message": e.message.hex(),
-                },
-                "encoded": e.encode().hex(),
+                # the message by its name in "messages"; the entry's encoding is the prefix
+                # given here followed by the message's bytes
+                "fields": {"type": int(e.type), "time": e.time, "amount": e.amount},
+                "message": message,
+                "encoded_prefix": encoded[: -len(e.message)].hex(),
                 "head": head.hex(),
             }
         )
@@ -1617,10 +1617,11 @@ def run_sequence(steps: list[dict[str, Any]], vector: dict[str, Any]) -> list[di
 
 
 def build_cases(
-    alg: SignatureAlgorithm, key_for: KeyFor, certs: dict[str, bytes]
+    alg: SignatureAlgorithm, key_for: KeyFor, certs: dict[str, bytes], *, full: bool = True
 ) -> dict[str, Any]:
-    """The ``cases-<alg>.json`` vector; ``certs`` holds root, bank, payer and payee (and, to
-    reuse stored randomized P-256 certificates, any other)."""
+    """The ``cases-<alg>.json`` vector; ``certs`` holds root, bank, payer and payee. Not
+    ``full`` (for ML-DSA, whose certificates are kilobytes): every message kind, and only the
+    cases on those messages, with the certificates and CRLs they name."""
     w = World(alg, key_for, dict(certs))
     msgs = messages(w)
     cases = payment_cases(w) + other_cases(w, msgs)
@@ -1642,6 +1643,17 @@ def build_cases(
         "cases": cases + trust_cases(w),
         "payee_memory": {"sequence": book_sequence(w), "eviction": eviction_sequence(w)},
     }
+    if not full:
+        kept = [c for c in vector["cases"] if "input_message" in c]
+        named = {n for c in kept for n in [c["trust"]["root"], *c["trust"]["banks"]]}
+        used = {n for c in kept for n in c["trust"]["crls"]}
+        vector["certificates"] = {
+            k: v
+            for k, v in vector["certificates"].items()
+            if k in named | {"root", "bank", "payer", "payee"}
+        }
+        vector["crls"] = {k: v for k, v in vector["crls"].items() if k in used}
+        vector["cases"], vector["payee_memory"] = kept, {}
     _check(vector)
     return vector
 
