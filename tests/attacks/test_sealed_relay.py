@@ -1,0 +1,81 @@
+"""A relay that carries a sealed payment (chat, mail, a shared folder) learns nothing but its
+size, cannot redirect it, and cannot make it count twice.
+
+The payee's request carries its encryption key; the payer's device signs, then seals for it
+(``PayerSide.pay``); only the payee's SE opens it (``SecureElement.open_sealed``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from offcash.encoding import sealed
+from offcash.errors import CannotDecrypt
+from offcash.protocol import messages as m
+from offcash.protocol.exchange import PayeeSide, PayerSide
+
+from harness import T0, PilotNetwork
+
+
+def _exchange(network: PilotNetwork) -> tuple[PayerSide, PayeeSide, bytes, bytes]:
+    alice, bob = network.wallet(5_000), network.wallet(0, bank="Bank B")
+    payer, payee = PayerSide(alice), PayeeSide(bob)
+    request = payee.start(1_234, T0, reference="rent")
+    assert m.parse_request(request).encryption_key is not None
+    payer.receive_request(request)
+    return payer, payee, request, payer.pay(T0 + 1)
+
+
+def test_a_relay_reads_nothing_but_the_size(network: PilotNetwork) -> None:
+    payer, _, _, data = _exchange(network)
+    assert sealed.is_sealed(data)
+    plain = payer.device.sent_payment(1)  # type: ignore[attr-defined]
+    p = m.parse_payment(plain)
+    secrets = {
+        "payer certificate": p.envelope.certificate_der,
+        "payee id": p.payee.raw,
+        "payer key part": p.envelope.certificate_der[-64:],
+        "reference": b"rent",
+        "signature": p.envelope.signature,
+        "payload (payee, amount, counter, nonce)": p.envelope.payload,
+    }
+    for name, secret in secrets.items():
+        assert secret not in data, name
+    assert len(data) > len(plain)  # what a relay learns: the size
+
+
+def test_the_payee_opens_and_is_paid_once(network: PilotNetwork) -> None:
+    _, payee, _, data = _exchange(network)
+    first = payee.receive_payment(data, T0 + 2)
+    again = payee.receive_payment(data, T0 + 3)  # the relay replays the same sealed bytes
+    assert (first.amount, first.duplicate, again.duplicate) == (1_234, False, True)
+    assert payee.device.status(T0).balance == 1_234  # type: ignore[attr-defined]
+
+
+def test_a_resend_is_sealed_afresh_and_counted_once(network: PilotNetwork) -> None:
+    payer, payee, _, data = _exchange(network)
+    resent = payer.resend()
+    assert sealed.is_sealed(resent) and resent != data
+    assert not payee.receive_payment(resent, T0 + 2).duplicate
+    assert payee.receive_payment(data, T0 + 3).duplicate
+
+
+def test_someone_else_cannot_open_or_redirect_it(network: PilotNetwork) -> None:
+    _, payee, _, data = _exchange(network)
+    carol = network.wallet(0)
+    with pytest.raises(CannotDecrypt):
+        carol.open_sealed(data)
+    tampered = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(CannotDecrypt):
+        payee.receive_payment(tampered, T0 + 2)
+    assert payee.device.status(T0).balance == 0  # type: ignore[attr-defined]
+    assert payee.receive_payment(data, T0 + 2).amount == 1_234
+
+
+def test_the_payer_may_send_it_unsealed(network: PilotNetwork) -> None:
+    alice, bob = network.wallet(5_000), network.wallet(0)
+    payer, payee = PayerSide(alice), PayeeSide(bob)
+    payer.receive_request(payee.start(50, T0))
+    data = payer.pay(T0 + 1, encrypt=False)
+    assert not sealed.is_sealed(data) and m.parse_payment(data).amount == 50
+    assert payee.receive_payment(data, T0 + 2).amount == 50

@@ -1,0 +1,62 @@
+"""End-to-end encryption in the CLI: a payment answering a request is sealed for the payee by
+default, `wallet receive` opens it, `--no-encrypt` sends it in the clear, and a wallet it was
+not sealed for is refused with a typed error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from offcash.cli.config import Network
+from offcash.encoding import sealed
+from offcash.protocol import messages as m
+from offcash.transports import files
+
+from cli_harness import run
+
+
+def _net(net: Network) -> list[str]:
+    return ["--network", str(net.root)]
+
+
+def test_payment_is_sealed_for_the_payee_and_opened(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    req, pay = tmp_path / "req.txt", tmp_path / "pay.txt"
+    assert run(*n, "wallet", "request", "bob", "12.50", "--out", req).code == 0
+    assert m.parse_request(files.read_message(str(req))).encryption_key is not None
+    r = run(*n, "wallet", "pay", "alice", "--request", req, "--out", pay, "--json")
+    assert r.code == 0, r.stderr
+    body = r.json()
+    assert isinstance(body, dict) and body["encrypted"] is True
+    assert sealed.is_sealed(files.read_message(str(pay)))
+    r = run(*n, "wallet", "receive", "bob", pay, "--json")
+    assert r.code == 0, r.stderr
+    got = r.json()
+    assert isinstance(got, dict) and got["encrypted"] is True and got["payer"] == "alice"
+    r = run(*n, "wallet", "pay", "alice", "--request", req, "--out", tmp_path / "x.txt")
+    assert r.code == 0 and "encrypted for the payee" in r.stdout
+
+
+def test_no_encrypt_sends_it_in_the_clear(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    req, pay = tmp_path / "req.txt", tmp_path / "pay.txt"
+    assert run(*n, "wallet", "request", "bob", "3.00", "--out", req).code == 0
+    r = run(*n, "wallet", "pay", "alice", "--request", req, "--out", pay, "--no-encrypt", "--json")
+    assert r.code == 0, r.stderr
+    body = r.json()
+    assert isinstance(body, dict) and body["encrypted"] is False
+    assert m.parse_payment(files.read_message(str(pay))).amount == 300
+    r = run(*n, "wallet", "receive", "bob", pay, "--json")
+    assert r.code == 0 and r.json()["encrypted"] is False  # type: ignore[index]
+
+
+def test_a_payment_sealed_for_another_wallet_is_refused(
+    offline_net: Network, tmp_path: Path
+) -> None:
+    n = _net(offline_net)
+    req, pay = tmp_path / "req.txt", tmp_path / "pay.txt"
+    assert run(*n, "wallet", "request", "bob", "1.00", "--out", req).code == 0
+    assert run(*n, "wallet", "pay", "alice", "--request", req, "--out", pay).code == 0
+    r = run(*n, "wallet", "receive", "alice", pay, "--json")
+    assert r.code == 1
+    assert "cannot-decrypt" in r.stderr or "not sealed for this key" in r.stderr
+    assert run(*n, "wallet", "receive", "bob", pay).code == 0
