@@ -393,3 +393,21 @@ def test_sealed_payments_open() -> None:
                 assert item.tag == 16 and cbor2.loads(item.value[0]) == {1: suite_v["cose_alg"]}
                 assert len(item.value[1][-4]) == suite.ek_size
                 assert len(item.value[2]) == len(plaintext) + 16
+                if suite is KemSuite.X25519:
+                    assert _pyhpke_open(key.secret, item.value) == plaintext
+
+
+def _pyhpke_open(secret: bytes, parts: list[Any]) -> bytes:
+    """An independent HPKE-3 (pyhpke) opens a sealed vector, with the RFC 9052 Enc_structure
+    as HPKE info (docs/PROTOCOL.md section 9, the deviation from the draft)."""
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
+
+    protected, unprotected, ciphertext = parts
+    suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES128_GCM)
+    private = KEMKey.from_pyca_cryptography_key(x25519.X25519PrivateKey.from_private_bytes(secret))
+    info = cbor2.dumps(["Encrypt0", protected, b""])
+    opened: bytes = suite.create_recipient_context(unprotected[-4], private, info=info).open(
+        ciphertext
+    )
+    return opened
