@@ -1,6 +1,9 @@
 """Generate the test vectors in tests/vectors/ from fixed keys, serials, time and nonces.
 
-Usage: ``python scripts/make_vectors.py`` (writes tests/vectors/payment-<alg>.json).
+Usage: ``python scripts/make_vectors.py [name ...]`` (writes tests/vectors/<name>.json:
+payment-<alg>, cases-<alg>, transports, sealed; all of them without a name).
+The v1 conformance cases are built by scripts/vector_cases.py; docs/PROTOCOL.md section 10
+specifies every file.
 
 Each vector holds the keys, the certificate chain, a payment request, the payment answering it
 (its protected header, payload, to-be-signed bytes, signature and full encoding), the payee's
@@ -258,14 +261,52 @@ def dump(vector: dict[str, Any]) -> str:
     return json.dumps(vector, indent=2, sort_keys=True) + "\n"
 
 
-def main() -> int:
+#: The algorithms with a full conformance case file (cases-<alg>.json): the rules do not depend
+#: on the algorithm but for the signature checks, which every payment-<alg>.json covers. The
+#: ML-DSA case files hold every message kind and the cases on them only.
+CASE_ALGORITHMS = (SignatureAlgorithm.ED25519, SignatureAlgorithm.P256)
+
+
+def main(names: list[str]) -> int:
+    """Write the vector files named (``payment-p256``, ``cases-ed25519``, ``transports``...),
+    or all of them. P-256 and ML-DSA signatures are randomized: regenerating those files
+    changes their signatures (and the P-256 certificates)."""
+    import vector_cases
+
+    def wanted(name: str) -> bool:
+        return not names or name in names
+
     VECTORS.mkdir(parents=True, exist_ok=True)
     for alg in SignatureAlgorithm:
+        if not wanted(f"payment-{alg.short}"):
+            continue
         path = VECTORS / f"payment-{alg.short}.json"
         path.write_text(dump(build(alg)))
+        print(f"wrote {path}")
+    for alg in SignatureAlgorithm:
+        if not wanted(f"cases-{alg.short}"):
+            continue
+        path = VECTORS / f"cases-{alg.short}.json"
+        full = alg in CASE_ALGORITHMS
+        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg), full=full)))
+        print(f"wrote {path}")
+    small = bytes.fromhex(
+        json.loads((VECTORS / "payment-ed25519.json").read_text())["payment"]["encoded"]
+    )
+    large = bytes.fromhex(
+        json.loads((VECTORS / "payment-ml-dsa-44.json").read_text())["payment"]["encoded"]
+    )
+    for name, vector in (
+        ("transports", vector_cases.build_transports(small, large)),
+        ("sealed", vector_cases.build_sealed(small)),
+    ):
+        if not wanted(name):
+            continue
+        path = VECTORS / f"{name}.json"
+        path.write_text(dump(vector))
         print(f"wrote {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

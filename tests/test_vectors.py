@@ -4,12 +4,14 @@ signer chooses is reproduced and the stored signatures verify."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import cwt
 import pytest
 from cryptography import x509
@@ -19,14 +21,19 @@ from offcash.crypto.algorithms import SignatureAlgorithm, verify
 from offcash.crypto.trust import TrustStore
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor, cose
+from offcash.encoding.sealed import KemKey, KemSuite
 from offcash.errors import Rejection, VerificationError
 from offcash.protocol import messages as m
+from offcash.se import log
+from offcash.transports.qr import QrError, decode_frames, encode_frames
+from offcash.transports.text import TextFormError, decode_text, encode_text
 from offcash.verification import verify_payment, verify_receipt
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_vectors  # noqa: E402
+import vector_cases  # noqa: E402
 
 
 def _load(alg: SignatureAlgorithm) -> dict[str, Any]:
@@ -169,6 +176,238 @@ def test_negative_vectors(alg: SignatureAlgorithm) -> None:
 
 def test_vector_files_are_the_only_ones() -> None:
     names = sorted(p.name for p in VECTORS.glob("*.json"))
-    assert names == [
-        f"payment-{a.short}.json" for a in sorted(SignatureAlgorithm, key=lambda a: a.short)
+    assert names == sorted(
+        [f"payment-{a.short}.json" for a in SignatureAlgorithm]
+        + [f"cases-{a.short}.json" for a in SignatureAlgorithm]
+        + ["sealed.json", "transports.json"]
+    )
+
+
+# --- the v1 conformance cases (docs/PROTOCOL.md section 10) ------------------------------------
+
+
+def _cases(alg: SignatureAlgorithm) -> dict[str, Any]:
+    return json.loads((VECTORS / f"cases-{alg.short}.json").read_text())
+
+
+FULL_ALGS = pytest.mark.parametrize("alg", make_vectors.CASE_ALGORITHMS, ids=lambda a: a.short)
+CASE_ALGS = pytest.mark.parametrize("alg", list(SignatureAlgorithm), ids=lambda a: a.short)
+
+
+@CASE_ALGS
+def test_every_case_gives_its_expected_outcome(alg: SignatureAlgorithm) -> None:
+    vector = _cases(alg)
+    wrong = [
+        (c["name"], c["expect"], got)
+        for c in vector["cases"]
+        if (got := vector_cases.check_case(c, vector)) != c["expect"]
     ]
+    assert not wrong
+
+
+@FULL_ALGS
+def test_payee_memory_sequences(alg: SignatureAlgorithm) -> None:
+    vector = _cases(alg)
+    for steps in vector["payee_memory"].values():
+        expected = [s["expect"] for s in steps if s["op"] == "receive"]
+        assert vector_cases.run_sequence(steps, vector) == expected
+
+
+@FULL_ALGS
+def test_cases_cover_every_rule_and_rejection(alg: SignatureAlgorithm) -> None:
+    vector = _cases(alg)
+    cases = vector["cases"]
+    rejections = {c["expect"].get("rejection") for c in cases}
+    memory = [
+        s["expect"] for steps in vector["payee_memory"].values() for s in steps if "expect" in s
+    ]
+    rejections |= {e.get("rejection") for e in memory}
+    # REPLAYED is the SE's own refusal (a voucher applied twice, a stale acknowledgement)
+    assert rejections - {None} == {r.name for r in Rejection} - {"REPLAYED"} - (
+        set() if alg is SignatureAlgorithm.P256 else {"NON_CANONICAL_SIGNATURE"}
+    )
+    assert {c["rule"] for c in cases} >= {str(n) for n in range(1, 14)}
+    functions = {c["function"] for c in cases}
+    assert functions == {
+        "verify_payment", "verify_receipt", "verify_voucher", "verify_ack", "verify_unload",
+        "verify_report", "parse_request", "trust_store",
+    }  # fmt: skip
+    for c in cases:  # each case is self-contained: the exact verifier inputs
+        assert c["trust"]["root"] in vector["certificates"]
+        assert set(c["network"]) == {"currency", "algorithm", "max_payment_age", "clock_skew"}
+
+
+def test_ed25519_cases_are_reproduced_byte_for_byte() -> None:
+    stored = (VECTORS / "cases-ed25519.json").read_text()
+    alg = SignatureAlgorithm.ED25519
+    fresh = vector_cases.build_cases(alg, make_vectors.key_for, make_vectors.certificates(alg))
+    assert make_vectors.dump(fresh) == stored
+
+
+_PARSERS = {
+    "payment": m.parse_payment,
+    "receipt": m.parse_receipt,
+    "voucher": m.parse_voucher,
+    "unload": m.parse_unload,
+    "report": m.parse_report,
+    "ack": m.parse_ack,
+}
+
+
+def _independent_signature_check(alg: SignatureAlgorithm, data: bytes) -> None:
+    """The signature verifies with python-cwt, or dilithium-py for ML-DSA."""
+    env = cose.decode_sign1(data)
+    public = x509.load_der_x509_certificate(env.certificate_der).public_key()
+    if alg.post_quantum:
+        from dilithium_py.ml_dsa import ML_DSA_44, ML_DSA_65
+
+        scheme = ML_DSA_44 if alg is SignatureAlgorithm.ML_DSA_44 else ML_DSA_65
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        assert scheme.verify(raw, env.to_be_signed(), env.signature)
+        return
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key = cwt.COSEKey.from_pem(pem, alg="ES256" if alg is SignatureAlgorithm.P256 else "EdDSA")
+    assert cwt.COSE.new().decode(data, key) == env.payload
+
+
+@CASE_ALGS
+def test_messages_of_every_kind_decode_to_their_fields(alg: SignatureAlgorithm) -> None:
+    vector = _cases(alg)
+    msgs = vector["messages"]
+    raw = {n: bytes.fromhex(v["encoded"]) for n, v in msgs.items() if "encoded" in v}
+    for name, data in raw.items():
+        fields = msgs[name]["fields"]
+        if name.startswith("request"):
+            req = m.parse_request(data)
+            assert hashlib.sha256(data).hexdigest() == msgs[name]["digest"]
+            assert str(req.payee) == fields["payee"] and req.amount == fields["amount"]
+            assert req.encode() == data
+            continue
+        env = cose.decode_sign1(data)
+        # the digest names the signed content: SHA-256 of the Sig_structure
+        assert hashlib.sha256(env.to_be_signed()).hexdigest() == msgs[name]["digest"]
+        kind = name.removesuffix("_one_way")
+        assert env.kind is vector_cases.SIGNED_KINDS[kind]
+        parsed = _PARSERS[kind](data)
+        for field, value in fields.items():
+            got = getattr(parsed, field)
+            assert (got.hex() if isinstance(got, bytes) else str(got)) == str(value), field
+        _independent_signature_check(alg, data)
+    log_entries = msgs["log"]["entries"]
+    head = bytes.fromhex(msgs["log"]["base"])
+    for entry in log_entries:  # head_i = SHA-256(head_{i-1} || entry_i), computed here
+        f = entry["fields"]
+        message = raw[entry["message"]]
+        encoded = bytes.fromhex(entry["encoded_prefix"]) + message
+        assert cbor2.loads(encoded) == [f["type"], f["time"], f["amount"], message]
+        assert log.Entry(log.EntryType(f["type"]), f["time"], f["amount"], message).encode() == (
+            encoded
+        )
+        head = hashlib.sha256(head + encoded).digest()
+        assert head.hex() == entry["head"]
+    assert (
+        msgs["report"]["fields"]["log_digest"] == head.hex() == msgs["ack"]["fields"]["log_digest"]
+    )
+    assert msgs["report"]["fields"]["entries"] == len(log_entries)
+
+
+@CASE_ALGS
+def test_crls_are_the_banks_and_list_their_serials(alg: SignatureAlgorithm) -> None:
+    vector = _cases(alg)
+    bank = x509.load_der_x509_certificate(bytes.fromhex(vector["certificates"]["bank"]))
+    payer = x509.load_der_x509_certificate(bytes.fromhex(vector["certificates"]["payer"]))
+    for name, hexed in vector["crls"].items():
+        crl = x509.load_der_x509_crl(bytes.fromhex(hexed))
+        assert crl.issuer == bank.subject
+        revoked = {r.serial_number for r in crl}
+        assert (payer.serial_number in revoked) == (name != "crl_revoking_other")
+        assert crl.is_signature_valid(bank.public_key()) == (name != "crl_by_rogue_key")  # type: ignore[arg-type]
+
+
+# --- transports and sealed payments ------------------------------------------------------------
+
+
+def test_text_forms() -> None:
+    vector = json.loads((VECTORS / "transports.json").read_text())
+    message = bytes.fromhex(vector["message"])
+    forms = vector["text"]
+    assert encode_text(message, "base45") == forms["base45"]
+    assert encode_text(message, "base64url") == forms["base64url"]
+    body = forms["base64url"].removeprefix("OC1B64:")  # an independent base64url reading
+    assert base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)) == message
+    for case in forms["cases"]:
+        expect = case["expect"]
+        if expect["outcome"] == "accept":
+            assert decode_text(case["text"]) == message, case["name"]
+        else:
+            with pytest.raises(TextFormError):
+                decode_text(case["text"])
+
+
+def test_qr_frames() -> None:
+    vector = json.loads((VECTORS / "transports.json").read_text())
+    qr_v = vector["qr"]
+    message = bytes.fromhex(qr_v["message"])
+    for layout in ("default_budget", "budget_100"):
+        frames = [bytes.fromhex(f) for f in qr_v[layout]["frames"]]
+        assert encode_frames(message, budget=qr_v[layout]["budget"]) == frames
+        # independent reading of the layout: header, then the chunks in order
+        digest = hashlib.sha256(message).digest()[:8]
+        for i, frame in enumerate(frames, 1):
+            assert frame[:13] == b"OC\x01" + bytes([i, len(frames)]) + digest
+        assert b"".join(f[13:] for f in frames) == message
+    sizes = [len(f) - 13 for f in (bytes.fromhex(x) for x in qr_v["budget_100"]["frames"])]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] - sizes[-1] <= 1
+    big = qr_v["ml_dsa_44_payment_layout"]
+    large = bytes.fromhex(_load(SignatureAlgorithm.ML_DSA_44)["payment"]["encoded"])
+    assert len(large) == big["message_size"]
+    frames = encode_frames(large, budget=big["budget"])
+    assert [f[:13].hex() for f in frames] == big["headers"]
+    assert [len(f) - 13 for f in frames] == big["chunk_sizes"]
+    for case in qr_v["cases"]:
+        given = [bytes.fromhex(f) for f in case["frames"]]
+        if case["expect"]["outcome"] == "accept":
+            assert decode_frames(given) == message, case["name"]
+            continue
+        with pytest.raises(QrError) as info:
+            decode_frames(given)
+        assert type(info.value).__name__ == case["expect"]["error"], case["name"]
+
+
+def test_sealed_payments_open() -> None:
+    vector = json.loads((VECTORS / "sealed.json").read_text())
+    plaintext = bytes.fromhex(vector["plaintext"])
+    assert {s.short for s in KemSuite} == set(vector["suites"])
+    for short, suite_v in vector["suites"].items():
+        suite = next(s for s in KemSuite if s.short == short)
+        key = KemKey(suite, bytes.fromhex(suite_v["recipient_secret"]))
+        assert key.public().hex() == suite_v["recipient_public"]
+        for case in suite_v["cases"]:
+            data = bytes.fromhex(case["sealed"])
+            got = vector_cases.sealed_outcome(key, data, plaintext)
+            assert got == case["expect"], (short, case["name"])
+            if case["name"] == "opens":  # the layout: 16([protected {1: alg}, {-4: ek}, ct])
+                item = cbor2.loads(data)
+                assert item.tag == 16 and cbor2.loads(item.value[0]) == {1: suite_v["cose_alg"]}
+                assert len(item.value[1][-4]) == suite.ek_size
+                assert len(item.value[2]) == len(plaintext) + 16
+                if suite is KemSuite.X25519:
+                    assert _pyhpke_open(key.secret, item.value) == plaintext
+
+
+def _pyhpke_open(secret: bytes, parts: list[Any]) -> bytes:
+    """An independent HPKE-3 (pyhpke) opens a sealed vector, with the RFC 9052 Enc_structure
+    as HPKE info (docs/PROTOCOL.md section 9, the deviation from the draft)."""
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
+
+    protected, unprotected, ciphertext = parts
+    suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES128_GCM)
+    private = KEMKey.from_pyca_cryptography_key(x25519.X25519PrivateKey.from_private_bytes(secret))
+    info = cbor2.dumps(["Encrypt0", protected, b""])
+    opened: bytes = suite.create_recipient_context(unprotected[-4], private, info=info).open(
+        ciphertext
+    )
+    return opened

@@ -90,7 +90,8 @@ def _over_offline_value(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]
 
 def _over_offline_time(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]:
     se = net.wallet(1000, limits=_limits(max_offline_seconds=3600))
-    return (lambda: se.pay_to(WalletId.random(), 10, T0 + 3601)), (
+    # the offline period runs from the certificate's notBefore, 300 s before its issue
+    return (lambda: se.pay_to(WalletId.random(), 10, T0 + 3301)), (
         Limit.MAX_OFFLINE_SECONDS,
         3601,
         3600,
@@ -99,7 +100,7 @@ def _over_offline_time(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]:
 
 def _over_offline_time_unload(net: PilotNetwork) -> tuple[Any, tuple[Limit, int, int]]:
     se = net.wallet(1000, limits=_limits(max_offline_seconds=3600))
-    return (lambda: se.unload(10, T0 + 3700)), (Limit.MAX_OFFLINE_SECONDS, 3700, 3600)
+    return (lambda: se.unload(10, T0 + 3400)), (Limit.MAX_OFFLINE_SECONDS, 3700, 3600)
 
 
 LIMIT_CASES = [
@@ -134,8 +135,8 @@ def test_limits_at_their_bounds_are_allowed(network: PilotNetwork) -> None:
     se = network.wallet(1000, limits=limits)
     for amount in (300, 300):
         se.pay_to(WalletId.random(), amount, T0)
-    se.unload(1, T0 + 3600)
-    status = se.status(T0 + 3600)
+    se.unload(1, T0 + 3300)  # 3600 s after the certificate's notBefore
+    status = se.status(T0 + 3300)
     assert (status.balance, status.offline_payments, status.offline_value) == (399, 3, 600)
 
 

@@ -7,7 +7,8 @@ So once ``cryptography`` has accepted a certificate, ``certificate_parts`` slice
 itself: the TBS bytes exactly as signed, the issuer and subject names as they are signed, and
 the extension values by OID. The reader is strict on its own account too (expected tags,
 definite shortest lengths, nothing left over inside any item, no repeated extension, the same
-signature algorithm inside and outside the TBS); any deviation is a ``ValueError``.
+signature algorithm inside and outside the TBS, UTCTime for validity times before 2050); any
+deviation is a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _BIT_STRING = 0x03
 _OCTET_STRING = 0x04
 _OID = 0x06
 _BOOLEAN = 0x01
+_UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18
 _VERSION = 0xA0  # [0] EXPLICIT
 _ISSUER_UID, _SUBJECT_UID = 0x81, 0x82  # [1], [2] IMPLICIT
 _EXTENSIONS = 0xA3  # [3] EXPLICIT
@@ -90,6 +92,7 @@ def certificate_parts(data: bytes) -> CertificateParts:
         raise ValueError("the signature algorithm differs inside and outside the TBS")
     validity = item(data, issuer, tbs_end, _SEQUENCE)[1]
     subject = item(data, validity, tbs_end, _SEQUENCE)[1]
+    _check_validity(data, validity, subject)
     key = item(data, subject, tbs_end, _SEQUENCE)[1]
     pos = item(data, key, tbs_end, _SEQUENCE)[1]  # after subjectPublicKeyInfo
     for optional in (_ISSUER_UID, _SUBJECT_UID):
@@ -109,6 +112,25 @@ def certificate_parts(data: bytes) -> CertificateParts:
         extensions=extensions,
         critical=critical,
     )
+
+
+def _check_validity(data: bytes, start: int, end: int) -> None:
+    """``Validity ::= SEQUENCE { notBefore Time, notAfter Time }`` with RFC 5280's rule (section
+    4.1.2.5): UTCTime through 2049, GeneralizedTime from 2050 (the time formats themselves are
+    checked by the X.509 parser)."""
+    pos, seq_end = item(data, start, end, _SEQUENCE)
+    for _ in range(2):
+        tag = data[pos] if pos < seq_end else -1
+        if tag == _UTC_TIME:
+            pos = item(data, pos, seq_end, _UTC_TIME)[1]
+        elif tag == _GENERALIZED_TIME:
+            value_start, pos = item(data, pos, seq_end, _GENERALIZED_TIME)
+            if data[value_start : value_start + 4] < b"2050":
+                raise ValueError("GeneralizedTime for a time before 2050")
+        else:
+            raise ValueError("a validity time is neither UTCTime nor GeneralizedTime")
+    if pos != seq_end:
+        raise ValueError("unexpected items in the validity")
 
 
 def _extensions(data: bytes, pos: int, end: int) -> tuple[dict[bytes, bytes], frozenset[bytes]]:
@@ -151,11 +173,13 @@ def key_usage_bit(value: bytes, bit: int) -> bool:
 
 
 def common_name(name: bytes) -> str:
-    """The first common name in a DER ``Name`` (offcash's names have exactly one); ``""`` if
-    there is none."""
+    """The one common name in a DER ``Name``; ``""`` if there is none, ``ValueError`` if there
+    are several (a wallet certificate names exactly one wallet). Other attributes are
+    ignored."""
     pos, end = item(name, 0, len(name), _SEQUENCE)
     if end != len(name):
         raise ValueError("trailing bytes after the name")
+    found: str | None = None
     while pos < end:
         rdn_start, pos = item(name, pos, end, _SET)
         at = rdn_start
@@ -170,5 +194,7 @@ def common_name(name: bytes) -> str:
                 value_start, value_end = item(name, oid_end, at, tag)
                 if value_end != at:
                     raise ValueError("unexpected items in a name attribute")
-                return name[value_start:value_end].decode(encoding)
-    return ""
+                if found is not None:
+                    raise ValueError("more than one common name")
+                found = name[value_start:value_end].decode(encoding)
+    return found or ""

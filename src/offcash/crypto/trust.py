@@ -282,7 +282,10 @@ def _wallet_fields(
         limits, counter_base = decode_policy(policy)
         public_key: PublicKey = cert.public_key()  # type: ignore[assignment]
         alg = algorithm_of(public_key)
-        wallet_id = WalletId.parse(der_reader.common_name(parts.subject))
+        name = der_reader.common_name(parts.subject)
+        wallet_id = WalletId.parse(name)
+        if str(wallet_id) != name:  # exactly the canonical text: lowercase, nothing around
+            raise ValueError(f"common name {name!r} is not a wallet id's canonical text form")
     except (ValueError, DecodeError) as exc:
         raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
     return WalletCertificate(

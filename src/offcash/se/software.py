@@ -219,7 +219,9 @@ class SoftwareSecureElement(SecureElement):
         limits = cert.limits
         if now > cert.not_after:
             raise SecureElementError("the wallet certificate has expired: sync to renew it")
-        limits.check(Limit.MAX_OFFLINE_SECONDS, now - self._s.last_sync)
+        # one rule with every verifier's (docs/PROTOCOL.md rule 13): the offline period is the
+        # certified one, from the certificate's notBefore, so the SE signs nothing a payee refuses
+        limits.check(Limit.MAX_OFFLINE_SECONDS, now - cert.not_before)
         if payment:
             limits.check(Limit.MAX_PAYMENT, amount)
             limits.check(Limit.MAX_OFFLINE_VALUE, self._sent_value + amount)
