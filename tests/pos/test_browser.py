@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from offcash.cli.config import Network
+from offcash.cli.config import DEV_PIN, Network
 from offcash.cli.service import open_ledger
 from offcash.crypto.trust import TrustStore
+from offcash.encoding import sealed
 from offcash.protocol import messages as m
 from offcash.transports import decode_frames, decode_text, encode_text, render_frame_images
 from offcash.verification import verify_receipt
@@ -121,8 +122,10 @@ def test_sale_paid_by_pasted_text(
     receipt = decode_frames(
         qr_contents(data_url_bytes(page.locator("#receipt-qr").get_attribute("src")))
     )
-    payment = m.parse_payment(decode_text((tmp_path / "payment.txt").read_text()))
+    sent = decode_text((tmp_path / "payment.txt").read_text())
+    assert sealed.is_sealed(sent)  # the till's request carried its wallet's key: sealed for it
     net = Network.open(Path(pilot[1]))
+    payment = m.parse_payment(net.open_se("shop-phone", DEV_PIN).open_sealed(sent))
     material = open_ledger(net.db_url).trust_material(None, payment.time)
     trust = TrustStore.create(material.root, material.bank_certificates, material.crls)
     verify_receipt(receipt, trust=trust, params=net.config.params, payment=payment)
@@ -366,8 +369,9 @@ def test_a_receipt_in_several_codes_is_animated_too(
         pay(pilot, "alice-phone", text, tmp_path / "p.txt")
         assert paste(page, (tmp_path / "p.txt").read_text())[0] == "accepted"
         receipt = m.parse_receipt(collect_frames(page, "#receipt-qr"))
-        payment = m.parse_payment(decode_text((tmp_path / "p.txt").read_text()))
-        assert receipt.payment == payment.digest
+        sent = decode_text((tmp_path / "p.txt").read_text())
+        plain = Network.open(Path(pilot[1])).open_se("kiosk-phone", DEV_PIN).open_sealed(sent)
+        assert receipt.payment == m.parse_payment(plain).digest
         expect(page.locator("#receipt-frame")).to_contain_text(re.compile(r"code \d+ of \d+"))
         # a wallet's Sync settles its log with the ledger (in process: the network's SQLite)
         page.get_by_role("button", name="Sync (online)").click()
