@@ -51,7 +51,8 @@ from offcash.ledger.errors import (
     NotFound,
     WalletRevoked,
 )
-from offcash.ledger.sync import Refusal, SyncResult
+from offcash.ledger.reconcile import Refusal
+from offcash.ledger.sync import SyncResult
 from offcash.verification import verify_unload
 
 DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
