@@ -167,16 +167,26 @@ def create_app(
     def now(x_offcash_time: TIME = None) -> int:
         return x_offcash_time if accept_client_time and x_offcash_time is not None else clock()
 
-    def operator(authorization: Annotated[str | None, Header()] = None) -> None:
+    def is_operator(authorization: str | None) -> bool:
         given = (authorization or "").removeprefix("Bearer ").encode()
-        if not authorization or not hmac.compare_digest(given, token.encode()):
+        return bool(authorization) and hmac.compare_digest(given, token.encode())
+
+    def operator(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not is_operator(authorization):
             raise Unauthorized("operator call without a valid bearer token")
 
     Op = [Depends(operator)]
 
     @app.get("/v1/trust")
-    def trust(wallet: str | None = None, t: int = Depends(now)) -> dict[str, Any]:
-        return wire.trust(ledger.trust_material(WalletId.parse(wallet) if wallet else None, t))
+    def trust(
+        wallet: str | None = None,
+        t: int = Depends(now),
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        # anyone may fetch the material; only the operator may record that a terminal holds it
+        # (an SE proves what it holds in its own signed sync report)
+        wid = WalletId.parse(wallet) if wallet else None
+        return wire.trust(ledger.trust_material(wid if is_operator(authorization) else None, t))
 
     @app.post("/v1/sync")
     def sync(body: Upload, t: int = Depends(now)) -> dict[str, Any]:

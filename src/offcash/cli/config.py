@@ -195,7 +195,11 @@ class Network:
         return str(Money.of(minor, self.config.currency))
 
     def money_of(self, minor: int) -> str:
-        """An amount in minor units as a decimal string without currency: ``12.50``."""
+        """An amount in minor units as a decimal string without currency: ``12.50``; a
+        negative one (a holding in the books: a bank's float or reserve after losses, an
+        account charged back) with a minus sign: ``-12.50``."""
+        if minor < 0:
+            return "-" + Money.of(-minor, self.config.currency).format()
         return Money.of(minor, self.config.currency).format()
 
     def save_registry(self) -> None:

@@ -132,12 +132,16 @@ def settled_prefix(
 
 def reconcile(
     view: View,
-    report: m.SyncReport,
     entries: Sequence[log.Entry],
     checked: dict[int, Checked],
+    *,
+    balance: int,
+    counter: int,
 ) -> Reconciliation:
     """Reconcile a verified log (``checked``: by index, what checking each entry's message gave;
-    every entry has one) against ``view`` (pure; see the module docstring)."""
+    every entry has one) and the ``balance`` and ``counter`` its signed report states, against
+    ``view`` (pure; see the module docstring)."""
+    reported_balance, reported_counter = balance, counter
     out = Reconciliation()
     prefix = settled_prefix(view.base_head, entries, view.settled_head)
     if prefix is None:  # a clone or a rolled-back copy: an honest SE never forks its log
@@ -228,15 +232,15 @@ def reconcile(
             )
         )
     out.loss = max(0, -(balance + uncounted))
-    if balance != report.balance:
-        out.problems.append((f"balance {report.balance} reported, {balance} expected", out.loss))
+    if balance != reported_balance:
+        out.problems.append((f"balance {reported_balance} reported, {balance} expected", out.loss))
     elif out.loss:
         out.problems.append((f"spent {out.loss} more than it held", out.loss))
-    if sorted(debits) != list(range(view.base_counter + 1, report.counter + 1)):
+    if sorted(debits) != list(range(view.base_counter + 1, reported_counter + 1)):
         out.problems.append(
             (
                 f"debit counters {sorted(debits)} do not run "
-                f"{view.base_counter + 1}..{report.counter}",
+                f"{view.base_counter + 1}..{reported_counter}",
                 0,
             )
         )

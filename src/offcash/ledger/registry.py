@@ -65,6 +65,19 @@ def many(conn: Connection, ids: Iterable[bytes]) -> dict[bytes, Row[Any]]:
     return out
 
 
+def share(conn: Connection, ids: Iterable[bytes]) -> None:
+    """Hold a share lock on these wallets' rows until the transaction ends (PostgreSQL
+    ``FOR SHARE``, in id order; SQLite's write transaction already excludes other writers):
+    settling a payer's spends then waits for, and is never interleaved with, a rule that
+    holds the payer's row (``get(lock=True)``: an unload's bound, funding's limit check)."""
+    if conn.dialect.name != "postgresql":
+        return
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), 500):
+        q = sa.select(W.c.id).where(W.c.id.in_(wanted[i : i + 500])).order_by(W.c.id)
+        conn.execute(q.with_for_update(read=True)).all()
+
+
 def revoke(
     conn: Connection, auth: authority.Authorities, wallet: WalletId, reason: str, now: int
 ) -> bool:

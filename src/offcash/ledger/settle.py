@@ -152,6 +152,7 @@ def settle(
     if not batch:
         return out
     items = sorted(batch, key=lambda it: (it[0].payer, it[0].counter, it[0].digest))
+    registry.share(conn, (sp.payer for sp, _ in items))
     ids = {sp.payer for sp, _ in items} | {sp.payee for sp, _ in items if sp.payee}
     wallets = registry.many(conn, ids)
     firsts: dict[tuple[bytes, int], tuple[Spend, Source]] = {}
@@ -394,6 +395,52 @@ def deficit(conn: Connection, wallet: bytes) -> int:
         for x in (s.spends, s.conflicts)
     )
     return int(surfaced) - balance - int(vouchers) - presumed
+
+
+def available(conn: Connection, wallet: bytes) -> int:
+    """What the ledger can account for in an SE wallet from its signed history: the balance
+    its last acknowledged sync reported, plus the vouchers issued and not yet applied or
+    returned, plus the payments presumed in it, minus its spends that surfaced since (minus
+    ``deficit``). Its SE may hold more (payments it received and has not reported yet), never
+    less, so this is all an online unload may take and what funding adds to."""
+    return -deficit(conn, wallet)
+
+
+def held(conn: Connection, sp: Spend) -> tuple[bytes, SpendState] | None:
+    """The digest and state of the settled spend named like ``sp`` (its payer and counter),
+    if there is one."""
+    t = s.spends
+    row = conn.execute(
+        sa.select(t.c.digest, t.c.state).where(t.c.payer == sp.payer, t.c.counter == sp.counter)
+    ).first()
+    return None if row is None else (bytes(row.digest), SpendState(row.state))
+
+
+def unload_refusal(conn: Connection, sp: Spend, max_balance: int) -> tuple[str, bool] | None:
+    """Why an online unload request ``sp`` (not settled yet) must be refused, and whether that
+    proves the SE broken; None if it may be paid. Proof: a counter the wallet's last
+    acknowledged sync covered (a rolled-back SE), or more than the certified ``max_balance``
+    (no honest SE ever holds more). Otherwise more than ``available`` may be an honest SE's
+    value the ledger has not seen yet (payments received offline, not reported): refused, and
+    its log, at the next sync, decides (``offcash.ledger.reconcile``)."""
+    last = conn.execute(
+        sa.select(s.syncs.c.counter)
+        .where(s.syncs.c.wallet == sp.payer)
+        .order_by(s.syncs.c.seq.desc())
+        .limit(1)
+    ).scalar()
+    if last is not None and sp.counter <= int(last):
+        return f"counter {sp.counter} is not after {int(last)}, which the last sync covered", True
+    if sp.amount > max_balance:
+        return f"{sp.amount} asked, over the certified max_balance {max_balance}", True
+    can = available(conn, sp.payer)
+    if sp.amount > can:
+        return (
+            f"{sp.amount} asked, {can} accounted for by the wallet's signed history: sync "
+            "first (the next sync settles the request from the log)",
+            False,
+        )
+    return None
 
 
 def _may_hold(payee: Row[Any]) -> bool:

@@ -144,7 +144,9 @@ def run(
     view = _view(conn, wallet, upload)
     if log.chain_all(view.base_head, upload.entries) != report.log_digest:
         raise IncompleteLog("entries do not chain to the signed log digest")
-    rec = reconcile.reconcile(view, report, upload.entries, upload.checked)
+    rec = reconcile.reconcile(
+        view, upload.entries, upload.checked, balance=report.balance, counter=report.counter
+    )
     _write(conn, wallet, rec, report.sync_seq, now)
     out = settle.settle(conn, auth, rec.spends, now, reporting=wid.raw)
     age = params.max_payment_age + params.clock_skew
