@@ -57,7 +57,7 @@ from offcash.issuance import VOUCHER_VALIDITY, CentralBank
 from offcash.ledger import LedgerService
 from offcash.ledger import schema as s
 from offcash.ledger.db import normalize_url
-from offcash.ledger.errors import ClaimNotReady, WalletRevoked
+from offcash.ledger.errors import ClaimNotReady, UnloadRefused, WalletRevoked
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile
@@ -460,7 +460,9 @@ class Conservation(RuleBasedStateMachine):
             self.stats["refused-offline"] += 1
             return
         p.unloads.append((w, counter, amount))
-        with contextlib.suppress(InjectedCrash):
+        # refused online when it is beyond what the ledger has seen of the SE (payments it
+        # received and has not reported yet): the next sync settles it from the log
+        with contextlib.suppress(InjectedCrash, UnloadRefused):
             self.faults.call(ledger_fault, lambda: self.ledger.unload(req, self.now))
 
     @precondition(lambda self: self.now < T0 + 5 * 86400)
