@@ -7,7 +7,9 @@ test itself put in: what each owner funded and what each SE legitimately held.""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from pathlib import Path
+from typing import Any
 
 import pytest
 from attackkit import (
@@ -217,3 +219,48 @@ def test_funding_above_the_certified_balance_limit_is_refused_before_debiting(
         se.load(world.net.bank("Bank A").voucher(e.wallet_id, 1, "EUR", T0 + 5), T0 + 5)
     audit = assert_books(world, {account: ACCOUNT - 10_000})
     assert audit.banks["Bank A"].float == se.status(T0 + 5).balance == 10_000
+
+
+def _unload_at_once(
+    url: str, schema: str | None, request: bytes, now: int, go: Any, out: Any
+) -> None:
+    ledger = LedgerService.open(url, schema=schema)
+    try:
+        go.wait()
+        out.put(("paid", ledger.unload(request, now)))
+    except UnloadRefused:
+        out.put(("refused", 0))
+    except Exception as exc:  # reported to the test, which fails on it
+        out.put(("error", repr(exc)))
+    finally:
+        ledger.engine.dispose()
+
+
+def test_two_unloads_racing_from_two_processes_never_pay_beyond_the_history(
+    world: World, db_target: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """Each request alone fits what the ledger accounts for; together they do not. Two service
+    processes take them at the same moment: one is paid, the other refused (the wallet's row
+    lock orders the check and the payment)."""
+    url, schema = db_target
+    ctx = mp.get_context("fork")
+    for n in range(3):
+        alice = sealed_wallet(world, tmp_path / f"a{n}.se", 5_000, "Bank A")
+        assert alice.path is not None
+        rogue = RogueSE.extract(alice.path)
+        requests = [_unload(rogue, 4_000, T0 + 10, counter=c) for c in (1, 2)]
+        world.ledger.engine.dispose()
+        go, out = ctx.Barrier(2), ctx.Queue()
+        procs = [
+            ctx.Process(target=_unload_at_once, args=(url, schema, r, T0 + 10, go, out))
+            for r in requests
+        ]
+        for p in procs:
+            p.start()
+        results = sorted(out.get(timeout=120) for _ in procs)
+        for p in procs:
+            p.join(60)
+        assert results == [("paid", 4_000), ("refused", 0)], results
+        assert world.ledger.balance(alice.account) == ACCOUNT - 5_000 + 4_000
+    audit = assert_books(world)
+    assert audit.banks["Bank A"].losses == 0
