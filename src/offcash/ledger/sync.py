@@ -141,6 +141,7 @@ def run(
     # this report continues sync_seq - 1: the SE applied the answers of every earlier sync
     # (an upload refused below rolls this back with the rest)
     authority.confirm_deliveries(conn, wid, report.sync_seq)
+    authority.record_held(conn, wid, report.crls, min(report.time, now))
     view = _view(conn, wallet, upload)
     if log.chain_all(view.base_head, upload.entries) != report.log_digest:
         raise IncompleteLog("entries do not chain to the signed log digest")
