@@ -57,7 +57,7 @@ from offcash.issuance import VOUCHER_VALIDITY, CentralBank
 from offcash.ledger import LedgerService
 from offcash.ledger import schema as s
 from offcash.ledger.db import normalize_url
-from offcash.ledger.errors import ClaimNotReady, UnloadRefused, WalletRevoked
+from offcash.ledger.errors import ClaimNotReady, LimitReached, UnloadRefused, WalletRevoked
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile
@@ -304,6 +304,9 @@ class Conservation(RuleBasedStateMachine):
         key = os.urandom(16)  # the idempotency key: a retry after a lost answer reuses it
         try:
             v = self.faults.call(fault, lambda: self.ledger.fund(w.wid, amount, self.now, key))
+        except LimitReached:  # its spends since the sync have not surfaced: sync first
+            self.stats["fund-refused"] += 1
+            return
         except InjectedCrash:
             if fault != "after-commit":
                 return  # nothing committed: the customer may try again later
@@ -569,7 +572,11 @@ class Conservation(RuleBasedStateMachine):
         bal = w.se.status(self.now).balance
         amount = min(10_000, MAX_BALANCE - bal, self.ledger.balance(p.account))
         if amount > 0:
-            w.se.load(self.ledger.fund(w.wid, amount, self.now), self.now)
+            try:  # the ledger's books may not show spends that have not surfaced yet
+                voucher = self.ledger.fund(w.wid, amount, self.now)
+            except LimitReached:  # refused before debiting: nothing moved
+                return
+            w.se.load(voucher, self.now)
 
     # --- invariants ---------------------------------------------------------------------------
 
