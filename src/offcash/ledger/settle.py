@@ -9,7 +9,8 @@ caller's transaction:
 1. inserts each into ``spends`` (primary key ``(payer, counter)``) with ON CONFLICT DO NOTHING,
    sorted so that concurrent batches lock in the same order. A spend that inserted is new: it
    debits the payer bank's float (its reserve, as a loss, if the payer was already refunded
-   as lost) and credits where the uploader says the value is (table below);
+   as lost) and credits where the uploader says the value is (``states.INITIAL``; a refused
+   unload credits nothing);
 2. a spend whose ``(payer, counter)`` exists with the same digest is the same message: at most a
    state transition, made by a conditional UPDATE (so two settlers cannot both make it);
 3. one whose ``(payer, counter)`` exists with another digest is a double spend: it goes to
@@ -17,7 +18,9 @@ caller's transaction:
    primary but from the payer bank's reserve (the loss), and the payer is revoked at once.
 
 The states and every move between them are one table, ``offcash.ledger.states`` (see
-docs/SETTLEMENT.md); ``move`` is the one function that applies a transition to a row.
+docs/SETTLEMENT.md); ``move`` is the one function that applies a transition to a row. The
+payers' wallet rows are share-locked first (``registry.share``), so a rule that holds a payer's
+row to check its spends (an online unload, funding) is never interleaved with new ones.
 
 ``release_torn`` pays a payment still in suspense to its payee's owner account once no payee
 could accept it offline any more (older than max payment age plus clock skew). A payee SE that
