@@ -1,17 +1,16 @@
-"""A wallet's sync: verify its SE-signed log, settle it, reconcile it, renew the wallet.
+"""A wallet's sync: verify its SE-signed log, reconcile it, settle it, renew the wallet.
 
-Theory of operation: the report is the authentication (signed inside the secure element). The
-upload must continue the last acknowledged sync: its ``sync_seq`` is the next one (or the same
-again, when the SE never received our acknowledgement: then it is re-processed from the same
-base, and settlement's uniqueness rules make that harmless), and its entries chain from the
-acknowledged head to the signed ``log_digest`` (else ``IncompleteLog``, nothing is written).
-Every entry is verified with the core's pure verifiers: a sent payment at its own time, a
-received one at the time the payee's SE accepted it. A received payment is refused (charged
-back from the payee owner's account, since the SE already credited it) if it does not verify
-or if the payee already held a CRL revoking the payer when it accepted it. The wallet must
-reconcile (base balance + loaded + received - sent - unloaded = reported balance; debit
-counters exactly base+1..reported) or it is reported and revoked. Then, unless the wallet was
-revoked, the bank renews its certificate (counter base = reported counter) and acknowledges.
+Theory of operation: the report is the authentication (signed inside the secure element).
+``verify`` checks, before any transaction, everything that needs no database: the report, and
+each entry's message with the core's pure verifiers (a sent payment at its own time, a received
+one at the time the payee's SE accepted it, an unload request, a voucher). ``run`` then, in one
+transaction holding the wallet's row lock: checks that the upload continues the last
+acknowledged sync (its ``sync_seq`` is the next one, or the same again when the SE never got
+our acknowledgement) and chains from the acknowledged head to the signed ``log_digest`` (else
+``IncompleteLog``, nothing written); gathers the ledger's view of the wallet; lets the pure
+``offcash.ledger.reconcile.reconcile`` decide (the rules: refusals and charge-backs, problems,
+the loss, once per ``(wallet, sync_seq)``); writes that, settles the spends and, unless the
+wallet was revoked, renews its certificate (counter base = reported counter) and acknowledges.
 """
 
 from __future__ import annotations
