@@ -162,3 +162,10 @@ def test_vouchers_applied_once_and_unknown_ones_are_problems(net: PilotNetwork) 
     assert twice.revoke  # the second application is not counted: the balance is off too
     unknown = run(view(), [(e, v)], 1_500, 0)
     assert [a.kind for a in unknown.anomalies] == ["unknown-voucher"] and unknown.revoke
+
+
+def test_an_unload_is_bounded_by_its_signed_amount_not_the_logs_claim() -> None:
+    out = spend(ME, 1, 5_000)  # the signed request: 5,000
+    e = log.Entry(log.EntryType.UNLOADED, T0, 100, out.message)  # the log claims 100
+    rec = run(view(), [(e, out)], balance=900, counter=1)
+    assert rec.spends == [(out, Source.REFUSED_UNLOAD)] and rec.revoke

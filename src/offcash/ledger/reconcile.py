@@ -200,6 +200,7 @@ def reconcile(
                 else:
                     out.spends.append((c, Source.RECEIVED))
         else:
+            held = balance + uncounted  # what the log accounts for before this debit
             balance -= e.amount
             debits.append(c.counter)
             if c.payer != view.wallet:
@@ -207,13 +208,13 @@ def reconcile(
             if e.type is log.EntryType.SENT:
                 sent_value += e.amount
                 out.spends.append((c, Source.SENT))
-            elif balance + uncounted < 0:
+            elif c.amount > held:
                 # an unload is paid only out of what the log accounts for (never a loss)
                 uncounted += e.amount
                 out.spends.append((c, Source.REFUSED_UNLOAD))
                 out.refused.append(Refusal(m.digest(e.message), "OVERDRAWN"))
                 out.problems.append(
-                    (f"entry {i}: unloaded {e.amount} with {balance + uncounted} accounted for", 0)
+                    (f"entry {i}: unloaded {c.amount} with {held} accounted for", 0)
                 )
             else:
                 out.spends.append((c, Source.UNLOAD))
