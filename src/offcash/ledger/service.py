@@ -458,7 +458,7 @@ class LedgerService:
             if held is not None and held[0] == sp.digest:  # the same request again
                 return 0, "refused before" if held[1] == states.SpendState.REFUSED else None
             if wallet.status != "active" or wallet.kind != "se":
-                raise WalletRevoked(f"wallet {wid} cannot unload ({wallet.status})")
+                raise WalletRevoked(f"wallet {wid} cannot unload: {wallet.kind}, {wallet.status}")
             if held is not None:  # another message with this counter: settle refuses it
                 settle.settle(conn, auth, [(sp, settle.Source.UNLOAD)], now)
                 return 0, f"counter {sp.counter} already used by another signed message"
