@@ -7,6 +7,8 @@ import pytest
 import sqlalchemy as sa
 from ledgerkit import World
 
+from offcash.encoding import cbor, cose
+from offcash.encoding.cose import Kind
 from offcash.errors import DecodeError
 from offcash.ledger import schema as s
 from offcash.protocol import messages as m
@@ -43,7 +45,9 @@ def test_the_ledger_records_what_the_se_states_it_holds(world: World) -> None:
 
 def test_a_malformed_crl_statement_is_a_decode_error(p256: PilotNetwork) -> None:
     signer = make_signer(p256)
-    for bad in ([("Bank A", -1)], [("x" * 65, 1)]):
-        data = signer.report(crls=bad)
+    for bad in ([["Bank A", -1]], [["x" * 65, 1]], [["Bank A"]], [["Bank A", 1]] * 65):
+        payload = cbor.encode({1: 0, 2: 1, 3: 1, 4: "EUR", 5: 0, 6: bytes(32), 7: T0, 8: bad})
         with pytest.raises(DecodeError):
-            m.parse_report(data)
+            m.parse_report(cose.sign1(Kind.SYNC_REPORT, payload, signer.key, signer.cert))
+    with pytest.raises(ValueError):  # and no SE signs one
+        signer.report(crls=[("Bank A", -1)])

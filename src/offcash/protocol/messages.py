@@ -388,8 +388,8 @@ class SyncReport:
 def sign_report(key: PrivateKey, certificate_der: bytes, **values: Any) -> bytes:
     """An SE-signed sync report (keyword arguments: the SyncReport fields; ``crls`` optional)."""
     values.setdefault("crls", None)
-    if values["crls"] is not None:
-        values["crls"] = [[bank, number] for bank, number in values["crls"]]
+    if values["crls"] is not None:  # CBOR arrays, read back as tuples
+        values["crls"] = [(bank, number) for bank, number in values["crls"]]
     return _signed(Kind.SYNC_REPORT, _REPORT, values, key, certificate_der)
 
 
