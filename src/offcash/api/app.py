@@ -143,6 +143,15 @@ def operator_guard(token: str) -> Callable[..., None]:
     return operator
 
 
+def is_operator(authorization: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header is ``Bearer <token>`` (compared as
+    ``operator_guard`` does, in constant time), for a route open to all that does more for the
+    operator."""
+    scheme, _, given = (authorization or "").partition(" ")
+    digests = (hashlib.sha256(given.encode()).digest(), hashlib.sha256(token.encode()).digest())
+    return hmac.compare_digest(*digests) and scheme.lower() == "bearer"
+
+
 def create_app(
     ledger: LedgerService,
     token: str,
@@ -164,9 +173,14 @@ def create_app(
 
     @app.get("/v1/trust")
     def trust(
-        wallet: Annotated[Text | None, Query()] = None, t: int = Depends(now)
+        wallet: Annotated[Text | None, Query()] = None,
+        t: int = Depends(now),
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> dict[str, Any]:
-        return wire.trust(ledger.trust_material(WalletId.parse(wallet) if wallet else None, t))
+        # anyone may fetch the material; only the operator may record that a terminal holds it
+        # (an SE proves what it holds in its own signed sync report)
+        wid = WalletId.parse(wallet) if wallet and is_operator(authorization, token) else None
+        return wire.trust(ledger.trust_material(wid, t))
 
     @app.post("/v1/sync")
     def sync(body: Upload, t: int = Depends(now)) -> dict[str, Any]:

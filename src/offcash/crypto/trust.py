@@ -199,6 +199,16 @@ class TrustStore:
         """The DER CRLs held."""
         return [der(c) for c in self.crls.values()]
 
+    def crl_numbers(self) -> list[tuple[str, int]]:
+        """``(bank, crl_number)`` of each CRL held, by bank name."""
+        return sorted(
+            (
+                common_name(c.issuer),
+                c.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
+            )
+            for c in self.crls.values()
+        )
+
     def wallet_certificate(self, cert_der: bytes, at: int | None) -> WalletCertificate:
         """Check a wallet certificate: issued by a known bank, valid at ``at``, not revoked.
         With ``at=None`` only the issuer's signature and the profile are checked.

@@ -10,7 +10,9 @@ serials go into ``revocations`` with the bank's next CRL number, and the bank's 
 in the same transaction (the bank row is locked by the CRL-number increment, so concurrent
 revocations serialise). A CRL lists only unexpired revoked certificates. ``crl_deliveries``
 records which CRL number each wallet received at which sync, which decides whether a payee
-"held a CRL revoking the payer" when it accepted a payment.
+"held a CRL revoking the payer" when it accepted a payment: an SE proves it by its own signed
+sync reports (the answer it applied, the CRLs it states it holds); nothing unauthenticated
+records one.
 """
 
 from __future__ import annotations
@@ -170,6 +172,24 @@ def record_delivery(
             conn.execute(
                 sa.update(d).filter_by(**key).values(delivered_at=now, pending_seq=pending_seq)
             )
+
+
+def record_held(
+    conn: Connection, wallet: WalletId, held: list[tuple[str, int]] | None, at: int
+) -> None:
+    """``wallet``'s SE states in its signed sync report (time ``at``) that it holds these
+    ``(bank, crl_number)`` CRLs: record each it was not recorded as holding as delivered at
+    ``at`` (an earlier delivery stands). A number its bank never issued is ignored."""
+    if not held:
+        return
+    numbers = crl_numbers(conn)
+    d = s.crl_deliveries
+    for bank, number in held:
+        if not 0 < number <= numbers.get(bank, 0):
+            continue
+        key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
+        if conn.execute(sa.select(d.c.wallet).filter_by(**key)).first() is None:
+            conn.execute(sa.insert(d).values(**key, delivered_at=at, pending_seq=None))
 
 
 def confirm_deliveries(conn: Connection, wallet: WalletId, seq: int) -> None:

@@ -65,3 +65,11 @@ class IncompleteLog(RemoteError):
     report's sync sequence does not follow the last acknowledged one."""
 
     code = "incomplete-log"
+
+
+class UnloadRefused(RemoteError):
+    """An SE-signed unload request asks for more than the ledger can account for from the
+    wallet's signed history (or reuses a counter its last sync covered): nothing is paid, the
+    request is kept as evidence and the wallet revoked."""
+
+    code = "unload-refused"

@@ -26,6 +26,7 @@ from offcash.domain.ids import WalletId
 from offcash.ledger import books, registry, settle
 from offcash.ledger import schema as s
 from offcash.ledger.errors import ClaimNotReady
+from offcash.ledger.states import Event
 
 
 def _return_vouchers(conn: Connection, wallet: bytes, now: int) -> None:
@@ -38,15 +39,16 @@ def _return_vouchers(conn: Connection, wallet: bytes, now: int) -> None:
     )
 
 
-def _release_presumed(conn: Connection, wallet: bytes, now: int) -> None:
+def _release_presumed(conn: Connection, wallet: Row[Any], now: int) -> None:
     """Move the payments presumed in this SE to ``released`` (their value stays in the float,
     which the refund pays out)."""
+    legs = books.Legs()  # LOST_REFUNDED moves no value
     for table in (s.spends, s.conflicts):
-        conn.execute(
-            sa.update(table)
-            .where(settle.torn_by_payee(table, wallet, settle.PRESUMED))
-            .values(state="released", settled_at=now)
-        )
+        rows = conn.execute(
+            sa.select(table).where(settle.torn_by_payee(table, bytes(wallet.id), settle.PRESUMED))
+        ).all()
+        for r in rows:
+            settle.move(conn, table, r, Event.LOST_REFUNDED, None, wallet, legs, now)
 
 
 def refund(conn: Connection, wallet: Row[Any], now: int) -> int:
@@ -64,7 +66,7 @@ def refund(conn: Connection, wallet: Row[Any], now: int) -> int:
         raise ClaimNotReady("already refunded")
     held = -settle.deficit(conn, wid)  # what the books say the SE holds
     _return_vouchers(conn, wid, now)
-    _release_presumed(conn, wid, now)
+    _release_presumed(conn, wallet, now)
     legs = books.Legs()
     if held < 0:
         legs.move(books.reserve(wallet.bank), books.float_of(wallet.bank), -held)

@@ -51,7 +51,10 @@ def decode_limits(text: str) -> Limits:
 
 
 def get(conn: Connection, wallet: WalletId, lock: bool = False) -> Row[Any]:
-    """The wallet's row, or ``NotFound``; ``lock``: locked until the transaction ends."""
+    """The wallet's row, or ``NotFound``. ``lock``: hold its row lock until the transaction
+    ends (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's write transaction already excludes
+    every other writer), so that a rule which reads the wallet's state and then writes
+    (sync, unload, fund) is never interleaved with another on the same wallet."""
     q = sa.select(W).where(W.c.id == wallet.raw)
     row = conn.execute(q.with_for_update() if lock else q).first()
     if row is None:

@@ -161,7 +161,7 @@ _SPEND_COLUMNS = (
     ("payee", WALLET),
     ("amount", sa.BigInteger),
     ("time", sa.BigInteger),
-    ("state", sa.String(12)),  # suspense|held|released|redeemed|unloaded
+    ("state", sa.String(12)),  # a states.SpendState value
     ("message", sa.LargeBinary),
     ("settled_at", sa.BigInteger),
 )

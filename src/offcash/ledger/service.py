@@ -41,6 +41,7 @@ from offcash.ledger import (
     pool,
     registry,
     settle,
+    states,
     sync,
 )
 from offcash.ledger import schema as s
@@ -51,10 +52,12 @@ from offcash.ledger.errors import (
     InsufficientBalance,
     LimitReached,
     NotFound,
+    UnloadRefused,
     WalletRevoked,
 )
-from offcash.ledger.sync import Refusal, SyncResult
-from offcash.verification import verify_unload
+from offcash.ledger.reconcile import Refusal
+from offcash.ledger.sync import SyncResult
+from offcash.protocol import messages as m
 
 DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
 VOUCHER_ID_BYTES = 16
@@ -386,7 +389,7 @@ class LedgerService:
         auth, params = self.authorities, self.params  # outside the transaction (see enroll)
 
         def go(conn: Connection) -> bytes:
-            row = registry.get(conn, wallet, lock=True)  # status, then the voucher
+            row = registry.get(conn, wallet, lock=True)  # the limit check below, then the debit
             v = s.vouchers
             earlier = sa.select(v.c.amount, v.c.issued_at).where(
                 v.c.wallet == wallet.raw, v.c.id == voucher_id
@@ -399,6 +402,14 @@ class LedgerService:
                 held = books.holding(conn, row.account)
                 if held < amount:
                     raise InsufficientBalance(f"account holds {held}, {amount} asked")
+                # refuse before debiting what the SE would refuse to load (no money in limbo)
+                limit = registry.decode_limits(row.limits).max_balance
+                accounted = settle.available(conn, wallet.raw)
+                if accounted + amount > limit:
+                    raise LimitReached(
+                        f"wallet {wallet} holds {accounted} by the ledger's books: {amount} more "
+                        f"would exceed its certified max_balance {limit}"
+                    )
                 values = {"amount": amount, "issued_at": now, "expires": now + VOUCHER_VALIDITY}
                 new = conn.execute(
                     db.insert(conn, v)
@@ -424,18 +435,59 @@ class LedgerService:
         return self._tx(go)
 
     def unload(self, request: bytes, now: int) -> int:
-        """Credit an SE-signed unload request to the owner's account (once); returns the amount."""
-        sp = checks.unload(request, self.trust, self.params)
-        verify_unload(request, trust=self.trust, params=self.params)
+        """Credit an SE-signed unload request to the owner's account (once); returns the amount
+        (0 for a request already settled).
 
+        The server's clock decides: the request must be made now (within ``clock_skew``) by a
+        certificate valid now, else it is refused with nothing recorded (the SE's log still
+        holds it: the wallet's next sync settles it). The wallet must be active, and the ledger
+        pays no more than it can account for from the wallet's signed history
+        (``settle.available``): anything more is refused (``UnloadRefused``) and recorded as an
+        ``unload-refused`` anomaly with the request as evidence. When the request proves the SE
+        broken (over its certified ``max_balance``, or a counter its last sync covered) it is
+        also kept (state ``refused``, its counter taken) and the wallet revoked; otherwise the
+        SE may hold value the ledger has not seen yet, and its next sync settles the request
+        from its log (``offcash.ledger.reconcile``: never beyond the log's balance)."""
+        sp = checks.unload(request, self.trust, self.params)
+        skew = self.params.clock_skew
+        if sp.time > now + skew:
+            raise VerificationError(Rejection.FROM_THE_FUTURE, f"unload request time {sp.time}")
+        if sp.time < now - skew:
+            raise VerificationError(
+                Rejection.TOO_OLD,
+                f"unload request made at {sp.time}, not now ({now}): the wallet's next sync "
+                "settles it",
+            )
+        self.trust.wallet_certificate(m.parse_unload(request).envelope.certificate_der, now)
         auth = self.authorities
 
-        def go(conn: Connection) -> int:
-            registry.get(conn, WalletId(sp.payer), lock=True)  # before any rule reads its state
-            out = settle.settle(conn, auth, [(sp, settle.Source.UNLOAD)], now)
-            return sp.amount if out.new else 0
+        def go(conn: Connection) -> tuple[int, str | None]:
+            wid = WalletId(sp.payer)
+            wallet = registry.get(conn, wid, lock=True)
+            held = settle.held(conn, sp)
+            if held is not None and held[0] == sp.digest:  # the same request again
+                return 0, "refused before" if held[1] == states.SpendState.REFUSED else None
+            if wallet.status != "active" or wallet.kind != "se":
+                raise WalletRevoked(f"wallet {wid} cannot unload: {wallet.kind}, {wallet.status}")
+            if held is not None:  # another message with this counter: settle refuses it
+                settle.settle(conn, auth, [(sp, settle.Source.UNLOAD)], now)
+                return 0, f"counter {sp.counter} already used by another signed message"
+            limits = registry.decode_limits(wallet.limits)
+            refusal = settle.unload_refusal(conn, sp, limits.max_balance)
+            if refusal is None:
+                out = settle.settle(conn, auth, [(sp, settle.Source.UNLOAD)], now)
+                return (sp.amount if out.new else 0), None
+            why, broken = refusal
+            registry.anomaly(conn, "unload-refused", why, now, sp.payer, wallet.bank, 0, sp.message)
+            if broken:  # kept as evidence (its counter is taken), and the wallet revoked
+                settle.settle(conn, auth, [(sp, settle.Source.REFUSED_UNLOAD)], now)
+                registry.revoke(conn, auth, wid, "unload-refused", now)
+            return 0, why
 
-        return self._tx(go)
+        amount, refused = self._tx(go)
+        if refused is not None:
+            raise UnloadRefused(f"unload of {sp.amount} refused: {refused}")
+        return amount
 
     def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
         """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
@@ -544,11 +596,14 @@ class LedgerService:
         self.engine.dispose()
 
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
-        """Root, bank CAs and current CRLs; recorded as delivered to ``wallet`` if given."""
+        """Root, bank CAs and current CRLs; recorded as delivered to ``wallet`` if it is a
+        receive-only terminal (which has no key to prove what it holds, so only an operator
+        may say so: the HTTP route records only with the operator's credential). Nothing is
+        ever recorded for an SE wallet here: what its SE holds is proved by its own signed sync
+        report (the answers it applied, ``authority.confirm_deliveries``)."""
 
         def go(conn: Connection) -> TrustMaterial:
-            if wallet is not None:
-                registry.get(conn, wallet, lock=True)
+            if wallet is not None and registry.get(conn, wallet, lock=True).kind == "terminal":
                 authority.record_delivery(conn, wallet, now)
             return TrustMaterial(
                 self.authorities.central_bank.certificate_der,

@@ -9,22 +9,19 @@ caller's transaction:
 1. inserts each into ``spends`` (primary key ``(payer, counter)``) with ON CONFLICT DO NOTHING,
    sorted so that concurrent batches lock in the same order. A spend that inserted is new: it
    debits the payer bank's float (its reserve, as a loss, if the payer was already refunded
-   as lost) and credits where the uploader says the value is (table below);
+   as lost) and credits where the uploader says the value is (``states.INITIAL``; a refused
+   unload credits nothing);
 2. a spend whose ``(payer, counter)`` exists with the same digest is the same message: at most a
    state transition, made by a conditional UPDATE (so two settlers cannot both make it);
 3. one whose ``(payer, counter)`` exists with another digest is a double spend: it goes to
    ``conflicts`` (primary key ``(payer, counter, digest)``); a new conflict is paid like a
    primary but from the payer bank's reserve (the loss), and the payer is revoked at once.
 
-========== ===================== =========================================
-source     new spend credits      existing spend in state -> new state
-========== ===================== =========================================
-RECEIVED   payee bank float      suspense -> held (suspense to float);
-                                 released -> held (owner account to float)
-SENT       suspense              (nothing: someone already holds it)
-TERMINAL   terminal owner        suspense -> redeemed (suspense to owner)
-UNLOAD     payer owner account   (nothing)
-========== ===================== =========================================
+The states and every move between them are one table, ``offcash.ledger.states`` (see
+docs/SETTLEMENT.md); ``move`` is the one function that applies a transition to a row. The
+payers' wallet rows are locked first (``registry.many(..., lock=True)``, in id order), so a
+rule that holds a payer's row to check its spends (an online unload, funding, a lost-wallet
+refund) is never interleaved with new ones (docs/SETTLEMENT.md, Concurrency).
 
 ``release_torn`` pays a payment still in suspense to its payee's owner account once no payee
 could accept it offline any more (older than max payment age plus clock skew). A payee SE that
@@ -34,7 +31,6 @@ its float: the owner is paid once, in one place or the other.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,23 +41,17 @@ from sqlalchemy.engine import Connection, Row
 from offcash.domain.ids import WalletId
 from offcash.ledger import authority, books, db, registry
 from offcash.ledger import schema as s
+from offcash.ledger.states import (
+    EVENT_OF,
+    INITIAL,
+    Event,
+    Role,
+    Source,
+    SpendState,
+    transition,
+)
 
-
-class Source(enum.Enum):
-    """Who uploaded a spend."""
-
-    SENT = "sent"
-    RECEIVED = "received"
-    TERMINAL = "terminal"
-    UNLOAD = "unload"
-
-
-_INITIAL = {
-    Source.SENT: "suspense",
-    Source.RECEIVED: "held",
-    Source.TERMINAL: "redeemed",
-    Source.UNLOAD: "unloaded",
-}
+__all__ = ["Outcome", "Source", "Spend", "move", "release_torn", "settle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +76,7 @@ class Outcome:
     new: int = 0
     moved: int = 0
     duplicates: int = 0
+    refused: int = 0
     double_spends: list[tuple[bytes, int]] = field(default_factory=list)
     amount: int = 0
 
@@ -127,19 +118,29 @@ def _row(spend: Spend, state: str, now: int) -> dict[str, Any]:
         "payee": spend.payee,
         "amount": spend.amount,
         "time": spend.time,
-        "state": state,
+        "state": str(state),
         "message": spend.message,
         "settled_at": now,
     }
 
 
-def _credit_account(spend: Spend, source: Source, wallets: dict[bytes, Row[Any]]) -> str:
-    if source is Source.SENT:
+def account(role: Role, payer: Row[Any] | None, payee: Row[Any] | None) -> str:
+    """The account that plays ``role`` for a spend of ``payer`` to ``payee`` (wallets rows)."""
+    if role is Role.SUSPENSE:
         return books.SUSPENSE
-    if source is Source.UNLOAD:
-        return str(wallets[spend.payer].account)
-    payee = wallets[spend.payee or b""]
-    return books.float_of(payee.bank) if source is Source.RECEIVED else str(payee.account)
+    if role is Role.PAYER_OWNER and payer is not None:
+        return str(payer.account)
+    if role is Role.PAYEE_FLOAT and payee is not None:
+        return books.float_of(payee.bank)
+    if role is Role.PAYEE_OWNER and payee is not None:
+        return str(payee.account)
+    raise AssertionError(f"no account for {role} without its wallet")
+
+
+def _credit_account(spend: Spend, source: Source, wallets: dict[bytes, Row[Any]]) -> str:
+    role = INITIAL[source][1]
+    assert role is not None
+    return account(role, wallets.get(spend.payer), wallets.get(spend.payee or b""))
 
 
 def settle(
@@ -163,7 +164,7 @@ def settle(
     firsts: dict[tuple[bytes, int], tuple[Spend, Source]] = {}
     for sp, src in items:
         firsts.setdefault((sp.payer, sp.counter), (sp, src))
-    rows = [_row(sp, _INITIAL[src], now) for sp, src in firsts.values()]
+    rows = [_row(sp, INITIAL[src][0], now) for sp, src in firsts.values()]
     inserted: set[tuple[bytes, int]] = set()
     for i in range(0, len(rows), 1000):
         inserted.update(_insert_new(conn, s.spends, rows[i : i + 1000]))
@@ -171,6 +172,9 @@ def settle(
     rest: list[tuple[Spend, Source]] = []
     for key, (sp, src) in firsts.items():
         if key not in inserted:
+            continue
+        if INITIAL[src][1] is None:  # refused: kept as evidence, nothing paid
+            out.refused += 1
             continue
         payer = wallets.get(sp.payer)
         debit = books.float_of(sp.payer_bank)
@@ -226,7 +230,7 @@ def _existing(
         return
     new = conn.execute(
         db.insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
-        [_row(sp, _INITIAL[src], now)],
+        [_row(sp, INITIAL[src][0], now)],
     ).first()
     if new is None:
         _transition(conn, c, sp, src, wallets, legs, out, now)
@@ -263,7 +267,7 @@ def _double_unload(
     c = s.conflicts
     new = conn.execute(
         db.insert(conn, c).on_conflict_do_nothing().returning(c.c.payer),
-        [_row(sp, "refused", now)],
+        [_row(sp, SpendState.REFUSED, now)],
     ).first()
     if new is None:
         out.duplicates += 1
@@ -300,34 +304,53 @@ def _transition(
     out: Outcome,
     now: int,
 ) -> None:
-    source_account: str | None
-    for _ in range(3):
-        state = conn.execute(sa.select(table.c.state).where(*_key(table, sp))).scalar_one()
-        payee = wallets.get(sp.payee or b"")
-        if payee is None:
-            break
-        if src is Source.RECEIVED and state == "presumed":
-            source_account, target = None, "held"  # already in the payee bank's float
-        elif src is Source.RECEIVED and state == "suspense":
-            source_account, target = books.SUSPENSE, "held"
-        elif src is Source.RECEIVED and state == "released":
-            source_account, target = str(payee.account), "held"
-        elif src is Source.TERMINAL and state == "suspense":
-            source_account, target = books.SUSPENSE, "redeemed"
-        else:
-            break
-        done = conn.execute(
-            sa.update(table)
-            .where(*_key(table, sp), table.c.state == state)
-            .values(state=target, settled_at=now)
-            .returning(table.c.payer)
-        ).first()
-        if done is not None:
-            if source_account is not None:
-                legs.move(source_account, _credit_account(sp, src, wallets), sp.amount)
-            out.moved += 1
-            return
+    """A message settled before, uploaded again by ``src``: at most one state transition."""
+    event = EVENT_OF.get(src)
+    payee = wallets.get(sp.payee or b"")
+    if event is not None and payee is not None:
+        for _ in range(3):  # the state read may be stale: a racing settler moved it first
+            row = conn.execute(sa.select(table).where(*_key(table, sp))).one()
+            if transition(row.state, event) is None:
+                break
+            if move(conn, table, row, event, wallets.get(sp.payer), payee, legs, now):
+                out.moved += 1
+                return
     out.duplicates += 1
+
+
+def move(
+    conn: Connection,
+    table: sa.Table,
+    r: Row[Any],
+    event: Event,
+    payer: Row[Any] | None,
+    payee: Row[Any] | None,
+    legs: books.Legs,
+    now: int,
+) -> bool:
+    """Apply ``event`` to the spend row ``r`` (of ``table``) as ``states.TRANSITIONS`` says:
+    one conditional UPDATE from the state ``r`` was read in (so at most once, whoever races)
+    and the value's move, added to ``legs``. Whether this call moved it. Every state change of
+    a settled spend goes through here."""
+    t = transition(r.state, event)
+    if t is None:
+        return False
+    done = conn.execute(
+        sa.update(table)
+        .where(
+            table.c.payer == r.payer,
+            table.c.counter == r.counter,
+            table.c.digest == r.digest,
+            table.c.state == r.state,
+        )
+        .values(state=str(t.target), settled_at=now)
+        .returning(table.c.payer)
+    ).first()
+    if done is None:
+        return False
+    if t.debit is not None and t.credit is not None:
+        legs.move(account(t.debit, payer, payee), account(t.credit, payer, payee), int(r.amount))
+    return True
 
 
 # literals, not parameters: they select the partial index ix_spends_payee_torn
@@ -357,7 +380,7 @@ def deficit(conn: Connection, wallet: bytes) -> int:
     t, v = s.spends, s.vouchers
     surfaced = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
-            t.c.payer == wallet, t.c.counter > counter
+            t.c.payer == wallet, t.c.counter > counter, t.c.state != str(SpendState.REFUSED)
         )
     ).scalar_one()
     vouchers = conn.execute(
@@ -380,6 +403,52 @@ def deficit(conn: Connection, wallet: bytes) -> int:
     return int(surfaced) - balance - int(vouchers) - presumed
 
 
+def available(conn: Connection, wallet: bytes) -> int:
+    """What the ledger can account for in an SE wallet from its signed history: the balance
+    its last acknowledged sync reported, plus the vouchers issued and not yet applied or
+    returned, plus the payments presumed in it, minus its spends that surfaced since (minus
+    ``deficit``). Its SE may hold more (payments it received and has not reported yet), never
+    less, so this is all an online unload may take and what funding adds to."""
+    return -deficit(conn, wallet)
+
+
+def held(conn: Connection, sp: Spend) -> tuple[bytes, SpendState] | None:
+    """The digest and state of the settled spend named like ``sp`` (its payer and counter),
+    if there is one."""
+    t = s.spends
+    row = conn.execute(
+        sa.select(t.c.digest, t.c.state).where(t.c.payer == sp.payer, t.c.counter == sp.counter)
+    ).first()
+    return None if row is None else (bytes(row.digest), SpendState(row.state))
+
+
+def unload_refusal(conn: Connection, sp: Spend, max_balance: int) -> tuple[str, bool] | None:
+    """Why an online unload request ``sp`` (not settled yet) must be refused, and whether that
+    proves the SE broken; None if it may be paid. Proof: a counter the wallet's last
+    acknowledged sync covered (a rolled-back SE), or more than the certified ``max_balance``
+    (no honest SE ever holds more). Otherwise more than ``available`` may be an honest SE's
+    value the ledger has not seen yet (payments received offline, not reported): refused, and
+    its log, at the next sync, decides (``offcash.ledger.reconcile``)."""
+    last = conn.execute(
+        sa.select(s.syncs.c.counter)
+        .where(s.syncs.c.wallet == sp.payer)
+        .order_by(s.syncs.c.seq.desc())
+        .limit(1)
+    ).scalar()
+    if last is not None and sp.counter <= int(last):
+        return f"counter {sp.counter} is not after {int(last)}, which the last sync covered", True
+    if sp.amount > max_balance:
+        return f"{sp.amount} asked, over the certified max_balance {max_balance}", True
+    can = available(conn, sp.payer)
+    if sp.amount > can:
+        return (
+            f"{sp.amount} asked, {can} accounted for by the wallet's signed history: sync "
+            "first (the next sync settles the request from the log)",
+            False,
+        )
+    return None
+
+
 def _may_hold(payee: Row[Any]) -> bool:
     """Whether a torn payment may be presumed in ``payee``'s SE: an SE wallet not yet refunded
     as lost (once refunded, the owner is paid what it held; what else is owed goes to the owner's
@@ -387,41 +456,12 @@ def _may_hold(payee: Row[Any]) -> bool:
     return bool(payee.kind == "se" and payee.status != "refunded")
 
 
-def _move(
-    conn: Connection, table: sa.Table, r: Row[Any], state: str, target: str, now: int
-) -> bool:
-    """Move the spend row ``r`` from ``state`` to ``target`` by a conditional update (so at
-    most once, whoever races); whether this call moved it."""
-    done = conn.execute(
-        sa.update(table)
-        .where(
-            table.c.payer == r.payer,
-            table.c.counter == r.counter,
-            table.c.digest == r.digest,
-            table.c.state == state,
-        )
-        .values(state=target, settled_at=now)
-        .returning(table.c.payer)
-    ).first()
-    return done is not None
-
-
 def _presume(
-    conn: Connection,
-    table: sa.Table,
-    r: Row[Any],
-    payee: Row[Any],
-    state: str,
-    legs: books.Legs,
-    now: int,
+    conn: Connection, table: sa.Table, r: Row[Any], payee: Row[Any], legs: books.Legs, now: int
 ) -> bool:
-    """Move a torn payment (in ``state``) into its SE payee's bank float: the payee's own
-    spends prove it holds it. Conditional update: once."""
-    if not _move(conn, table, r, state, "presumed", now):
-        return False
-    source = books.SUSPENSE if state == "suspense" else str(payee.account)
-    legs.move(source, books.float_of(payee.bank), int(r.amount))
-    return True
+    """Move a torn payment (suspense or released) into its SE payee's bank float: the payee's
+    own spends prove it holds it."""
+    return move(conn, table, r, Event.TORN_PRESUMED, None, payee, legs, now)
 
 
 def unpresume(
@@ -438,8 +478,7 @@ def unpresume(
             )
         ).all()
         for r in rows:
-            if _move(conn, table, r, "presumed", "released", now):
-                legs.move(books.float_of(wallet.bank), str(wallet.account), int(r.amount))
+            move(conn, table, r, Event.NOT_IN_LOG, None, wallet, legs, now)
 
 
 def reclaim_released(conn: Connection, payers: set[bytes], legs: books.Legs, now: int) -> None:
@@ -469,7 +508,7 @@ def reclaim_released(conn: Connection, payers: set[bytes], legs: books.Legs, now
             continue
         if pid not in gaps:
             gaps[pid] = deficit(conn, pid)
-        if gaps[pid] > 0 and _presume(conn, table, r, payee, "released", legs, now):
+        if gaps[pid] > 0 and _presume(conn, table, r, payee, legs, now):
             gaps[pid] -= int(r.amount)
 
 
@@ -484,7 +523,7 @@ def release_torn(conn: Connection, cutoff: int, now: int) -> int:
     found = {
         table: conn.execute(
             sa.select(table)
-            .where(table.c.state == "suspense", table.c.time < cutoff)
+            .where(table.c.state == str(SpendState.SUSPENSE), table.c.time < cutoff)
             .order_by(table.c.time, table.c.payer, table.c.counter)
         ).all()
         for table in (s.spends, s.conflicts)
@@ -503,12 +542,11 @@ def release_torn(conn: Connection, cutoff: int, now: int) -> int:
                 if pid not in gaps:
                     gaps[pid] = deficit(conn, pid)
                 if gaps[pid] > 0:
-                    if _presume(conn, table, r, payee, "suspense", legs, now):
+                    if _presume(conn, table, r, payee, legs, now):
                         gaps[pid] -= int(r.amount)
                         count += 1
                     continue
-            if _move(conn, table, r, "suspense", "released", now):
-                legs.move(books.SUSPENSE, str(payee.account), int(r.amount))
+            if move(conn, table, r, Event.TORN_RELEASED, None, payee, legs, now):
                 count += 1
     books.post(conn, now, "release-torn", legs)
     return count

@@ -22,7 +22,17 @@ from offcash.domain.ids import NONCE_BYTES, WALLET_ID_BYTES, WalletId
 from offcash.domain.money import Currency, Money, is_known_currency
 from offcash.encoding import cbor, cose, sealed
 from offcash.encoding.cose import Kind, Sign1
-from offcash.encoding.fields import Field, bstr, converted, int_in, read, tstr, uint, write
+from offcash.encoding.fields import (
+    Field,
+    array_of,
+    bstr,
+    converted,
+    int_in,
+    read,
+    tstr,
+    uint,
+    write,
+)
 from offcash.errors import DecodeError
 
 DIGEST_BYTES = 32
@@ -348,6 +358,17 @@ def parse_unload(data: bytes) -> UnloadRequest:
 
 # --- SyncReport (SE-signed) and SyncAck (bank-signed) ----------------------------------------
 
+
+def _crl_held(v: Any, path: str) -> tuple[str, int]:
+    """``[bank, crl_number]``: a bank's CRL the reporting SE holds."""
+    if type(v) is not list or len(v) != 2:
+        raise DecodeError(path, "expected [bank, crl_number]")
+    return tstr(64)(v[0], f"{path}[0]"), uint()(v[1], f"{path}[1]")
+
+
+#: at most this many CRLs (one per bank) in a report
+MAX_REPORTED_CRLS = 64
+
 _REPORT = {
     1: Field("sync_seq", uint()),
     2: Field("counter", uint()),
@@ -356,6 +377,7 @@ _REPORT = {
     5: Field("entries", uint()),
     6: Field("log_digest", _DIGEST),
     7: Field("time", _TIME),
+    8: Field("crls", array_of(_crl_held, MAX_REPORTED_CRLS), required=False),
 }
 
 
@@ -373,10 +395,15 @@ class SyncReport:
     entries: int
     log_digest: bytes
     time: int
+    #: ``(bank, crl_number)`` of each CRL the SE holds (None: a report that does not say)
+    crls: list[tuple[str, int]] | None = None
 
 
 def sign_report(key: PrivateKey, certificate_der: bytes, **values: Any) -> bytes:
-    """An SE-signed sync report (keyword arguments: the SyncReport fields)."""
+    """An SE-signed sync report (keyword arguments: the SyncReport fields; ``crls`` optional)."""
+    values.setdefault("crls", None)
+    if values["crls"] is not None:  # CBOR arrays, read back as tuples
+        values["crls"] = [(bank, number) for bank, number in values["crls"]]
     return _signed(Kind.SYNC_REPORT, _REPORT, values, key, certificate_der)
 
 

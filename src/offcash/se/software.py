@@ -443,6 +443,7 @@ class SoftwareSecureElement(SecureElement):
             entries=len(self._s.entries),
             log_digest=self._head,
             time=now,
+            crls=self._trust.crl_numbers(),  # what it holds: the ledger's proof (issue 9)
         )
         return SyncUpload(report=report, entries=list(self._s.entries))
 
