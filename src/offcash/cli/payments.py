@@ -45,8 +45,8 @@ def request(
 ) -> dict[str, Any]:
     """Make ``payee``'s payment request for ``amount`` and write it to ``out``."""
     money = net.money(amount)
-    se = net.open_se(payee, pin)
-    data = se.request(money.minor, now(), reference=reference, payee_name=payee)
+    with net.se(payee, pin) as se:
+        data = se.request(money.minor, now(), reference=reference, payee_name=payee)
     req = m.parse_request(data)
     return {
         "payee": payee,
@@ -71,18 +71,20 @@ def pay(
     as_json: bool = False,
 ) -> dict[str, Any]:
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name)."""
-    se = net.open_se(payer, pin)
-    if request_file is not None:
-        req_bytes = files.read_message(request_file)
-        req = m.parse_request(req_bytes)
-        data = se.pay(req_bytes, now())
-        mode = "request"
-    else:
-        assert to is not None and amount is not None  # checked by the command
-        data = se.pay_to(net.resolve_payee(to), net.money(amount).minor, now(), reference)
-        mode = "one-way"
+    # Read the input before locking the wallet: in a pipeline the input may come from a
+    # command that waits for this wallet's lock.
+    req_bytes = None if request_file is None else files.read_message(request_file)
+    with net.se(payer, pin) as se:
+        if req_bytes is not None:
+            req = m.parse_request(req_bytes)
+            data = se.pay(req_bytes, now())
+            mode = "request"
+        else:
+            assert to is not None and amount is not None  # checked by the command
+            data = se.pay_to(net.resolve_payee(to), net.money(amount).minor, now(), reference)
+            mode = "one-way"
+        status = se.status(now())
     p = m.parse_payment(data)
-    status = se.status(now())
     return {
         "payer": payer,
         "payee": net.name_of(p.payee),
@@ -101,12 +103,12 @@ def receive(
     net: Network, payee: str, source: str, *, pin: str, receipt_out: str | None = None
 ) -> dict[str, Any]:
     """Verify and credit the payment in ``source`` to ``payee``'s wallet."""
-    se = net.open_se(payee, pin)
-    data = files.read_message(source)
-    got = se.receive(data, now())
+    data = files.read_message(source)  # before the lock: it may come from a pipeline
+    with net.se(payee, pin) as se:
+        got = se.receive(data, now())
+        status = se.status(now())
     if receipt_out is not None and got.receipt is not None:
         files.write_message(got.receipt, receipt_out)
-    status = se.status(now())
     return {
         "payee": payee,
         "payer": net.name_of(got.payer),

@@ -66,14 +66,14 @@ class Service:
 
     def open_account(self, name: str, bank: str, deposit: int, now: int) -> AccountEntry:
         """Open account ``name`` at ``bank``, move ``deposit`` into it from the bank's reserve."""
-        if name in self.net.accounts:
-            raise CliRefusal(f"an account named {name!r} already exists")
         if bank not in self.net.config.banks:
             raise CliRefusal(f"unknown bank {bank!r} (banks: {', '.join(self.net.config.banks)})")
-        account_id = str(self.ledger.open_account(bank, name))
-        entry = AccountEntry(name, account_id, bank)
-        self.net.accounts[name] = entry
-        self.net.save_registry()
+        with self.net.update():  # the name check and the new entry as one step
+            if name in self.net.accounts:
+                raise CliRefusal(f"an account named {name!r} already exists")
+            account_id = str(self.ledger.open_account(bank, name))
+            entry = AccountEntry(name, account_id, bank)
+            self.net.accounts[name] = entry
         if deposit:
             self.ledger.distribute(account_id, deposit, now)
         return entry
