@@ -115,7 +115,7 @@ def _dynamic(call: ast.Call) -> set[str]:
 
 def forbidden(name: str, module: Path | None = None, src: Path = SRC) -> bool:
     """Whether the core module ``module`` may not import ``name``."""
-    if name == DYNAMIC or name == "importlib" or name.startswith("importlib."):
+    if name in (DYNAMIC, "importlib") or name.startswith("importlib."):
         return True
     banned = set(FORBIDDEN)
     if module is None or module.relative_to(src).parts[0] != "wallet":
