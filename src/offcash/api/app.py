@@ -12,7 +12,6 @@ read here (``clock``); tests and replays may let the caller set ``X-Offcash-Time
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
@@ -26,9 +25,18 @@ from starlette.exceptions import HTTPException
 
 from offcash.api import wire
 from offcash.domain.ids import WalletId
-from offcash.errors import DecodeError, LocalError, OffcashError, RemoteError
+from offcash.errors import (
+    DecodeError,
+    InsufficientFunds,
+    LimitExceeded,
+    LocalError,
+    OffcashError,
+    RemoteError,
+    ServiceUnavailable,
+    VerificationError,
+)
 from offcash.ledger.errors import Conflict, NotFound, Unauthorized
-from offcash.ledger.service import LedgerService
+from offcash.ledger.service import LedgerService, voucher_id_of
 
 PROBLEM_BASE = "https://offcash.dev/problems/"
 #: Integers the ledger stores (SQL BIGINT); larger ones are malformed input, not a server error.
@@ -43,14 +51,16 @@ IDEMPOTENCY_KEY = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 
 def voucher_id(idempotency_key: str) -> bytes:
-    """The voucher id an ``Idempotency-Key`` names (16 bytes of its SHA-256)."""
-    return hashlib.sha256(b"offcash fund\0" + idempotency_key.encode()).digest()[:16]
+    """The voucher id an ``Idempotency-Key`` names (``LedgerService.fund`` derives it)."""
+    return voucher_id_of(idempotency_key)
 
 
 def status_of(exc: OffcashError) -> int:
     """The HTTP status for an offcash error."""
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, ServiceUnavailable):
+        return 503
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, DecodeError):
@@ -62,8 +72,25 @@ def status_of(exc: OffcashError) -> int:
     return 400
 
 
+def members_of(exc: OffcashError) -> dict[str, Any]:
+    """The typed members of an error, for its problem document (RFC 9457 extension members),
+    so a client raises the same error: a rejection's name, a limit and its bound..."""
+    if isinstance(exc, VerificationError):
+        return {"rejection": exc.rejection.name}
+    if isinstance(exc, LimitExceeded):
+        return {"limit": exc.limit.name, "value": exc.value, "bound": exc.bound}
+    if isinstance(exc, InsufficientFunds):
+        return {"balance": exc.balance, "amount": exc.amount}
+    return {}
+
+
 def problem(
-    status: int, code: str, title: str, detail: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     """An RFC 9457 problem response."""
     return JSONResponse(
@@ -73,6 +100,7 @@ def problem(
             "status": status,
             "detail": detail,
             "code": code,
+            **(members or {}),
         },
         status_code=status,
         media_type="application/problem+json",
@@ -102,6 +130,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (404, "Unknown wallet, account, bank or route"),
         (409, "Refused by the ledger's state"),
         (422, "A signed message broke a rule"),
+        (503, "The ledger database cannot be reached now; retry later"),
     ]
 }
 
@@ -149,7 +178,9 @@ def create_app(
 
     @app.exception_handler(OffcashError)
     async def _offcash(_: Request, exc: OffcashError) -> JSONResponse:
-        return problem(status_of(exc), exc.code, type(exc).__name__, str(exc))
+        return problem(
+            status_of(exc), exc.code, type(exc).__name__, str(exc), members=members_of(exc)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -173,6 +204,11 @@ def create_app(
             raise Unauthorized("operator call without a valid bearer token")
 
     Op = [Depends(operator)]
+
+    @app.get("/v1/network")
+    def network() -> dict[str, Any]:
+        """The network parameters and trust anchors a new wallet needs (no credential)."""
+        return wire.network(ledger.network())
 
     @app.get("/v1/trust")
     def trust(wallet: str | None = None, t: int = Depends(now)) -> dict[str, Any]:
@@ -234,8 +270,8 @@ def create_app(
     def fund(
         wallet: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
     ) -> dict[str, str]:
-        vid = None if idempotency_key is None else voucher_id(idempotency_key)
-        return {"voucher": wire.b64(ledger.fund(WalletId.parse(wallet), body.amount, t, vid))}
+        voucher = ledger.fund(WalletId.parse(wallet), body.amount, t, idempotency_key)
+        return {"voucher": wire.b64(voucher)}
 
     @app.post("/v1/wallets/{wallet}/lost", dependencies=Op)
     def report_lost(wallet: str, t: int = Depends(now)) -> dict[str, bool]:

@@ -3,15 +3,21 @@
 Theory of operation: each method maps to one route of ``offcash.api.app`` and returns the same
 dataclasses as the in-process facade, so a wallet or the CLI syncs through either. ``now`` is
 sent as ``X-Offcash-Time``; a production server ignores it and uses its own clock. A problem
-document comes back as the typed error its ``code`` names (``RemoteError``/``LocalError`` for
-codes this client does not know).
+document comes back as the typed error its ``code`` names, with its members (a
+``VerificationError`` with its ``Rejection``, a ``LimitExceeded`` with its limit and bound;
+``RemoteError``/``LedgerError`` for codes this client does not know). A connection that fails
+or times out is a ``ServiceUnavailable``, an answer that is not what the API promises a
+``RemoteError``: no httpx exception escapes. ``Client`` implements
+``offcash.wallet.Operations`` (checked by mypy) and is a context manager (``with Client(url)
+as c:`` closes its connections).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
@@ -22,6 +28,8 @@ from offcash.ledger import errors as lerrors
 from offcash.ledger.books import Audit
 from offcash.ledger.service import Anomaly, Enrollment, RedeemResult, TrustMaterial
 from offcash.ledger.sync import SyncResult
+from offcash.se.log import Entry
+from offcash.wallet.settlement import NetworkInfo
 
 _SIMPLE: dict[str, type[errors.OffcashError]] = {
     cls.code: cls
@@ -57,7 +65,20 @@ class Client:
         """Close the connection pool."""
         self._http.close()
 
-    def _call(
+    def __enter__(self) -> Self:
+        """The client itself; its connections close when the ``with`` block ends."""
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Close the connection pool."""
+        self.close()
+
+    def _send(
         self, method: str, path: str, now: int | None = None, key: str | None = None, **kw: Any
     ) -> Any:
         headers = {"X-Offcash-Time": str(now)} if now is not None else {}
@@ -66,18 +87,42 @@ class Client:
         r = self._http.request(method, path, headers=headers, **kw)
         if r.status_code >= 400:
             raise _error(r)
-        return r.json()
+        try:
+            return r.json()
+        except ValueError:
+            raise errors.RemoteError(
+                f"{method} {path}: HTTP {r.status_code} answer is not JSON"
+            ) from None
+
+    def _call(
+        self, method: str, path: str, now: int | None = None, key: str | None = None, **kw: Any
+    ) -> Any:
+        try:
+            return self._send(method, path, now, key, **kw)
+        except httpx.HTTPError as exc:
+            raise _unavailable(self._http, exc) from exc
+        except httpx.InvalidURL as exc:
+            raise errors.ServiceUnavailable(f"invalid settlement URL: {exc}") from None
+
+    def network(self) -> NetworkInfo:
+        """See ``LedgerService.network`` (no credential needed)."""
+        try:
+            return wire.parse_network(self._call("GET", "/v1/network"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise errors.RemoteError(f"GET /v1/network: unexpected answer ({exc})") from None
 
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
         """See ``LedgerService.trust_material``."""
         params = {"wallet": str(wallet)} if wallet else {}
         return wire.parse_trust(self._call("GET", "/v1/trust", now, params=params))
 
-    def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
-        """See ``LedgerService.sync``."""
+    def sync(
+        self, report: bytes, entries: Sequence[bytes | Entry], csr: bytes, now: int
+    ) -> SyncResult:
+        """See ``LedgerService.sync`` (the entries as ``sync_upload`` gives them, or encoded)."""
         body = {
             "report": wire.b64(report),
-            "entries": [wire.b64(e) for e in entries],
+            "entries": [wire.b64(e.encode() if isinstance(e, Entry) else e) for e in entries],
             "csr": wire.b64(csr),
         }
         return wire.parse_sync_result(self._call("POST", "/v1/sync", now, json=body))
@@ -103,9 +148,11 @@ class Client:
         service applies it once and answers the retry as it answered the first."""
         key = key or secrets.token_urlsafe(16)
         try:
-            return self._call(method, path, now, key, **kw)
+            return self._send(method, path, now, key, **kw)
         except httpx.TransportError:
             return self._call(method, path, now, key, **kw)
+        except httpx.HTTPError as exc:
+            raise _unavailable(self._http, exc) from exc
 
     def issue(self, bank: str, amount: int, now: int, idempotency_key: str | None = None) -> None:
         """See ``LedgerService.issue`` (applied once: see ``_call_once``)."""
@@ -182,12 +229,21 @@ class Client:
         return [wire.parse_anomaly(a) for a in self._call("GET", "/v1/anomalies", params=params)]
 
 
+def _unavailable(http: httpx.Client, exc: httpx.HTTPError) -> errors.ServiceUnavailable:
+    return errors.ServiceUnavailable(
+        f"settlement server {http.base_url}: {exc or type(exc).__name__}"
+    )
+
+
 def _error(r: httpx.Response) -> errors.OffcashError:
     try:
         body = r.json()
         code, detail = str(body["code"]), str(body.get("detail", ""))
     except (ValueError, KeyError, TypeError):
         return errors.RemoteError(f"HTTP {r.status_code}: {r.text[:200]}")
+    typed = _typed(code, detail, body)
+    if typed is not None:
+        return typed
     if code == errors.DecodeError.code:
         return errors.DecodeError("http", detail)
     cls = _SIMPLE.get(code)
@@ -196,3 +252,20 @@ def _error(r: httpx.Response) -> errors.OffcashError:
     if r.status_code < 500 and r.status_code != 422:
         return lerrors.LedgerError(f"{code}: {detail}")
     return errors.RemoteError(f"{code}: {detail}")
+
+
+def _typed(code: str, detail: str, body: dict[str, Any]) -> errors.OffcashError | None:
+    """The error with members a problem document carries (``rejection``, ``limit``...)."""
+    try:
+        if code == errors.VerificationError.code:
+            rejection = errors.Rejection[str(body["rejection"])]
+            rest = detail.removeprefix(rejection.value).removeprefix(": ")
+            return errors.VerificationError(rejection, "" if rest == rejection.value else rest)
+        if code == errors.LimitExceeded.code:
+            limit = errors.Limit[str(body["limit"])]
+            return errors.LimitExceeded(limit, int(body["value"]), int(body["bound"]))
+        if code == errors.InsufficientFunds.code:
+            return errors.InsufficientFunds(int(body["balance"]), int(body["amount"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
