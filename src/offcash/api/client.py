@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -29,7 +29,7 @@ from offcash.ledger.books import Audit
 from offcash.ledger.service import Anomaly, Enrollment, RedeemResult, TrustMaterial
 from offcash.ledger.sync import SyncResult
 from offcash.se.log import Entry
-from offcash.wallet.settlement import NetworkInfo
+from offcash.wallet.settlement import NetworkInfo, Operations
 
 _SIMPLE: dict[str, type[errors.OffcashError]] = {
     cls.code: cls
@@ -269,3 +269,13 @@ def _typed(code: str, detail: str, body: dict[str, Any]) -> errors.OffcashError 
     except (KeyError, TypeError, ValueError):
         return None
     return None
+
+
+if TYPE_CHECKING:
+    from offcash.ledger.service import LedgerService
+
+    def _both_implement_the_protocol(
+        remote: Client, local: LedgerService
+    ) -> tuple[Operations, Operations]:
+        """Never called: mypy checks here that both are ``offcash.wallet.Operations``."""
+        return remote, local

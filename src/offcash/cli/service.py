@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from offcash.cli.config import DEFAULT_CLAIM_WINDOW, AccountEntry, CliRefusal, Network
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
+from offcash.errors import ServiceUnavailable
 from offcash.protocol import messages as m
 from offcash.se.log import Entry
 from offcash.wallet.settlement import AnomalyAnswer, EnrollmentAnswer, Operations
@@ -247,7 +248,12 @@ def open_ledger(
         # (a deadlock on SQLite). Reported to the settlement owner.
         if warm:
             _ = ledger.authorities, ledger.params
-    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.OperationalError) as exc:
+    except (
+        sa_exc.ArgumentError,
+        sa_exc.NoSuchModuleError,
+        sa_exc.OperationalError,
+        ServiceUnavailable,
+    ) as exc:
         raise CliRefusal(
             f"cannot open the ledger database {db_url}: {str(exc).splitlines()[0]}"
         ) from None

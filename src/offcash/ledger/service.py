@@ -135,8 +135,14 @@ class LedgerService:
         claim_window: int = DEFAULT_CLAIM_WINDOW,
         workers: int | None = None,
     ) -> LedgerService:
-        """Open (and migrate) the ledger database at ``url`` (SQLite path/URL or PostgreSQL)."""
-        return cls(db.open_engine(url, schema), claim_window, workers)
+        """Open (and migrate) the ledger database at ``url`` (SQLite path/URL or PostgreSQL);
+        ``ServiceUnavailable`` if the database cannot be reached."""
+        try:
+            return cls(db.open_engine(url, schema), claim_window, workers)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise ServiceUnavailable(
+                f"the ledger database cannot be reached: {str(exc.orig or exc).splitlines()[0]}"
+            ) from exc
 
     def _tx(self, fn: Callable[[Connection], T]) -> T:
         if self._auth is None or self._params is None:
