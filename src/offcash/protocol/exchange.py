@@ -43,23 +43,35 @@ class PayeeDevice(Protocol):
 
     def request(
         self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None
-    ) -> bytes: ...
+    ) -> bytes:
+        """A payment request for ``amount`` minor units, remembered as outstanding."""
+        ...
 
-    def receive(self, payment: bytes, now: int) -> Received: ...
+    def receive(self, payment: bytes, now: int) -> Received:
+        """Verify and credit a payment (exactly once; a re-send is reported as a duplicate)."""
+        ...
 
 
 class PayerDevice(Protocol):
     """What can pay: a secure element."""
 
     @property
-    def trust(self) -> TrustStore: ...
+    def trust(self) -> TrustStore:
+        """The trust store the payer checks a receipt with."""
+        ...
 
     @property
-    def params(self) -> NetworkParams: ...
+    def params(self) -> NetworkParams:
+        """The network parameters."""
+        ...
 
-    def pay(self, request: bytes, now: int) -> bytes: ...
+    def pay(self, request: bytes, now: int) -> bytes:
+        """Debit and sign a payment answering ``request``."""
+        ...
 
-    def sent_payment(self, counter: int) -> bytes: ...
+    def sent_payment(self, counter: int) -> bytes:
+        """The payment signed with ``counter``, to re-send after a torn transfer."""
+        ...
 
 
 class _Side:
