@@ -14,10 +14,11 @@ as c:`` closes its connections).
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 import httpx
 
@@ -45,6 +46,26 @@ _SIMPLE: dict[str, type[errors.OffcashError]] = {
         errors.InsufficientFunds,
     )
 }
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _answer(method: Callable[Concatenate[Client, P], R]) -> Callable[Concatenate[Client, P], R]:
+    """A client method whose answer, if it is not the shape the API promises (a missing
+    member, a wrong type, bad base64), is a ``RemoteError`` rather than a ``KeyError``."""
+
+    def call(client: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(client, *args, **kwargs)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise errors.RemoteError(
+                f"{method.__name__}: the settlement service answered something unexpected "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+
+    functools.update_wrapper(call, method)  # name and docstring
+    return call
 
 
 class Client:
@@ -104,18 +125,18 @@ class Client:
         except httpx.InvalidURL as exc:
             raise errors.ServiceUnavailable(f"invalid settlement URL: {exc}") from None
 
+    @_answer
     def network(self) -> NetworkInfo:
         """See ``LedgerService.network`` (no credential needed)."""
-        try:
-            return wire.parse_network(self._call("GET", "/v1/network"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise errors.RemoteError(f"GET /v1/network: unexpected answer ({exc})") from None
+        return wire.parse_network(self._call("GET", "/v1/network"))
 
+    @_answer
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
         """See ``LedgerService.trust_material``."""
         params = {"wallet": str(wallet)} if wallet else {}
         return wire.parse_trust(self._call("GET", "/v1/trust", now, params=params))
 
+    @_answer
     def sync(
         self, report: bytes, entries: Sequence[bytes | Entry], csr: bytes, now: int
     ) -> SyncResult:
@@ -127,12 +148,14 @@ class Client:
         }
         return wire.parse_sync_result(self._call("POST", "/v1/sync", now, json=body))
 
+    @_answer
     def unload(self, request: bytes, now: int) -> int:
         """See ``LedgerService.unload``."""
         return int(
             self._call("POST", "/v1/unload", now, json={"request": wire.b64(request)})["amount"]
         )
 
+    @_answer
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """See ``LedgerService.redeem``."""
         body = {"payments": [wire.b64(p) for p in payments]}
@@ -154,11 +177,13 @@ class Client:
         except httpx.HTTPError as exc:
             raise _unavailable(self._http, exc) from exc
 
+    @_answer
     def issue(self, bank: str, amount: int, now: int, idempotency_key: str | None = None) -> None:
         """See ``LedgerService.issue`` (applied once: see ``_call_once``)."""
         path = f"/v1/banks/{bank}/issue"
         self._call_once("POST", path, now, idempotency_key, json={"amount": amount})
 
+    @_answer
     def open_account(self, bank: str, holder: str, idempotency_key: str | None = None) -> str:
         """See ``LedgerService.open_account`` (applied once: see ``_call_once``)."""
         body = {"bank": bank, "holder": holder}
@@ -166,6 +191,7 @@ class Client:
             self._call_once("POST", "/v1/accounts", None, idempotency_key, json=body)["account"]
         )
 
+    @_answer
     def distribute(
         self, account: str, amount: int, now: int, idempotency_key: str | None = None
     ) -> None:
@@ -173,10 +199,12 @@ class Client:
         path = f"/v1/accounts/{account}/distribute"
         self._call_once("POST", path, now, idempotency_key, json={"amount": amount})
 
+    @_answer
     def balance(self, account: str) -> int:
         """See ``LedgerService.balance``."""
         return int(self._call("GET", f"/v1/accounts/{account}")["balance"])
 
+    @_answer
     def enroll(
         self, csr: bytes, account: str, now: int, idempotency_key: str | None = None
     ) -> Enrollment:
@@ -186,12 +214,14 @@ class Client:
             self._call_once("POST", "/v1/wallets", now, idempotency_key, json=body)
         )
 
+    @_answer
     def register_terminal(self, account: str, idempotency_key: str | None = None) -> WalletId:
         """See ``LedgerService.register_terminal`` (applied once: see ``_call_once``)."""
         body = {"account": account}
         answer = self._call_once("POST", "/v1/terminals", None, idempotency_key, json=body)
         return WalletId.parse(answer["wallet_id"])
 
+    @_answer
     def fund(
         self, wallet: WalletId, amount: int, now: int, idempotency_key: str | None = None
     ) -> bytes:
@@ -200,18 +230,22 @@ class Client:
         path, body = f"/v1/wallets/{wallet}/fund", {"amount": amount}
         return wire.unb64(self._call_once("POST", path, now, idempotency_key, json=body)["voucher"])
 
+    @_answer
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """See ``LedgerService.report_lost``."""
         self._call("POST", f"/v1/wallets/{wallet}/lost", now)
 
+    @_answer
     def refund_lost(self, wallet: WalletId, now: int) -> int:
         """See ``LedgerService.refund_lost``."""
         return int(self._call("POST", f"/v1/wallets/{wallet}/refund", now)["amount"])
 
+    @_answer
     def release_torn(self, now: int) -> int:
         """See ``LedgerService.release_torn``."""
         return int(self._call("POST", "/v1/release-torn", now)["released"])
 
+    @_answer
     def evidence(self, payer: WalletId) -> list[tuple[int, list[bytes]]]:
         """See ``LedgerService.evidence``."""
         return [
@@ -219,10 +253,12 @@ class Client:
             for e in self._call("GET", f"/v1/wallets/{payer}/evidence")
         ]
 
+    @_answer
     def audit(self) -> Audit:
         """See ``LedgerService.audit``."""
         return wire.parse_audit(self._call("GET", "/v1/audit"))
 
+    @_answer
     def anomalies(self, wallet: WalletId | None = None) -> list[Anomaly]:
         """See ``LedgerService.anomalies``."""
         params = {"wallet": str(wallet)} if wallet else {}

@@ -76,7 +76,8 @@ def exclusive(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) ->
 
 
 def _acquire(path: str, timeout: float) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # O_NOFOLLOW: a symlink planted in the folder does not make us open (or create) its target
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     deadline = time.monotonic() + timeout
     pause = 0.001
     while True:
