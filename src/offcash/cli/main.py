@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from offcash.cli import account, demo, ledger, network, payments, serve, wallet
+from offcash.cli import account, demo, ledger, network, payments, pos, serve, terminal, wallet
 from offcash.cli.config import Network
 from offcash.cli.output import error_line
 from offcash.errors import OffcashError
@@ -80,6 +80,8 @@ app.add_typer(network.app, name="network", help="Create a pilot network.")
 app.add_typer(account.app, name="account", help="Bank accounts in the ledger.")
 wallet.app.registered_commands.extend(payments.app.registered_commands)
 app.add_typer(wallet.app, name="wallet", help="Wallets: create, fund, pay offline, sync.")
+app.add_typer(terminal.app, name="terminal", help="Receive-only terminals (no secure element).")
 app.add_typer(ledger.app, name="ledger", help="The settlement ledger.")
 app.command("serve")(serve.serve)
+app.command("pos")(pos.pos)
 app.command("demo")(demo.demo)
