@@ -134,8 +134,10 @@ class Till:
         with self._lock:
             if self.kind == "wallet":
                 minor = self.net.money(amount).minor
-                se = self.net.open_se(self.name, self.pin)
-                data = se.request(minor, self.clock(), reference=reference, payee_name=self.name)
+                with self.net.se(self.name, self.pin) as se:  # locked: see Network.se
+                    data = se.request(
+                        minor, self.clock(), reference=reference, payee_name=self.name
+                    )
             else:
                 data, _ = terminal.request(self.net, self.name, amount, reference=reference)
             req = m.parse_request(data)
@@ -162,7 +164,8 @@ class Till:
         with self._lock:
             t = self.clock()
             if self.kind == "wallet":
-                got = self.net.open_se(self.name, self.pin).receive(data, t)
+                with self.net.se(self.name, self.pin) as se:  # locked: see Network.se
+                    got = se.receive(data, t)
             else:
                 got, _ = terminal.accept(self.net, self.name, data)
             payer, minor, counter, duplicate = got.payer, got.amount, got.counter, got.duplicate

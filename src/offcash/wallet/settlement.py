@@ -13,7 +13,7 @@ here: what a new wallet needs before it has anything else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -97,6 +97,26 @@ class SyncAnswer(Protocol):
     @property
     def anomalies(self) -> Sequence[str]:
         """What settlement detected about this wallet (each revokes it)."""
+
+
+class RedeemAnswer(Protocol):
+    """The outcome of a terminal's redemption."""
+
+    @property
+    def settled(self) -> int:
+        """How many payments settled now."""
+
+    @property
+    def amount(self) -> int:
+        """What they credited to the terminal's owner (minor units)."""
+
+    @property
+    def duplicates(self) -> int:
+        """How many had settled before (credited once, not again)."""
+
+    @property
+    def refused(self) -> Sequence[RefusalAnswer]:
+        """The payments settlement refused, with the reason (the terminal keeps them)."""
 
 
 class TrustAnswer(Protocol):
@@ -255,6 +275,12 @@ class Operations(Settlement, Protocol):
 
     def balance(self, account: str) -> int:
         """What an account holds (minor units)."""
+
+    def register_terminal(self, account: str, idempotency_key: str | None = None) -> WalletId:
+        """Register a receive-only terminal paying into ``account``; its wallet id."""
+
+    def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemAnswer:
+        """Settle payments a receive-only terminal accepted into its owner's account."""
 
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """Revoke a lost wallet now (its refund waits for the claim window)."""
