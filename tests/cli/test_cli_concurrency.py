@@ -185,3 +185,23 @@ def test_parallel_account_open_and_wallet_create_lose_nothing(online: Path) -> N
     assert len({w.wallet_id for w in net.wallets.values()}) == len(net.wallets)
     for name in names:
         assert _json(online, "account", "show", name)["balance"] == "1.00"
+
+
+def test_a_terminal_receiving_in_parallel_holds_every_payment(online: Path, tmp_path: Path) -> None:
+    n = ["--network", online]
+    r = run(*n, "terminal", "create", "till", "--owner", "bob", "--json")
+    assert r.code == 0, r.stderr
+    till_id = r.json()["wallet_id"]  # type: ignore[index]
+    outs = [tmp_path / f"p{i}.cbor" for i in range(4)]
+    for out in outs:
+        pay = run(
+            *n, "wallet", "pay", "alice-phone", "--to", till_id, "--amount", "1", "--out", out
+        )
+        assert pay.code == 0, pay.stderr
+    procs = [_start(online, "terminal", "receive", "till", out) for out in outs]
+    procs.append(_start(online, "terminal", "request", "till", "3.00", "--out", tmp_path / "r"))
+    results = _all(procs)
+    assert all(code == 0 for code, _, _ in results), results
+    assert _json(online, "terminal", "show", "till")["held_payments"] == len(outs)
+    redeemed = _json(online, "terminal", "redeem", "till")
+    assert redeemed["settled"] == len(outs) and redeemed["amount"] == "4.00"
