@@ -4,8 +4,10 @@ them has a docstring (inherited from the interface it implements counts)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -47,3 +49,27 @@ def test_every_public_name_has_a_docstring(package: str) -> None:
             if not (inspect.getdoc(getattr(obj, attr)) or "").strip():
                 missing.append(f"{name}.{attr}")
     assert not missing, f"{package}: no docstring on {missing}"
+
+
+#: Dataclasses whose every field must be documented (a ``#:`` comment above it, or ``name`` in
+#: the class docstring). The protocol messages' fields are documented in docs/PROTOCOL.md.
+DOCUMENTED_FIELDS = [
+    "offcash.se.Status",
+    "offcash.se.Received",
+    "offcash.se.SyncUpload",
+    "offcash.wallet.NetworkInfo",
+    "offcash.wallet.ReceiveOnlyTerminal",
+]
+
+
+@pytest.mark.parametrize("path", DOCUMENTED_FIELDS)
+def test_every_field_is_documented(path: str) -> None:
+    package, name = path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(package), name)
+    source, doc = inspect.getsource(cls), inspect.getdoc(cls) or ""
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if not re.search(rf"#:.*\n\s*{f.name}\s*:", source) and f"``{f.name}``" not in doc
+    ]
+    assert not missing, f"{path}: undocumented fields {missing}"
