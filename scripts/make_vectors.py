@@ -10,8 +10,14 @@ receipt, and negative cases with the ``Rejection`` a verifier must give. Another
 Reproducibility: Ed25519 signatures are deterministic, so an Ed25519 vector is reproduced byte
 for byte, certificates included. ECDSA (P-256) signatures are randomized, so a P-256 vector
 keeps its certificates and signatures as data: what is reproduced byte for byte is every
-encoding the signer chooses (request, protected header, payload, to-be-signed bytes), and the
-stored signatures must verify. tests/test_vectors.py checks both.
+encoding the signer chooses (request, protected header, payload, to-be-signed bytes, the digest
+that names the payment and the receipt's payload), and the stored signatures must verify.
+tests/test_vectors.py checks both.
+
+Signatures are canonical: a P-256 signature has a low ``s`` (``s <= n/2``), and the negative
+case ``malleated_signature`` is the twin anyone can make without the key (P-256 ``n - s``,
+Ed25519 ``S + L``), which a verifier must refuse. A message's ``digest`` is SHA-256 of its
+``to_be_signed`` bytes: what was signed, not the signature.
 """
 
 from __future__ import annotations
@@ -45,14 +51,16 @@ OTHER = WalletId(bytes.fromhex("b1b2b3b4b5b6b7b8b9babbbc"))
 NONCE = bytes(range(16))
 AMOUNT = 1250
 REFERENCE = "vector-1"
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
 
 
 def key_for(alg: SignatureAlgorithm, label: str) -> PrivateKey:
     """A fixed private key: the SHA-256 of ``offcash vector <label>`` as scalar or seed."""
     seed = hashlib.sha256(f"offcash vector {label}".encode()).digest()
     if alg is SignatureAlgorithm.P256:
-        order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-        return ec.derive_private_key(int.from_bytes(seed, "big") % (order - 1) + 1, ec.SECP256R1())
+        scalar = int.from_bytes(seed, "big") % (P256_ORDER - 1) + 1
+        return ec.derive_private_key(scalar, ec.SECP256R1())
     return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
 
 
@@ -139,6 +147,16 @@ def build(alg: SignatureAlgorithm, certs: dict[str, bytes] | None = None) -> dic
     )
     flipped = bytearray(payment)
     flipped[-1] ^= 0x01
+    sig = parts.signature
+    if alg is SignatureAlgorithm.P256:
+        twin_sig = sig[:32] + (P256_ORDER - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    else:
+        twin_sig = sig[:32] + (int.from_bytes(sig[32:], "little") + ED25519_L).to_bytes(
+            32, "little"
+        )
+    malleated = cbor.encode(
+        cbor2.CBORTag(cose.COSE_SIGN1_TAG, [parts.protected, {}, parts.payload, twin_sig])
+    )
     redirected = m.sign_payment(
         payer_key, certs["payer"], **(fields | {"payee": OTHER, "counter": 2, "nonce": None})
     )
@@ -154,6 +172,14 @@ def build(alg: SignatureAlgorithm, certs: dict[str, bytes] | None = None) -> dic
             "encoded": bytes(flipped).hex(),
             "verify_at": TIME + 30,
             "rejection": "BAD_SIGNATURE",
+        },
+        {
+            "name": "malleated_signature",
+            "encoded": malleated.hex(),
+            "verify_at": TIME + 30,
+            "rejection": (
+                "NON_CANONICAL_SIGNATURE" if alg is SignatureAlgorithm.P256 else "BAD_SIGNATURE"
+            ),
         },
         {
             "name": "addressed_to_another_wallet",

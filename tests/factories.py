@@ -127,6 +127,27 @@ def with_payload(data: bytes, payload: bytes | dict[int, Any]) -> bytes:
     return cose_join(parts)
 
 
+#: The group orders, written out here (not taken from the code under test).
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def malleated(data: bytes) -> bytes:
+    """The twin of a signed message that anyone handling it can make without a key: the same
+    protected header and payload with the other form of the signature (ECDSA ``s -> n - s``,
+    which verifies; Ed25519 ``S -> S + L``, which a verifier must refuse)."""
+    parts = cose_parts(data)
+    sig = parts[3]
+    alg = SignatureAlgorithm.from_cose(cbor2.loads(parts[0])[cose.HEADER_ALG])
+    if alg is SignatureAlgorithm.P256:
+        s = P256_N - int.from_bytes(sig[32:], "big")
+        parts[3] = sig[:32] + s.to_bytes(32, "big")
+    else:
+        s = int.from_bytes(sig[32:], "little") + ED25519_L
+        parts[3] = sig[:32] + s.to_bytes(32, "little")
+    return cose_join(parts)
+
+
 def with_protected(data: bytes, header: bytes | dict[int, Any]) -> bytes:
     """``data`` with its protected header replaced, keeping the old signature."""
     parts = cose_parts(data)

@@ -4,6 +4,7 @@ signer chooses is reproduced and the stored signatures verify."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -60,8 +61,12 @@ def test_p256_vector_encodings_are_reproduced() -> None:
     assert fresh["request"] == vector["request"]
     for part in ("fields", "protected", "payload", "to_be_signed"):
         assert fresh["payment"][part] == vector["payment"][part], part
-    # the receipt covers the payment's digest, which includes the random ECDSA signature
-    assert fresh["receipt"]["protected"] == vector["receipt"]["protected"]
+    # the payment is named by what was signed, so its digest, and the receipt's payload that
+    # names it, are reproduced although the ECDSA signature is random
+    assert fresh["payment"]["digest"] == vector["payment"]["digest"]
+    assert fresh["receipt"]["fields"] == vector["receipt"]["fields"]
+    for part in ("protected", "payload", "to_be_signed"):
+        assert fresh["receipt"][part] == vector["receipt"][part], part
     stored = m.parse_payment(bytes.fromhex(vector["payment"]["encoded"]))
     assert (
         m.sign_receipt(
@@ -112,6 +117,12 @@ def test_vector_verifies_and_re_encodes(alg: SignatureAlgorithm) -> None:
     assert env.to_be_signed().hex() == vector["payment"]["to_be_signed"]
     assert env.signature.hex() == vector["payment"]["signature"]
     assert m.digest(data).hex() == vector["payment"]["digest"]
+    assert (
+        hashlib.sha256(bytes.fromhex(vector["payment"]["to_be_signed"])).hexdigest()
+        == (vector["payment"]["digest"])
+    )
+    if alg is SignatureAlgorithm.P256:  # canonical: s <= n/2
+        assert int(vector["payment"]["signature"][64:], 16) <= make_vectors.P256_ORDER // 2
     # decoding and re-encoding reproduces every byte
     assert cbor.encode(cbor.decode(data)) == data
     assert cbor.encode(cbor.decode(env.protected)) == env.protected

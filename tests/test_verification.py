@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from factories import (
     Signer,
     cose_parts,
     make_signer,
+    malleated,
     payload_map,
     protected_map,
     resign,
@@ -635,3 +637,78 @@ def test_verification_reads_no_clock(network: PilotNetwork, payer: Signer) -> No
     limits = Limits(1, 1, 1, 1, 1)
     assert pki.decode_policy(pki.encode_policy(limits, 9)) == (limits, 9)
     assert cbor.decode(cose_parts(data)[0])[cose.HEADER_KIND] == cose.Kind.PAYMENT
+
+
+# --- malleated signatures (issue 9, finding 1) ------------------------------------------------
+
+
+def _signed_of_every_kind(
+    net: PilotNetwork, payer: Signer
+) -> list[tuple[str, bytes, Callable[[bytes], Any]]]:
+    """One genuine message of each signed kind, with the verifier its reader runs."""
+    trust, params = trust_of(net), net.params
+    payee = make_signer(net)
+    bank = net.banks[0]
+    pay = payer.payment(payee.wallet_id)
+    ack = m.sign_ack(
+        bank.key,
+        bank.certificate_der,
+        wallet=PAYEE,
+        sync_seq=0,
+        entries=0,
+        log_digest=bytes(32),
+        time=T0,
+    )
+    wallet_kw: dict[str, Any] = {"trust": trust, "params": params}
+    bank_kw = wallet_kw | {"wallet": PAYEE, "bank": bank.name}
+    return [
+        ("payment", pay, lambda d: verify_payment(d, now=T0, **wallet_kw)),
+        (
+            "receipt",
+            m.sign_receipt(payee.key, payee.cert, payment=m.digest(pay), time=T0),
+            lambda d: verify_receipt(d, payment=m.parse_payment(pay), **wallet_kw),
+        ),
+        (
+            "unload",
+            m.sign_unload(payer.key, payer.cert, amount=5, currency="EUR", counter=2, time=T0),
+            lambda d: verify_unload(d, **wallet_kw),
+        ),
+        ("report", payer.report(), lambda d: verify_report(d, **wallet_kw)),
+        ("voucher", _voucher(net), lambda d: verify_voucher(d, now=T0, **bank_kw)),
+        ("ack", ack, lambda d: verify_ack(d, **bank_kw)),
+    ]
+
+
+def test_malleated_signature_is_refused_by_every_verifier_and_names_the_same_message(
+    network: PilotNetwork, payer: Signer
+) -> None:
+    """The twin a relay makes without a key (ECDSA ``n - s``, Ed25519 ``S + L``) is refused
+    with a typed reason by every verifier; and a message is named by what was signed, so even
+    a twin that got through would be the same message (same digest), never a second one."""
+    expected = (
+        Rejection.NON_CANONICAL_SIGNATURE
+        if network.params.algorithm is SignatureAlgorithm.P256
+        else Rejection.BAD_SIGNATURE
+    )
+    for name, data, check in _signed_of_every_kind(network, payer):
+        check(data)  # the genuine message verifies
+        twin = malleated(data)
+        assert twin != data
+        assert m.digest(twin) == m.digest(data), name
+        with pytest.raises(VerificationError) as info:
+            check(twin)
+        assert info.value.rejection is expected, name
+
+
+def test_a_message_is_named_by_its_signed_content(network: PilotNetwork, payer: Signer) -> None:
+    """The digest is SHA-256 of the COSE Sig_structure (computed here from the parts, not by
+    the code under test): independent of the signature, different for any other content."""
+    data = payer.payment(PAYEE)
+    protected, _, payload, _ = cose_parts(data)
+    tbs = cbor.encode(["Signature1", protected, b"", payload])
+    assert m.digest(data) == hashlib.sha256(tbs).digest() == m.parse_payment(data).digest
+    again = payer.payment(PAYEE)  # signed twice: a new ECDSA signature, the same content
+    assert m.digest(again) == m.digest(data)
+    assert m.digest(payer.payment(PAYEE, counter=2)) != m.digest(data)
+    not_signed = b"\xa0"
+    assert m.digest(not_signed) == hashlib.sha256(not_signed).digest()

@@ -54,6 +54,7 @@ class Rejection(enum.Enum):
     CERT_EXPIRED = "signer certificate expired at the message time"
     REVOKED = "signer is revoked in a CRL held by the verifier"
     BAD_SIGNATURE = "message signature does not verify"
+    NON_CANONICAL_SIGNATURE = "signature is not in canonical form (ECDSA with a high s)"
     FROM_THE_FUTURE = "message time is later than the verifier's clock allows"
     TOO_OLD = "message is older than the network's maximum payment age"
     WRONG_PAYEE = "payment is addressed to another payee"
@@ -91,6 +92,7 @@ class Limit(enum.Enum):
     MAX_OFFLINE_VALUE = "maximum cumulative value sent offline since the last sync"
     MAX_OFFLINE_SECONDS = "maximum time since the last sync (seconds)"
     MAX_LOG_ENTRIES = "maximum log entries held before a sync"
+    MAX_PAID_REQUESTS = "maximum requests remembered as paid"
 
 
 class LimitExceeded(LocalError):
@@ -116,8 +118,9 @@ class InsufficientFunds(LocalError):
         self.amount = amount
 
 
-class MoneyError(LocalError):
-    """An amount or currency is invalid, or currencies are mixed."""
+class MoneyError(LocalError, ValueError):
+    """An amount or currency is invalid, or currencies are mixed (a ``ValueError`` too: a bad
+    amount passed to a secure element is a bad argument)."""
 
     code = "invalid-money"
 
@@ -126,6 +129,13 @@ class SecureElementError(LocalError):
     """The secure element cannot act (not enrolled, state unreadable, wrong PIN...)."""
 
     code = "secure-element"
+
+
+class SecureElementRevoked(SecureElementError):
+    """The secure element holds a CRL from its bank that revokes its own certificate: it signs
+    no payment and no unload any more (what it already signed it can still re-send)."""
+
+    code = "se-revoked"
 
 
 class WrongPin(SecureElementError):

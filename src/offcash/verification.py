@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from offcash.crypto.algorithms import verify
+from offcash.crypto.algorithms import SignatureAlgorithm, is_canonical, verify
 from offcash.crypto.pki import common_name
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
@@ -50,9 +50,16 @@ def _check_wallet_signature(
     signer = trust.wallet_certificate(envelope.certificate_der, at)
     if signer.algorithm is not envelope.alg:
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, "header alg differs from the key")
+    _check_canonical(envelope.alg, envelope.signature)
     if not verify(signer.public_key, envelope.signature, envelope.to_be_signed()):
         raise VerificationError(Rejection.BAD_SIGNATURE)
     return signer
+
+
+def _check_canonical(alg: SignatureAlgorithm, signature: bytes) -> None:
+    """Refuse a signature in a form ``sign`` never produces (a relay's twin of a real one)."""
+    if not is_canonical(alg, signature):
+        raise VerificationError(Rejection.NON_CANONICAL_SIGNATURE, f"{alg.short} with a high s")
 
 
 def _check_time(time: int, now: int, params: NetworkParams) -> None:
@@ -180,6 +187,7 @@ def _check_bank_signature(envelope: Sign1, trust: TrustStore, params: NetworkPar
     if envelope.alg is not params.algorithm:
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
     bank = trust.bank_certificate(envelope.certificate_der)
+    _check_canonical(envelope.alg, envelope.signature)
     if not verify(bank.public_key(), envelope.signature, envelope.to_be_signed()):  # type: ignore[arg-type]
         raise VerificationError(Rejection.BAD_SIGNATURE)
     return common_name(bank.subject)

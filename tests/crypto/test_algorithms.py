@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, sign, verify
+from offcash.crypto.algorithms import (
+    P256_ORDER,
+    SignatureAlgorithm,
+    algorithm_of,
+    is_canonical,
+    sign,
+    verify,
+)
 
 
 @pytest.mark.parametrize("alg", list(SignatureAlgorithm), ids=lambda a: a.short)
@@ -47,3 +57,44 @@ def test_high_s_and_out_of_range_ecdsa_refused() -> None:
     r = sig[:32]
     assert not verify(key.public_key(), r + n.to_bytes(32, "big"), b"data")
     assert not verify(key.public_key(), bytes(32) + sig[32:], b"data")
+
+
+# --- canonical signatures (issue 9, finding 1: malleability) -------------------------------
+
+#: The order of the Ed25519 group (RFC 8032), written out here rather than imported.
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _high_s_twin(sig: bytes) -> bytes:
+    """``(r, n - s)``: the other valid ECDSA signature over the same data (anyone can make it)."""
+    r, s = sig[:32], int.from_bytes(sig[32:], "big")
+    return r + (P256_ORDER - s).to_bytes(32, "big")
+
+
+def test_p256_signatures_are_low_s_and_the_high_s_twin_is_refused() -> None:
+    key = SignatureAlgorithm.P256.generate()
+    for i in range(40):  # a random signature has a high s half the time: each is normalized
+        data = b"data %d" % i
+        sig = sign(key, data)
+        assert int.from_bytes(sig[32:], "big") <= P256_ORDER // 2
+        assert is_canonical(SignatureAlgorithm.P256, sig)
+        twin = _high_s_twin(sig)
+        # the twin is a real signature: the library's own ECDSA check (not ours) accepts it
+        r, s = int.from_bytes(twin[:32], "big"), int.from_bytes(twin[32:], "big")
+        key.public_key().verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        assert not is_canonical(SignatureAlgorithm.P256, twin)
+        assert not verify(key.public_key(), twin, data)
+        assert verify(key.public_key(), sig, data)
+
+
+def test_ed25519_s_plus_l_twin_is_refused() -> None:
+    """An Ed25519 signature is ``R || S`` with ``S`` little-endian; ``S + L`` satisfies the
+    verification equation too, and only the ``S < L`` check (RFC 8032 5.1.7) refuses it."""
+    key = SignatureAlgorithm.ED25519.generate()
+    sig = sign(key, b"data")
+    s = int.from_bytes(sig[32:], "little")
+    twin = sig[:32] + (s + ED25519_L).to_bytes(32, "little")
+    assert twin != sig and verify(key.public_key(), sig, b"data")
+    assert not verify(key.public_key(), twin, b"data")
+    with pytest.raises(InvalidSignature):  # cryptography itself refuses it, not our code
+        key.public_key().verify(twin, b"data")

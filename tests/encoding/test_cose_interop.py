@@ -16,7 +16,7 @@ from offcash.domain.ids import WalletId
 from offcash.encoding import cose
 from offcash.protocol import messages as m
 
-from factories import cose_join, cose_parts, make_signer
+from factories import P256_N, cose_join, cose_parts, make_signer
 from harness import T0, PilotNetwork
 
 COSE_ALG = {SignatureAlgorithm.P256: "ES256", SignatureAlgorithm.ED25519: "EdDSA"}
@@ -123,5 +123,13 @@ def test_offcash_verifies_a_cwt_signed_message(network: PilotNetwork) -> None:
         payload, key, protected=protected
     )
     env = cose.decode_sign1(data)
-    assert verify(s.key.public_key(), env.signature, env.to_be_signed())
+    sig = env.signature
+    if network.params.algorithm is SignatureAlgorithm.P256:
+        # cwt does not normalize ECDSA's s: offcash accepts only the canonical (low) form, so
+        # another implementation must normalize as offcash's signers do (docs/PROTOCOL.md)
+        high = int.from_bytes(sig[32:], "big") > P256_N // 2
+        assert verify(s.key.public_key(), sig, env.to_be_signed()) is not high
+        low = min(int.from_bytes(sig[32:], "big"), P256_N - int.from_bytes(sig[32:], "big"))
+        sig = sig[:32] + low.to_bytes(32, "big")
+    assert verify(s.key.public_key(), sig, env.to_be_signed())
     assert m.parse_payment(data).payee == WalletId(bytes(12))

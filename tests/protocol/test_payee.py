@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from offcash.domain.ids import WalletId
 from offcash.errors import Rejection, VerificationError
 from offcash.protocol import messages as m
 from offcash.protocol.payee import MAX_OUTSTANDING, PayeeBook
+from offcash.verification import verify_payment
 
 from factories import Signer, make_signer, trust_of
 from harness import T0, PilotNetwork
@@ -147,3 +149,23 @@ def test_receive_only_terminal_uses_the_same_book(network: PilotNetwork) -> None
     assert not duplicate and verified.payment.amount == 300
     book.record(verified, T0)
     assert book.verify(data, now=T0, **kwargs)[1] is True
+
+
+def test_a_book_from_before_content_digests_still_knows_its_payments(
+    network: PilotNetwork,
+) -> None:
+    """A book persisted when a payment was named by the SHA-256 of its bytes: the same bytes
+    again are still a duplicate, not a double spend (issue 9, finding 1)."""
+    payee = network.wallet()
+    wid = payee.status(T0).wallet_id
+    assert wid is not None
+    data = network.wallet(500).pay_to(wid, 100, T0)
+    trust = payee.trust
+    verified = verify_payment(data, trust=trust, params=network.params, now=T0, payee=wid)
+    book = PayeeBook()
+    book.seen[(verified.payer.raw, verified.payment.counter)] = (
+        hashlib.sha256(data).digest(),
+        T0,
+    )
+    restored = PayeeBook.from_cbor(book.to_cbor())
+    assert restored.verify(data, trust=trust, params=network.params, payee=wid, now=T0)[1]

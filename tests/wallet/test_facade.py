@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from offcash.api import Client, create_app
 from offcash.crypto.algorithms import SignatureAlgorithm
-from offcash.errors import Rejection, ServiceUnavailable, VerificationError
+from offcash.errors import OffcashError, Rejection, ServiceUnavailable, VerificationError
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import InsufficientBalance
 from offcash.protocol import PayeeSide, PayerSide
@@ -131,6 +131,8 @@ def test_a_revoked_wallet_is_told_at_sync(settlement: Operations) -> None:
     with pytest.raises(RevokedAtSync) as revoked:  # its log holds the twin: a double spend
         Wallet(clone, settlement).sync(T0 + 5)
     assert revoked.value.wallet == alice.wallet_id
+    with pytest.raises(OffcashError):  # the clone's SE learned it is revoked: it stops paying
+        clone.pay_to(bob.wallet_id, 1, T0 + 6)
     kinds = {(a.kind, a.wallet) for a in settlement.anomalies()}
     assert ("double-spend", alice.wallet_id) in kinds
 

@@ -47,6 +47,15 @@ class SyncOutcome:
     summary: dict[str, Any]
 
 
+class RevokedAtSync(CliRefusal):
+    """Settlement revoked the wallet: no acknowledgement, but the CRLs that list it, for its
+    secure element to install (it then refuses to pay)."""
+
+    def __init__(self, message: str, crls: list[bytes]) -> None:
+        super().__init__(message)
+        self.crls = list(crls)
+
+
 def init_network(
     db_url: str, *, currency: str, algorithm: str, banks: list[str], central_bank: str, now: int
 ) -> bytes:
@@ -118,8 +127,12 @@ class Service:
             summary["anomalies"] = list(r.anomalies)
         if r.ack is None or r.certificate is None:
             detail = "; ".join(r.anomalies) or "revoked"
-            raise CliRefusal(f"wallet {name} was revoked by settlement: {detail}")
+            raise RevokedAtSync(f"wallet {name} was revoked by settlement: {detail}", r.crls)
         return SyncOutcome(r.ack, r.certificate, list(r.bank_certificates), list(r.crls), summary)
+
+    def current_crls(self, now: int) -> list[bytes]:
+        """The banks' current CRLs (nothing is recorded as delivered to any wallet)."""
+        return list(self.ledger.trust_material(None, now).crls)
 
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """Revoke a lost wallet (its refund waits for the claim window)."""

@@ -22,6 +22,7 @@ from offcash.cli import output, service
 from offcash.cli.common import Json, PinFile, Server, open_network
 from offcash.cli.config import CliRefusal, Network, WalletEntry, check_name, now, read_pin
 from offcash.domain.ids import WalletId
+from offcash.errors import OffcashError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -112,7 +113,15 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         t = now()
         upload = se.sync_upload(t)
         with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
-            result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
+            try:
+                result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
+            except service.RevokedAtSync as revoked:
+                se.install_crls(revoked.crls, now())  # the SE learns it is revoked: stops paying
+                raise
+            except OffcashError as exc:
+                if exc.code == "wallet-revoked":  # revoked before: fetch the CRL that says so
+                    se.install_crls(svc.current_crls(now()), now())
+                raise
         # Applied at the time the answer came back: a server dates the renewed certificate
         # with its own clock, which may have ticked since ``t``.
         se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())

@@ -4,8 +4,13 @@ Theory of operation: a network picks one ``SignatureAlgorithm`` (ECDSA P-256 by 
 secure elements implement; or Ed25519). This is
 the primitive layer: generate a key, sign bytes, verify bytes. Signatures are in COSE form
 (ECDSA as the fixed-size ``r || s``, RFC 9053 section 2.1), and nothing above this module
-assumes a key or signature size. ML-DSA (FIPS 204) is the next member: ``cryptography`` signs
-with ML-DSA keys but cannot yet put them in X.509 certificates, which the two-tier PKI needs.
+assumes a key or signature size. Signatures are canonical: an ECDSA signature ``(r, s)`` has a
+twin ``(r, n - s)`` that verifies too, so ``sign`` always gives the low form (``s <= n/2``) and
+``verify`` refuses the high one; ``is_canonical`` lets a verifier name that refusal. Ed25519
+needs no such rule: ``cryptography`` (OpenSSL) refuses ``S >= L``, the only twin an outsider can
+make (tests/crypto/test_algorithms.py checks it). ML-DSA (FIPS 204) is the next member:
+``cryptography`` signs with ML-DSA keys but cannot yet put them in X.509 certificates, which
+the two-tier PKI needs.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 _P256_COORD = 32
+#: The order n of the P-256 group, and the bound of a canonical (low) ``s``.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_HALF_ORDER = P256_ORDER // 2
 
 
 def spki(key: PublicKey) -> bytes:
@@ -83,21 +91,38 @@ def algorithm_of(key: PrivateKey | PublicKey) -> SignatureAlgorithm:
 
 
 def sign(key: PrivateKey, data: bytes) -> bytes:
-    """Sign ``data``; ECDSA signatures come back as COSE's fixed-size ``r || s``."""
+    """Sign ``data``; ECDSA signatures come back as COSE's fixed-size ``r || s``, with the
+    canonical (low) ``s``."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        if s > _P256_HALF_ORDER:
+            s = P256_ORDER - s
         return r.to_bytes(_P256_COORD, "big") + s.to_bytes(_P256_COORD, "big")
     return key.sign(data)
 
 
+def is_canonical(algorithm: SignatureAlgorithm, signature: bytes) -> bool:
+    """Whether ``signature`` is in the one form ``sign`` produces: for P-256, ``s <= n/2``.
+
+    A signature that is not canonical never verifies (``verify``); a verifier asks this first
+    to name the refusal. Ed25519 signatures have one form (``S < L``, which verification
+    itself enforces)."""
+    if algorithm is SignatureAlgorithm.P256 and len(signature) == 2 * _P256_COORD:
+        return int.from_bytes(signature[_P256_COORD:], "big") <= _P256_HALF_ORDER
+    return True
+
+
 def verify(key: PublicKey, signature: bytes, data: bytes) -> bool:
-    """Whether ``signature`` (COSE form) over ``data`` verifies under ``key``."""
+    """Whether ``signature`` (COSE form) over ``data`` verifies under ``key``; a
+    non-canonical (high-``s``) ECDSA signature does not."""
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             if len(signature) != 2 * _P256_COORD:
                 return False
             r = int.from_bytes(signature[:_P256_COORD], "big")
             s = int.from_bytes(signature[_P256_COORD:], "big")
+            if s > _P256_HALF_ORDER:
+                return False
             key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
         else:
             key.verify(signature, data)

@@ -216,6 +216,13 @@ class TrustStore:
             raise VerificationError(Rejection.REVOKED, f"wallet {parsed.wallet_id}")
         return parsed
 
+    def revokes(self, cert_der: bytes) -> bool:
+        """Whether a CRL held revokes this wallet certificate (checked as ``wallet_certificate``
+        with ``at=None`` first: a certificate no known bank issued raises)."""
+        hit = self._verified.get(cert_der)
+        issuer_key, parsed = hit if hit is not None else self._verify_certificate(cert_der)
+        return parsed.serial in self._revoked.get(issuer_key, frozenset())
+
     def _verify_certificate(self, cert_der: bytes) -> tuple[bytes, WalletCertificate]:
         try:
             cert = x509.load_der_x509_certificate(cert_der)

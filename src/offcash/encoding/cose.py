@@ -6,15 +6,19 @@ certificate: the bank CAs and root are trust anchors the verifier already holds)
 kind (a purpose tag) and the protocol version; because they are signed, a signature made for
 one kind of message is never accepted as another. The unprotected header is empty. The
 signature covers the RFC 9052 ``Sig_structure`` ("Signature1", protected, empty external AAD,
-payload). ``decode_sign1`` only parses and checks structure; ``offcash.verification`` decides
-whether a message is acceptable. The tests verify these messages with an independent COSE
-library (python-cwt).
+payload). A message is named by what was signed, never by its signature bytes:
+``Sign1.digest`` is the SHA-256 of the ``Sig_structure`` (protected header and payload), so a
+second signature over the same content (a relay's malleated twin, or the signer signing again)
+names the same message. ``decode_sign1`` only parses and checks structure;
+``offcash.verification`` decides whether a message is acceptable. The tests verify these
+messages with an independent COSE library (python-cwt).
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +86,17 @@ class Sign1:
         """The RFC 9052 ``Sig_structure`` bytes this message's signature covers."""
         return sig_structure(self.protected, self.payload)
 
+    @property
+    def digest(self) -> bytes:
+        """The message's identity: ``content_digest`` of its protected header and payload."""
+        return content_digest(self.protected, self.payload)
+
+
+def content_digest(protected: bytes, payload: bytes) -> bytes:
+    """SHA-256 of the ``Sig_structure`` over ``protected`` and ``payload``: what a signature
+    covers, so the name of a signed message does not depend on its signature bytes."""
+    return hashlib.sha256(sig_structure(protected, payload)).digest()
+
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """``["Signature1", protected, h'', payload]`` in deterministic CBOR."""
@@ -92,7 +107,9 @@ def sig_structure(protected: bytes, payload: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=64)
 def _protected_header(alg: int, certificate_der: bytes, kind: Kind) -> bytes:
-    return cbor.encode(
+    """The protected header, refused (``ValueError``) unless ``decode_sign1`` reads it back:
+    nothing is signed under a header no verifier accepts (a certificate over its bound)."""
+    header = cbor.encode(
         {
             HEADER_ALG: alg,
             HEADER_X5CHAIN: certificate_der,
@@ -100,10 +117,17 @@ def _protected_header(alg: int, certificate_der: bytes, kind: Kind) -> bytes:
             HEADER_VERSION: PROTOCOL_VERSION,
         }
     )
+    try:
+        read(cbor.decode(header, path="protected"), "protected", _PROTECTED)
+    except DecodeError as exc:
+        raise ValueError(f"refusing to sign under an unreadable header: {exc}") from None
+    return header
 
 
 def sign1(kind: Kind, payload: bytes, key: PrivateKey, certificate_der: bytes) -> bytes:
     """Sign ``payload`` as a COSE_Sign1 of ``kind`` with ``key`` (whose certificate is given)."""
+    if type(payload) is not bytes or type(certificate_der) is not bytes:
+        raise TypeError("the payload and the certificate must be bytes")
     protected = _protected_header(algorithm_of(key).cose_id, certificate_der, kind)
     signature = sign(key, sig_structure(protected, payload))
     return b"".join(

@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
+
 from offcash.crypto.algorithms import PrivateKey
 from offcash.domain.ids import NONCE_BYTES, WALLET_ID_BYTES, WalletId
 from offcash.domain.money import Currency, Money, is_known_currency
@@ -41,8 +43,16 @@ _REFERENCE = tstr(140)
 
 
 def digest(message: bytes) -> bytes:
-    """SHA-256 of a message's bytes: how logs, receipts and the ledger name a message."""
-    return hashlib.sha256(message).digest()
+    """How payee memory, receipts, logs and the ledger name a message.
+
+    A signed message (a COSE_Sign1) is named by what was signed (``Sign1.digest``: SHA-256 of
+    its ``Sig_structure``, the protected header and payload), never by its signature bytes, so
+    a malleated or re-signed copy of a payment is the same payment. Anything else (an unsigned
+    request, bytes that do not decode) is named by the SHA-256 of its bytes."""
+    try:
+        return cose.decode_sign1(message).digest
+    except DecodeError:
+        return hashlib.sha256(message).digest()
 
 
 def _raw(values: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +62,26 @@ def _raw(values: dict[str, Any]) -> dict[str, Any]:
 def _signed(
     kind: Kind, schema: dict[int, Field], values: dict[str, Any], key: PrivateKey, cert: bytes
 ) -> bytes:
-    return cose.sign1(kind, cbor.encode(write(schema, _raw(values))), key, cert)
+    return cose.sign1(kind, readable_payload(kind, schema, values), key, cert)
+
+
+def readable_payload(kind: Kind, schema: dict[int, Field], values: dict[str, Any]) -> bytes:
+    """The payload for ``values``, refused before anything signs it unless the strict decoder
+    every reader uses (``_open``) reads it back as exactly ``values``: a signer never signs a
+    message nobody can read. ``TypeError`` for a value CBOR cannot hold, ``ValueError`` for
+    one the decoder refuses (a ``str`` payee, a ``bool`` or negative amount, a long reference)."""
+    name = kind.name.lower()
+    try:
+        payload = cbor.encode(write(schema, _raw(values)))
+    except (cbor2.CBOREncodeError, TypeError, ValueError) as exc:
+        raise TypeError(f"cannot encode this {name}: {exc}") from None
+    try:
+        decoded = read(cbor.decode(payload, path=name), name, schema)
+    except DecodeError as exc:
+        raise ValueError(f"refusing to sign an unreadable {name}: {exc}") from None
+    if _raw(decoded) != _raw({f.name: values[f.name] for f in schema.values()}):
+        raise ValueError(f"refusing to sign a {name} that does not read back as given")
+    return payload
 
 
 def _open(
@@ -142,7 +171,7 @@ class Payment:
 
     envelope: Sign1
     encoded: bytes
-    #: SHA-256 of ``encoded``.
+    #: The payment's identity, ``digest(encoded)``: SHA-256 of what the payer signed.
     digest: bytes
     payee: WalletId
     amount: int
@@ -182,7 +211,7 @@ def parse_payment(data: bytes) -> Payment:
     """Decode a payment strictly (no signature check)."""
     envelope, fields = _open(data, Kind.PAYMENT, _PAYMENT, "payment")
     encoded = bytes(data)
-    return Payment(envelope=envelope, encoded=encoded, digest=digest(encoded), **fields)
+    return Payment(envelope=envelope, encoded=encoded, digest=envelope.digest, **fields)
 
 
 # --- Receipt ------------------------------------------------------------------------------

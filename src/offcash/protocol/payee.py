@@ -3,14 +3,16 @@
 Theory of operation: ``verify_payment`` checks everything that needs no memory; ``PayeeBook``
 adds what does. A request-mode payment must answer an outstanding nonce; a one-way payment is
 protected against replay by remembering ``(payer, counter)``. The same ``(payer, counter)`` with
-the identical payment bytes is a re-send after a torn transfer (accepted once, then reported as
-a duplicate); with different bytes it is a double spend. Entries are kept for the network's
+the same payment (the same digest: what the payer signed, so a malleated or re-signed copy is
+the same payment) is a re-send after a torn transfer (accepted once, then reported as a
+duplicate); with another signed content it is a double spend. Entries are kept for the network's
 maximum payment age, after which ``verify_payment`` refuses the payment as too old anyway, so
 the book stays bounded. Secure elements and receive-only terminals both use it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +95,9 @@ class PayeeBook:
         payment = verified.payment
         held = self.seen.get((verified.payer.raw, payment.counter))
         if held is not None:
-            if held[0] == payment.digest:
+            # a book written before messages were named by their signed content holds the
+            # SHA-256 of the bytes: the same bytes again are the same payment too
+            if held[0] == payment.digest or held[0] == hashlib.sha256(payment.encoded).digest():
                 return True
             raise VerificationError(
                 Rejection.DOUBLE_SPEND, f"payer {verified.payer} counter {payment.counter}"

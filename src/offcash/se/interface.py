@@ -3,7 +3,9 @@
 Theory of operation: a secure element holds what must not be copied or altered by its owner:
 the wallet's private key, its balance, a monotonic counter, the bank's limits, the trusted root
 and CRLs, outstanding request nonces and the log since the last sync. Every method is one
-atomic transaction on that state: it either happens entirely (and is persisted) or not at all.
+atomic transaction on that state: it either happens entirely (and is persisted) or not at all,
+and checks its arguments first (a wrong type is a ``TypeError``, a value out of range a
+``ValueError``, with nothing changed).
 The wallet talks to the SE only through this interface; ``SoftwareSecureElement`` implements it
 in software for development and pilots.
 """
@@ -88,6 +90,12 @@ class SecureElement(abc.ABC):
         """Install the first wallet certificate, the bank CAs and CRLs."""
 
     @abc.abstractmethod
+    def install_crls(self, crls: list[bytes], now: int) -> bool:
+        """Install newer CRLs of the banks the SE holds (others are ignored), e.g. from a sync
+        answer that carried no acknowledgement because the bank revoked the wallet; returns
+        whether a CRL held now revokes this SE's own certificate (it then refuses to pay)."""
+
+    @abc.abstractmethod
     def status(self, now: int) -> Status:
         """The SE's balance, counters and limits."""
 
@@ -104,7 +112,8 @@ class SecureElement(abc.ABC):
 
     @abc.abstractmethod
     def pay(self, request: bytes, now: int) -> bytes:
-        """Debit and sign a payment answering ``request``."""
+        """Debit and sign a payment answering ``request``; the same request again (same payee,
+        nonce and terms) gets the same payment bytes, never a second payment."""
 
     @abc.abstractmethod
     def pay_to(self, payee: WalletId, amount: int, now: int, reference: str | None = None) -> bytes:

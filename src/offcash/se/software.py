@@ -3,9 +3,18 @@
 Theory of operation: ``SoftwareSecureElement`` implements ``SecureElement`` over an in-memory
 state that it persists through a ``StateStore`` (``SealedFile``: PIN-sealed, atomic) after
 every operation, or not at all when no store is given (benchmarks, simulations). Each operation
-first checks everything that can fail, then signs, then mutates the state (which cannot fail),
-then persists; if persisting fails, the state is reloaded from the last persisted bytes. So a
-debit is never persisted without its signed payment in the log, nor a credit without its entry.
+first checks its arguments (``offcash.se.arguments``: a bad one is a ``TypeError`` or
+``ValueError``) and everything else that can fail, then signs (what it signs is decoded first
+with the payee's strict decoder, ``messages.readable_payload``), then mutates the state (which
+cannot fail), then persists; if persisting fails, the state is reloaded from the last persisted
+bytes. So a debit is never persisted without its signed payment in the log, nor a credit
+without its entry, and a refused call leaves the state byte for byte as it was.
+
+Two rules keep an honest payer from paying twice or paying while revoked: a request already
+paid is answered with the same payment bytes (``offcash.se.paid``), and once the SE holds a CRL
+of its bank that lists its own certificate (installed at enrolment, at a sync, or by
+``install_crls`` when the bank answers a sync with no acknowledgement) it signs no payment and
+no unload (``SecureElementRevoked``).
 
 It is *not* tamper-resistant: whoever holds the file and the PIN holds the key and can copy or
 roll back the state. offcash bounds and detects that (limits, short-lived certificates, double
@@ -23,17 +32,20 @@ from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.errors import (
+    DecodeError,
     InsufficientFunds,
     Limit,
     LimitExceeded,
-    MoneyError,
     Rejection,
     SecureElementError,
+    SecureElementRevoked,
     VerificationError,
 )
 from offcash.protocol import messages as m
+from offcash.se import arguments as arg
 from offcash.se import log
 from offcash.se.interface import Received, SecureElement, Status, SyncUpload
+from offcash.se.paid import MAX_PAID_REQUESTS
 from offcash.se.state import MAX_LOG_ENTRIES, SEState
 from offcash.se.storage import StateStore
 from offcash.verification import verify_ack, verify_voucher
@@ -102,9 +114,12 @@ class SoftwareSecureElement(SecureElement):
         if len(self._s.entries) + 1 > MAX_LOG_ENTRIES:
             raise LimitExceeded(Limit.MAX_LOG_ENTRIES, len(self._s.entries) + 1, MAX_LOG_ENTRIES)
 
-    def _check_amount(self, amount: int) -> None:
-        if type(amount) is not int or amount <= 0:
-            raise MoneyError(f"amount must be a positive integer of minor units, not {amount!r}")
+    def _check_not_revoked(self, cert: WalletCertificate) -> None:
+        if self._trust.revokes(cert.der):
+            raise SecureElementRevoked(
+                f"wallet {cert.wallet_id} is revoked: a CRL of {cert.bank} this secure element "
+                "holds lists its certificate, so it pays and unloads nothing more"
+            )
 
     # --- enrolment and status ------------------------------------------------------------
 
@@ -124,6 +139,10 @@ class SoftwareSecureElement(SecureElement):
     def _install(
         self, certificate: bytes, banks: list[bytes], crls: list[bytes], now: int
     ) -> WalletCertificate:
+        arg.data(certificate, "certificate")
+        arg.data_list(banks, "bank_certificates")
+        arg.data_list(crls, "crls")
+        arg.time(now)
         trust = TrustStore.create(self._s.root, banks, [])
         for crl in [*self._trust.crl_ders(), *crls]:
             if trust.knows_issuer_of(crl):
@@ -153,7 +172,20 @@ class SoftwareSecureElement(SecureElement):
         self._cert, self._s.certificate, self._s.last_sync = cert, certificate, now
         self._commit()
 
+    def install_crls(self, crls: list[bytes], now: int) -> bool:
+        arg.data_list(crls, "crls")
+        arg.time(now)
+        cert = self._enrolled()
+        trust = TrustStore.create(self._s.root, self._s.banks, self._s.crls)
+        added = sum(1 for crl in crls if trust.knows_issuer_of(crl) and trust.add_crl(crl))
+        if added:
+            self._trust = trust
+            self._s.crls = trust.crl_ders()
+            self._commit()
+        return trust.revokes(cert.der)
+
     def status(self, now: int) -> Status:
+        arg.time(now)
         cert = self._cert
         return Status(
             wallet_id=cert.wallet_id if cert else None,
@@ -172,8 +204,10 @@ class SoftwareSecureElement(SecureElement):
     # --- paying --------------------------------------------------------------------------
 
     def _debit_checks(self, amount: int, now: int, *, payment: bool) -> WalletCertificate:
+        arg.amount(amount)
+        arg.time(now)
         cert = self._enrolled()
-        self._check_amount(amount)
+        self._check_not_revoked(cert)
         limits = cert.limits
         if now > cert.not_after:
             raise SecureElementError("the wallet certificate has expired: sync to renew it")
@@ -188,11 +222,23 @@ class SoftwareSecureElement(SecureElement):
         return cert
 
     def _sign_payment(
-        self, payee: WalletId, amount: int, now: int, nonce: bytes | None, reference: str | None
+        self,
+        payee: WalletId,
+        amount: int,
+        now: int,
+        reference: str | None,
+        request: tuple[bytes, int] | None = None,
     ) -> bytes:
+        """Debit, sign and log a payment; ``request`` is the nonce it answers and how long to
+        remember that request as paid."""
+        arg.wallet_id(payee)
+        arg.text(reference, "reference", arg.MAX_REFERENCE)
         cert = self._debit_checks(amount, now, payment=True)
         if payee == cert.wallet_id:
             raise VerificationError(Rejection.SELF_PAYMENT)
+        nonce = None if request is None else request[0]
+        if request is not None and self._s.paid.full(now):
+            raise LimitExceeded(Limit.MAX_PAID_REQUESTS, MAX_PAID_REQUESTS + 1, MAX_PAID_REQUESTS)
         counter = self._s.counter + 1
         payment = m.sign_payment(
             self._key,
@@ -208,22 +254,54 @@ class SoftwareSecureElement(SecureElement):
         self._s.counter = counter
         self._s.balance -= amount
         self._append(log.Entry(log.EntryType.SENT, now, amount, payment))
+        if request is not None:
+            self._s.paid.remember(payee.raw, request[0], request[1], payment, now)
         self._commit()
         return payment
 
     def pay(self, request: bytes, now: int) -> bytes:
-        req = m.parse_request(request)
-        if req.currency != self._s.params.currency:
+        req = m.parse_request(arg.data(request, "request"))
+        arg.time(now)
+        params = self._s.params
+        if req.currency != params.currency:
             raise VerificationError(
-                Rejection.CURRENCY_MISMATCH,
-                f"{req.currency} on a {self._s.params.currency} network",
+                Rejection.CURRENCY_MISMATCH, f"{req.currency} on a {params.currency} network"
             )
-        return self._sign_payment(req.payee, req.amount, now, req.nonce, req.reference)
+        paid = self._s.paid.payment_for(req.payee.raw, req.nonce, now)
+        if paid is not None:
+            p = m.parse_payment(paid)
+            if (p.payee, p.amount, p.currency, p.reference) != (
+                req.payee,
+                req.amount,
+                req.currency,
+                req.reference,
+            ):
+                raise VerificationError(
+                    Rejection.NONCE_USED,
+                    "this secure element already paid another request of this payee with this "
+                    "nonce; the payee refuses a second payment for it",
+                )
+            return paid  # the same request again: the same payment (a torn-transfer re-send)
+        if req.time > now + params.clock_skew:
+            raise VerificationError(
+                Rejection.FROM_THE_FUTURE, f"request time {req.time} > {now} + {params.clock_skew}"
+            )
+        horizon = params.max_payment_age + params.clock_skew
+        if req.time < now - horizon:
+            raise VerificationError(
+                Rejection.TOO_OLD,
+                f"request time {req.time} < {now} - {horizon}: the payee "
+                "no longer accepts a payment for it",
+            )
+        # kept while a repeat could still be paid: until the request is too old (above)
+        until = max(now, req.time) + horizon
+        return self._sign_payment(req.payee, req.amount, now, req.reference, (req.nonce, until))
 
     def pay_to(self, payee: WalletId, amount: int, now: int, reference: str | None = None) -> bytes:
-        return self._sign_payment(payee, amount, now, None, reference)
+        return self._sign_payment(payee, amount, now, reference)
 
     def sent_payment(self, counter: int) -> bytes:
+        arg.counter(counter)
         for entry in self._s.entries:
             if (
                 entry.type is log.EntryType.SENT
@@ -242,8 +320,12 @@ class SoftwareSecureElement(SecureElement):
         payee_name: str | None = None,
         nonce: bytes | None = None,
     ) -> bytes:
+        arg.amount(amount)
+        arg.time(now)
+        arg.text(reference, "reference", arg.MAX_REFERENCE)
+        arg.text(payee_name, "payee_name", arg.MAX_PAYEE_NAME)
+        arg.nonce(nonce)
         cert = self._enrolled()
-        self._check_amount(amount)
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + amount)
         req = m.PaymentRequest(
             payee=cert.wallet_id,
@@ -254,13 +336,21 @@ class SoftwareSecureElement(SecureElement):
             reference=reference,
             payee_name=payee_name,
         )
-        self._s.book.maybe_prune(now, self._s.params.max_payment_age)
         encoded = req.encode()
+        try:  # a payer reads the request with this decoder: refuse one it would not read
+            readable = m.parse_request(encoded) == req
+        except DecodeError as exc:
+            raise ValueError(f"refusing an unreadable request: {exc}") from None
+        if not readable:
+            raise ValueError("refusing a request that does not read back as given")
+        self._s.book.maybe_prune(now, self._s.params.max_payment_age)
         self._s.book.add_request(req, encoded)
         self._commit()
         return encoded
 
     def receive(self, payment: bytes, now: int) -> Received:
+        arg.data(payment, "payment")
+        arg.time(now)
         cert = self._enrolled()
         verified, duplicate = self._s.book.verify(
             payment, trust=self._trust, params=self._s.params, payee=cert.wallet_id, now=now
@@ -281,6 +371,8 @@ class SoftwareSecureElement(SecureElement):
     # --- funding and unloading -----------------------------------------------------------
 
     def load(self, voucher: bytes, now: int) -> int:
+        arg.data(voucher, "voucher")
+        arg.time(now)
         cert = self._enrolled()
         v = verify_voucher(
             voucher,
@@ -321,6 +413,7 @@ class SoftwareSecureElement(SecureElement):
     # --- sync ----------------------------------------------------------------------------
 
     def sync_upload(self, now: int) -> SyncUpload:
+        arg.time(now)
         cert = self._enrolled()
         report = m.sign_report(
             self._key,
@@ -343,6 +436,8 @@ class SoftwareSecureElement(SecureElement):
         crls: list[bytes],
         now: int,
     ) -> None:
+        arg.data(ack, "ack")
+        arg.time(now)
         cert = self._enrolled()
         a = verify_ack(
             ack, trust=self._trust, params=self._s.params, wallet=cert.wallet_id, bank=cert.bank

@@ -2,8 +2,8 @@
 
 Theory of operation: ``SEState`` is everything a ``SoftwareSecureElement`` holds (key, network
 parameters, trust anchors and CRLs, certificate, balance and counters, the log since the last
-sync, the payee's memory, the vouchers applied). ``encode`` writes it as deterministic CBOR;
-``decode`` reads it back strictly, so a damaged or crafted state file gives a
+sync, the payee's memory, the vouchers applied, the requests paid). ``encode`` writes it as
+deterministic CBOR; ``decode`` reads it back strictly, so a damaged or crafted state file gives a
 ``SecureElementError`` and never another exception. It knows nothing of sealing or files.
 """
 
@@ -18,10 +18,13 @@ from offcash.encoding.fields import array_of, bstr, uint
 from offcash.errors import DecodeError, OffcashError, SecureElementError
 from offcash.protocol.payee import PayeeBook
 from offcash.se import log
+from offcash.se.paid import PaidRequests
 
 #: Log entries an SE holds before it must sync (a capacity, not a bank policy).
 MAX_LOG_ENTRIES = 1024
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+#: Version 1 had no memory of paid requests (item 12); it is read as an empty one.
+_ITEMS = {1: 12, 2: 13}
 
 
 @dataclass
@@ -42,6 +45,7 @@ class SEState:
     entries: list[log.Entry] = field(default_factory=list)
     book: PayeeBook = field(default_factory=PayeeBook)
     vouchers: dict[bytes, int] = field(default_factory=dict)
+    paid: PaidRequests = field(default_factory=PaidRequests)
 
     def encode(self) -> bytes:
         """The state as deterministic CBOR."""
@@ -59,6 +63,7 @@ class SEState:
                 [e.encode() for e in self.entries],
                 self.book.to_cbor(),
                 self.vouchers,
+                self.paid.to_cbor(),
             ]
         )
 
@@ -67,10 +72,11 @@ class SEState:
         """The state from ``encode``'s bytes; ``SecureElementError`` if unreadable."""
         try:
             v: Any = cbor.decode(data, path="state", max_bytes=64 * 1024 * 1024)
-            if type(v) is not list or len(v) != 12:
-                raise DecodeError("state", "expected an array of 12 items")
-            if v[0] != _STATE_VERSION:
-                raise SecureElementError(f"unsupported state version {v[0]!r}")
+            if type(v) is not list or not v or type(v[0]) is not int or v[0] not in _ITEMS:
+                version = v[0] if type(v) is list and v else None
+                raise SecureElementError(f"unsupported state version {version!r}")
+            if len(v) != _ITEMS[v[0]]:
+                raise DecodeError("state", f"expected an array of {_ITEMS[v[0]]} items")
             der, ders = bstr(1), array_of(bstr(1), 1024)
             balance, counter, sync_seq, last_sync = (
                 uint()(x, "state.counters") for x in _items(v[7], 4, "state.counters")
@@ -98,6 +104,7 @@ class SEState:
                     bstr(1, 64)(i, "state.vouchers"): uint()(e, "state.vouchers")
                     for i, e in v[11].items()
                 },
+                paid=PaidRequests.from_cbor(v[12], "state.paid") if len(v) > 12 else PaidRequests(),
             )
         except SecureElementError:
             raise

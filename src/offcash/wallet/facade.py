@@ -20,7 +20,7 @@ file with ``SealedFile.locked`` for as long as the ``Wallet`` is used.
 from __future__ import annotations
 
 from offcash.domain.ids import WalletId
-from offcash.errors import LocalError
+from offcash.errors import LocalError, OffcashError
 from offcash.se.interface import SecureElement, Status
 from offcash.wallet.settlement import Settlement, SyncAnswer
 
@@ -89,10 +89,17 @@ class Wallet:
 
     def sync(self, now: int) -> SyncAnswer:
         """Settle the SE's log, then apply the acknowledgement and the renewed certificate;
-        ``RevokedAtSync`` if settlement revoked the wallet."""
+        ``RevokedAtSync`` if settlement revoked the wallet (the SE then holds the CRL that
+        lists it, and refuses to pay)."""
         upload = self.se.sync_upload(now)
-        answer = self.settlement.sync(upload.report, upload.entries, self.se.csr(), now)
+        try:
+            answer = self.settlement.sync(upload.report, upload.entries, self.se.csr(), now)
+        except OffcashError as exc:
+            if exc.code == "wallet-revoked":  # revoked before: install the CRL that says so
+                self.se.install_crls(list(self.settlement.trust_material(None, now).crls), now)
+            raise
         if answer.ack is None or answer.certificate is None:
+            self.se.install_crls(list(answer.crls), now)  # the SE learns it: it stops paying
             raise RevokedAtSync(self.wallet_id, list(answer.anomalies))
         self.se.apply_sync(
             answer.ack, answer.certificate, answer.bank_certificates, answer.crls, now
