@@ -32,6 +32,8 @@ FORBIDDEN = {
     "offcash.api",
     "offcash.cli",
     "offcash.transports",
+    "offcash.simulator",
+    "matplotlib",
     "sqlalchemy",
     "alembic",
     "psycopg",

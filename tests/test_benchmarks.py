@@ -17,6 +17,7 @@ RUNS = {
     "settlement.py": (["--payments", "100"], "of the verify_payment ceiling"),
     "sync_settlement.py": (["--payments", "100"], "payments/s by sync"),
     "load.py": (["--clients", "2", "--seconds", "2"], "payments/s"),
+    "simulator.py": (["--scale", "0.01", "--days", "1"], "payments/s overall"),
 }
 
 

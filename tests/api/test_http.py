@@ -75,8 +75,9 @@ def test_errors_are_problem_documents(setup: tuple[Client, TestClient, PilotNetw
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"] == "https://offcash.dev/problems/decode-error"
-    r = http.post("/v1/sync", json={"nonsense": 1})
-    assert r.status_code == 400 and r.json()["code"] == "decode-error"
+    r = http.post("/v1/sync", json={"nonsense": 1})  # JSON, but not the route's schema
+    assert r.status_code == 422 and r.json()["code"] == "decode-error"
+    assert {e["pointer"] for e in r.json()["errors"]} >= {"/body/report", "/body/entries"}
     r = http.post("/v1/unload", json={"request": "AAAA"})
     assert r.status_code == 400
     r = http.get("/v1/audit", headers={"Authorization": "Bearer wrong"})

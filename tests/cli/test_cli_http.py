@@ -112,7 +112,7 @@ def test_full_story_over_http(served: tuple[list[str], str], tmp_path: Path) -> 
     assert run(*n, "wallet", "report-lost", "carol-phone", *s).code == 0
     r = run(*n, "wallet", "refund-lost", "carol-phone", *s, "--json")
     assert r.code == 0, r.stderr
-    assert r.json()["refunded"] == "25.00" and r.json()["owner"] == "carol"  # type: ignore[index]
+    assert r.json()["refunded"] == 2500 and r.json()["owner"] == "carol"  # type: ignore[index]
     r = run(*n, "ledger", "release-torn", *s, "--json")
     assert r.code == 0 and r.json()["released"] == 0, r.stderr  # type: ignore[index]
 
@@ -134,13 +134,23 @@ def test_full_story_over_http(served: tuple[list[str], str], tmp_path: Path) -> 
 def _open_fund_pay_sync(n: list[str], s: list[str], tmp_path: Path) -> None:
     for name, bank in (("alice", "Bank A"), ("bob", "Bank B"), ("carol", "Bank B")):
         r = run(*n, "account", "open", name, "--bank", bank, "--deposit", "500", *s, "--json")
-        assert r.code == 0 and r.json()["balance"] == "500.00", r.stderr  # type: ignore[index]
+        assert r.code == 0 and r.json()["balance"] == 50000, r.stderr  # type: ignore[index]
         r = run(*n, "wallet", "create", f"{name}-phone", "--bank", bank, "--owner", name, *s)
         assert r.code == 0, r.stderr
     r = run(*n, "wallet", "fund", "alice-phone", "100", *s, "--json")
-    assert r.code == 0 and r.json()["balance"] == "100.00", r.stderr  # type: ignore[index]
+    assert r.code == 0 and r.json()["balance"] == 10000, r.stderr  # type: ignore[index]
     r = run(*n, "account", "show", "alice", *s, "--json")
-    assert r.code == 0 and r.json()["balance"] == "400.00"  # type: ignore[index]
+    assert r.code == 0 and r.json()["balance"] == 40000  # type: ignore[index]
+    # One representation of money in JSON: the CLI's is the API's (minor units and currency);
+    # people read the decimal.
+    cli = r.json()
+    assert isinstance(cli, dict)
+    token = Network.open(Path(n[1])).operator_token
+    api = httpx.get(
+        f"{s[1]}/v1/accounts/{cli['account_id']}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert api == {"balance": 40000, "currency": "EUR"} == {k: cli[k] for k in api}
+    assert "400.00 EUR" in run(*n, "account", "show", "alice", *s).stdout
 
     # Offline: a request answered by QR, then a one-way payment; no server involved.
     req, pay, pay2 = tmp_path / "req.png", tmp_path / "pay.png", tmp_path / "pay2.txt"
@@ -166,9 +176,9 @@ def _open_fund_pay_sync(n: list[str], s: list[str], tmp_path: Path) -> None:
 
     # Both sides sync over HTTP.
     for name, balance in (
-        ("alice-phone", "82.50"),
-        ("bob-phone", "12.50"),
-        ("carol-phone", "5.00"),
+        ("alice-phone", 8250),
+        ("bob-phone", 1250),
+        ("carol-phone", 500),
     ):
         r = run(*n, "wallet", "sync", name, *s, "--json")
         assert r.code == 0, r.stderr
@@ -177,7 +187,7 @@ def _open_fund_pay_sync(n: list[str], s: list[str], tmp_path: Path) -> None:
         assert got["balance"] == balance and got["log_entries"] == 0
         assert got["uploaded_entries"] >= 1 and got["settlement"]["settled"] >= 1
     r = run(*n, "wallet", "unload", "bob-phone", "2.50", *s, "--json")
-    assert r.code == 0 and r.json()["balance"] == "10.00", r.stderr  # type: ignore[index]
+    assert r.code == 0 and r.json()["balance"] == 1000, r.stderr  # type: ignore[index]
     r = run(*n, "account", "show", "bob", *s)
     assert r.code == 0 and "502.50 EUR" in r.stdout
 

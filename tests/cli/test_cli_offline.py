@@ -31,13 +31,13 @@ def test_request_pay_receive_by_png(offline_net: Network, tmp_path: Path) -> Non
     assert r.code == 0, r.stderr
     body = r.json()
     assert isinstance(body, dict)
-    assert body["payee"] == "bob" and body["amount"] == "12.50" and body["balance"] == "87.50"
+    assert body["payee"] == "bob" and body["amount"] == 1250 and body["balance"] == 8750
     assert zxingcpp.read_barcodes(Image.open(pay))
     r = run(*n, "wallet", "receive", "bob", pay, "--json")
     assert r.code == 0, r.stderr
     got = r.json()
     assert isinstance(got, dict)
-    assert got["payer"] == "alice" and got["balance"] == "12.50" and not got["duplicate"]
+    assert got["payer"] == "alice" and got["balance"] == 1250 and not got["duplicate"]
     # A re-sent payment is reported, not credited twice.
     r = run(*n, "wallet", "receive", "bob", pay)
     assert r.code == 0 and "not credited again" in r.stdout

@@ -40,9 +40,9 @@ def net(tmp_path: Path) -> list[str]:
 
 def test_accounts_wallets_sync_audit(net: list[str], tmp_path: Path) -> None:
     r = run(*net, "account", "show", "alice", "--json")
-    assert r.code == 0 and r.json()["balance"] == "400.00"  # type: ignore[index]
+    assert r.code == 0 and r.json()["balance"] == 40000  # type: ignore[index]
     w = run(*net, "wallet", "show", "alice-phone", "--json").json()
-    assert isinstance(w, dict) and w["balance"] == "100.00" and w["bank"] == "Bank A"
+    assert isinstance(w, dict) and w["balance"] == 10000 and w["bank"] == "Bank A"
     pay = tmp_path / "p.png"
     assert (
         run(
@@ -65,8 +65,8 @@ def test_accounts_wallets_sync_audit(net: list[str], tmp_path: Path) -> None:
         assert r.code == 0, r.stderr
         assert r.json()["log_entries"] == 0  # type: ignore[index]
     r = run(*net, "wallet", "unload", "bob-phone", "10", "--json")
-    assert r.code == 0 and r.json()["balance"] == "20.00", r.stderr  # type: ignore[index]
-    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == "510.00"  # type: ignore[index]
+    assert r.code == 0 and r.json()["balance"] == 2000, r.stderr  # type: ignore[index]
+    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == 51000  # type: ignore[index]
     r = run(*net, "ledger", "audit", "--json")
     assert r.code == 0, r.stderr
     audit = r.json()
@@ -128,15 +128,15 @@ def test_lost_wallet_refunded_after_claim_window(tmp_path: Path) -> None:
         "wallet": "alice-phone",  # the 100.00 loaded since its last sync
         "wallet_id": r.json()["wallet_id"],  # type: ignore[index]
         "owner": "alice",
-        "refunded": "100.00",
+        "refunded": 10000,
         "currency": "EUR",
-        "owner_balance": "500.00",
+        "owner_balance": 50000,
     }
     r = run(*n, "wallet", "refund-lost", "alice-phone")  # once only; named, not by id
     assert r.code == 1 and "wallet alice-phone is refunded" in r.stderr, r.stderr
     audit = run(*n, "ledger", "audit", "--json").json()
     assert isinstance(audit, dict) and audit["balanced"]
-    assert audit["revoked"] == ["alice-phone (refunded)"] and audit["float"] == "0.00"
+    assert audit["revoked"] == ["alice-phone (refunded)"] and audit["float"] == 0
     assert run(*n, "wallet", "show", "alice-phone").code == 0  # the SE file is still readable
 
 
@@ -162,18 +162,18 @@ def test_release_torn(net: list[str], tmp_path: Path, monkeypatch: pytest.Monkey
     assert run(*net, "wallet", "receive", "bob-phone", pay).code == 0
     assert run(*net, "wallet", "sync", "alice-phone").code == 0
     audit = run(*net, "ledger", "audit", "--json").json()
-    assert isinstance(audit, dict) and audit["suspense"] == "7.50"
+    assert isinstance(audit, dict) and audit["suspense"] == 750
     r = run(*net, "ledger", "release-torn", "--json")
-    assert r.code == 0 and r.json() == {"released": 0, "currency": "EUR", "suspense": "7.50"}
+    assert r.code == 0 and r.json() == {"released": 0, "currency": "EUR", "suspense": 750}
     monkeypatch.setenv("OFFCASH_NOW", str(now() + 8 * 24 * 3600))  # the documented clock pin
     r = run(*net, "ledger", "release-torn")
     assert r.code == 0 and "Released 1" in r.stdout and "0.00 EUR" in r.stdout, r.stderr
-    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == "507.50"  # type: ignore[index]
+    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == 50750  # type: ignore[index]
     monkeypatch.delenv("OFFCASH_NOW")
     assert run(*net, "wallet", "sync", "bob-phone").code == 0
-    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == "500.00"  # type: ignore[index]
+    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == 50000  # type: ignore[index]
     audit = run(*net, "ledger", "audit", "--json").json()
-    assert isinstance(audit, dict) and audit["balanced"] and audit["suspense"] == "0.00"
+    assert isinstance(audit, dict) and audit["balanced"] and audit["suspense"] == 0
 
 
 def test_offline_after_ledger_deleted(net: list[str], tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_demo_json_and_png(tmp_path: Path) -> None:
     steps = {s["step"]: s for s in result["steps"]}
     assert steps["bob receives"]["payer"] == "alice"
     assert steps["carol receives"]["payer"] == "bob"
-    assert steps["dave receives"]["amount"] == steps["erin receives"]["amount"] == "50.00"
+    assert steps["dave receives"]["amount"] == steps["erin receives"]["amount"] == 5000
     assert steps["sync mallory"]["code"] == "wallet-revoked"
     audit = steps["audit"]
     assert audit["balanced"]

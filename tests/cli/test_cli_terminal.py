@@ -36,7 +36,7 @@ def test_terminal_create_receive_redeem(tmp_path: Path) -> None:
     assert r.code == 0, r.stderr
     got = r.json()
     assert isinstance(got, dict)
-    assert (got["amount"], got["payer"], got["duplicate"]) == ("12.50", "alice-phone", False)
+    assert (got["amount"], got["payer"], got["duplicate"]) == (1250, "alice-phone", False)
     again = run(*n, "terminal", "receive", "till", pay, "--json").json()
     assert isinstance(again, dict) and again["duplicate"] and again["held_payments"] == 1
     r = run(*n, "terminal", "receive", "till", req)  # a request is not a payment
@@ -48,13 +48,13 @@ def test_terminal_create_receive_redeem(tmp_path: Path) -> None:
     assert isinstance(redeemed, dict)
     assert (redeemed["settled"], redeemed["amount"], redeemed["owner_balance"]) == (
         1,
-        "12.50",
-        "12.50",
+        1250,
+        1250,
     )
     assert redeemed["held_payments"] == 0 and redeemed["refused"] == []
     r = run(*n, "terminal", "redeem", "till", "--json")  # nothing twice
     again = r.json()
-    assert isinstance(again, dict) and again["settled"] == 0 and again["owner_balance"] == "12.50"
+    assert isinstance(again, dict) and again["settled"] == 0 and again["owner_balance"] == 1250
     shown = run(*n, "terminal", "show", "till")
     assert shown.code == 0 and "0 payments held" in shown.stdout
     assert run(*n, "terminal", "show", "nope").code == 1

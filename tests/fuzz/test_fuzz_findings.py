@@ -104,10 +104,12 @@ def http(tmp_path: Path, p256: PilotNetwork) -> TestClient:
     [
         ("GET", "/nowhere", {}, 404),
         ("DELETE", "/v1/sync", {}, 405),
-        ("POST", "/v1/banks/Bank%20A/issue", {"json": {"amount": 2**70}}, 400),
+        ("POST", "/v1/banks/Bank%20A/issue", {"json": {"amount": 2**70}}, 422),
         ("POST", "/v1/banks/Bank%20A/issue", {"json": {"amount": 5},
-                                              "headers": {"X-Offcash-Time": str(2**70)}}, 400),
-        ("GET", "/v1/trust", {"headers": {"X-Offcash-Time": "-1"}}, 400),
+                                              "headers": {"X-Offcash-Time": str(2**70)}}, 422),
+        ("GET", "/v1/trust", {"headers": {"X-Offcash-Time": "-1"}}, 422),
+        ("POST", "/v1/sync", {"content": b"{", "headers": {"Content-Type": "application/json"}},
+         400),
     ],
 )  # fmt: skip
 def test_http_edge_cases_are_problem_documents(

@@ -1,53 +1,72 @@
 """The settlement HTTP API (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
 
 Theory of operation: a thin adapter over ``LedgerService``. Signed messages travel as base64url
-strings in JSON. Wallet calls (sync, unload, redeem, trust) need no credential: the SE-signed
-report, unload request and payments are the authentication, and value only ever goes to the
-accounts the ledger already associates with the signer or the terminal. Operator calls need
-``Authorization: Bearer <token>``. Every error is an RFC 9457 problem document
-(``application/problem+json``) whose ``type`` is ``https://offcash.dev/problems/<code>``, the
-``code`` of the ``OffcashError`` raised; malformed input is a 400, never a 500. The clock is
-read here (``clock``); tests and replays may let the caller set ``X-Offcash-Time``.
+strings in JSON; amounts are integers of minor units of the network's currency (docs/API.md).
+Wallet calls (sync, unload, redeem, trust) need no credential: the SE-signed report, unload
+request and payments are the authentication, and value only ever goes to the accounts the
+ledger already associates with the signer or the terminal. Operator calls need
+``Authorization: Bearer <token>`` (nothing else is accepted; the token is compared in constant
+time; a refusal is a 401 with ``WWW-Authenticate: Bearer``). ``/healthz``, ``/readyz`` and
+``/metrics`` need no credential. Every error is an RFC 9457 problem document
+(``offcash.api.problems``); malformed input is a 400 or 422, never a 500; every body, list and
+text field is bounded (``offcash.api.limits``). The clock is read here (``clock``); tests and
+replays may let the caller set ``X-Offcash-Time``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
-from collections.abc import Callable, Mapping
+import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
+from fastapi import Depends, FastAPI, Header, Path, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from offcash.api import wire
+from offcash.api import docs, limits, monitoring, problems, wire
+from offcash.api.problems import PROBLEM_BASE, Problem, problem, status_of
 from offcash.domain.ids import WalletId
-from offcash.errors import (
-    DecodeError,
-    InsufficientFunds,
-    LimitExceeded,
-    LocalError,
-    OffcashError,
-    RemoteError,
-    ServiceUnavailable,
-    VerificationError,
-)
-from offcash.ledger.errors import Conflict, NotFound, Unauthorized
+from offcash.errors import OffcashError
+from offcash.ledger.errors import Unauthorized
 from offcash.ledger.service import LedgerService, voucher_id_of
+from offcash.se.state import MAX_LOG_ENTRIES
 
-PROBLEM_BASE = "https://offcash.dev/problems/"
+__all__ = ["PROBLEM_BASE", "Problem", "create_app", "problem", "status_of", "voucher_id"]
+
 #: Integers the ledger stores (SQL BIGINT); larger ones are malformed input, not a server error.
 BIGINT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 #: The clock a caller may set: the range of a message's time field.
 TIME = Annotated[int | None, Header(ge=0, le=2**40)]
+
+
+def printable(text: str) -> str:
+    """``text`` if it holds no control character (NUL included) and no lone surrogate: such
+    text cannot be stored (PostgreSQL refuses NUL, neither backend encodes a surrogate)."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        raise ValueError("contains a control character or a lone surrogate")
+    return text
+
+
+#: A name or id given in a body, a path or a query: bounded, printable text.
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=limits.MAX_NAME_CHARS),
+    AfterValidator(printable),
+]
 #: ``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header) on every operator call that
 #: creates or moves something (issue, open account, distribute, enroll, register a terminal,
 #: fund): a retry with the same key and request gets the first answer and takes effect once; the
 #: same key with another request is 409.
-IDEMPOTENCY_KEY = Annotated[str | None, Header(min_length=1, max_length=255)]
+IDEMPOTENCY_KEY = Annotated[
+    str | None, Header(min_length=1, max_length=255), AfterValidator(lambda v: v and printable(v))
+]
+#: A signed message (or CSR) as base64url text, and a log entry.
+Signed = Annotated[str, StringConstraints(max_length=limits.MAX_SIGNED_B64)]
+EntryText = Annotated[str, StringConstraints(max_length=limits.MAX_ENTRY_B64)]
+PathText = Annotated[Text, Path()]
 
 
 def voucher_id(idempotency_key: str) -> bytes:
@@ -55,155 +74,94 @@ def voucher_id(idempotency_key: str) -> bytes:
     return voucher_id_of(idempotency_key)
 
 
-def status_of(exc: OffcashError) -> int:
-    """The HTTP status for an offcash error."""
-    if isinstance(exc, Unauthorized):
-        return 401
-    if isinstance(exc, ServiceUnavailable):
-        return 503
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, DecodeError):
-        return 400
-    if isinstance(exc, RemoteError):
-        return 422
-    if isinstance(exc, Conflict | LocalError):
-        return 409
-    return 400
-
-
-def members_of(exc: OffcashError) -> dict[str, Any]:
-    """The typed members of an error, for its problem document (RFC 9457 extension members),
-    so a client raises the same error: a rejection's name, a limit and its bound..."""
-    if isinstance(exc, VerificationError):
-        return {"rejection": exc.rejection.name}
-    if isinstance(exc, LimitExceeded):
-        return {"limit": exc.limit.name, "value": exc.value, "bound": exc.bound}
-    if isinstance(exc, InsufficientFunds):
-        return {"balance": exc.balance, "amount": exc.amount}
-    return {}
-
-
-def problem(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-    members: Mapping[str, Any] | None = None,
-) -> JSONResponse:
-    """An RFC 9457 problem response."""
-    return JSONResponse(
-        {
-            "type": PROBLEM_BASE + code,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "code": code,
-            **(members or {}),
-        },
-        status_code=status,
-        media_type="application/problem+json",
-        headers=headers,
-    )
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem document, as every error response carries."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
+def _problems(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "description": description,
+            "content": {problems.MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+        }
+        for status, description in statuses
+    }
 
 
 #: Every route may answer with a problem document; the OpenAPI document says so.
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
-    }
-    for status, description in [
-        (400, "Malformed input"),
-        (401, "Operator call without a valid bearer token"),
-        (404, "Unknown wallet, account, bank or route"),
-        (409, "Refused by the ledger's state"),
-        (422, "A signed message broke a rule"),
-        (503, "The ledger database cannot be reached now; retry later"),
-    ]
-}
+PROBLEMS = _problems(
+    (400, "Malformed input (not JSON, not base64url, not a decodable message)"),
+    (401, "Operator call without a valid bearer token"),
+    (404, "Unknown wallet, account, bank or route"),
+    (409, "Refused by the ledger's state"),
+    (413, "Request body over the route's limit"),
+    (422, "Input failing validation (see errors), or a signed message breaking a rule"),
+    (503, "The ledger database cannot be reached now; retry later"),
+)
 
 
 class Amount(BaseModel):
-    amount: BIGINT
+    amount: BIGINT = Field(description="Integer of minor units of the network's currency")
 
 
 class NewAccount(BaseModel):
-    bank: str
-    holder: str
+    bank: Text
+    holder: Text
 
 
 class NewWallet(BaseModel):
-    csr: str
-    account: str
+    csr: Signed
+    account: Text
 
 
 class NewTerminal(BaseModel):
-    account: str
+    account: Text
 
 
 class Upload(BaseModel):
-    report: str
-    entries: list[str]
-    csr: str
+    report: Signed
+    entries: list[EntryText] = Field(max_length=MAX_LOG_ENTRIES)
+    csr: Signed
 
 
 class Unload(BaseModel):
-    request: str
+    request: Signed
 
 
 class Payments(BaseModel):
-    payments: list[str]
+    payments: list[Signed] = Field(max_length=limits.MAX_REDEEM_PAYMENTS)
 
 
-def create_app(
+def operator_guard(token: str) -> Callable[..., None]:
+    """The dependency of operator routes: ``Authorization: Bearer <token>`` and nothing else
+    (declared in the OpenAPI document as the ``HTTPBearer`` scheme), compared in constant time
+    (SHA-256 of both sides, so not even the length leaks); else ``Unauthorized`` (a 401 with
+    ``WWW-Authenticate: Bearer``)."""
+    expected = hashlib.sha256(token.encode()).digest()
+    bearer = Depends(HTTPBearer(auto_error=False, description="The operator token"))
+
+    def operator(credentials: HTTPAuthorizationCredentials | None = bearer) -> None:
+        given = hashlib.sha256(credentials.credentials.encode() if credentials else b"").digest()
+        if credentials is None or not hmac.compare_digest(given, expected):
+            raise Unauthorized("operator call without a valid bearer token")
+
+    return operator
+
+
+def create_app(  # noqa: PLR0915 (one short route per endpoint)
     ledger: LedgerService,
     token: str,
     clock: Callable[[], int] = lambda: int(time.time()),
     accept_client_time: bool = False,
 ) -> FastAPI:
     """The FastAPI app serving ``ledger``; ``token`` guards the operator calls."""
-    app = FastAPI(title="offcash settlement", version="1", responses=PROBLEMS)
-
-    @app.exception_handler(OffcashError)
-    async def _offcash(_: Request, exc: OffcashError) -> JSONResponse:
-        return problem(
-            status_of(exc), exc.code, type(exc).__name__, str(exc), members=members_of(exc)
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(400, DecodeError.code, "DecodeError", str(exc.errors())[:2000])
-
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: NotFound.code, 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, "HTTPException", str(exc.detail), exc.headers)
-
-    @app.exception_handler(Exception)
-    async def _bug(_: Request, exc: Exception) -> JSONResponse:  # still a bug: the fuzz tests fail
-        return problem(500, "internal-error", "InternalError", type(exc).__name__)
+    title = "offcash settlement"
+    app = FastAPI(title=title, version="1", responses=PROBLEMS, docs_url=None, redoc_url=None)
+    problems.install(app)
+    docs.install(app, title)
+    app.add_middleware(limits.BodyLimit, router=app.router)
+    stats = monitoring.install(app, ledger)
 
     def now(x_offcash_time: TIME = None) -> int:
         return x_offcash_time if accept_client_time and x_offcash_time is not None else clock()
 
-    def operator(authorization: Annotated[str | None, Header()] = None) -> None:
-        given = (authorization or "").removeprefix("Bearer ").encode()
-        if not authorization or not hmac.compare_digest(given, token.encode()):
-            raise Unauthorized("operator call without a valid bearer token")
-
-    Op = [Depends(operator)]
+    Op = [Depends(operator_guard(token))]
 
     @app.get("/v1/network")
     def network() -> dict[str, Any]:
@@ -211,29 +169,41 @@ def create_app(
         return wire.network(ledger.network())
 
     @app.get("/v1/trust")
-    def trust(wallet: str | None = None, t: int = Depends(now)) -> dict[str, Any]:
+    def trust(
+        wallet: Annotated[Text | None, Query()] = None, t: int = Depends(now)
+    ) -> dict[str, Any]:
         return wire.trust(ledger.trust_material(WalletId.parse(wallet) if wallet else None, t))
 
     @app.post("/v1/sync")
     def sync(body: Upload, t: int = Depends(now)) -> dict[str, Any]:
-        entries = [wire.unb64(e, f"entries[{i}]") for i, e in enumerate(body.entries)]
-        result = ledger.sync(
-            wire.unb64(body.report, "report"), entries, wire.unb64(body.csr, "csr"), t
-        )
+        try:
+            entries = [wire.unb64(e, f"entries[{i}]") for i, e in enumerate(body.entries)]
+            report, csr = wire.unb64(body.report, "report"), wire.unb64(body.csr, "csr")
+            result = ledger.sync(report, entries, csr, t)
+        except OffcashError as exc:
+            stats.syncs.labels(exc.code).inc()
+            raise
+        stats.syncs.labels("revoked" if result.ack is None else "settled").inc()
+        stats.settled.labels("sync").inc(result.settled)
+        stats.refusals(result.refused)
         return wire.sync_result(result)
 
     @app.post("/v1/unload")
-    def unload(body: Unload, t: int = Depends(now)) -> dict[str, int]:
-        return {"amount": ledger.unload(wire.unb64(body.request, "request"), t)}
+    def unload(body: Unload, t: int = Depends(now)) -> dict[str, Any]:
+        amount = ledger.unload(wire.unb64(body.request, "request"), t)
+        return {"amount": amount, "currency": ledger.params.currency}
 
     @app.post("/v1/terminals/{terminal}/redeem")
-    def redeem(terminal: str, body: Payments, t: int = Depends(now)) -> dict[str, Any]:
+    def redeem(terminal: PathText, body: Payments, t: int = Depends(now)) -> dict[str, Any]:
         payments = (wire.unb64(p, f"payments[{i}]") for i, p in enumerate(body.payments))
-        return wire.redeem(ledger.redeem(WalletId.parse(terminal), payments, t))
+        result = ledger.redeem(WalletId.parse(terminal), payments, t)
+        stats.settled.labels("redeem").inc(result.settled)
+        stats.refusals(result.refused)
+        return {**wire.redeem(result), "currency": ledger.params.currency}
 
     @app.post("/v1/banks/{bank}/issue", dependencies=Op)
     def issue(
-        bank: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+        bank: PathText, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
     ) -> dict[str, bool]:
         ledger.issue(bank, body.amount, t, idempotency_key)
         return {"ok": True}
@@ -244,14 +214,17 @@ def create_app(
 
     @app.post("/v1/accounts/{account}/distribute", dependencies=Op)
     def distribute(
-        account: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+        account: PathText,
+        body: Amount,
+        t: int = Depends(now),
+        idempotency_key: IDEMPOTENCY_KEY = None,
     ) -> dict[str, bool]:
         ledger.distribute(account, body.amount, t, idempotency_key)
         return {"ok": True}
 
     @app.get("/v1/accounts/{account}", dependencies=Op)
-    def balance(account: str) -> dict[str, int]:
-        return {"balance": ledger.balance(account)}
+    def balance(account: PathText) -> dict[str, Any]:
+        return {"balance": ledger.balance(account), "currency": ledger.params.currency}
 
     @app.post("/v1/wallets", dependencies=Op)
     def enroll(
@@ -268,22 +241,26 @@ def create_app(
 
     @app.post("/v1/wallets/{wallet}/fund", dependencies=Op)
     def fund(
-        wallet: str, body: Amount, t: int = Depends(now), idempotency_key: IDEMPOTENCY_KEY = None
+        wallet: PathText,
+        body: Amount,
+        t: int = Depends(now),
+        idempotency_key: IDEMPOTENCY_KEY = None,
     ) -> dict[str, str]:
-        voucher = ledger.fund(WalletId.parse(wallet), body.amount, t, idempotency_key)
-        return {"voucher": wire.b64(voucher)}
+        vid = None if idempotency_key is None else voucher_id(idempotency_key)
+        return {"voucher": wire.b64(ledger.fund(WalletId.parse(wallet), body.amount, t, vid))}
 
     @app.post("/v1/wallets/{wallet}/lost", dependencies=Op)
-    def report_lost(wallet: str, t: int = Depends(now)) -> dict[str, bool]:
+    def report_lost(wallet: PathText, t: int = Depends(now)) -> dict[str, bool]:
         ledger.report_lost(WalletId.parse(wallet), t)
         return {"ok": True}
 
     @app.post("/v1/wallets/{wallet}/refund", dependencies=Op)
-    def refund_lost(wallet: str, t: int = Depends(now)) -> dict[str, int]:
-        return {"amount": ledger.refund_lost(WalletId.parse(wallet), t)}
+    def refund_lost(wallet: PathText, t: int = Depends(now)) -> dict[str, Any]:
+        amount = ledger.refund_lost(WalletId.parse(wallet), t)
+        return {"amount": amount, "currency": ledger.params.currency}
 
     @app.get("/v1/wallets/{wallet}/evidence", dependencies=Op)
-    def evidence(wallet: str) -> list[dict[str, Any]]:
+    def evidence(wallet: PathText) -> list[dict[str, Any]]:
         return [
             {"counter": c, "messages": [wire.b64(m) for m in ms]}
             for c, ms in ledger.evidence(WalletId.parse(wallet))
@@ -295,11 +272,12 @@ def create_app(
 
     @app.get("/v1/audit", dependencies=Op)
     def audit() -> dict[str, Any]:
-        return wire.audit(ledger.audit())
+        return {**wire.audit(ledger.audit()), "currency": ledger.params.currency}
 
     @app.get("/v1/anomalies", dependencies=Op)
-    def anomalies(wallet: str | None = None) -> list[dict[str, Any]]:
+    def anomalies(wallet: Annotated[Text | None, Query()] = None) -> list[dict[str, Any]]:
         w = WalletId.parse(wallet) if wallet else None
-        return [wire.anomaly(a) for a in ledger.anomalies(w)]
+        currency = ledger.params.currency
+        return [{**wire.anomaly(a), "currency": currency} for a in ledger.anomalies(w)]
 
     return app

@@ -34,9 +34,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offcash.cli.amount import Amount
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
-from offcash.domain.money import Money
+from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
 from offcash.errors import OffcashError
 from offcash.se.filelock import exclusive, lock_path
@@ -233,9 +234,10 @@ class Network:
         """An amount in minor units, formatted with the currency: ``12.50 EUR``."""
         return str(Money.of(minor, self.config.currency))
 
-    def money_of(self, minor: int) -> str:
-        """An amount in minor units as a decimal string without currency: ``12.50``."""
-        return Money.of(minor, self.config.currency).format()
+    def money_of(self, minor: int) -> Amount:
+        """An amount in minor units, for a result: ``--json`` writes ``1250``, people read
+        ``12.50`` (see ``offcash.cli.amount``)."""
+        return Amount(minor, Currency.of(self.config.currency).digits)
 
     def save_registry(self) -> None:
         """Persist the wallet and account registries atomically (as this object holds them:

@@ -19,7 +19,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from offcash.cli import account, demo, ledger, network, payments, pos, serve, terminal, wallet
+from offcash.cli import (
+    account,
+    demo,
+    ledger,
+    network,
+    payments,
+    pos,
+    serve,
+    simulate,
+    terminal,
+    wallet,
+)
 from offcash.cli.config import Network
 from offcash.cli.output import error_line
 from offcash.errors import OffcashError
@@ -85,3 +96,4 @@ app.add_typer(ledger.app, name="ledger", help="The settlement ledger.")
 app.command("serve")(serve.serve)
 app.command("pos")(pos.pos)
 app.command("demo")(demo.demo)
+app.command("simulate")(simulate.simulate)

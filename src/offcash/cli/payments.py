@@ -51,7 +51,7 @@ def request(
     return {
         "payee": payee,
         "payee_id": str(req.payee),
-        "amount": money.format(),
+        "amount": net.money_of(money.minor),
         "currency": money.currency.code,
         "reference": reference,
         **_deliver(data, out, as_json),

@@ -137,7 +137,7 @@ def request(
     return data, {
         "payee": name,
         "payee_id": str(terminal.wallet_id),
-        "amount": money.format(),
+        "amount": net.money_of(money.minor),
         "currency": money.currency.code,
         "reference": reference,
     }

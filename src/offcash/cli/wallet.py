@@ -60,7 +60,7 @@ def fund(
     with net.se(name, pin) as se:  # no other process changes the SE between voucher and load
         voucher = svc.voucher(wallet_id, money.minor, now())
         se.load(voucher, now())
-    return {**show(net, name, pin=pin), "loaded": money.format()}
+    return {**show(net, name, pin=pin), "loaded": net.money_of(money.minor)}
 
 
 def unload(
@@ -72,7 +72,7 @@ def unload(
     with net.se(name, pin) as se:
         request = se.unload(money.minor, now())
         svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
-    return {**show(net, name, pin=pin), "unloaded": money.format()}
+    return {**show(net, name, pin=pin), "unloaded": net.money_of(money.minor)}
 
 
 def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:

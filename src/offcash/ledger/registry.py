@@ -105,3 +105,10 @@ def anomalies(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Record several anomalies at once (``anomaly``'s arguments as dicts, in one statement)."""
     if rows:
         conn.execute(sa.insert(s.anomalies), rows)
+
+
+def anomaly_counts(conn: Connection) -> dict[str, int]:
+    """How many anomalies the ledger recorded, by kind (for monitoring)."""
+    a = s.anomalies
+    rows = conn.execute(sa.select(a.c.kind, sa.func.count()).group_by(a.c.kind))
+    return {str(kind): int(n) for kind, n in rows}

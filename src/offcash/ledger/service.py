@@ -10,6 +10,7 @@ implement ``offcash.wallet.Operations`` (checked by mypy).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import os
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
-from offcash.crypto.pki import csr_public_key
+from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
@@ -121,6 +122,8 @@ class LedgerService:
         self.workers = workers
         #: payments per settlement transaction (and per pipelined verification batch)
         self.batch = BATCH
+        #: how long the wallet certificates this service issues (enrolment, sync) are valid
+        self.wallet_validity: dt.timedelta = DEFAULT_WALLET_VALIDITY
         self._pool: pool.VerifierPool | None = None
         self._pool_lock = threading.Lock()
         self._auth: authority.Authorities | None = None
@@ -354,7 +357,7 @@ class LedgerService:
         def certify(conn: Connection) -> bytes:
             wid = WalletId.random()
             _, bank = self._account(conn, account)
-            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now)
+            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now, self.wallet_validity)
             conn.execute(
                 sa.insert(s.wallets).values(
                     id=wid.raw,
@@ -470,7 +473,8 @@ class LedgerService:
         auth, trust, params = self.authorities, self.trust, self.params
         encoded = [e.encode() if isinstance(e, Entry) else e for e in entries]
         upload = sync.verify(trust, params, report, encoded, csr, now)
-        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, now))
+        validity = self.wallet_validity
+        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, now, validity))
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.

@@ -16,6 +16,7 @@ revoked, the bank renews its certificate (counter base = reported counter) and a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from offcash.crypto.algorithms import spki
-from offcash.crypto.pki import csr_public_key
+from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
@@ -133,9 +134,11 @@ def run(
     params: NetworkParams,
     upload: Upload,
     now: int,
+    validity: dt.timedelta = DEFAULT_WALLET_VALIDITY,
 ) -> SyncResult:
     """Process one verified sync upload in the caller's transaction; the renewed certificate
-    is for the reporting key (``verify`` checked that the CSR is for it)."""
+    is for the reporting key (``verify`` checked that the CSR is for it), valid for
+    ``validity``."""
     report, signer, entries = upload.report, upload.signer, upload.entries
     wid = signer.wallet_id
     wallet = registry.get(conn, wid)
@@ -262,7 +265,7 @@ def run(
         return SyncResult(None, None, auth.bank_ders, crls, out.new + out.moved, refused, problems)
     bank = auth.bank(wallet.bank)
     _return_expired_vouchers(conn, params, wallet, report.time, now)
-    cert = bank.certify_key(signer.public_key, wid, limits, report.counter, now)
+    cert = bank.certify_key(signer.public_key, wid, limits, report.counter, now, validity)
     authority.record_certificate(conn, wid, cert, wallet.bank)
     ack = bank.acknowledge(report, wid, now)
     conn.execute(

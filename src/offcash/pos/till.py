@@ -113,11 +113,11 @@ class Till:
         with self._lock:
             if self.kind == "wallet":
                 w = wallet.show(self.net, self.name, pin=self.pin)
-                held = {"balance": self.money(self.net.money(w["balance"]).minor)}
+                held = {"balance": self.money(int(w["balance"]))}
                 payee_id = w["wallet_id"]
             else:
                 t = terminal.show(self.net, self.name)
-                held = {"held": self.money(self.net.money(t["held_value"]).minor)}
+                held = {"held": self.money(int(t["held_value"]))}
                 payee_id = t["wallet_id"]
         return {
             "name": self.name,
@@ -232,7 +232,7 @@ class Till:
                 return {
                     "synced": True,
                     "message": f"synced: {r['uploaded_entries']} log entries settled",
-                    "balance": self.money(self.net.money(r["balance"]).minor),
+                    "balance": self.money(int(r["balance"])),
                 }
             r = terminal.redeem(self.net, self.name, self.server)
             refused = f", {len(r['refused'])} refused and still held" if r["refused"] else ""
@@ -241,7 +241,7 @@ class Till:
                 "synced": True,
                 "message": f"redeemed {r['settled']} payment{plural}, {r['amount']} "
                 f"{self.currency.code}, to {r['owner']}{refused}",
-                "amount": self.money(self.net.money(r["amount"]).minor),
+                "amount": self.money(int(r["amount"])),
             }
 
     # --- journal ------------------------------------------------------------------------------

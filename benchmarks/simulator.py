@@ -1,0 +1,96 @@
+"""Simulator benchmark (prints figures; not a test).
+
+Runs the shipped ``everyday`` scenario (1,000 people, 80 shops, about 100,000 payments in 30
+days at full size) on the real secure elements and a real SQLite ledger, and prints the wall
+time, payments and syncs per second, where the time went (payments between devices, syncs and
+redemptions through the ledger, setup, the end-of-run settlement), and the resident memory at
+the end of the first and of the last day (flat in the number of days: nothing is kept per
+payment). ``--scale`` and ``--days`` shrink it; the time is then also extrapolated linearly to
+the full size, since both payments and syncs grow linearly with people and days.
+
+    python benchmarks/simulator.py                    # the full target: 1,000 wallets, 30 days
+    python benchmarks/simulator.py --scale 0.2 --days 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from offcash.simulator.engine import Simulation
+from offcash.simulator.scenario import load
+
+
+def rss_mb() -> float:
+    """The current resident set size in MB (Linux), else 0."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="everyday")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--days", type=int, default=None)
+    args = parser.parse_args()
+    full = load(args.scenario)
+    sc = full.scaled(args.scale, args.days) if args.scale != 1 or args.days else full
+    rss: list[float] = []
+
+    def progress(text: str) -> None:
+        if text.startswith("day "):
+            rss.append(rss_mb())
+
+    with tempfile.TemporaryDirectory(prefix="offcash-sim-bench-") as tmp:
+        sim = Simulation(sc, Path(tmp), progress)
+        started = time.perf_counter()
+        summary = sim.run()
+        seconds = time.perf_counter() - started
+    timing = sim.timings()
+    p = summary["payments"]
+    wallets = sum(summary["population"][k] for k in ("people", "attackers", "merchants"))
+    load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {load_avg:.1f} at the end"
+    )
+    print(
+        f"{sc.name}: {wallets} wallets + {summary['population']['terminals']} terminals, "
+        f"{sc.days} days, {p['attempted']} payments attempted, {p['completed']} completed"
+    )
+    print(f"wall time {seconds:.1f} s: {p['attempted'] / seconds:.0f} payments/s overall")
+    parts = timing["seconds"]
+    for key in ("setup", "payments", "attacks", "sync", "audit", "settle_out"):
+        if key in parts:
+            print(f"  {key:<10} {parts[key]:8.1f} s  {100 * parts[key] / seconds:5.1f}%")
+    print(
+        f"  {timing['syncs']} syncs and redemptions, median {timing['sync_median_ms']} ms, "
+        f"p99 {timing['sync_p99_ms']} ms"
+    )
+    if rss:
+        print(f"RSS after day 1: {rss[0]:.0f} MB; after day {len(rss)}: {rss[-1]:.0f} MB")
+    people = full.population.people / sc.population.people
+    factor = people * full.days / sc.days
+    if factor > 1.01:
+        # setup and the final settlement grow with the population; the rest with people x days
+        daily = seconds - parts.get("setup", 0) - parts.get("settle_out", 0)
+        fixed = parts.get("setup", 0) + parts.get("settle_out", 0)
+        print(
+            f"extrapolated to {full.population.people} people and {full.days} days "
+            f"(setup and settle-out x{people:.1f}, the days x{factor:.1f}): "
+            f"{(fixed * people + daily * factor) / 60:.1f} min"
+        )
+    print(f"honest_unpaid {summary['honest_unpaid']}, conserved {summary['conserved']}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
