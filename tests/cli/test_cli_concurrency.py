@@ -70,12 +70,12 @@ def test_parallel_payments_from_one_wallet_use_distinct_counters(tmp_path: Path)
     payments = [m.parse_payment(files.read_message(str(out))) for out in outs]
     assert sorted(p.counter for p in payments) == list(range(1, PAYERS + 1))
     alice = _json(root, "wallet", "show", "alice")
-    assert alice["balance"] == f"{100 - PAYERS}.00"
+    assert alice["balance"] == (100 - PAYERS) * 100  # minor units
     assert alice["counter"] == PAYERS and alice["log_entries"] == PAYERS + 1  # + the load
     # bob accepts every one of them (none is a replay of another)
     procs = [_start(root, "wallet", "receive", "bob", out) for out in outs]
     assert all(code == 0 for code, _, _ in _all(procs))
-    assert _json(root, "wallet", "show", "bob")["balance"] == f"{PAYERS}.00"
+    assert _json(root, "wallet", "show", "bob")["balance"] == PAYERS * 100
 
 
 def test_pipeline_request_pay_receive(tmp_path: Path) -> None:
@@ -96,9 +96,9 @@ def test_pipeline_request_pay_receive(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     got = json.loads(done.stdout)
-    assert got["amount"] == "1.00" and got["payer"] == "alice" and not got["duplicate"]
-    assert _json(net.root, "wallet", "show", "bob")["balance"] == "1.00"
-    assert _json(net.root, "wallet", "show", "alice")["balance"] == "99.00"
+    assert got["amount"] == 100 and got["payer"] == "alice" and not got["duplicate"]
+    assert _json(net.root, "wallet", "show", "bob")["balance"] == 100
+    assert _json(net.root, "wallet", "show", "alice")["balance"] == 9900
 
 
 @pytest.fixture
@@ -146,8 +146,8 @@ def test_fund_racing_payments_forgets_nothing(online: Path, tmp_path: Path) -> N
     assert all(code == 0 for code, _, _ in results), results
     counters = sorted(m.parse_payment(files.read_message(str(o))).counter for o in outs)
     assert len(set(counters)) == len(outs)
-    assert _json(online, "wallet", "show", "alice-phone")["balance"] == "111.00"  # 100+15-4
-    assert _json(online, "account", "show", "alice")["balance"] == "385.00"  # 400-15
+    assert _json(online, "wallet", "show", "alice-phone")["balance"] == 11100  # 100+15-4
+    assert _json(online, "account", "show", "alice")["balance"] == 38500  # 400-15
     _settles_cleanly(online)
 
 
@@ -155,12 +155,12 @@ def test_two_unloads_at_once(online: Path) -> None:
     procs = [_start(online, "wallet", "unload", "alice-phone", "30.00") for _ in range(2)]
     results = _all(procs)
     assert [code for code, _, _ in results] == [0, 0], results
-    assert _json(online, "wallet", "show", "alice-phone")["balance"] == "40.00"
-    assert _json(online, "account", "show", "alice")["balance"] == "460.00"
+    assert _json(online, "wallet", "show", "alice-phone")["balance"] == 4000
+    assert _json(online, "account", "show", "alice")["balance"] == 46000
     # a third one asks more than is left: refused, nothing moves
     r = run("--network", online, "wallet", "unload", "alice-phone", "50.00")
     assert r.code != 0
-    assert _json(online, "wallet", "show", "alice-phone")["balance"] == "40.00"
+    assert _json(online, "wallet", "show", "alice-phone")["balance"] == 4000
     _settles_cleanly(online)
 
 
@@ -184,7 +184,7 @@ def test_parallel_account_open_and_wallet_create_lose_nothing(online: Path) -> N
     assert {f"{n}-phone" for n in names} <= set(net.wallets)
     assert len({w.wallet_id for w in net.wallets.values()}) == len(net.wallets)
     for name in names:
-        assert _json(online, "account", "show", name)["balance"] == "1.00"
+        assert _json(online, "account", "show", name)["balance"] == 100
 
 
 def test_a_terminal_receiving_in_parallel_holds_every_payment(online: Path, tmp_path: Path) -> None:
@@ -204,4 +204,4 @@ def test_a_terminal_receiving_in_parallel_holds_every_payment(online: Path, tmp_
     assert all(code == 0 for code, _, _ in results), results
     assert _json(online, "terminal", "show", "till")["held_payments"] == len(outs)
     redeemed = _json(online, "terminal", "redeem", "till")
-    assert redeemed["settled"] == len(outs) and redeemed["amount"] == "4.00"
+    assert redeemed["settled"] == len(outs) and redeemed["amount"] == 400
