@@ -151,6 +151,14 @@ class CannotDecrypt(RemoteError):
     code = "cannot-decrypt"
 
 
+class ServiceUnavailable(OffcashError):
+    """The settlement service or its database cannot be reached now (a connection refused or
+    cut, a timeout, a database down): nothing is known to have happened; retry later (calls
+    that move money take an idempotency key, so a retry takes effect once)."""
+
+    code = "service-unavailable"
+
+
 class TransportError(RemoteError):
     """A QR code, text or file could not be read as an offcash message."""
 

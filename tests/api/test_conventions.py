@@ -106,6 +106,7 @@ def test_openapi_declares_the_bearer_scheme_on_operator_routes(http: TestClient)
     assert [s for s in schemes.values() if s == {**s, "type": "http", "scheme": "bearer"}]
     name = next(iter(schemes))
     wallet_routes = {("get", "/v1/trust"), ("post", "/v1/sync"), ("post", "/v1/unload")}
+    wallet_routes |= {("get", "/v1/network")}
     wallet_routes |= {("post", "/v1/terminals/{terminal}/redeem"), ("get", "/healthz")}
     wallet_routes |= {("get", "/readyz"), ("get", "/metrics")}
     for path, ops in doc["paths"].items():

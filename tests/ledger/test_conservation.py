@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from faults import PIN, FaultyStore, InjectedCrash, LedgerFaults
 from hypothesis import HealthCheck, Phase, settings

@@ -31,7 +31,7 @@ from server_process import ServerProcess, pg_url_with_schema
 
 from offcash.api.client import Client
 from offcash.domain.ids import WalletId
-from offcash.errors import RemoteError
+from offcash.errors import RemoteError, ServiceUnavailable
 from offcash.ledger import LedgerService
 from offcash.ledger import schema as s
 from offcash.se.software import SoftwareSecureElement
@@ -83,7 +83,7 @@ def _retry(killer: Killer, stats: Counter[str], fn: object) -> object:
         stats["attempts"] += 1
         try:
             return fn()  # type: ignore[operator]
-        except (httpx.TransportError, RemoteError) as exc:
+        except (httpx.TransportError, RemoteError, ServiceUnavailable) as exc:
             stats[f"interrupted:{type(exc).__name__}"] += 1
             time.sleep(0.05)
 

@@ -255,6 +255,7 @@ def test_sync_with_no_settlement_service_is_a_typed_refusal(pilot: list[str]) ->
         assert r.status_code == 422
         body = r.json()
         assert (
-            body["code"] == "refused" and "settlement server http://127.0.0.1:9" in body["message"]
+            body["code"] == "service-unavailable"
+            and "settlement server http://127.0.0.1:9" in body["message"]
         )
         assert client.get("/api/info").status_code == 200

@@ -29,7 +29,8 @@ def test_round_trip(tmp_path: Path) -> None:
     reopened.save(b"three")
     assert SealedFile.open(path, "1234")[1] == b"three"
     assert b"three" not in path.read_bytes() and path.read_bytes().startswith(MAGIC)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["se.bin"]  # no temporary left over
+    # no temporary left over (the lock file stays: see offcash.se.filelock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["se.bin", "se.bin.lock"]
 
 
 def test_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -168,4 +169,4 @@ def test_crash_before_fsync_of_temp(
         a.pay_to(WalletId.random(), 10, T0)
     monkeypatch.undo()
     assert a.status(T0) == before == _reopen(tmp_path / "a.bin").status(T0)
-    assert os.listdir(tmp_path) == ["a.bin"]
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "a.bin.lock"]

@@ -31,7 +31,7 @@ from offcash.api.problems import PROBLEM_BASE, Problem, problem, status_of
 from offcash.domain.ids import WalletId
 from offcash.errors import OffcashError
 from offcash.ledger.errors import Unauthorized
-from offcash.ledger.service import LedgerService
+from offcash.ledger.service import LedgerService, voucher_id_of
 from offcash.se.state import MAX_LOG_ENTRIES
 
 __all__ = ["PROBLEM_BASE", "Problem", "create_app", "problem", "status_of", "voucher_id"]
@@ -70,8 +70,8 @@ PathText = Annotated[Text, Path()]
 
 
 def voucher_id(idempotency_key: str) -> bytes:
-    """The voucher id an ``Idempotency-Key`` names (16 bytes of its SHA-256)."""
-    return hashlib.sha256(b"offcash fund\0" + idempotency_key.encode()).digest()[:16]
+    """The voucher id an ``Idempotency-Key`` names (``LedgerService.fund`` derives it)."""
+    return voucher_id_of(idempotency_key)
 
 
 def _problems(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -92,6 +92,7 @@ PROBLEMS = _problems(
     (409, "Refused by the ledger's state"),
     (413, "Request body over the route's limit"),
     (422, "Input failing validation (see errors), or a signed message breaking a rule"),
+    (503, "The ledger database cannot be reached now; retry later"),
 )
 
 
@@ -152,7 +153,7 @@ def is_operator(authorization: str | None, token: str) -> bool:
     return hmac.compare_digest(*digests) and scheme.lower() == "bearer"
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 (one short route per endpoint)
     ledger: LedgerService,
     token: str,
     clock: Callable[[], int] = lambda: int(time.time()),
@@ -170,6 +171,11 @@ def create_app(
         return x_offcash_time if accept_client_time and x_offcash_time is not None else clock()
 
     Op = [Depends(operator_guard(token))]
+
+    @app.get("/v1/network")
+    def network() -> dict[str, Any]:
+        """The network parameters and trust anchors a new wallet needs (no credential)."""
+        return wire.network(ledger.network())
 
     @app.get("/v1/trust")
     def trust(

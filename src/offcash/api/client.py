@@ -3,15 +3,22 @@
 Theory of operation: each method maps to one route of ``offcash.api.app`` and returns the same
 dataclasses as the in-process facade, so a wallet or the CLI syncs through either. ``now`` is
 sent as ``X-Offcash-Time``; a production server ignores it and uses its own clock. A problem
-document comes back as the typed error its ``code`` names (``RemoteError``/``LocalError`` for
-codes this client does not know).
+document comes back as the typed error its ``code`` names, with its members (a
+``VerificationError`` with its ``Rejection``, a ``LimitExceeded`` with its limit and bound;
+``RemoteError``/``LedgerError`` for codes this client does not know). A connection that fails
+or times out is a ``ServiceUnavailable``, an answer that is not what the API promises a
+``RemoteError``: no httpx exception escapes. ``Client`` implements
+``offcash.wallet.Operations`` (checked by mypy) and is a context manager (``with Client(url)
+as c:`` closes its connections).
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 import httpx
 
@@ -22,6 +29,8 @@ from offcash.ledger import errors as lerrors
 from offcash.ledger.books import Audit
 from offcash.ledger.service import Anomaly, Enrollment, RedeemResult, TrustMaterial
 from offcash.ledger.sync import SyncResult
+from offcash.se.log import Entry
+from offcash.wallet.settlement import NetworkInfo, Operations
 
 _SIMPLE: dict[str, type[errors.OffcashError]] = {
     cls.code: cls
@@ -37,6 +46,26 @@ _SIMPLE: dict[str, type[errors.OffcashError]] = {
         errors.InsufficientFunds,
     )
 }
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _answer(method: Callable[Concatenate[Client, P], R]) -> Callable[Concatenate[Client, P], R]:
+    """A client method whose answer, if it is not the shape the API promises (a missing
+    member, a wrong type, bad base64), is a ``RemoteError`` rather than a ``KeyError``."""
+
+    def call(client: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(client, *args, **kwargs)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise errors.RemoteError(
+                f"{method.__name__}: the settlement service answered something unexpected "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+
+    functools.update_wrapper(call, method)  # name and docstring
+    return call
 
 
 class Client:
@@ -57,7 +86,20 @@ class Client:
         """Close the connection pool."""
         self._http.close()
 
-    def _call(
+    def __enter__(self) -> Self:
+        """The client itself; its connections close when the ``with`` block ends."""
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Close the connection pool."""
+        self.close()
+
+    def _send(
         self, method: str, path: str, now: int | None = None, key: str | None = None, **kw: Any
     ) -> Any:
         headers = {"X-Offcash-Time": str(now)} if now is not None else {}
@@ -66,28 +108,54 @@ class Client:
         r = self._http.request(method, path, headers=headers, **kw)
         if r.status_code >= 400:
             raise _error(r)
-        return r.json()
+        try:
+            return r.json()
+        except ValueError:
+            raise errors.RemoteError(
+                f"{method} {path}: HTTP {r.status_code} answer is not JSON"
+            ) from None
 
+    def _call(
+        self, method: str, path: str, now: int | None = None, key: str | None = None, **kw: Any
+    ) -> Any:
+        try:
+            return self._send(method, path, now, key, **kw)
+        except httpx.HTTPError as exc:
+            raise _unavailable(self._http, exc) from exc
+        except httpx.InvalidURL as exc:
+            raise errors.ServiceUnavailable(f"invalid settlement URL: {exc}") from None
+
+    @_answer
+    def network(self) -> NetworkInfo:
+        """See ``LedgerService.network`` (no credential needed)."""
+        return wire.parse_network(self._call("GET", "/v1/network"))
+
+    @_answer
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
         """See ``LedgerService.trust_material``."""
         params = {"wallet": str(wallet)} if wallet else {}
         return wire.parse_trust(self._call("GET", "/v1/trust", now, params=params))
 
-    def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
-        """See ``LedgerService.sync``."""
+    @_answer
+    def sync(
+        self, report: bytes, entries: Sequence[bytes | Entry], csr: bytes, now: int
+    ) -> SyncResult:
+        """See ``LedgerService.sync`` (the entries as ``sync_upload`` gives them, or encoded)."""
         body = {
             "report": wire.b64(report),
-            "entries": [wire.b64(e) for e in entries],
+            "entries": [wire.b64(e.encode() if isinstance(e, Entry) else e) for e in entries],
             "csr": wire.b64(csr),
         }
         return wire.parse_sync_result(self._call("POST", "/v1/sync", now, json=body))
 
+    @_answer
     def unload(self, request: bytes, now: int) -> int:
         """See ``LedgerService.unload``."""
         return int(
             self._call("POST", "/v1/unload", now, json={"request": wire.b64(request)})["amount"]
         )
 
+    @_answer
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """See ``LedgerService.redeem``."""
         body = {"payments": [wire.b64(p) for p in payments]}
@@ -103,15 +171,19 @@ class Client:
         service applies it once and answers the retry as it answered the first."""
         key = key or secrets.token_urlsafe(16)
         try:
-            return self._call(method, path, now, key, **kw)
+            return self._send(method, path, now, key, **kw)
         except httpx.TransportError:
             return self._call(method, path, now, key, **kw)
+        except httpx.HTTPError as exc:
+            raise _unavailable(self._http, exc) from exc
 
+    @_answer
     def issue(self, bank: str, amount: int, now: int, idempotency_key: str | None = None) -> None:
         """See ``LedgerService.issue`` (applied once: see ``_call_once``)."""
         path = f"/v1/banks/{bank}/issue"
         self._call_once("POST", path, now, idempotency_key, json={"amount": amount})
 
+    @_answer
     def open_account(self, bank: str, holder: str, idempotency_key: str | None = None) -> str:
         """See ``LedgerService.open_account`` (applied once: see ``_call_once``)."""
         body = {"bank": bank, "holder": holder}
@@ -119,6 +191,7 @@ class Client:
             self._call_once("POST", "/v1/accounts", None, idempotency_key, json=body)["account"]
         )
 
+    @_answer
     def distribute(
         self, account: str, amount: int, now: int, idempotency_key: str | None = None
     ) -> None:
@@ -126,10 +199,12 @@ class Client:
         path = f"/v1/accounts/{account}/distribute"
         self._call_once("POST", path, now, idempotency_key, json={"amount": amount})
 
+    @_answer
     def balance(self, account: str) -> int:
         """See ``LedgerService.balance``."""
         return int(self._call("GET", f"/v1/accounts/{account}")["balance"])
 
+    @_answer
     def enroll(
         self, csr: bytes, account: str, now: int, idempotency_key: str | None = None
     ) -> Enrollment:
@@ -139,12 +214,14 @@ class Client:
             self._call_once("POST", "/v1/wallets", now, idempotency_key, json=body)
         )
 
+    @_answer
     def register_terminal(self, account: str, idempotency_key: str | None = None) -> WalletId:
         """See ``LedgerService.register_terminal`` (applied once: see ``_call_once``)."""
         body = {"account": account}
         answer = self._call_once("POST", "/v1/terminals", None, idempotency_key, json=body)
         return WalletId.parse(answer["wallet_id"])
 
+    @_answer
     def fund(
         self, wallet: WalletId, amount: int, now: int, idempotency_key: str | None = None
     ) -> bytes:
@@ -153,18 +230,22 @@ class Client:
         path, body = f"/v1/wallets/{wallet}/fund", {"amount": amount}
         return wire.unb64(self._call_once("POST", path, now, idempotency_key, json=body)["voucher"])
 
+    @_answer
     def report_lost(self, wallet: WalletId, now: int) -> None:
         """See ``LedgerService.report_lost``."""
         self._call("POST", f"/v1/wallets/{wallet}/lost", now)
 
+    @_answer
     def refund_lost(self, wallet: WalletId, now: int) -> int:
         """See ``LedgerService.refund_lost``."""
         return int(self._call("POST", f"/v1/wallets/{wallet}/refund", now)["amount"])
 
+    @_answer
     def release_torn(self, now: int) -> int:
         """See ``LedgerService.release_torn``."""
         return int(self._call("POST", "/v1/release-torn", now)["released"])
 
+    @_answer
     def evidence(self, payer: WalletId) -> list[tuple[int, list[bytes]]]:
         """See ``LedgerService.evidence``."""
         return [
@@ -172,14 +253,22 @@ class Client:
             for e in self._call("GET", f"/v1/wallets/{payer}/evidence")
         ]
 
+    @_answer
     def audit(self) -> Audit:
         """See ``LedgerService.audit``."""
         return wire.parse_audit(self._call("GET", "/v1/audit"))
 
+    @_answer
     def anomalies(self, wallet: WalletId | None = None) -> list[Anomaly]:
         """See ``LedgerService.anomalies``."""
         params = {"wallet": str(wallet)} if wallet else {}
         return [wire.parse_anomaly(a) for a in self._call("GET", "/v1/anomalies", params=params)]
+
+
+def _unavailable(http: httpx.Client, exc: httpx.HTTPError) -> errors.ServiceUnavailable:
+    return errors.ServiceUnavailable(
+        f"settlement server {http.base_url}: {exc or type(exc).__name__}"
+    )
 
 
 def _error(r: httpx.Response) -> errors.OffcashError:
@@ -188,6 +277,9 @@ def _error(r: httpx.Response) -> errors.OffcashError:
         code, detail = str(body["code"]), str(body.get("detail", ""))
     except (ValueError, KeyError, TypeError):
         return errors.RemoteError(f"HTTP {r.status_code}: {r.text[:200]}")
+    typed = _typed(code, detail, body)
+    if typed is not None:
+        return typed
     if code == errors.DecodeError.code:
         return errors.DecodeError("http", detail)
     cls = _SIMPLE.get(code)
@@ -196,3 +288,30 @@ def _error(r: httpx.Response) -> errors.OffcashError:
     if r.status_code < 500 and r.status_code != 422:
         return lerrors.LedgerError(f"{code}: {detail}")
     return errors.RemoteError(f"{code}: {detail}")
+
+
+def _typed(code: str, detail: str, body: dict[str, Any]) -> errors.OffcashError | None:
+    """The error with members a problem document carries (``rejection``, ``limit``...)."""
+    try:
+        if code == errors.VerificationError.code:
+            rejection = errors.Rejection[str(body["rejection"])]
+            rest = detail.removeprefix(rejection.value).removeprefix(": ")
+            return errors.VerificationError(rejection, "" if rest == rejection.value else rest)
+        if code == errors.LimitExceeded.code:
+            limit = errors.Limit[str(body["limit"])]
+            return errors.LimitExceeded(limit, int(body["value"]), int(body["bound"]))
+        if code == errors.InsufficientFunds.code:
+            return errors.InsufficientFunds(int(body["balance"]), int(body["amount"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+if TYPE_CHECKING:
+    from offcash.ledger.service import LedgerService
+
+    def _both_implement_the_protocol(
+        remote: Client, local: LedgerService
+    ) -> tuple[Operations, Operations]:
+        """Never called: mypy checks here that both are ``offcash.wallet.Operations``."""
+        return remote, local

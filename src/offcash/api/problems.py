@@ -22,7 +22,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from offcash.errors import DecodeError, LocalError, OffcashError, RemoteError
+from offcash.errors import (
+    DecodeError,
+    InsufficientFunds,
+    LimitExceeded,
+    LocalError,
+    OffcashError,
+    RemoteError,
+    ServiceUnavailable,
+    VerificationError,
+)
 from offcash.ledger.errors import Conflict, NotFound, Unauthorized
 
 PROBLEM_BASE = "https://offcash.dev/problems/"
@@ -49,6 +58,7 @@ TITLES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "body-too-large": "Request body too large",
     "not-ready": "Service not ready",
+    "service-unavailable": "Ledger database unreachable",
     "internal-error": "Internal server error",
 }
 
@@ -87,14 +97,16 @@ def problem(
     detail: str,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """An RFC 9457 problem response."""
+    """An RFC 9457 problem response (``members``: extension members, see ``members_of``)."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": title_of(code, status),
         "status": status,
         "detail": detail,
         "code": code,
+        **(members or {}),
     }
     if errors is not None:
         body["errors"] = [e.model_dump() for e in errors]
@@ -105,6 +117,8 @@ def status_of(exc: OffcashError) -> int:
     """The HTTP status for an offcash error."""
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, ServiceUnavailable):
+        return 503
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, DecodeError):
@@ -114,6 +128,18 @@ def status_of(exc: OffcashError) -> int:
     if isinstance(exc, Conflict | LocalError):
         return 409
     return 400
+
+
+def members_of(exc: OffcashError) -> dict[str, Any]:
+    """The typed members of an error, for its problem document (RFC 9457 extension members),
+    so a client raises the same error: a rejection's name, a limit and its bound..."""
+    if isinstance(exc, VerificationError):
+        return {"rejection": exc.rejection.name}
+    if isinstance(exc, LimitExceeded):
+        return {"limit": exc.limit.name, "value": exc.value, "bound": exc.bound}
+    if isinstance(exc, InsufficientFunds):
+        return {"balance": exc.balance, "amount": exc.amount}
+    return {}
 
 
 #: The WWW-Authenticate challenge of a 401 (RFC 6750).
@@ -140,7 +166,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OffcashError)
     async def _offcash(_: Request, exc: OffcashError) -> JSONResponse:
         status = status_of(exc)
-        return problem(status, exc.code, str(exc), CHALLENGE if status == 401 else None)
+        challenge = CHALLENGE if status == 401 else None
+        return problem(status, exc.code, str(exc), challenge, members=members_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
+from offcash.domain.network import NetworkParams
 from offcash.errors import DecodeError
 from offcash.ledger.books import Audit, BankPosition
 from offcash.ledger.service import Anomaly, Enrollment, RedeemResult, TrustMaterial
 from offcash.ledger.sync import Refusal, SyncResult
+from offcash.wallet.settlement import NetworkInfo
 
 
 def b64(data: bytes) -> str:
@@ -168,3 +171,27 @@ def parse_anomaly(j: dict[str, Any]) -> Anomaly:
         j["detail"],
         unb64(j["evidence"]) if j["evidence"] else None,
     )
+
+
+def network(n: NetworkInfo) -> dict[str, Any]:
+    """``GET /v1/network``: the parameters and trust anchors a new wallet needs."""
+    p = n.params
+    return {
+        "currency": p.currency,
+        "algorithm": p.algorithm.short,
+        "max_payment_age": p.max_payment_age,
+        "clock_skew": p.clock_skew,
+        "root": b64(n.root),
+        "bank_certificates": [b64(c) for c in n.bank_certificates],
+    }
+
+
+def parse_network(j: dict[str, Any]) -> NetworkInfo:
+    """The inverse of ``network``."""
+    params = NetworkParams(
+        str(j["currency"]),
+        SignatureAlgorithm.from_name(str(j["algorithm"])),
+        int(j["max_payment_age"]),
+        int(j["clock_skew"]),
+    )
+    return NetworkInfo(params, unb64(j["root"]), [unb64(c) for c in j["bank_certificates"]])

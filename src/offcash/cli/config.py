@@ -17,17 +17,24 @@ terminal, a hidden prompt, else ``DEV_PIN``: a development PIN that protects not
 so a pilot on one laptop can run without typing PINs. The files are read strictly: a
 hand-edited file with a wrong type is refused with the file and field named, never half-used.
 A database URL is shown only through ``redact_url`` (its password never reaches any output).
+
+Several commands may run at once on one folder (two terminals, a shell pipeline): every change
+of the registries (``Network.update``) and every secure-element operation (``Network.se``)
+holds an OS file lock (``offcash.se.filelock``) around its whole read-modify-write, and files
+are replaced atomically.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +45,7 @@ from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
 from offcash.errors import MoneyError, OffcashError, WrongPin
+from offcash.se.filelock import exclusive, lock_path
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile, atomic_write
 
@@ -204,12 +212,13 @@ class Network:
     def create(cls, root: Path, config: NetworkConfig) -> Network:
         """Write a new network's config and empty registry in ``root``."""
         root.mkdir(parents=True, exist_ok=True)
-        if (root / CONFIG_FILE).exists():
-            raise CliRefusal(f"{root} already holds an offcash network")
-        (root / WALLETS_DIR).mkdir(mode=0o700, exist_ok=True)
         net = cls(root, config)
-        atomic_write(root / CONFIG_FILE, _dump(asdict(config)))
-        net.save_registry()
+        with exclusive(net.lock_file):
+            if (root / CONFIG_FILE).exists():
+                raise CliRefusal(f"{root} already holds an offcash network")
+            (root / WALLETS_DIR).mkdir(mode=0o700, exist_ok=True)
+            atomic_write(root / CONFIG_FILE, _dump(asdict(config)))
+            net.save_registry()
         return net
 
     @classmethod
@@ -221,6 +230,20 @@ class Network:
             raw: Any = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
             config = _typed(NetworkConfig, raw, root / CONFIG_FILE)
             _check_config(config, root / CONFIG_FILE)
+        except FileNotFoundError:
+            raise CliRefusal(
+                f"{root} is not an offcash network (run `offcash network init`)"
+            ) from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise CliRefusal(f"{root}: unreadable network files: {exc}") from None
+        net = cls(root, config)
+        net.reload_registry()
+        return net
+
+    def reload_registry(self) -> None:
+        """Read the wallet and account registries again from the folder."""
+        root = self.root
+        try:
             reg: Any = json.loads((root / REGISTRY_FILE).read_text(encoding="utf-8"))
             wallets = _entries(WalletEntry, reg, root / REGISTRY_FILE)
             accts: Any = {}
@@ -231,9 +254,25 @@ class Network:
             raise CliRefusal(
                 f"{root} is not an offcash network (run `offcash network init`)"
             ) from None
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise CliRefusal(f"{root}: unreadable network files: {exc}") from None
-        return cls(root, config, wallets, accounts)
+        self.wallets, self.accounts = wallets, accounts
+
+    @property
+    def lock_file(self) -> Path:
+        """The lock file that serialises changes of the folder's registries."""
+        return lock_path(self.root / REGISTRY_FILE)
+
+    @contextlib.contextmanager
+    def update(self) -> Iterator[Network]:
+        """Change the registries atomically across processes: under the folder's lock, read
+        them again, run the block (which changes ``wallets`` / ``accounts``), and save them if
+        the block ends normally. Checks that decide a change (does this name exist?) belong
+        inside the block."""
+        with exclusive(self.lock_file):
+            self.reload_registry()
+            yield self
+            self.save_registry()
 
     @property
     def db_url(self) -> str:
@@ -268,11 +307,13 @@ class Network:
         return Amount(minor, Currency.of(self.config.currency).digits)
 
     def save_registry(self) -> None:
-        """Persist the wallet registry atomically."""
-        data = {k: asdict(v) for k, v in sorted(self.wallets.items())}
-        atomic_write(self.root / REGISTRY_FILE, _dump(data))
-        accounts = {k: asdict(v) for k, v in sorted(self.accounts.items())}
-        atomic_write(self.root / ACCOUNTS_FILE, _dump(accounts))
+        """Persist the wallet and account registries atomically (as this object holds them:
+        to change them beside other processes, use ``update``)."""
+        with exclusive(self.lock_file):
+            data = {k: asdict(v) for k, v in sorted(self.wallets.items())}
+            atomic_write(self.root / REGISTRY_FILE, _dump(data))
+            accounts = {k: asdict(v) for k, v in sorted(self.accounts.items())}
+            atomic_write(self.root / ACCOUNTS_FILE, _dump(accounts))
 
     def account(self, name: str) -> AccountEntry:
         """The registry entry of account ``name``."""
@@ -314,22 +355,43 @@ class Network:
         return self.root / WALLETS_DIR / f"{check_name(name)}.se"
 
     def open_se(self, name: str, pin: str) -> SoftwareSecureElement:
-        """Open wallet ``name``'s secure element; every operation on it persists atomically."""
+        """Open wallet ``name``'s secure element to read it (``status``). An operation on it
+        persists atomically, but refuses (``SecureElementError``) if another process changed
+        the wallet since: to operate, use ``se``."""
         self.wallet(name)
         try:
             store, state = SealedFile.open(self.se_path(name), pin)
         except WrongPin:
-            raise WrongPin(
-                f"wrong PIN for wallet {name}: give its PIN with --pin-file FILE or OFFCASH_PIN "
-                "(or its state file was altered)"
-            ) from None
+            raise _wrong_pin(name) from None
         return SoftwareSecureElement(state, store)
+
+    @contextlib.contextmanager
+    def se(self, name: str, pin: str) -> Iterator[SoftwareSecureElement]:
+        """Wallet ``name``'s secure element, with its file locked for the whole block: no other
+        process reads or changes the wallet until the block ends (load, operate, persist, and
+        the settlement call that goes with it, e.g. a voucher and its load)."""
+        self.wallet(name)
+        try:
+            opened = SealedFile.locked(self.se_path(name), pin)
+            store, state = opened.__enter__()
+        except WrongPin:
+            raise _wrong_pin(name) from None
+        with contextlib.ExitStack() as stack:
+            stack.push(opened)
+            yield SoftwareSecureElement(state, store)
 
     def new_se(self, name: str, pin: str) -> SoftwareSecureElement:
         """Create the sealed secure element file of a new wallet ``name``."""
         state = SoftwareSecureElement.new_state(self.config.params, self.config.root_der)
         store = SealedFile.create(self.se_path(name), pin, state)
         return SoftwareSecureElement(state, store)
+
+
+def _wrong_pin(name: str) -> WrongPin:
+    return WrongPin(
+        f"wrong PIN for wallet {name}: give its PIN with --pin-file FILE or OFFCASH_PIN "
+        "(or its state file was altered)"
+    )
 
 
 def _dump(data: object) -> bytes:

@@ -267,9 +267,9 @@ def _copy_wallet(net: Network, name: str, copy: str) -> Path:
     """Copy wallet ``name``'s SE file and register the copy (same wallet id) as ``copy``."""
     target = net.se_path(copy)
     shutil.copyfile(net.se_path(name), target)
-    entry = net.wallet(name)
-    net.wallets[copy] = WalletEntry(copy, entry.wallet_id, entry.bank, entry.owner)
-    net.save_registry()
+    with net.update():
+        entry = net.wallet(name)
+        net.wallets[copy] = WalletEntry(copy, entry.wallet_id, entry.bank, entry.owner)
     return target
 
 

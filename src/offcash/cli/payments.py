@@ -50,8 +50,8 @@ def request(
 ) -> dict[str, Any]:
     """Make ``payee``'s payment request for ``amount`` and write it to ``out``."""
     money = net.money(amount)
-    se = net.open_se(payee, pin)
-    data = se.request(money.minor, now(), reference=reference, payee_name=payee)
+    with net.se(payee, pin) as se:
+        data = se.request(money.minor, now(), reference=reference, payee_name=payee)
     req = m.parse_request(data)
     return {
         "payee": payee,
@@ -81,22 +81,23 @@ def pay(
     ``confirm``, given what a request asks (``request_details``), may decline: nothing is
     signed then. A payment answering a request that carries the payee's key is sealed for it,
     unless ``encrypt`` is False."""
-    se = net.open_se(payer, pin)
-    seal_for = None
-    if request_file is not None:
-        req_bytes = files.read_message(request_file)
-        req = m.parse_request(req_bytes)
-        if confirm is not None and not confirm(request_details(net, req)):
-            raise CliRefusal("payment not confirmed: nothing was signed")
-        data = se.pay(req_bytes, now())
-        seal_for = req.encryption_key if encrypt else None
-        mode = "request"
-    else:
-        assert to is not None and amount is not None  # checked by the command
-        data = se.pay_to(net.resolve_payee(to), net.money(amount).minor, now(), reference)
-        mode = "one-way"
+    # Read the input, and have it confirmed, before locking the wallet: in a pipeline the
+    # input may come from a command that waits for this wallet's lock.
+    req_bytes = None if request_file is None else files.read_message(request_file)
+    req = None if req_bytes is None else m.parse_request(req_bytes)
+    if req is not None and confirm is not None and not confirm(request_details(net, req)):
+        raise CliRefusal("payment not confirmed: nothing was signed")
+    seal_for = req.encryption_key if req is not None and encrypt else None
+    with net.se(payer, pin) as se:
+        if req_bytes is not None:
+            data = se.pay(req_bytes, now())
+            mode = "request"
+        else:
+            assert to is not None and amount is not None  # checked by the command
+            data = se.pay_to(net.resolve_payee(to), net.money(amount).minor, now(), reference)
+            mode = "one-way"
+        status = se.status(now())
     p = m.parse_payment(data)
-    status = se.status(now())
     return {
         "payer": payer,
         "payee": net.name_of(p.payee),
@@ -105,7 +106,7 @@ def pay(
         "currency": p.currency,
         "counter": p.counter,
         "mode": mode,
-        "reference": p.reference or (req.reference if request_file else None),
+        "reference": p.reference or (req.reference if req is not None else None),
         "balance": net.money_of(status.balance),
         "encrypted": seal_for is not None,
         **_deliver(data if seal_for is None else sealed.seal(data, seal_for), out, as_json),
@@ -147,13 +148,13 @@ def receive(
     net: Network, payee: str, source: str, *, pin: str, receipt_out: str | None = None
 ) -> dict[str, Any]:
     """Verify and credit the payment in ``source`` to ``payee``'s wallet."""
-    se = net.open_se(payee, pin)
-    data = files.read_message(source)
+    data = files.read_message(source)  # before the lock: it may come from a pipeline
     encrypted = sealed.is_sealed(data)
-    got = se.receive(se.open_sealed(data) if encrypted else data, now())
+    with net.se(payee, pin) as se:
+        got = se.receive(se.open_sealed(data) if encrypted else data, now())
+        status = se.status(now())
     if receipt_out is not None and got.receipt is not None:
         files.write_message(got.receipt, receipt_out)
-    status = se.status(now())
     return {
         "payee": payee,
         "payer": net.name_of(got.payer),

@@ -2,10 +2,11 @@
 
 Theory of operation: online commands call ``connect(net, server)``, which opens the network's
 ledger in process (``LedgerService.open(db_url)``) or, with ``--server URL``, the HTTP client
-of ``offcash.api`` (same methods). ``Service`` speaks the CLI's terms: account *names* (the
-ledger knows accounts by id; the network folder's registry maps names to ids), amounts in minor
-units, and plain dicts for what is shown. Offline commands never come here, so they run with
-no ledger at all.
+of ``offcash.api``: both implement ``offcash.wallet.Operations``, the one typed settlement
+protocol, and ``Service`` knows its ledger only by that protocol. ``Service`` speaks the CLI's
+terms: account *names* (the ledger knows accounts by id; the network folder's registry maps
+names to ids), amounts in minor units, and plain dicts for what is shown. Offline commands
+never come here, so they run with no ledger at all.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import base64
 import socket
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from offcash.cli import output
 from offcash.cli.config import (
     DEFAULT_CLAIM_WINDOW,
     LEDGER_FILE,
@@ -28,11 +29,13 @@ from offcash.cli.config import (
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.signer import SigningKey
 from offcash.domain.ids import WalletId
-from offcash.errors import OffcashError
+from offcash.errors import ServiceUnavailable
 from offcash.protocol import messages as m
 from offcash.se.log import Entry
+from offcash.wallet.settlement import AnomalyAnswer, EnrollmentAnswer, Operations
 
-if TYPE_CHECKING:  # the ledger (SQLAlchemy) loads only for commands that use it
+if TYPE_CHECKING:  # the ledger (SQLAlchemy) and httpx load only for commands that use them
+    from offcash.api.client import Client
     from offcash.ledger import LedgerService
 
 #: Anomaly kinds whose settlement revokes the wallet.
@@ -83,22 +86,31 @@ def init_network(
 
 
 class Service:
-    """The settlement operations the CLI needs, over a ledger facade or its HTTP client."""
+    """The settlement operations the CLI needs, over a ledger facade or its HTTP client.
 
-    def __init__(self, net: Network, ledger: Any) -> None:
+    ``status_of`` gives a wallet's status when the ledger can (in process); over HTTP it is
+    derived (see ``_status``)."""
+
+    def __init__(
+        self,
+        net: Network,
+        ledger: Operations,
+        status_of: Callable[[WalletId], str] | None = None,
+    ) -> None:
         self.net = net
         self.ledger = ledger
+        self.status_of = status_of
 
     def open_account(self, name: str, bank: str, deposit: int, now: int) -> AccountEntry:
         """Open account ``name`` at ``bank``, move ``deposit`` into it from the bank's reserve."""
-        if name in self.net.accounts:
-            raise CliRefusal(f"an account named {name!r} already exists")
         if bank not in self.net.config.banks:
             raise CliRefusal(f"unknown bank {bank!r} (banks: {', '.join(self.net.config.banks)})")
-        account_id = str(self.ledger.open_account(bank, name))
-        entry = AccountEntry(name, account_id, bank)
-        self.net.accounts[name] = entry
-        self.net.save_registry()
+        with self.net.update():  # the name check and the new entry as one step
+            if name in self.net.accounts:
+                raise CliRefusal(f"an account named {name!r} already exists")
+            account_id = str(self.ledger.open_account(bank, name))
+            entry = AccountEntry(name, account_id, bank)
+            self.net.accounts[name] = entry
         if deposit:
             self.ledger.distribute(account_id, deposit, now)
         return entry
@@ -107,7 +119,7 @@ class Service:
         """What account ``name`` holds (minor units)."""
         return int(self.ledger.balance(self.net.account(name).account_id))
 
-    def enroll(self, csr: bytes, owner: str, now: int) -> Any:
+    def enroll(self, csr: bytes, owner: str, now: int) -> EnrollmentAnswer:
         """Enrol an SE for account ``owner`` (its bank certifies it)."""
         return self.ledger.enroll(csr, self.net.account(owner).account_id, now)
 
@@ -123,7 +135,7 @@ class Service:
         self, name: str, report: bytes, entries: list[Entry], csr: bytes, now: int
     ) -> SyncOutcome:
         """Settle wallet ``name``'s log; refuse (exit 1) if settlement revoked the wallet."""
-        r = self.ledger.sync(report, [e.encode() for e in entries], csr, now)
+        r = self.ledger.sync(report, entries, csr, now)
         summary: dict[str, Any] = {"settled": r.settled}
         if r.refused:
             summary["refused"] = [f"{x.reason}" for x in r.refused]
@@ -201,12 +213,12 @@ class Service:
         result["revoked"] = sorted(revoked)
         return result
 
-    def _status(self, wallet_id: str, anomalies: list[Any]) -> str:
+    def _status(self, wallet_id: str, anomalies: Sequence[AnomalyAnswer]) -> str:
         """``active``, ``revoked`` or ``refunded``. The HTTP API has no status route, so over
         HTTP it is derived: the registry's lost/refunded marks, and the anomalies that revoke
         (a double spend, a log that does not reconcile)."""
-        if hasattr(self.ledger, "wallet_status"):  # in process
-            return str(self.ledger.wallet_status(WalletId.parse(wallet_id)))
+        if self.status_of is not None:  # in process
+            return self.status_of(WalletId.parse(wallet_id))
         entries = [e for e in self.net.wallets.values() if e.wallet_id == wallet_id]
         if any(e.refunded for e in entries):
             return "refunded"
@@ -216,7 +228,7 @@ class Service:
             return "revoked"
         return "active"
 
-    def _double_spends(self, anomalies: list[Any]) -> list[dict[str, Any]]:
+    def _double_spends(self, anomalies: Sequence[AnomalyAnswer]) -> list[dict[str, Any]]:
         net = self.net
         loss: dict[tuple[str, str], int] = defaultdict(int)
         for x in anomalies:
@@ -250,8 +262,9 @@ def connect(net: Network, server: str | None = None) -> Service:
                 f"the network's ledger {net.root / LEDGER_FILE} is missing (moved or deleted?): "
                 "restore it from a backup, or pass --server URL"
             )
-        return Service(net, open_ledger(net.db_url, net.config.claim_window))
-    return Service(net, _Remote(server, net.operator_token or ""))
+        ledger = open_ledger(net.db_url, net.config.claim_window)
+        return Service(net, ledger, ledger.wallet_status)
+    return Service(net, remote(server, net.operator_token or ""))
 
 
 def open_ledger(
@@ -270,7 +283,12 @@ def open_ledger(
         # (a deadlock on SQLite). Reported to the settlement owner.
         if warm:
             _ = ledger.authorities, ledger.params
-    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.OperationalError) as exc:
+    except (
+        sa_exc.ArgumentError,
+        sa_exc.NoSuchModuleError,
+        sa_exc.OperationalError,
+        ServiceUnavailable,
+    ) as exc:
         detail = str(exc).splitlines()[0].replace(db_url, redact_url(db_url))
         raise CliRefusal(
             f"cannot open the ledger database {redact_url(db_url)}: {detail}"
@@ -278,44 +296,19 @@ def open_ledger(
     return ledger
 
 
-class _Remote:
-    """``offcash.api.client.Client`` whose transport failures are one-line refusals."""
+def remote(url: str, token: str) -> Client:
+    """The HTTP client of the settlement server at ``url`` (its failures are typed offcash
+    errors: ``ServiceUnavailable`` when it cannot be reached)."""
+    import httpx  # the HTTP stack loads only for --server
 
-    def __init__(self, url: str, token: str) -> None:
-        import httpx  # the HTTP stack loads only for --server
+    from offcash.api.client import Client
 
-        from offcash.api.client import Client
-
-        if not url.startswith(("http://", "https://")):
-            raise CliRefusal(f"--server {url!r}: give an http:// or https:// URL")
-        self.url = url.rstrip("/")
-        try:
-            self.client = Client(self.url, token)
-        except httpx.InvalidURL as exc:
-            raise CliRefusal(f"--server {url!r}: {exc}") from None
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self.client, name)
-
-        def guarded(*args: Any, **kw: Any) -> Any:
-            import httpx
-
-            try:
-                with output.progress(f"Asking the settlement server {self.url}..."):
-                    return call(*args, **kw)
-            except OffcashError:
-                raise
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise CliRefusal(
-                    f"settlement server {self.url}: {exc or type(exc).__name__}"
-                ) from None
-            except (ValueError, KeyError, TypeError) as exc:
-                raise CliRefusal(
-                    f"settlement server {self.url}: unexpected response "
-                    f"({type(exc).__name__}: {exc})"
-                ) from None
-
-        return guarded
+    if not url.startswith(("http://", "https://")):
+        raise CliRefusal(f"--server {url!r}: give an http:// or https:// URL")
+    try:
+        return Client(url.rstrip("/"), token)
+    except httpx.InvalidURL as exc:
+        raise CliRefusal(f"--server {url!r}: {exc}") from None
 
 
 def _log_config() -> dict[str, Any]:

@@ -9,12 +9,15 @@ terminal's CBOR: trust store, payee book, payments held), each written atomicall
 and ``receive`` are offline, like the wallet commands; ``redeem`` is online: settlement credits
 the owner's account with the payments held, which the terminal then forgets (a refused one
 stays held and is reported), and the terminal's CRLs are refreshed. A terminal cannot spend:
-it has no key and no balance.
+it has no key and no balance. Each read-modify-write of a terminal's state (request,
+receive, redeem with its settlement call) holds the state file's OS lock
+(``offcash.se.filelock``), so processes sharing a terminal lose no payment held.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +30,7 @@ from offcash.cli.config import CliRefusal, Network, check_name, now
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.protocol import messages as m
+from offcash.se.filelock import exclusive, lock_path
 from offcash.se.interface import Received
 from offcash.se.storage import atomic_write
 from offcash.transports import files
@@ -51,6 +55,11 @@ def _paths(net: Network, name: str) -> tuple[Path, Path]:
     folder = net.root / TERMINALS_DIR
     check_name(name, "terminal")
     return folder / f"{name}.json", folder / f"{name}.state"
+
+
+def locked(net: Network, name: str) -> AbstractContextManager[None]:
+    """Terminal ``name``'s state locked against other processes for a ``with`` block."""
+    return exclusive(lock_path(_paths(net, name)[1]))
 
 
 def exists(net: Network, name: str) -> bool:
@@ -84,18 +93,20 @@ def save(net: Network, name: str, terminal: ReceiveOnlyTerminal) -> None:
 def create(net: Network, name: str, owner: str, server: str | None = None) -> dict[str, Any]:
     """Register terminal ``name`` paying into account ``owner`` and fetch its trust material."""
     meta, state = _paths(net, name)
-    if meta.exists() or name in net.wallets:
-        raise CliRefusal(f"a wallet or terminal named {name!r} already exists")
-    account = net.account(owner)
     svc = service.connect(net, server)
-    wallet_id = WalletId.parse(str(svc.ledger.register_terminal(account.account_id)))
-    material = svc.ledger.trust_material(wallet_id, now())
-    trust = TrustStore.create(material.root, material.bank_certificates, material.crls)
-    terminal = ReceiveOnlyTerminal(wallet_id, net.config.params, trust)
-    meta.parent.mkdir(exist_ok=True)
-    atomic_write(state, terminal.encode())
-    e = TerminalEntry(name, str(wallet_id), owner, account.bank)
-    atomic_write(meta, (json.dumps(asdict(e), indent=2) + "\n").encode())
+    with exclusive(net.lock_file):  # the name check and the new files as one step
+        net.reload_registry()
+        if meta.exists() or name in net.wallets:
+            raise CliRefusal(f"a wallet or terminal named {name!r} already exists")
+        account = net.account(owner)
+        wallet_id = WalletId.parse(str(svc.ledger.register_terminal(account.account_id)))
+        material = svc.ledger.trust_material(wallet_id, now())
+        trust = TrustStore.create(material.root, material.bank_certificates, material.crls)
+        terminal = ReceiveOnlyTerminal(wallet_id, net.config.params, trust)
+        meta.parent.mkdir(exist_ok=True)
+        atomic_write(state, terminal.encode())
+        e = TerminalEntry(name, str(wallet_id), owner, account.bank)
+        atomic_write(meta, (json.dumps(asdict(e), indent=2) + "\n").encode())
     return show(net, name)
 
 
@@ -118,9 +129,11 @@ def request(
     net: Network, name: str, amount: str, *, reference: str | None = None
 ) -> tuple[bytes, dict[str, Any]]:
     """Terminal ``name``'s payment request for ``amount`` (remembered as outstanding)."""
-    money, terminal = net.money(amount), load(net, name)
-    data = terminal.request(money.minor, now(), reference=reference, payee_name=name)
-    save(net, name, terminal)
+    money = net.money(amount)
+    with locked(net, name):
+        terminal = load(net, name)
+        data = terminal.request(money.minor, now(), reference=reference, payee_name=name)
+        save(net, name, terminal)
     return data, {
         "payee": name,
         "payee_id": str(terminal.wallet_id),
@@ -133,10 +146,11 @@ def request(
 def accept(net: Network, name: str, data: bytes) -> tuple[Received, int]:
     """Verify ``data`` offline and hold it for redemption (a re-sent one is held once);
     returns what was received and how many payments the terminal now holds."""
-    terminal = load(net, name)
-    got = terminal.receive(data, now())
-    if not got.duplicate:
-        save(net, name, terminal)
+    with locked(net, name):
+        terminal = load(net, name)
+        got = terminal.receive(data, now())
+        if not got.duplicate:
+            save(net, name, terminal)
     return got, len(terminal.payments_to_redeem())
 
 
@@ -157,16 +171,17 @@ def receive(net: Network, name: str, data: bytes) -> dict[str, Any]:
 
 def redeem(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
     """ONLINE: settle the payments held into the owner's account; refresh the CRLs."""
-    e, terminal = entry(net, name), load(net, name)
-    held = terminal.payments_to_redeem()
     svc = service.connect(net, server)
-    with output.progress(f"Redeeming {name}'s {len(held)} payments..."):
-        result = svc.ledger.redeem(terminal.wallet_id, held, now())
-        material = svc.ledger.trust_material(terminal.wallet_id, now())
-    refused = {r.digest for r in result.refused}
-    terminal.redeemed({m.digest(p) for p in held} - refused)
-    terminal.trust = TrustStore.create(material.root, material.bank_certificates, material.crls)
-    save(net, name, terminal)
+    with locked(net, name):  # a payment received meanwhile would be forgotten otherwise
+        e, terminal = entry(net, name), load(net, name)
+        held = terminal.payments_to_redeem()
+        with output.progress(f"Redeeming {name}'s {len(held)} payments..."):
+            result = svc.ledger.redeem(terminal.wallet_id, held, now())
+            material = svc.ledger.trust_material(terminal.wallet_id, now())
+        refused = {r.digest for r in result.refused}
+        terminal.redeemed({m.digest(p) for p in held} - refused)
+        terminal.trust = TrustStore.create(material.root, material.bank_certificates, material.crls)
+        save(net, name, terminal)
     return {
         **show(net, name),
         "settled": result.settled,

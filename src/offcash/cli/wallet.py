@@ -48,21 +48,21 @@ def create(
 ) -> dict[str, Any]:
     """Create wallet ``name`` for account ``owner`` at ``bank`` and enrol its SE."""
     check_name(name)
-    if name in net.wallets or net.se_path(name).exists():
-        raise CliRefusal(f"a wallet named {name!r} already exists")
-    if net.account(owner).bank != bank:
-        raise CliRefusal(f"account {owner!r} is held at {net.account(owner).bank}, not {bank}")
     svc = service.connect(net, server)
-    se = net.new_se(name, pin)
-    try:
-        enrolment = svc.enroll(se.csr(), owner, now())
-        # The bank's clock dates the certificate: apply it at the time it came back.
-        se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, now())
-    except BaseException:
-        net.se_path(name).unlink(missing_ok=True)
-        raise
-    net.wallets[name] = WalletEntry(name, str(enrolment.wallet_id), bank, owner)
-    net.save_registry()
+    with net.update():  # the name check, the SE file and the registry entry as one step
+        if name in net.wallets or net.se_path(name).exists():
+            raise CliRefusal(f"a wallet named {name!r} already exists")
+        if net.account(owner).bank != bank:
+            raise CliRefusal(f"account {owner!r} is held at {net.account(owner).bank}, not {bank}")
+        se = net.new_se(name, pin)
+        try:
+            enrolment = svc.enroll(se.csr(), owner, now())
+            # The bank's clock dates the certificate: apply it at the time it came back.
+            se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, now())
+        except BaseException:
+            net.se_path(name).unlink(missing_ok=True)
+            raise
+        net.wallets[name] = WalletEntry(name, str(enrolment.wallet_id), bank, owner)
     return show(net, name, pin=pin)
 
 
@@ -71,10 +71,11 @@ def fund(
 ) -> dict[str, Any]:
     """Move ``amount`` from the owner's account into wallet ``name`` (a load voucher)."""
     money = net.money(amount)
-    se = net.open_se(name, pin)
     wallet_id = WalletId.parse(net.wallet(name).wallet_id)
-    voucher = service.connect(net, server).voucher(wallet_id, money.minor, now())
-    se.load(voucher, now())
+    svc = service.connect(net, server)
+    with net.se(name, pin) as se:  # no other process changes the SE between voucher and load
+        voucher = svc.voucher(wallet_id, money.minor, now())
+        se.load(voucher, now())
     return {**show(net, name, pin=pin), "loaded": net.money_of(money.minor)}
 
 
@@ -83,10 +84,10 @@ def unload(
 ) -> dict[str, Any]:
     """Move ``amount`` from wallet ``name`` back to the owner's account."""
     money = net.money(amount)
-    se = net.open_se(name, pin)
     svc = service.connect(net, server)
-    request = se.unload(money.minor, now())
-    svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
+    with net.se(name, pin) as se:
+        request = se.unload(money.minor, now())
+        svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
     return {**show(net, name, pin=pin), "unloaded": net.money_of(money.minor)}
 
 
@@ -159,25 +160,25 @@ def _status(entry: WalletEntry, st: Status, t: int) -> str:
 
 def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dict[str, Any]:
     """Upload wallet ``name``'s log; apply the acknowledgement and the renewed certificate."""
-    se = net.open_se(name, pin)
-    t = now()
-    upload = se.sync_upload(t)
     svc = service.connect(net, server)
-    with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
-        try:
-            result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
-        except service.RevokedAtSync as revoked:
-            se.install_crls(revoked.crls, now())  # the SE learns it is revoked: it stops paying
-            _mark_revoked(net, name)
-            raise
-        except OffcashError as exc:
-            if exc.code == "wallet-revoked":  # revoked before: fetch the CRL that says so
-                se.install_crls(svc.current_crls(now()), now())
+    with net.se(name, pin) as se:  # a payment made between upload and ack would be dropped
+        t = now()
+        upload = se.sync_upload(t)
+        with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
+            try:
+                result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
+            except service.RevokedAtSync as revoked:
+                se.install_crls(revoked.crls, now())  # the SE learns it is revoked: stops paying
                 _mark_revoked(net, name)
-            raise
-    # Applied at the time the answer came back: a server dates the renewed certificate with
-    # its own clock, which may have ticked since ``t``.
-    se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
+                raise
+            except OffcashError as exc:
+                if exc.code == "wallet-revoked":  # revoked before: fetch the CRL that says so
+                    se.install_crls(svc.current_crls(now()), now())
+                    _mark_revoked(net, name)
+                raise
+        # Applied at the time the answer came back: a server dates the renewed certificate
+        # with its own clock, which may have ticked since ``t``.
+        se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
     return {
         **show(net, name, pin=pin),
         "uploaded_entries": len(upload.entries),
@@ -187,16 +188,17 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
 
 def _mark_revoked(net: Network, name: str) -> None:
     """Remember in the registry that settlement revoked wallet ``name`` (``wallet show``)."""
-    net.wallet(name).revoked = True
-    net.save_registry()
+    with net.update():
+        net.wallet(name).revoked = True
 
 
 def report_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
     """Report wallet ``name`` lost: the bank revokes it and opens the refund claim."""
-    entry = net.wallet(name)
-    service.connect(net, server).report_lost(WalletId.parse(entry.wallet_id), now())
-    entry.lost = True
-    net.save_registry()
+    svc = service.connect(net, server)
+    with net.update():
+        entry = net.wallet(name)
+        svc.report_lost(WalletId.parse(entry.wallet_id), now())
+        entry.lost = True
     return {
         "wallet": name,
         "wallet_id": entry.wallet_id,
@@ -208,11 +210,11 @@ def report_lost(net: Network, name: str, server: str | None = None) -> dict[str,
 def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str, Any]:
     """After the claim window, refund lost wallet ``name``'s balance to its owner's account:
     the balance at its last sync (plus vouchers since) minus its spends that surfaced since."""
-    entry = net.wallet(name)
     svc = service.connect(net, server)
-    refunded = svc.refund_lost(WalletId.parse(entry.wallet_id), now())
-    entry.lost = entry.refunded = True
-    net.save_registry()
+    with net.update():
+        entry = net.wallet(name)
+        refunded = svc.refund_lost(WalletId.parse(entry.wallet_id), now())
+        entry.lost = entry.refunded = True
     return {
         "wallet": name,
         "wallet_id": entry.wallet_id,

@@ -4,13 +4,15 @@ Theory of operation: ``LedgerService`` owns an engine and the network's paramete
 method is one retried database transaction (``db.transaction``) over the modules that hold the
 rules (``books``, ``authority``, ``registry``, ``settle``, ``sync``, ``lost``). Times are passed in
 (``now``); only the HTTP and CLI edges read a clock. ``offcash.api.client.Client`` has the same
-methods over HTTP, so a wallet or the CLI syncs through either with one interface.
+methods over HTTP, so a wallet or the CLI syncs through either with one interface: both
+implement ``offcash.wallet.Operations`` (checked by mypy).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from offcash.crypto.algorithms import SignatureAlgorithm, spki
+from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
 from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.trust import TrustStore
@@ -29,7 +31,7 @@ from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS, Limits
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
-from offcash.errors import Rejection, VerificationError
+from offcash.errors import Rejection, ServiceUnavailable, VerificationError
 from offcash.issuance import VOUCHER_VALIDITY, Bank, CentralBank
 from offcash.ledger import (
     authority,
@@ -58,6 +60,8 @@ from offcash.ledger.errors import (
 from offcash.ledger.reconcile import Refusal
 from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
+from offcash.se.log import Entry
+from offcash.wallet.settlement import NetworkInfo
 
 DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
 VOUCHER_ID_BYTES = 16
@@ -138,13 +142,25 @@ class LedgerService:
         claim_window: int = DEFAULT_CLAIM_WINDOW,
         workers: int | None = None,
     ) -> LedgerService:
-        """Open (and migrate) the ledger database at ``url`` (SQLite path/URL or PostgreSQL)."""
-        return cls(db.open_engine(url, schema), claim_window, workers)
+        """Open (and migrate) the ledger database at ``url`` (SQLite path/URL or PostgreSQL);
+        ``ServiceUnavailable`` if the database cannot be reached."""
+        try:
+            return cls(db.open_engine(url, schema), claim_window, workers)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise ServiceUnavailable(
+                f"the ledger database cannot be reached: {str(exc.orig or exc).splitlines()[0]}"
+            ) from exc
 
     def _tx(self, fn: Callable[[Connection], T]) -> T:
         if self._auth is None or self._params is None:
             self._warm()  # load the CAs first: never open a transaction inside another
-        return db.transaction(self.engine, fn)
+        try:
+            return db.transaction(self.engine, fn)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            # the database is down or unreachable (after db.transaction's retries)
+            raise ServiceUnavailable(
+                f"the ledger database cannot be reached: {str(exc.orig or exc).splitlines()[0]}"
+            ) from exc
 
     def _tx_once(
         self, key: str | None, request: list[object], work: Callable[[Connection], bytes]
@@ -287,6 +303,12 @@ class LedgerService:
 
         def go(conn: Connection) -> bytes:
             _, bank = self._account(conn, account)
+            reserve = books.holding(conn, books.reserve(bank))
+            if reserve < amount:
+                raise InsufficientBalance(
+                    f"{bank}'s reserves hold {reserve}, {amount} asked: the central bank "
+                    "issues more first"
+                )
             legs = books.Legs()
             legs.move(books.reserve(bank), account, amount)
             books.post(conn, now, "distribute", legs, account)
@@ -332,6 +354,12 @@ class LedgerService:
         lim = limits or DEFAULT_LIMITS
         auth = self.authorities  # load outside the transaction: SQLite allows one writer
         public_key = csr_public_key(csr)  # checked once, outside the transaction
+        if algorithm_of(public_key) is not self.params.algorithm:
+            raise VerificationError(
+                Rejection.ALGORITHM_NOT_ALLOWED,
+                f"the CSR's key is {algorithm_of(public_key).short}, the network uses "
+                f"{self.params.algorithm.short}",
+            )
         # a retry may carry a new CSR for the same key: the request names the key
         request: list[object] = ["enroll", account, spki(public_key), registry.encode_limits(lim)]
 
@@ -374,14 +402,22 @@ class LedgerService:
         return WalletId(self._tx_once(idempotency_key, ["register_terminal", account], go))
 
     def fund(
-        self, wallet: WalletId, amount: int, now: int, voucher_id: bytes | None = None
+        self,
+        wallet: WalletId,
+        amount: int,
+        now: int,
+        idempotency_key: str | bytes | None = None,
     ) -> bytes:
         """Debit the owner's account and return a single-use load voucher for the wallet.
 
-        ``voucher_id`` (16 bytes, e.g. from an idempotency key) makes a retry safe: a voucher
-        with that id for this wallet is returned again, signed anew with its first issue time,
-        and the account is debited once. The same id with another amount is a ``Conflict``."""
+        ``idempotency_key`` makes a retry safe: a voucher with the id it names (``voucher_id``;
+        bytes: the 16-byte voucher id itself) for this wallet is returned again, signed anew
+        with its first issue time, and the account is debited once. The same key with another
+        amount is a ``Conflict``."""
         _positive(amount)
+        voucher_id = (
+            voucher_id_of(idempotency_key) if isinstance(idempotency_key, str) else idempotency_key
+        )
         if voucher_id is None:
             voucher_id = os.urandom(VOUCHER_ID_BYTES)
         elif type(voucher_id) is not bytes or len(voucher_id) != VOUCHER_ID_BYTES:
@@ -489,10 +525,14 @@ class LedgerService:
             raise UnloadRefused(f"unload of {sp.amount} refused: {refused}")
         return amount
 
-    def sync(self, report: bytes, entries: Sequence[bytes], csr: bytes, now: int) -> SyncResult:
-        """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``)."""
+    def sync(
+        self, report: bytes, entries: Sequence[bytes | Entry], csr: bytes, now: int
+    ) -> SyncResult:
+        """Settle a wallet's SE-signed log and renew it (see ``offcash.ledger.sync``); the
+        entries as ``SecureElement.sync_upload`` gives them, or encoded."""
         auth, trust, params = self.authorities, self.trust, self.params
-        upload = sync.verify(trust, params, report, entries, csr, now)
+        encoded = [e.encode() if isinstance(e, Entry) else e for e in entries]
+        upload = sync.verify(trust, params, report, encoded, csr, now)
         validity = self.wallet_validity
         # the wallet and every payer it settles, locked at once (in id order) before any read
         locked = {upload.signer.wallet_id.raw} | {sp.payer for sp in upload.spends.values()}
@@ -594,6 +634,11 @@ class LedgerService:
                 self._pool.close()
                 self._pool = None
         self.engine.dispose()
+
+    def network(self) -> NetworkInfo:
+        """The network parameters and trust anchors a new wallet needs."""
+        a = self.authorities
+        return NetworkInfo(self.params, a.central_bank.certificate_der, list(a.bank_ders))
 
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
         """Root, bank CAs and current CRLs; recorded as delivered to ``wallet`` if it is a
@@ -709,6 +754,11 @@ def _load_params(conn: Connection) -> NetworkParams:
         int(rows["max_payment_age"]),
         int(rows["clock_skew"]),
     )
+
+
+def voucher_id_of(idempotency_key: str) -> bytes:
+    """The voucher id an idempotency key names (16 bytes of its SHA-256)."""
+    return hashlib.sha256(b"offcash fund\0" + idempotency_key.encode()).digest()[:VOUCHER_ID_BYTES]
 
 
 def _positive(amount: int) -> None:

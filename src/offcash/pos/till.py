@@ -135,8 +135,10 @@ class Till:
         with self._lock:
             if self.kind == "wallet":
                 minor = self.net.money(amount).minor
-                se = self.net.open_se(self.name, self.pin)
-                data = se.request(minor, self.clock(), reference=reference, payee_name=self.name)
+                with self.net.se(self.name, self.pin) as se:  # locked: see Network.se
+                    data = se.request(
+                        minor, self.clock(), reference=reference, payee_name=self.name
+                    )
             else:
                 data, _ = terminal.request(self.net, self.name, amount, reference=reference)
             req = m.parse_request(data)
@@ -163,10 +165,10 @@ class Till:
         with self._lock:
             t = self.clock()
             if self.kind == "wallet":
-                se = self.net.open_se(self.name, self.pin)
-                if sealed.is_sealed(data):  # sealed by the payer for this wallet's key
-                    data = se.open_sealed(data)
-                got = se.receive(data, t)
+                with self.net.se(self.name, self.pin) as se:  # locked: see Network.se
+                    if sealed.is_sealed(data):  # sealed by the payer for this wallet's key
+                        data = se.open_sealed(data)
+                    got = se.receive(data, t)
             else:
                 got, _ = terminal.accept(self.net, self.name, data)
             payer, minor, counter, duplicate = got.payer, got.amount, got.counter, got.duplicate

@@ -24,11 +24,17 @@ from offcash.se.log import Entry
 class Received:
     """The outcome of receiving a payment: what was accepted, and a signed receipt."""
 
+    #: the paying wallet
     payer: WalletId
+    #: the amount credited (minor units; credited once, also when ``duplicate``)
     amount: int
+    #: the payer's counter for this payment
     counter: int
+    #: the payment message's digest
     digest: bytes
+    #: the payee SE's signed receipt for the payer (None from a terminal)
     receipt: bytes | None
+    #: True if this payment had been received before (a re-send): not credited again
     duplicate: bool
 
 
@@ -36,16 +42,27 @@ class Received:
 class Status:
     """What the SE shows its owner."""
 
+    #: the wallet id its certificate names (None before enrolment)
     wallet_id: WalletId | None
+    #: the bank that certified it (None before enrolment)
     bank: str | None
+    #: the network's currency code
     currency: str
+    #: what the SE holds (minor units)
     balance: int
+    #: the counter of its last signed debit (payment or unload)
     counter: int
+    #: the offline limits its certificate carries (None before enrolment)
     limits: Limits | None
+    #: when its certificate expires (seconds since the epoch; renewed at each sync)
     certificate_expires: int | None
+    #: when it last applied a sync acknowledgement
     last_sync: int | None
+    #: payments signed since the last sync
     offline_payments: int
+    #: value sent offline since the last sync (minor units)
     offline_value: int
+    #: log entries held for the next sync
     log_entries: int
 
 
@@ -53,7 +70,9 @@ class Status:
 class SyncUpload:
     """What a wallet uploads at a sync: the SE-signed report and the log entries it covers."""
 
+    #: the SE-signed sync report (balance, counters, the digest chaining the entries)
     report: bytes
+    #: the log entries since the last acknowledged sync (``Settlement.sync`` takes them as is)
     entries: list[Entry]
 
 

@@ -5,14 +5,23 @@ under a key derived from the wallet PIN with scrypt (N=2^15, r=8, p=1: about 0.1
 per guess), and writes it atomically: a temporary file in the same folder, fsync, rename over
 the old file, fsync of the folder. A crash at any instant leaves the old state or the new one.
 The key is derived once when the file is opened and kept in memory while the wallet is open.
+
+Several processes may use one wallet at once (two terminals, a script, a pipeline of
+``offcash`` commands). ``SealedFile.locked`` holds the file's OS lock (``offcash.se.filelock``)
+from the read to the end of the block, so a whole load-operate-persist runs alone. ``save``
+takes the same lock and refuses to write over a file another process changed since this one
+read it: a holder of a stale state gets an error and loses nothing, instead of silently
+rolling back another process's payment.
 This protects a stolen file only as well as the PIN's entropy allows: a hardware SE, which
 rate-limits PIN tries and never exports its state, is the production answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from offcash.errors import SecureElementError, WrongPin
+from offcash.se.filelock import exclusive, lock_path
 
 MAGIC = b"OCSE\x01"
 _SALT = 16
@@ -62,10 +72,25 @@ def _derive(pin: str, salt: bytes, n: int) -> bytes:
 class SealedFile:
     """A state file sealed with a PIN-derived key."""
 
-    def __init__(self, path: Path, key: bytes, salt: bytes) -> None:
+    def __init__(self, path: Path, key: bytes, salt: bytes, blob: bytes | None = None) -> None:
         self.path = path
         self._aead = AESGCM(key)
         self._salt = salt
+        self._blob = blob  # the file's bytes as last read or written here
+
+    @property
+    def lock_file(self) -> Path:
+        """The lock file that serialises the processes using this state file."""
+        return lock_path(self.path)
+
+    @classmethod
+    @contextlib.contextmanager
+    def locked(cls, path: str | Path, pin: str) -> Iterator[tuple[SealedFile, bytes]]:
+        """``open`` with the file's lock held until the block ends: no other process reads or
+        writes the state in between (the read-modify-write of one secure element operation,
+        or of a whole command)."""
+        with exclusive(lock_path(path)):
+            yield cls.open(path, pin)
 
     @classmethod
     def create(
@@ -73,11 +98,12 @@ class SealedFile:
     ) -> SealedFile:
         """Create a new sealed file holding ``state`` (refuses to overwrite an existing one)."""
         target = Path(path)
-        if target.exists():
-            raise SecureElementError(f"{target} already exists")
         salt = os.urandom(_SALT)
         store = cls(target, _derive(pin, salt, scrypt_n), salt + scrypt_n.to_bytes(4, "big"))
-        store.save(state)
+        with exclusive(lock_path(target)):
+            if target.exists():
+                raise SecureElementError(f"{target} already exists")
+            store._write(state)
         return store
 
     @classmethod
@@ -95,7 +121,7 @@ class SealedFile:
         n = int.from_bytes(salt_n[_SALT:], "big")
         if n not in (2**10, 2**12, 2**14, SCRYPT_N, 2**16, 2**17):
             raise SecureElementError(f"{target} has unsupported scrypt parameters")
-        store = cls(target, _derive(pin, salt_n[:_SALT], n), salt_n)
+        store = cls(target, _derive(pin, salt_n[:_SALT], n), salt_n, blob)
         nonce, sealed = blob[header : header + _NONCE], blob[header + _NONCE :]
         try:
             state = store._aead.decrypt(nonce, sealed, MAGIC + salt_n)
@@ -112,7 +138,23 @@ class SealedFile:
         self.save(state)
 
     def save(self, state: bytes) -> None:
-        """Seal and write ``state`` atomically."""
+        """Seal and write ``state`` atomically, under the file's lock; ``SecureElementError``
+        (nothing written) if another process changed the file since this one read it."""
+        with exclusive(lock_path(self.path)):
+            try:
+                current = self.path.read_bytes()
+            except FileNotFoundError:
+                current = None
+            if current != self._blob:
+                raise SecureElementError(
+                    f"{self.path} was changed by another process since it was opened: "
+                    "nothing saved; open it again"
+                )
+            self._write(state)
+
+    def _write(self, state: bytes) -> None:
         nonce = os.urandom(_NONCE)
         sealed = self._aead.encrypt(nonce, state, MAGIC + self._salt)
-        atomic_write(self.path, MAGIC + self._salt + nonce + sealed)
+        blob = MAGIC + self._salt + nonce + sealed
+        atomic_write(self.path, blob)
+        self._blob = blob

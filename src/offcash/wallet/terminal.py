@@ -28,11 +28,16 @@ from offcash.se.interface import Received
 class ReceiveOnlyTerminal:
     """A payee device without a secure element."""
 
+    #: the wallet id the ledger registered for this terminal
     wallet_id: WalletId
+    #: the network parameters it verifies with
     params: NetworkParams
+    #: root, bank CAs and CRLs (refreshed at each redemption)
     trust: TrustStore
+    #: its memory of outstanding requests and of the payments it accepted
     book: PayeeBook = field(default_factory=PayeeBook)
-    held: list[tuple[int, bytes]] = field(default_factory=list)  # (accepted at, payment)
+    #: the payments held for redemption: (accepted at, payment)
+    held: list[tuple[int, bytes]] = field(default_factory=list)
 
     def request(
         self, amount: int, now: int, reference: str | None = None, payee_name: str | None = None
