@@ -323,3 +323,21 @@ def test_progress_spinner_on_terminals_only(
     r = run(*net, "wallet", "sync", "alice-phone", "--json")
     assert r.code == 0 and r.json()["log_entries"] == 0  # type: ignore[index]
     assert "Settling alice-phone's 1 log entries" in err.getvalue()
+
+
+def test_unload_of_money_received_offline_syncs_first(net: list[str], tmp_path: Path) -> None:
+    """Bob received 30.00 offline and unloads 20.00 before any sync: the ledger pays out only
+    what it can account for, so the command syncs bob's log first, then the unload is paid."""
+    pay = tmp_path / "p.txt"
+    r = run(
+        *net, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "30", "--out", pay
+    )
+    assert r.code == 0, r.stderr
+    assert run(*net, "wallet", "receive", "bob-phone", pay).code == 0
+    r = run(*net, "wallet", "unload", "bob-phone", "20", "--json")
+    assert r.code == 0, r.stderr
+    shown = r.json()
+    assert isinstance(shown, dict) and shown["balance"] == 1000
+    assert shown["log_entries"] == 1  # the unload alone: the receipt was synced first
+    assert run(*net, "account", "show", "bob", "--json").json()["balance"] == 52000  # type: ignore[index]
+    assert run(*net, "ledger", "audit", "--json").json()["balanced"]  # type: ignore[index]

@@ -69,10 +69,12 @@ def create(
 def fund(
     net: Network, name: str, amount: str, *, pin: str, server: str | None = None
 ) -> dict[str, Any]:
-    """Move ``amount`` from the owner's account into wallet ``name`` (a load voucher)."""
+    """Move ``amount`` from the owner's account into wallet ``name`` (a load voucher). A
+    wallet with log entries the ledger has not seen syncs first (``_synced_first``)."""
     money = net.money(amount)
     wallet_id = WalletId.parse(net.wallet(name).wallet_id)
     svc = service.connect(net, server)
+    _synced_first(net, name, pin, server)
     with net.se(name, pin) as se:  # no other process changes the SE between voucher and load
         voucher = svc.voucher(wallet_id, money.minor, now())
         se.load(voucher, now())
@@ -82,13 +84,24 @@ def fund(
 def unload(
     net: Network, name: str, amount: str, *, pin: str, server: str | None = None
 ) -> dict[str, Any]:
-    """Move ``amount`` from wallet ``name`` back to the owner's account."""
+    """Move ``amount`` from wallet ``name`` back to the owner's account. A wallet with log
+    entries the ledger has not seen syncs first (``_synced_first``)."""
     money = net.money(amount)
     svc = service.connect(net, server)
+    _synced_first(net, name, pin, server)
     with net.se(name, pin) as se:
         request = se.unload(money.minor, now())
         svc.redeem_unload(request, now())  # if this fails, the next sync settles the unload
     return {**show(net, name, pin=pin), "unloaded": net.money_of(money.minor)}
+
+
+def _synced_first(net: Network, name: str, pin: str, server: str | None) -> None:
+    """Sync wallet ``name`` if its log holds entries the ledger has not seen: the ledger pays
+    out (unload) and funds up to the certified maximum balance only what it can account for
+    from the wallet's synced history (docs/SETTLEMENT.md), so an honest wallet that received
+    or paid offline since its last sync would be refused until it syncs."""
+    if net.open_se(name, pin).status(now()).log_entries:
+        sync(net, name, pin=pin, server=server)
 
 
 def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
