@@ -12,8 +12,6 @@ on the online commands; the server's clock is authoritative (``OFFCASH_NOW`` doe
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from offcash.cli import output, service
@@ -21,27 +19,10 @@ from offcash.cli.common import open_network
 from offcash.cli.config import CliRefusal, check_db_url, redact_url
 
 
-def serve(
-    ctx: typer.Context,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Ledger database URL (default: the network's, SQLite in its folder)."
-        ),
-    ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar="OFFCASH_TOKEN",
-            show_envvar=True,
-            help="Operator bearer token (default: the one `network init` stored).",
-        ),
-    ] = None,
-) -> None:
-    """Serve the settlement HTTP API (SQLite in the network folder by default)."""
+def serve(ctx: typer.Context, db: str | None, host: str, port: int, token: str | None) -> None:
+    """Serve the settlement HTTP API on ``db`` (default: the network's, SQLite in its folder),
+    with ``token`` (default: the one ``network init`` stored); the options are ``offcash
+    serve``'s (``cli.main``)."""
     net = open_network(ctx)
     secret = token or net.config.operator_token
     if not secret:
