@@ -481,4 +481,4 @@ def test_offline_commands_import_only_what_they_need(offline_net: Network, tmp_p
     assert loaded(*n, "wallet", "receive", "bob", str(out)) == []
     png = tmp_path / "p.png"
     got = loaded(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", str(png))
-    assert "segno" in got
+    assert "zxingcpp" in got

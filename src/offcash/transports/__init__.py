@@ -11,7 +11,7 @@ message; the protocol layer does that with the bytes they return.
   content when reading.
 
 The QR names are re-exported lazily (PEP 562): importing the package or its text and file
-forms does not load the QR stack (segno, zxing-cpp, Pillow), so offline commands that read or
+forms does not load the QR stack (zxing-cpp, Pillow), so offline commands that read or
 write text start faster; ``files`` imports it only for an image or the terminal.
 """
 
