@@ -72,10 +72,11 @@ def ask(page: Any, amount: str, reference: str = "") -> str:
     return str(page.locator("#request-text").input_value())
 
 
-def pay(net: list[str], payer: str, request_text: str, out: Path) -> None:
+def pay(net: list[str], payer: str, request_text: str, out: Path, *, sealed: bool = True) -> None:
     req = out.with_name(out.stem + "-request.txt")
     req.write_text(request_text)
-    r = run(*net, "wallet", "pay", payer, "--request", req, "--out", out)
+    clear = () if sealed else ("--no-encrypt",)
+    r = run(*net, "wallet", "pay", payer, "--request", req, "--out", out, *clear)
     assert r.code == 0, r.stderr
 
 
@@ -200,13 +201,19 @@ def test_bad_inputs_get_the_cli_reasons(
     open_till(page, shop_phone)
     text = ask(page, "1.00")
     pay(pilot, "alice-phone", text, tmp_path / "good.txt")
-    good = decode_text((tmp_path / "good.txt").read_text())
+    good = decode_text((tmp_path / "good.txt").read_text())  # sealed for the till's wallet
+    pay(pilot, "alice-phone", ask(page, "1.10"), tmp_path / "clear.txt", sealed=False)
+    clear = decode_text((tmp_path / "clear.txt").read_text())
     cases: dict[str, tuple[bytes | str, str]] = {
         "garbage": ("hello, this is not a payment", "decode-error"),
         "bad-text": ("OC1:::not base45!!", "transport-text"),
-        "tampered": (
-            encode_text(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:]),
+        "tampered": (  # a signed payment altered: its signature no longer verifies
+            encode_text(clear[:-5] + bytes([clear[-5] ^ 1]) + clear[-4:]),
             "verification-failed",
+        ),
+        "tampered-sealed": (  # a sealed payment altered: it no longer opens
+            encode_text(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:]),
+            "cannot-decrypt",
         ),
     }
     r = run(

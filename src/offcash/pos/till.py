@@ -134,7 +134,7 @@ class Till:
         reference = (reference or "").strip() or None
         with self._lock:
             if self.kind == "wallet":
-                minor = self.net.money(amount).minor
+                minor = Money.parse(amount, self.net.config.currency).minor  # MoneyError: 422
                 with self.net.se(self.name, self.pin) as se:  # locked: see Network.se
                     data = se.request(
                         minor, self.clock(), reference=reference, payee_name=self.name

@@ -56,7 +56,10 @@ class PayeeDevice(Protocol):
         """Verify and credit a payment (exactly once; a re-send is reported as a duplicate)."""
         ...
 
-    def open_sealed(self, data: bytes) -> bytes: ...
+    def open_sealed(self, data: bytes) -> bytes:
+        """The signed payment inside a payment sealed for this device's key (its requests'
+        ``encryption_key``); ``CannotDecrypt`` if it was sealed for another."""
+        ...
 
 
 class PayerDevice(Protocol):
