@@ -59,6 +59,26 @@ _LEDGER_AMOUNTS = [
         re.compile(r"voucher id already used for (\d+), not (\d+)"),
         "this voucher id was already used for {0}, not {1}",
     ),
+    (
+        re.compile(
+            r"unload of (\d+) refused: \d+ asked, (\d+) accounted for by the wallet's signed "
+            r"history: sync first \(the next sync settles the request from the log\)"
+        ),
+        "unload of {0} refused: the ledger accounts for {1} from the wallet's synced history; "
+        "sync the wallet first (its next sync settles this unload from its log)",
+    ),
+    (
+        re.compile(r"unload of (\d+) refused: \d+ asked, over the certified max_balance (\d+)"),
+        "unload of {0} refused: more than the wallet's certified maximum balance of {1}",
+    ),
+    (
+        re.compile(
+            r"(wallet \S+) holds (\d+) by the ledger's books: (\d+) more would exceed its "
+            r"certified max_balance (\d+)"
+        ),
+        "{0} holds {1} by the ledger's books: {2} more would pass its maximum balance of {3}; "
+        "sync it first if it spent offline",
+    ),
 ]
 
 
@@ -110,6 +130,8 @@ def describe(exc: OffcashError, net: Network | None) -> tuple[str, str]:
     for pattern, template in _LEDGER_AMOUNTS:
         match = pattern.fullmatch(text)
         if match is not None:
-            text = template.format(*(money_text(int(x), currency) for x in match.groups()))
+            text = template.format(
+                *(money_text(int(x), currency) if x.isdigit() else x for x in match.groups())
+            )
             break
     return exc.code, net.named(text) if net is not None else text
