@@ -79,3 +79,26 @@ def test_the_payer_may_send_it_unsealed(network: PilotNetwork) -> None:
     data = payer.pay(T0 + 1, encrypt=False)
     assert not sealed.is_sealed(data) and m.parse_payment(data).amount == 50
     assert payee.receive_payment(data, T0 + 2).amount == 50
+
+
+def test_a_request_with_an_unusable_key_is_refused_before_any_debit(
+    network: PilotNetwork,
+) -> None:
+    """A relay rewrites the request's encryption key to one no message can be sealed for (an
+    X25519 key of low order: all zeros): the request does not decode, so the payer's SE signs
+    and debits nothing (found by the attacker review: the CLI debited, then crashed sealing)."""
+    import cbor2
+
+    from offcash.encoding import cbor
+    from offcash.errors import DecodeError
+
+    alice, bob = network.wallet(5_000), network.wallet()
+    fields = cbor2.loads(PayeeSide(bob).start(100, T0))
+    fields[9] = bytes(32 if network.params.algorithm.short in ("p256", "ed25519") else 1216)
+    forged = cbor.encode(fields)
+    with pytest.raises(DecodeError, match="encryption_key"):
+        m.parse_request(forged)
+    before = alice._s.encode()  # type: ignore[attr-defined]
+    with pytest.raises(DecodeError):
+        alice.pay(forged, T0)
+    assert alice._s.encode() == before  # type: ignore[attr-defined]

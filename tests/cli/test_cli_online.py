@@ -100,6 +100,10 @@ def test_report_lost_then_sync_refused(net: list[str]) -> None:
     assert r.code == 0 and r.json()["revoked"] is True  # type: ignore[index]
     r = run(*net, "wallet", "sync", "alice-phone")
     assert r.code == 1 and "revoked" in r.stderr
+    r = run(
+        *net, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out", "-"
+    )
+    assert r.code == 1 and "reported lost: it cannot pay" in r.stderr
     audit = run(*net, "ledger", "audit", "--json").json()
     assert isinstance(audit, dict) and audit["revoked"] == ["alice-phone (revoked)"]
     # The default claim window is 30 days: no refund yet.

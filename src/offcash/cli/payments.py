@@ -81,6 +81,10 @@ def pay(
     ``confirm``, given what a request asks (``request_details``), may decline: nothing is
     signed then. A payment answering a request that carries the payee's key is sealed for it,
     unless ``encrypt`` is False."""
+    entry = net.wallet(payer)
+    if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
+        state = "reported lost and refunded" if entry.refunded else "reported lost"
+        raise CliRefusal(f"wallet {payer} was {state}: it cannot pay")
     # Read the input, and have it confirmed, before locking the wallet: in a pipeline the
     # input may come from a command that waits for this wallet's lock.
     req_bytes = None if request_file is None else files.read_message(request_file)

@@ -149,6 +149,19 @@ def suite_of_public_key(raw: bytes) -> KemSuite:
     raise ValueError(f"no KEM public key has {len(raw)} bytes")
 
 
+def check_public_key(raw: bytes) -> KemSuite:
+    """The suite of the raw public key ``raw`` once a message can be sealed for it (a trial
+    encapsulation: an X25519 key of low order, such as all zeros, gives no shared secret);
+    ``ValueError`` if none can. A payer's device checks a request's key with it before it
+    signs or debits anything."""
+    suite = suite_of_public_key(raw)
+    try:
+        suite.hpke().encrypt(b"\x00", _public_key(suite, raw), info=b"")
+    except ValueError as exc:
+        raise ValueError(f"not a usable {suite.short} public key: {exc}") from None
+    return suite
+
+
 def _enc_structure(protected: bytes) -> bytes:
     return cbor.encode(["Encrypt0", protected, b""])
 

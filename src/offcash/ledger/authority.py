@@ -152,26 +152,17 @@ def crl_numbers(conn: Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def record_delivery(
-    conn: Connection, wallet: WalletId, now: int, pending_seq: int | None = None
-) -> None:
-    """Record that ``wallet`` received every current CRL at ``now`` (first delivery wins).
-
-    With ``pending_seq`` (a sync's answer, which may never reach the SE) the delivery is only
-    pending until ``confirm_deliveries`` sees a later sync; a pending one is re-dated by a
-    retried answer."""
+def record_delivery(conn: Connection, wallet: WalletId, now: int) -> None:
+    """Record that ``wallet`` (a receive-only terminal, given the material by the operator's
+    call) received every current CRL at ``now`` (first delivery wins). An SE's deliveries are
+    recorded only from its own signed sync reports (``record_held``)."""
     d = s.crl_deliveries
     for bank, number in crl_numbers(conn).items():
         if number == 0:
             continue
         key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
-        held = conn.execute(sa.select(d.c.pending_seq).filter_by(**key)).first()
-        if held is None:
-            conn.execute(sa.insert(d).values(**key, delivered_at=now, pending_seq=pending_seq))
-        elif held.pending_seq is not None:
-            conn.execute(
-                sa.update(d).filter_by(**key).values(delivered_at=now, pending_seq=pending_seq)
-            )
+        if conn.execute(sa.select(d.c.wallet).filter_by(**key)).first() is None:
+            conn.execute(sa.insert(d).values(**key, delivered_at=now, pending_seq=None))
 
 
 def record_held(
@@ -190,15 +181,6 @@ def record_held(
         key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
         if conn.execute(sa.select(d.c.wallet).filter_by(**key)).first() is None:
             conn.execute(sa.insert(d).values(**key, delivered_at=at, pending_seq=None))
-
-
-def confirm_deliveries(conn: Connection, wallet: WalletId, seq: int) -> None:
-    """``wallet`` reports sync ``seq``: it applied the answers of every sync before it, so the
-    CRLs those answers carried were delivered."""
-    d = s.crl_deliveries
-    conn.execute(
-        sa.update(d).where(d.c.wallet == wallet.raw, d.c.pending_seq < seq).values(pending_seq=None)
-    )
 
 
 def revocations_known_to(

@@ -645,7 +645,7 @@ class LedgerService:
         receive-only terminal (which has no key to prove what it holds, so only an operator
         may say so: the HTTP route records only with the operator's credential). Nothing is
         ever recorded for an SE wallet here: what its SE holds is proved by its own signed sync
-        report (the answers it applied, ``authority.confirm_deliveries``)."""
+        report (the CRLs it states it holds, ``authority.record_held``)."""
 
         def go(conn: Connection) -> TrustMaterial:
             if wallet is not None and registry.get(conn, wallet, lock=True).kind == "terminal":

@@ -140,9 +140,8 @@ def run(
         raise WalletRevoked(f"wallet {wid} is {wallet.status}")
     if report.sync_seq not in (wallet.next_seq, wallet.next_seq - 1):
         raise IncompleteLog(f"sync {report.sync_seq}, expected {wallet.next_seq}")
-    # this report continues sync_seq - 1: the SE applied the answers of every earlier sync
-    # (an upload refused below rolls this back with the rest)
-    authority.confirm_deliveries(conn, wid, report.sync_seq)
+    # what the SE holds is known only from its own signed statement: an answer sent is not
+    # an answer applied (a replayed upload gets one the SE never sees)
     authority.record_held(conn, wid, report.crls, min(report.time, now))
     view = _view(conn, wallet, upload)
     if log.chain_all(view.base_head, upload.entries) != report.log_digest:
@@ -186,7 +185,6 @@ def run(
     conn.execute(
         sa.update(s.wallets).where(s.wallets.c.id == wid.raw).values(next_seq=report.sync_seq + 1)
     )
-    authority.record_delivery(conn, wid, now, pending_seq=report.sync_seq)
     return SyncResult(ack, cert, auth.bank_ders, crls, settled, rec.refused, problems)
 
 

@@ -112,7 +112,7 @@ def _open(
 
 def _kem_public_key(raw: bytes) -> bytes:
     try:
-        sealed.suite_of_public_key(raw)
+        sealed.check_public_key(raw)
     except ValueError as exc:
         raise DecodeError("", str(exc)) from None
     return raw
