@@ -102,11 +102,14 @@ def test_payment_accepted_after_the_payee_held_the_crl_is_refused_at_settlement(
 ) -> None:
     erin = party(world, 0, "Bank B")  # enrolled before the revocation
     _, evil, _ = _revoked_double_spender(world, tmp_path)
-    # erin's sync delivers the CRL, but her wallet never installs it (a modified app): it
-    # applies the acknowledgement (her next sync proves it) and drops the CRL
-    got = world.sync(erin.se, REVOKED_AT + 10, apply=False)
-    assert got.ack is not None and got.certificate is not None
-    erin.se.apply_sync(got.ack, got.certificate, got.bank_certificates, [], REVOKED_AT + 10)
+    # erin's SE installs the CRL her sync delivers and her next signed report says it holds
+    # it (only that proves it: an answer sent may never be applied); then her SE, broken,
+    # forgets it and accepts from the revoked payer
+    got = world.sync(erin.se, REVOKED_AT + 10)
+    assert got.ack is not None and got.certificate is not None and got.crls
+    world.sync(erin.se, REVOKED_AT + 11)
+    erin.se._s.crls = []
+    erin.se._trust = TrustStore.create(erin.se._s.root, erin.se._s.banks, [])
     shop = world.account("Bank B", 0)
     tid = world.ledger.register_terminal(shop)
     stale = world.ledger.trust_material(None, T0)

@@ -24,6 +24,7 @@ from ledgerkit import World, clone
 from server_process import ServerProcess, pg_url_with_schema
 
 from offcash.api import wire
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import IncompleteLog
@@ -39,8 +40,8 @@ REFUSED = 100  # each payment from the revoked payer
 
 @dataclass
 class Payee:
-    """dave: a payee SE that applied the answer carrying the CRL revoking alice, but dropped
-    the CRL (a modified app), and alice's clone ``evil`` that still pays offline."""
+    """dave: a broken payee SE that held the CRL revoking alice (its signed report said so) and
+    then dropped it, and alice's clone ``evil`` that still pays offline."""
 
     se: SoftwareSecureElement
     wid: WalletId
@@ -65,9 +66,12 @@ def _payee(world: World, tmp_path: Path, now: int) -> Payee:
     carol.receive(evil.pay_to(c_id, 1_000, now), now)
     world.sync(bob, now)
     world.sync(carol, now)  # the double spend: alice revoked, Bank A's CRL lists her
-    got = world.sync(dave, now, apply=False)
+    got = world.sync(dave, now)  # dave's SE installs the CRL revoking alice...
     assert got.ack is not None and got.certificate is not None and got.crls
-    dave.apply_sync(got.ack, got.certificate, got.bank_certificates, [], now)
+    world.sync(dave, now)  # ...and its next signed report says it holds it: recorded
+    # a broken SE: it forgets the CRL it said it held, and accepts from the revoked payer
+    dave._s.crls = []
+    dave._trust = TrustStore.create(dave._s.root, dave._s.banks, [])
     return Payee(dave, d_id, dave_acct, evil)
 
 
@@ -215,4 +219,27 @@ def test_captured_sync_body_replayed_and_raced_over_http_moves_money_once(
             s.stop()
     assert world.ledger.balance(dave.account) == ACCOUNT - REFUSED
     assert [a.kind for a in world.ledger.anomalies(dave.wid)] == ["refused-payment"]
+    assert_books(world)
+
+
+def test_a_replayed_shorter_upload_does_not_revoke_an_honest_wallet(world: World) -> None:
+    """Found by the attacker review: alice's sync N is settled but its answer lost; she pays
+    offline and retries sync N with her longer log (settled too). A relay then replays the
+    first, shorter upload: it is a prefix of the settled log (every entry already settled as
+    it is), so it is refused with nothing done, not taken for a fork (a clone) that revokes
+    alice."""
+    alice, a_id, _ = world.wallet(5_000, "Bank A", now=T0)
+    bob, b_id, _ = world.wallet(0, "Bank B", now=T0)
+    bob.receive(alice.pay_to(b_id, 100, T0 + 1), T0 + 1)
+    up = alice.sync_upload(T0 + 2)
+    first = (up.report, [e.encode() for e in up.entries], alice.csr())
+    world.ledger.sync(*first, T0 + 2)  # settled; the answer never reaches alice
+    bob.receive(alice.pay_to(b_id, 200, T0 + 3), T0 + 3)
+    world.sync(alice, T0 + 4)  # the retry of sync N with the longer log
+    with pytest.raises(IncompleteLog, match="replay"):
+        world.ledger.sync(*first, T0 + 5)
+    assert world.ledger.wallet_status(a_id) == "active"
+    assert not world.ledger.anomalies(a_id)
+    world.sync(bob, T0 + 6)
+    world.sync(alice, T0 + 7)  # alice goes on syncing
     assert_books(world)

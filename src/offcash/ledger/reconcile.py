@@ -77,6 +77,8 @@ class View:
     #: payer -> since when the wallet held a CRL revoking it
     revoked_known: dict[bytes, int] = field(default_factory=dict)
     vouchers: dict[bytes, VoucherView] = field(default_factory=dict)
+    #: counter -> digest of the wallet's own debits the ledger holds, for this log's counters
+    own: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class Reconciliation:
     loss: int = 0
     #: how many leading entries an earlier run of this sync already settled
     settled_before: int = 0
+    #: a log the settled one extends (every entry already settled as it is): a replay of an
+    #: earlier upload of this sync, to refuse with nothing done, not a fork
+    stale: bool = False
 
     @property
     def revoke(self) -> bool:
@@ -130,6 +135,27 @@ def settled_prefix(
     return None
 
 
+def _already_settled(view: View, entries: Sequence[log.Entry], checked: dict[int, Checked]) -> bool:
+    """Whether every entry of a log that does not reach the settled head is already settled
+    exactly as it is (own debits by their digest, receipts listed, vouchers applied): the log
+    is then a prefix of the settled one, which an honest SE uploaded first and a relay replays.
+    A fork has an entry the ledger does not hold (a debit with another digest, a new receipt)."""
+    if view.settled_head is None:
+        return False
+    for e, c in ((e, checked[i]) for i, e in enumerate(entries)):
+        if e.type in (log.EntryType.SENT, log.EntryType.UNLOADED):
+            if not isinstance(c, Spend) or view.own.get(c.counter) != c.digest:
+                return False
+        elif e.type is log.EntryType.RECEIVED:
+            if not isinstance(c, Spend) or (c.payer, c.counter) not in view.listed:
+                return False
+        else:
+            held = view.vouchers.get(c.voucher_id) if isinstance(c, m.LoadVoucher) else None
+            if held is None or not held.applied:
+                return False
+    return True
+
+
 def reconcile(
     view: View,
     entries: Sequence[log.Entry],
@@ -144,6 +170,9 @@ def reconcile(
     reported_balance, reported_counter = balance, counter
     out = Reconciliation()
     prefix = settled_prefix(view.base_head, entries, view.settled_head)
+    if prefix is None and _already_settled(view, entries, checked):
+        out.stale = True  # an earlier, shorter upload of this sync replayed
+        return out
     if prefix is None:  # a clone or a rolled-back copy: an honest SE never forks its log
         out.problems.append((f"sync {view.seq} was settled before with another log", 0))
         prefix = 0  # which entries the two logs share is unknown: this one is settled whole

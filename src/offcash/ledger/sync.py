@@ -149,6 +149,11 @@ def run(
     rec = reconcile.reconcile(
         view, upload.entries, upload.checked, balance=report.balance, counter=report.counter
     )
+    if rec.stale:
+        raise IncompleteLog(
+            f"sync {report.sync_seq} was settled with a longer log that begins with this one: "
+            "a replay of an earlier upload, nothing done"
+        )
     _write(conn, wallet, rec, report.sync_seq, now)
     out = settle.settle(conn, auth, rec.spends, now, reporting=wid.raw)
     age = params.max_payment_age + params.clock_skew
@@ -217,7 +222,27 @@ def _view(conn: Connection, wallet: Row[Any], upload: Upload) -> reconcile.View:
             conn, (sp.payer for sp in received), WalletId(wid)
         ),
         vouchers=_vouchers(conn, wid, vouchers),
+        own=_own(conn, wid, upload),
     )
+
+
+def _own(conn: Connection, wallet: bytes, upload: Upload) -> dict[int, bytes]:
+    """``counter -> digest`` of the debits the ledger holds from ``wallet`` with the counters of
+    this upload's own debits (one query per 500)."""
+    own = (log.EntryType.SENT, log.EntryType.UNLOADED)
+    counters = sorted(
+        {sp.counter for i, sp in upload.spends.items() if upload.entries[i].type in own}
+    )
+    sp_t = s.spends
+    out: dict[int, bytes] = {}
+    for i in range(0, len(counters), 500):
+        rows = conn.execute(
+            sa.select(sp_t.c.counter, sp_t.c.digest).where(
+                sp_t.c.payer == wallet, sp_t.c.counter.in_(counters[i : i + 500])
+            )
+        )
+        out.update((int(c), bytes(d)) for c, d in rows)
+    return out
 
 
 def _listed(
