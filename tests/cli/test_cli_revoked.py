@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from offcash.cli.config import Network
+
 from cli_harness import run
 
 
@@ -20,6 +22,11 @@ def test_lost_wallet_found_by_a_thief_stops_paying_after_a_sync(tmp_path: Path) 
     pay = ["wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1"]
     assert run(*n, *pay, "--out", tmp_path / "p1.cbor").code == 0  # still pays: nothing known
     assert run(*n, "wallet", "report-lost", "alice-phone").code == 0
+    # the thief's copy of the wallet folder does not know it was reported lost (the owner's
+    # CLI refuses to pay from a wallet reported lost): only the SE's CRL can stop it
+    net = Network.open(d)
+    with net.update():
+        net.wallet("alice-phone").lost = False
     r = run(*n, "wallet", "sync", "alice-phone")  # refused: revoked; the SE gets the CRL
     assert r.code == 1 and "revoked" in r.stderr
     r = run(*n, *pay, "--out", tmp_path / "p2.cbor")

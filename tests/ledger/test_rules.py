@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ledgerkit import World, clone, minted
 
+from offcash.crypto.trust import TrustStore
 from offcash.ledger.errors import ClaimNotReady, WalletRevoked
 from offcash.protocol.messages import parse_payment
 
@@ -56,11 +57,13 @@ def test_payment_accepted_after_payee_held_the_crl_is_refused(world: World, tmp_
     carol.receive(evil.pay_to(c_id, 1_000, T0 + 12), T0 + 13)
     world.sync(bob, T0 + 20)
     world.sync(carol, T0 + 30)  # double spend found: alice revoked, CRL 1
-    got = world.sync(dave, T0 + 40, apply=False)  # the CRL is delivered to dave at T0+40
-    assert got.ack is not None and got.certificate is not None
-    # dave's SE applies the answer (its next sync proves it) but drops the CRL
-    dave.apply_sync(got.ack, got.certificate, got.bank_certificates, [], T0 + 40)
-    dave.receive(evil.pay_to(d_id, 500, T0 + 50), T0 + 51)  # (its SE missed the update)
+    got = world.sync(dave, T0 + 40)  # dave's SE installs the CRL...
+    assert got.ack is not None and got.certificate is not None and got.crls
+    world.sync(dave, T0 + 45)  # ...and its signed report says it holds it since T0+45
+    # then dave's SE, broken, forgets it and accepts from the revoked payer
+    dave._s.crls = []
+    dave._trust = TrustStore.create(dave._s.root, dave._s.banks, [])
+    dave.receive(evil.pay_to(d_id, 500, T0 + 50), T0 + 51)
     before = world.ledger.balance(dave_acct)
     res = world.sync(dave, T0 + 60)
     assert [r.reason for r in res.refused] == ["REVOKED"]

@@ -10,9 +10,9 @@ serials go into ``revocations`` with the bank's next CRL number, and the bank's 
 in the same transaction (the bank row is locked by the CRL-number increment, so concurrent
 revocations serialise). A CRL lists only unexpired revoked certificates. ``crl_deliveries``
 records which CRL number each wallet received at which sync, which decides whether a payee
-"held a CRL revoking the payer" when it accepted a payment: an SE proves it by its own signed
-sync reports (the answer it applied, the CRLs it states it holds); nothing unauthenticated
-records one.
+"held a CRL revoking the payer" when it accepted a payment: an SE proves it only by its own
+signed sync reports (the CRLs it states it holds; an answer sent may never be applied);
+nothing unauthenticated records one.
 """
 
 from __future__ import annotations
