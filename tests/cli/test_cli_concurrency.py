@@ -170,7 +170,8 @@ def test_parallel_account_open_and_wallet_create_lose_nothing(online: Path) -> N
         _start(online, "account", "open", name, "--bank", "Bank A", "--deposit", "1")
         for name in names
     ]
-    procs.append(_start(online, "account", "open", "user0", "--bank", "Bank A"))  # a duplicate
+    # a duplicate, with the same deposit: whichever of the two opens wins, user0 holds 1.00
+    procs.append(_start(online, "account", "open", "user0", "--bank", "Bank A", "--deposit", "1"))
     results = _all(procs)
     assert sorted(code for code, _, _ in results) == [0] * PAYERS + [1], results
     procs = [
