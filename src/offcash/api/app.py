@@ -128,17 +128,22 @@ class Payments(BaseModel):
     payments: list[Signed] = Field(max_length=limits.MAX_REDEEM_PAYMENTS)
 
 
+def _same_token(given: str, token: str) -> bool:
+    """``given == token`` in constant time: SHA-256 of both sides, so not even the length
+    leaks."""
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(token.encode()).digest()
+    )
+
+
 def operator_guard(token: str) -> Callable[..., None]:
     """The dependency of operator routes: ``Authorization: Bearer <token>`` and nothing else
     (declared in the OpenAPI document as the ``HTTPBearer`` scheme), compared in constant time
-    (SHA-256 of both sides, so not even the length leaks); else ``Unauthorized`` (a 401 with
-    ``WWW-Authenticate: Bearer``)."""
-    expected = hashlib.sha256(token.encode()).digest()
+    (``_same_token``); else ``Unauthorized`` (a 401 with ``WWW-Authenticate: Bearer``)."""
     bearer = Depends(HTTPBearer(auto_error=False, description="The operator token"))
 
     def operator(credentials: HTTPAuthorizationCredentials | None = bearer) -> None:
-        given = hashlib.sha256(credentials.credentials.encode() if credentials else b"").digest()
-        if credentials is None or not hmac.compare_digest(given, expected):
+        if credentials is None or not _same_token(credentials.credentials, token):
             raise Unauthorized("operator call without a valid bearer token")
 
     return operator
@@ -146,11 +151,9 @@ def operator_guard(token: str) -> Callable[..., None]:
 
 def is_operator(authorization: str | None, token: str) -> bool:
     """Whether an ``Authorization`` header is ``Bearer <token>`` (compared as
-    ``operator_guard`` does, in constant time), for a route open to all that does more for the
-    operator."""
+    ``operator_guard`` does), for a route open to all that does more for the operator."""
     scheme, _, given = (authorization or "").partition(" ")
-    digests = (hashlib.sha256(given.encode()).digest(), hashlib.sha256(token.encode()).digest())
-    return hmac.compare_digest(*digests) and scheme.lower() == "bearer"
+    return _same_token(given, token) and scheme.lower() == "bearer"
 
 
 def create_app(  # noqa: PLR0915 (one short route per endpoint)

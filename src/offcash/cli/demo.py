@@ -20,9 +20,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from offcash.cli import account, ledger, network, output, payments, wallet
 from offcash.cli.config import DEV_PIN, Network, WalletEntry
@@ -290,16 +288,10 @@ def _balances(net: Network, story: Story, title: str) -> None:
         output.print_table(title, ["Customer", "Bank", "Account balance", "Wallet balance"], rows)
 
 
-def demo(
-    keep: Annotated[
-        Path | None,
-        typer.Option(
-            "--keep", help="Build the network in this folder and keep it (default: a temp folder)."
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print every step as JSON.")] = False,
-) -> None:
-    """Run the whole story on a new pilot network: offline QR payments, a double spend caught."""
+def demo(keep: Path | None, as_json: bool) -> None:
+    """Run the whole story on a new pilot network (in ``keep`` if given, kept; else a temporary
+    folder): offline QR payments, a double spend caught. The options are ``offcash demo``'s
+    (``cli.main``)."""
     if keep is not None:
         result = run_demo(keep, as_json)
     else:
