@@ -170,3 +170,26 @@ def test_usage_errors_exit_2(offline_net: Network) -> None:
     for amount in ("1.001", "abc", "-1"):
         r = run(*n, *pay, amount)
         assert r.code == 2 and r.stderr.startswith("offcash: usage: invalid amount"), r.stderr
+
+
+def test_a_request_given_to_receive_is_named_for_what_it_is(
+    offline_net: Network, tmp_path: Path
+) -> None:
+    n = _net(offline_net)
+    req = tmp_path / "req.txt"
+    assert run(*n, "wallet", "request", "bob", "3", "--out", req).code == 0
+    r = run(*n, "wallet", "receive", "bob", req)
+    assert r.code == 1
+    assert "this is a payment request, not a payment" in r.stderr
+    assert "wallet pay PAYER --request FILE" in r.stderr
+    assert run(*n, "wallet", "show", "bob", "--json").json()["balance"] == 0  # type: ignore[index]
+
+
+def test_an_unknown_payee_name_is_said_so(offline_net: Network, tmp_path: Path) -> None:
+    n = _net(offline_net)
+    out = tmp_path / "pay.txt"
+    r = run(*n, "wallet", "pay", "alice", "--to", "nobody", "--amount", "1", "--out", out)
+    assert r.code == 1
+    assert "no wallet named 'nobody' in this network, nor a wallet id" in r.stderr
+    assert not out.exists()
+    assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 10000  # type: ignore[index]

@@ -326,7 +326,7 @@ def test_progress_spinner_on_terminals_only(
     monkeypatch.setattr(output, "err_console", Console(file=err, force_terminal=True))
     r = run(*net, "wallet", "sync", "alice-phone", "--json")
     assert r.code == 0 and r.json()["log_entries"] == 0  # type: ignore[index]
-    assert "Settling alice-phone's 1 log entries" in err.getvalue()
+    assert "Settling alice-phone's 1 log entry" in err.getvalue()
 
 
 def test_unload_of_money_received_offline_syncs_first(net: list[str], tmp_path: Path) -> None:

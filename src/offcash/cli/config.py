@@ -44,7 +44,7 @@ from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
-from offcash.errors import MoneyError, OffcashError, WrongPin
+from offcash.errors import DecodeError, MoneyError, OffcashError, WrongPin
 from offcash.se.filelock import exclusive, lock_path
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile, atomic_write
@@ -348,7 +348,14 @@ class Network:
     def resolve_payee(self, text: str) -> WalletId:
         """A payee given by registry name or by wallet id."""
         entry = self.wallets.get(text)
-        return WalletId.parse(entry.wallet_id if entry else text)
+        if entry is not None:
+            return WalletId.parse(entry.wallet_id)
+        try:
+            return WalletId.parse(text)
+        except DecodeError:
+            raise DecodeError(
+                "payee", f"no wallet named {text!r} in this network, nor a wallet id"
+            ) from None
 
     def se_path(self, name: str) -> Path:
         """The sealed secure-element file of wallet ``name``."""

@@ -256,7 +256,7 @@ def run_demo(root: Path, as_json: bool = False, kept: bool = True) -> dict[str, 
 def _told_sync(r: dict[str, Any]) -> str:
     found = ", ".join(f"{k}: {v}" for k, v in r.get("settlement", {}).items())
     return (
-        f"{r['wallet']} synced {r['uploaded_entries']} log entries; wallet balance "
+        f"{r['wallet']} synced {output.log_entries(r['uploaded_entries'])}; wallet balance "
         f"{_m(r, 'balance')}" + (f" ({found})" if found else "")
     )
 

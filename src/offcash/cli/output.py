@@ -33,6 +33,11 @@ def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]
         render(result)
 
 
+def log_entries(count: int) -> str:
+    """``count`` log entries, in words: "1 log entry", "3 log entries"."""
+    return f"{count} log entr{'y' if count == 1 else 'ies'}"
+
+
 def say(text: str, *, stderr: bool = False) -> None:
     """Print one line of prose (rich markup allowed), never broken inside an amount: the
     terminal wraps long lines, rich does not insert line breaks."""

@@ -23,6 +23,7 @@ from offcash.cli import output
 from offcash.cli.common import Json, PinFile, open_network
 from offcash.cli.config import CliRefusal, Network, now, read_pin
 from offcash.encoding import sealed
+from offcash.errors import DecodeError
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -155,7 +156,11 @@ def receive(
     data = files.read_message(source)  # before the lock: it may come from a pipeline
     encrypted = sealed.is_sealed(data)
     with net.se(payee, pin) as se:
-        got = se.receive(se.open_sealed(data) if encrypted else data, now())
+        try:
+            got = se.receive(se.open_sealed(data) if encrypted else data, now())
+        except DecodeError:
+            _refuse_if_request(data)
+            raise
         status = se.status(now())
     if receipt_out is not None and got.receipt is not None:
         files.write_message(got.receipt, receipt_out)
@@ -171,6 +176,19 @@ def receive(
         "balance": net.money_of(status.balance),
         "receipt": receipt_out,
     }
+
+
+def _refuse_if_request(data: bytes) -> None:
+    """Say so when what was given to ``receive`` is a payment request, not a payment."""
+    try:
+        m.parse_request(data)
+    except DecodeError:
+        return
+    raise DecodeError(
+        "payment",
+        "this is a payment request, not a payment: the payer answers it with "
+        "`offcash wallet pay PAYER --request FILE`",
+    )
 
 
 @app.command("request")

@@ -177,7 +177,7 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     with net.se(name, pin) as se:  # a payment made between upload and ack would be dropped
         t = now()
         upload = se.sync_upload(t)
-        with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):
+        with output.progress(f"Settling {name}'s {output.log_entries(len(upload.entries))}..."):
             try:
                 result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
             except service.RevokedAtSync as revoked:
