@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from offcash.crypto.algorithms import SignatureAlgorithm
-from se_kinds import se_factory, ses
 
 from harness import PilotNetwork
+from se_kinds import se_factory, ses
 
 __all__ = ["network", "p256", "se_factory", "ses"]
 

@@ -14,6 +14,7 @@ if str(_LEDGER_TESTS) not in sys.path:
 
 from backends import db_target, pytest_generate_tests  # noqa: E402
 from ledger.conftest import world  # noqa: E402
+
 from se_kinds import network_per_kind, p256_per_kind  # noqa: E402
 
 __all__ = ["db_target", "network_per_kind", "p256_per_kind", "pytest_generate_tests", "world"]

@@ -33,10 +33,10 @@ from offcash.errors import Rejection, VerificationError, WrongPin
 from offcash.ledger.errors import UnloadRefused
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import MAGIC, SCRYPT_N, SealedFile
-from se_kinds import FAST_N
 
 from factories import network_for, payload_map, with_payload
 from harness import T0
+from se_kinds import FAST_N
 
 SALT = 16
 

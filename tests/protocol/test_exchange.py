@@ -10,9 +10,9 @@ import pytest
 from offcash.errors import ProtocolStateError, Rejection, VerificationError
 from offcash.protocol.exchange import PayeeSide, PayerSide, State
 from offcash.se.interface import SecureElement
-from se_kinds import network_per_kind, p256_per_kind
 
 from harness import T0, PilotNetwork
+from se_kinds import network_per_kind, p256_per_kind
 
 __all__ = ["network_per_kind", "p256_per_kind"]
 

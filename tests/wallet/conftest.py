@@ -4,6 +4,7 @@ wallet's tests against each secure element kind (tests/se_kinds.py)."""
 from __future__ import annotations
 
 from backends import db_target, pytest_generate_tests
+
 from se_kinds import network_per_kind, p256_per_kind
 
 __all__ = ["db_target", "network_per_kind", "p256_per_kind", "pytest_generate_tests"]
