@@ -34,7 +34,8 @@ class SEFactory(Protocol):
 
     def reopen(self, directory: Path) -> SecureElement:
         """The same SE again, as after the app or the reader restarts: its state as last
-        persisted."""
+        persisted. Handles opened before may stay open; none may undo what another committed
+        (the software SE's stale handle refuses to write: ``SecureElementError``)."""
         ...
 
     def read_state(self, directory: Path) -> bytes:
