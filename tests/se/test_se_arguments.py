@@ -162,11 +162,11 @@ def test_bad_arguments_to_enroll_leave_a_new_se_unenrolled(network: PilotNetwork
     ids=repr,
 )
 def test_signers_refuse_a_payload_the_payee_cannot_read(
-    network: PilotNetwork, change: dict[str, Any], error: type[Exception]
+    network_of_algorithm: PilotNetwork, change: dict[str, Any], error: type[Exception]
 ) -> None:
     """The last line, for every signer (SE, bank, a library user): ``sign_payment`` decodes the
     payload with the payee's decoder before it signs."""
-    signer = make_signer(network)
+    signer = make_signer(network_of_algorithm)
     values: dict[str, Any] = {
         "payee": PAYEE,
         "amount": 10,
@@ -180,9 +180,9 @@ def test_signers_refuse_a_payload_the_payee_cannot_read(
         m.sign_payment(signer.key, signer.cert, **values)
 
 
-def test_signers_refuse_a_header_no_verifier_reads(network: PilotNetwork) -> None:
+def test_signers_refuse_a_header_no_verifier_reads(network_of_algorithm: PilotNetwork) -> None:
     """A certificate over the header's bound (16 KiB) would make every payment unreadable."""
-    signer = make_signer(network)
+    signer = make_signer(network_of_algorithm)
     with pytest.raises(ValueError, match="header"):
         m.sign_receipt(signer.key, signer.cert + bytes(16384), payment=bytes(32), time=T0)
     with pytest.raises(TypeError):
