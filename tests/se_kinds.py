@@ -9,6 +9,9 @@ kind is one line in ``SE_KINDS``.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,10 +38,22 @@ def se_factory(request: pytest.FixtureRequest) -> Iterator[SEFactory]:
     factory.close()
 
 
+#: A memory file system, where an SE's fsyncs cost nothing: the suites that make SEs by the
+#: thousand keep their folders there (the software SE's durability has its own tests, on disk:
+#: tests/se/test_storage.py).
+SHM = Path("/dev/shm")
+
+
 @pytest.fixture
-def ses(se_factory: SEFactory, tmp_path: Path) -> SEs:
-    """This test's SEs of the kind: each in a folder of its own under ``tmp_path``."""
-    return SEs(se_factory, tmp_path / "se")
+def ses(se_factory: SEFactory, tmp_path: Path) -> Iterator[SEs]:
+    """This test's SEs of the kind: each in a folder of its own, under ``/dev/shm`` if the
+    machine has one, else under ``tmp_path``."""
+    if SHM.is_dir() and os.access(SHM, os.W_OK):
+        root = Path(tempfile.mkdtemp(prefix="offcash-test-se-", dir=SHM))
+        yield SEs(se_factory, root)
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        yield SEs(se_factory, tmp_path / "se")
 
 
 @pytest.fixture(name="network")
