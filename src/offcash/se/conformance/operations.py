@@ -193,7 +193,8 @@ def check_pay_debits_once_and_the_same_request_gets_the_same_bytes(b: Bench) -> 
 def check_pay_refuses_what_a_payee_would_refuse(b: Bench) -> None:
     """pay: refuses a request of another currency (CURRENCY_MISMATCH), one from the future
     (FROM_THE_FUTURE), one too old to be accepted (TOO_OLD), more than the balance
-    (InsufficientFunds), and a request that is not one (DecodeError), changing nothing."""
+    (InsufficientFunds), a request that is not one (DecodeError), and other terms under a
+    payee's nonce it paid (NONCE_USED), changing nothing."""
     payer, payee = b.enrolled(1_000), b.enrolled()
     p = b.params
     wid = payee.wid
@@ -216,6 +217,17 @@ def check_pay_refuses_what_a_payee_would_refuse(b: Bench) -> None:
         )
     big = payee.se.request(1_001, T0)
     refused(b, payer, lambda: payer.se.pay(big, T0), InsufficientFunds)
+    nonce = bytes(range(16))
+    payer.se.pay(payee.se.request(100, T0, nonce=nonce), T0)
+    other_terms = m.PaymentRequest(wid, 101, "EUR", nonce, T0).encode()  # same payee and nonce
+    refused(
+        b,
+        payer,
+        lambda: payer.se.pay(other_terms, T0),
+        VerificationError,
+        rejection=Rejection.NONCE_USED,
+        what="another request with a nonce it paid",
+    )
     refused(b, payer, lambda: payer.se.pay(b"\x80", T0), DecodeError, what="pay(garbage)")
 
 
