@@ -54,20 +54,35 @@ FORBIDDEN = {
 }
 #: ``offcash.wallet`` sits on top of the rest of the core: the other core packages never use it.
 WALLET = "offcash.wallet"
+#: Test tools shipped inside a core package: the SE conformance kit checks an SE against the real
+#: ledger, so it may import ``offcash.ledger`` (nothing else forbidden); no core module imports it.
+TOOLS = {"se/conformance": "offcash.se.conformance"}
+TOOL_MAY_USE = {"offcash.ledger"}
 #: A computed import: the check cannot see what it loads.
 DYNAMIC = "<dynamic import>"
 
 
+def _tool(path: Path, src: Path) -> bool:
+    rel = path.relative_to(src).as_posix()
+    return any(rel.startswith(t + "/") for t in TOOLS)
+
+
 def core_modules(src: Path = SRC) -> list[Path]:
-    """Every Python file of the core under ``src`` (the ``offcash`` package folder)."""
+    """Every Python file of the core under ``src`` (the ``offcash`` package folder), without
+    the test tools (``TOOLS``)."""
     out: list[Path] = []
     for part in CORE:
         path = src / part
         if path.is_dir():
-            out += sorted(path.rglob("*.py"))
+            out += sorted(p for p in path.rglob("*.py") if not _tool(p, src))
         elif path.exists():
             out.append(path)
     return out
+
+
+def tool_modules(src: Path = SRC) -> list[Path]:
+    """Every Python file of the test tools under ``src``."""
+    return sorted(p for t in TOOLS for p in (src / t).rglob("*.py"))
 
 
 def imports(path: Path, src: Path = SRC) -> set[str]:
@@ -119,23 +134,27 @@ def forbidden(name: str, module: Path | None = None, src: Path = SRC) -> bool:
     """Whether the core module ``module`` may not import ``name``."""
     if name in (DYNAMIC, "importlib") or name.startswith("importlib."):
         return True
-    banned = set(FORBIDDEN)
+    banned = set(FORBIDDEN) | set(TOOLS.values())
     if module is None or module.relative_to(src).parts[0] != "wallet":
         banned.add(WALLET)
+    if module is not None and _tool(module, src):
+        banned -= TOOL_MAY_USE | set(TOOLS.values())
     return any(name == f or name.startswith(f + ".") for f in banned)
 
 
 def violations(src: Path = SRC) -> dict[str, list[str]]:
     """Each core module of ``src`` that breaks the rule, with what it imports that it may not."""
     out: dict[str, list[str]] = {}
-    for path in core_modules(src):
+    for path in core_modules(src) + tool_modules(src):
         bad = sorted(n for n in imports(path, src) if forbidden(n, path, src))
         if bad:
             out[str(path.relative_to(src))] = bad
     return out
 
 
-@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize(
+    "path", core_modules() + tool_modules(), ids=lambda p: str(p.relative_to(SRC))
+)
 def test_core_module_imports_nothing_outside_the_core(path: Path) -> None:
     bad = sorted(n for n in imports(path) if forbidden(n, path))
     assert not bad, f"{path.relative_to(SRC)} imports {bad}"
@@ -159,6 +178,7 @@ PLANTED = {
     "dunder_import.py": "m = __import__('socket')\n",
     "dunder_computed.py": "name = 'sock' + 'et'\nm = __import__(name)\n",
     "uses_wallet.py": "from offcash.wallet import Wallet\n",
+    "uses_a_tool.py": "from offcash.se.conformance import run\n",
 }
 RELATIVE = {
     "relative_module.py": "from ..ledger import service\n",
@@ -185,13 +205,21 @@ def _tree(tmp_path: Path) -> Path:
         (src / "protocol" / name).write_text(text)
     (src / "wallet" / "facade.py").write_text("from offcash.wallet.settlement import Settlement\n")
     (src / "wallet" / "shop.py").write_text("from offcash.transports import qr\n")
+    kit = src / "se" / "conformance"
+    kit.mkdir(parents=True)
+    (kit / "bench.py").write_text("from offcash.ledger import LedgerService\n")  # allowed
+    (kit / "cli.py").write_text("from offcash.cli import main\n")
     return src
 
 
 def test_the_check_fails_on_each_planted_violation(tmp_path: Path) -> None:
     found = violations(_tree(tmp_path))
     expected = {f"crypto/{n}" for n in PLANTED} | {f"protocol/{n}" for n in RELATIVE}
-    assert set(found) == expected | {"wallet/shop.py"}
+    assert set(found) == expected | {"wallet/shop.py", "se/conformance/cli.py"}
+    assert found["crypto/uses_a_tool.py"] == [
+        "offcash.se.conformance",
+        "offcash.se.conformance.run",
+    ]
     assert found["crypto/from_package.py"] == ["offcash.ledger"]
     assert found["protocol/relative_module.py"] == ["offcash.ledger", "offcash.ledger.service"]
     assert found["protocol/relative_name.py"] == ["offcash.transports"]

@@ -1,14 +1,18 @@
 """The attacker's tools for the attack catalogue (docs/SECURITY.md).
 
-Everything here goes through what an attacker really has: a sealed secure-element file and its
-PIN (copied, rolled back or read out with ``SealedFile``), keys and certificates they can make
-themselves, and bytes they can alter. Nothing reaches into a live object's private attributes.
+Everything here goes through what an attacker really has: a secure element they broke open
+(its state read out, copied, rolled back or edited as ``SEState`` bytes, through the SE kind's
+``SEFactory.read_state`` / ``write_state``: tests/se_kinds.py runs every attack against each
+kind), keys and certificates they can make themselves, and bytes they can alter. Nothing reaches
+into a live object's private attributes.
 
-- ``sealed_wallet``: an honest wallet whose SE persists to a PIN-sealed file, enrolled and funded
-  through the real ledger;
-- ``open_sealed`` / ``copy_file``: a clone or an older copy of that file, opened as an SE;
-- ``edit_state``: read, change and re-seal the state bytes (an SE broken open with the PIN);
-- ``RogueSE``: the key and state read out of the file, driven by code that checks nothing
+- ``party`` / ``sealed_wallet``: an honest wallet, enrolled and funded through the real ledger,
+  its SE in a folder of its own (``sealed_wallet``: a folder the test names, and limits);
+- ``reopen`` / ``Party.clone``: the SE again after a restart, or a clone of its state in
+  another SE;
+- ``edit_state`` / ``Party.state`` / ``Party.restore``: read, change and write back the state
+  (an SE broken open: minted value, a forgotten voucher or CRL, a rollback);
+- ``RogueSE``: the key and state read out of a broken SE, driven by code that checks nothing
   (no limits, no balance, no voucher or replay memory) but keeps a well-formed log and signs
   sync reports like a real SE, so the ledger sees exactly what a broken SE would upload;
 - forgers for wallet certificates; ``assert_books`` for conservation after each attack.
@@ -17,7 +21,6 @@ themselves, and bytes they can alter. Nothing reaches into a live object's priva
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,82 +40,94 @@ from offcash.ledger.books import Audit
 from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
 from offcash.se import log
-from offcash.se.software import SoftwareSecureElement
-from offcash.se.storage import SealedFile
+from offcash.se.interface import SecureElement
 
-from harness import T0, PilotNetwork
+from harness import T0, PilotNetwork, SEs
 
 PIN = "246810"
-#: scrypt cost for the sealed files of these tests; tests/attacks/test_credentials.py measures
-#: the production cost (``offcash.se.storage.SCRYPT_N``).
-FAST_N = 2**10
 DAY = 86400
 #: What the ``world`` fixture issues (10,000,000 into each of two banks).
 ISSUED = 20_000_000
 #: What ``World.account`` puts in a new customer account.
 ACCOUNT = 100_000
 
-# Positions in the sealed state (the CBOR array ``SoftwareSecureElement`` persists): what an
-# attacker with the file and the PIN reads out. Kept in one place so a format change fails here.
-KEY, CERTIFICATE, COUNTERS, LOG_BASE, ENTRIES, VOUCHERS = 1, 6, 7, 8, 9, 11
+# Positions in the state (the CBOR array of ``SEState.encode``, what ``read_state`` gives): what
+# an attacker who broke the SE reads out. Kept in one place so a format change fails here.
+KEY, CRLS, CERTIFICATE, COUNTERS, LOG_BASE, ENTRIES, VOUCHERS = 1, 5, 6, 7, 8, 9, 11
 BALANCE, COUNTER, SYNC_SEQ = 0, 1, 2
 
 
 @dataclass
 class Party:
-    """A wallet in the world: its SE, wallet id, owner account and (if sealed) its file."""
+    """A wallet in the world: its SE, wallet id, owner account, and where its SE lives."""
 
-    se: SoftwareSecureElement
+    se: SecureElement
     wid: WalletId
     account: str
-    path: Path | None = None
+    directory: Path
+    ses: SEs
+
+    def state(self) -> bytes:
+        """The SE's state as an attacker who broke it reads it (``SEState`` bytes)."""
+        return self.ses.factory.read_state(self.directory)
+
+    def restore(self, state: bytes) -> None:
+        """Write ``state`` back into the SE (an older copy: a rollback; an edited one)."""
+        self.ses.factory.write_state(self.directory, state)
+
+    def clone(self, directory: Path | None = None) -> SecureElement:
+        """Another SE holding this one's state: the same key, counter, balance and log."""
+        return self.ses.clone(self.se, directory)
+
+
+def _ses(world: World) -> SEs:
+    assert world.net.ses is not None, "the attack suite's networks make SEs of a kind"
+    return world.net.ses
 
 
 def party(world: World, balance: int = 0, bank: str = "Bank A", now: int = T0) -> Party:
-    """An honest wallet with an in-memory SE, enrolled and funded through the ledger."""
+    """An honest wallet, enrolled and funded through the ledger."""
     se, wid, account = world.wallet(balance, bank, now=now)
-    return Party(se, wid, account)
+    ses = _ses(world)
+    return Party(se, wid, account, ses.directory_of(se), ses)
 
 
 def sealed_wallet(
     world: World,
-    path: Path,
+    directory: Path,
     balance: int = 0,
     bank: str = "Bank A",
     now: int = T0,
     limits: Limits | None = None,
 ) -> Party:
-    """An honest wallet whose SE persists to a PIN-sealed file, enrolled and funded."""
+    """An honest wallet whose SE lives in ``directory``, enrolled (with ``limits``) and funded."""
     account = world.account(bank)
-    state = SoftwareSecureElement.new_state(
-        world.net.params, world.net.central_bank.certificate_der
-    )
-    se = SoftwareSecureElement(state, SealedFile.create(path, PIN, state, scrypt_n=FAST_N))
+    se = world.net.new_se(directory)
     e = world.ledger.enroll(se.csr(), account, now, limits)
     se.enroll(e.certificate, e.bank_certificates, e.crls, now)
     if balance:
         se.load(world.ledger.fund(e.wallet_id, balance, now), now)
-    return Party(se, e.wallet_id, account, path)
+    return Party(se, e.wallet_id, account, directory, _ses(world))
 
 
-def open_sealed(path: Path, pin: str = PIN) -> SoftwareSecureElement:
-    """The SE in a sealed file, persisting back to it (what the wallet app does at start)."""
-    store, state = SealedFile.open(path, pin)
-    return SoftwareSecureElement(state, store)
+def reopen(p: Party) -> SecureElement:
+    """The party's SE as the wallet app opens it at start: its state as last persisted."""
+    return p.ses.reopen(p.directory)
 
 
-def copy_file(source: Path, target: Path) -> Path:
-    """A byte-for-byte copy of a sealed SE file (a clone, or a backup to roll back to)."""
-    shutil.copyfile(source, target)
-    return target
-
-
-def edit_state(path: Path, change: Callable[[list[Any]], None], pin: str = PIN) -> None:
-    """Unseal the state, let ``change`` edit the decoded CBOR array, and seal it back."""
-    store, state = SealedFile.open(path, pin)
-    value: Any = cbor.decode(state, path="state", max_bytes=64 * 1024 * 1024)
+def edit_state(p: Party, change: Callable[[list[Any]], None]) -> None:
+    """Read the state out of the party's SE, let ``change`` edit the decoded CBOR array, and
+    write it back (``reopen`` then sees it)."""
+    value: Any = cbor.decode(p.state(), path="state", max_bytes=64 * 1024 * 1024)
     change(value)
-    store.save(cbor.encode(value))
+    p.restore(cbor.encode(value))
+
+
+def forget_crls(p: Party) -> SecureElement:
+    """A broken SE that drops every CRL it holds (after its report said it held them)."""
+    edit_state(p, lambda s: s.__setitem__(CRLS, []))
+    p.se = reopen(p)
+    return p.se
 
 
 def se_balance(p: Party) -> int:
@@ -137,10 +152,9 @@ class RogueSE:
     entries: list[log.Entry] = field(default_factory=list)
 
     @classmethod
-    def extract(cls, path: Path, pin: str = PIN) -> RogueSE:
-        """Read the key, certificate, counters and log out of a sealed SE file."""
-        _, state = SealedFile.open(path, pin)
-        v: Any = cbor.decode(state, path="state", max_bytes=64 * 1024 * 1024)
+    def extract(cls, p: Party) -> RogueSE:
+        """Read the key, certificate, counters and log out of a broken SE."""
+        v: Any = cbor.decode(p.state(), path="state", max_bytes=64 * 1024 * 1024)
         key = serialization.load_der_private_key(v[KEY], None)
         cert = x509.load_der_x509_certificate(v[CERTIFICATE])
         return cls(

@@ -12,9 +12,8 @@ from attackkit import (
     ACCOUNT,
     Party,
     assert_books,
-    copy_file,
-    open_sealed,
     party,
+    reopen,
     se_balance,
     sealed_wallet,
 )
@@ -23,13 +22,13 @@ from ledgerkit import World
 from offcash.errors import Rejection, VerificationError
 from offcash.ledger.errors import IncompleteLog, WalletRevoked
 from offcash.protocol import messages as m
-from offcash.se.software import SoftwareSecureElement
+from offcash.se.interface import SecureElement
 from offcash.verification import verify_payment
 
 from harness import T0
 
 
-def _pay_by_request(payer: SoftwareSecureElement, payee: Party, amount: int, now: int) -> bytes:
+def _pay_by_request(payer: SecureElement, payee: Party, amount: int, now: int) -> bytes:
     """An interactive payment: the payee's request, the payer's SE pays, the payee accepts."""
     payment = payer.pay(payee.se.request(amount, now), now)
     assert payee.se.receive(payment, now + 1).duplicate is False
@@ -51,8 +50,8 @@ def _assert_evidence(world: World, payer: Party, counter: int, messages: list[by
 def test_clone_pays_two_payees_both_paid_payer_revoked_loss_to_bank(
     world: World, tmp_path: Path, order: str
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    evil = open_sealed(copy_file(alice.path, tmp_path / "stolen.se"))  # the clone
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    evil = alice.clone(tmp_path / "stolen")  # the clone
     bob, carol = party(world, 0, "Bank B"), party(world, 0, "Bank A")
     p1 = _pay_by_request(alice.se, bob, 1_000, T0 + 10)
     p2 = _pay_by_request(evil, carol, 1_000, T0 + 11)  # offline, carol cannot know
@@ -101,9 +100,8 @@ def test_clone_pays_two_payees_both_paid_payer_revoked_loss_to_bank(
 
 
 def test_clone_pays_the_same_payee_twice_refused_offline(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
-    evil, twin = (open_sealed(copy_file(alice.path, tmp_path / f"{n}.se")) for n in "12")
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    evil, twin = (alice.clone(tmp_path / f"{n}") for n in "12")
     bob = party(world, 0, "Bank B")
     first = _pay_by_request(alice.se, bob, 1_000, T0 + 10)
     for second in (  # two clones' payments with the same counter, one-way and by request
@@ -124,13 +122,12 @@ def test_clone_pays_the_same_payee_twice_refused_offline(world: World, tmp_path:
 def test_rolled_back_state_file_reuses_a_counter_detected_at_settlement(
     world: World, tmp_path: Path
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
-    backup = alice.path.read_bytes()  # the owner keeps a copy of the sealed file
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    backup = alice.state()  # the owner keeps a copy of the sealed file
     bob, carol = party(world, 0, "Bank B"), party(world, 0, "Bank B")
     p1 = _pay_by_request(alice.se, bob, 2_000, T0 + 10)
-    alice.path.write_bytes(backup)  # ... and restores it after paying
-    rolled = open_sealed(alice.path)
+    alice.restore(backup)  # ... and restores it after paying
+    rolled = reopen(alice)
     status = rolled.status(T0 + 20)
     assert (status.balance, status.counter) == (5_000, 0)  # the 2,000 are "back"
     p2 = _pay_by_request(rolled, carol, 2_000, T0 + 20)
@@ -155,9 +152,8 @@ def test_rolled_back_state_file_reuses_a_counter_detected_at_settlement(
 def test_rollback_past_a_sync_cannot_sync_and_its_reused_counter_surfaces(
     world: World, tmp_path: Path
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
-    backup = alice.path.read_bytes()  # before any sync
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    backup = alice.state()  # before any sync
     bob, carol, dave = (party(world, 0, "Bank B") for _ in range(3))
     p1 = _pay_by_request(alice.se, bob, 1_000, T0 + 10)
     world.sync(alice.se, T0 + 20)  # sync 0 acknowledged
@@ -165,8 +161,8 @@ def test_rollback_past_a_sync_cannot_sync_and_its_reused_counter_surfaces(
     world.sync(alice.se, T0 + 40)  # sync 1 acknowledged
     books_before = assert_books(world)
 
-    alice.path.write_bytes(backup)
-    rolled = open_sealed(alice.path)
+    alice.restore(backup)
+    rolled = reopen(alice)
     with pytest.raises(IncompleteLog):  # its report is for sync 0, two syncs ago
         world.sync(rolled, T0 + 50)
     assert world.ledger.audit() == books_before  # refused whole: nothing written

@@ -5,7 +5,9 @@ The PIN test measures what one guess costs with the production scrypt parameters
 (``record_property``, and printed with ``-s``); it asserts no time. What it shows honestly: the
 sealed file refuses every wrong PIN and records nothing, so an attacker holding a copy guesses
 offline at scrypt's cost alone, and a 6-digit PIN (10^6 candidates) falls to that search; a
-hardware SE with a PIN try counter is the production answer (docs/SECURITY.md)."""
+hardware SE with a PIN try counter is the production answer (docs/SECURITY.md). The two PIN
+tests are about the software SE's sealed file, so they run once, on it; the voucher and unload
+tests run against each SE kind (tests/se_kinds.py)."""
 
 from __future__ import annotations
 
@@ -15,32 +17,35 @@ from pathlib import Path
 import pytest
 from attackkit import (
     ACCOUNT,
-    FAST_N,
     PIN,
     VOUCHERS,
     assert_books,
     edit_state,
-    open_sealed,
     party,
+    reopen,
     se_balance,
     sealed_wallet,
 )
 from ledgerkit import World
 
+from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.errors import Rejection, VerificationError, WrongPin
 from offcash.ledger.errors import UnloadRefused
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import MAGIC, SCRYPT_N, SealedFile
 
-from factories import payload_map, with_payload
-from harness import T0, PilotNetwork
+from factories import network_for, payload_map, with_payload
+from harness import T0
+from se_kinds import FAST_N
 
 SALT = 16
 
 
 def test_wrong_pins_are_refused_and_one_guess_costs_a_production_scrypt(
-    p256: PilotNetwork, tmp_path: Path, record_property: pytest.RecordProperty
+    tmp_path: Path, record_property: pytest.RecordProperty
 ) -> None:
+    """Software SE only: its sealed file."""
+    p256 = network_for(SignatureAlgorithm.P256)
     state = SoftwareSecureElement.new_state(p256.params, p256.central_bank.certificate_der)
     path = tmp_path / "stolen.se"
     SealedFile.create(path, PIN, state)  # the production parameters, as a wallet makes it
@@ -66,11 +71,11 @@ def test_wrong_pins_are_refused_and_one_guess_costs_a_production_scrypt(
     )
 
 
-def test_an_offline_attacker_with_the_file_finds_a_short_pin_by_search(
-    p256: PilotNetwork, tmp_path: Path
-) -> None:
+def test_an_offline_attacker_with_the_file_finds_a_short_pin_by_search(tmp_path: Path) -> None:
     """Nothing but scrypt's cost stands between a copied file and its PIN (shown here on a
-    cheap file and a PIN early in the search order, to keep the test fast)."""
+    cheap file and a PIN early in the search order, to keep the test fast). Software SE only:
+    its sealed file."""
+    p256 = network_for(SignatureAlgorithm.P256)
     state = SoftwareSecureElement.new_state(p256.params, p256.central_bank.certificate_der)
     path = tmp_path / "stolen.se"
     SealedFile.create(path, "000042", state, scrypt_n=FAST_N)
@@ -89,12 +94,11 @@ def test_an_offline_attacker_with_the_file_finds_a_short_pin_by_search(
 
 
 def test_load_voucher_used_twice_is_refused(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 0, "Bank A")
-    assert alice.path is not None
+    alice = sealed_wallet(world, tmp_path / "alice", 0, "Bank A")
     bob = party(world, 0, "Bank A")
     voucher = world.ledger.fund(alice.wid, 2_000, T0 + 1)
     assert alice.se.load(voucher, T0 + 2) == 2_000
-    for se in (alice.se, open_sealed(alice.path)):  # also after a restart from the file
+    for se in (alice.se, reopen(alice)):  # also after a restart from the file
         with pytest.raises(VerificationError) as info:
             se.load(voucher, T0 + 3)
         assert info.value.rejection is Rejection.REPLAYED
@@ -113,14 +117,13 @@ def test_load_voucher_used_twice_is_refused(world: World, tmp_path: Path) -> Non
 def test_voucher_replayed_by_a_broken_se_is_detected_at_settlement(
     world: World, tmp_path: Path, when: str
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 0, "Bank A")
-    assert alice.path is not None
+    alice = sealed_wallet(world, tmp_path / "alice", 0, "Bank A")
     voucher = world.ledger.fund(alice.wid, 2_000, T0 + 1)
     alice.se.load(voucher, T0 + 2)
     if when == "later-sync":
         world.sync(alice.se, T0 + 3)
-    edit_state(alice.path, lambda s: s[VOUCHERS].clear())  # forget it was applied
-    broken = open_sealed(alice.path)
+    edit_state(alice, lambda s: s[VOUCHERS].clear())  # forget it was applied
+    broken = reopen(alice)
     assert broken.load(voucher, T0 + 4) == 2_000
     assert broken.status(T0 + 4).balance == 4_000
     res = world.sync(broken, T0 + 10)
@@ -149,12 +152,11 @@ def test_unload_request_used_twice_is_credited_once(world: World) -> None:
 
 
 def test_unload_twice_from_a_rolled_back_se_is_paid_once(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
-    backup = alice.path.read_bytes()
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    backup = alice.state()
     first = alice.se.unload(3_000, T0 + 1)
-    alice.path.write_bytes(backup)
-    second = open_sealed(alice.path).unload(3_000, T0 + 2)  # the same counter again
+    alice.restore(backup)
+    second = reopen(alice).unload(3_000, T0 + 2)  # the same counter again
     assert world.ledger.unload(first, T0 + 3) == 3_000
     with pytest.raises(UnloadRefused):  # the counter is used: refused, kept as evidence
         world.ledger.unload(second, T0 + 4)

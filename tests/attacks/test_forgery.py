@@ -133,9 +133,8 @@ def test_forged_certificate_presented_at_settlement_is_refused_and_recorded(
     recorded = [(a.kind, a.amount, a.evidence) for a in world.ledger.anomalies(term)]
     assert recorded == ([("counterfeit", 1_000, to_term)] if counterfeit else [])
 
-    mallory = sealed_wallet(world, tmp_path / "mallory.se", 0, "Bank B")
-    assert mallory.path is not None
-    broken = RogueSE.extract(mallory.path)
+    mallory = sealed_wallet(world, tmp_path / "mallory", 0, "Bank B")
+    broken = RogueSE.extract(mallory)
     payment = forged_payment(key, cert, mallory.wid, 1_000, T0 + 10, counter=2)
     broken.accept(payment, T0 + 11)
     res = broken.sync(world, T0 + 20)

@@ -20,8 +20,8 @@ from attackkit import (
     RogueSE,
     assert_books,
     edit_state,
-    open_sealed,
     party,
+    reopen,
     se_balance,
     sealed_wallet,
 )
@@ -77,9 +77,8 @@ BREACHES = [
 def test_broken_se_ignoring_certified_limits_refused_offline_and_at_settlement(
     world: World, tmp_path: Path, breach: Breach
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 10_000, "Bank A", limits=LIMITS)
-    assert alice.path is not None
-    rogue = RogueSE.extract(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 10_000, "Bank A", limits=LIMITS)
+    rogue = RogueSE.extract(alice)
     bob = party(world, 0, "Bank B")
     shop = world.account("Bank B", 0)
     tid = world.ledger.register_terminal(shop)
@@ -109,9 +108,8 @@ def test_broken_se_ignoring_certified_limits_refused_offline_and_at_settlement(
 def test_broken_se_over_value_limits_is_detected_at_its_sync(
     world: World, tmp_path: Path, limit: str
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 10_000, "Bank A", limits=LIMITS)
-    assert alice.path is not None
-    rogue = RogueSE.extract(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 10_000, "Bank A", limits=LIMITS)
+    rogue = RogueSE.extract(alice)
     bob = party(world, 0, "Bank B")
     carol = party(world, 5_000, "Bank B")
     if limit == "max_offline_value":  # 3 x 2,000 > 5,000: each payment looks fine to bob
@@ -132,10 +130,9 @@ def test_se_spending_value_it_does_not_hold_is_unreconciled_at_its_sync(
 ) -> None:
     """The balance in the sealed state edited upwards: payees cannot tell, and are paid; the
     wallet's own sync shows a balance its log does not explain."""
-    alice = sealed_wallet(world, tmp_path / "alice.se", 1_000, "Bank A")
-    assert alice.path is not None
-    edit_state(alice.path, lambda s: s[COUNTERS].__setitem__(BALANCE, 20_000))
-    minted = open_sealed(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 1_000, "Bank A")
+    edit_state(alice, lambda s: s[COUNTERS].__setitem__(BALANCE, 20_000))
+    minted = reopen(alice)
     bob = party(world, 0, "Bank B")
     bob.se.receive(minted.pay_to(bob.wid, 9_000, T0 + 1), T0 + 2)
     assert world.sync(bob.se, T0 + 10).settled == 1  # bob is paid in full
@@ -148,10 +145,9 @@ def test_se_spending_value_it_does_not_hold_is_unreconciled_at_its_sync(
 
 
 def test_overspend_is_booked_as_the_banks_loss(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 1_000, "Bank A")
-    assert alice.path is not None
-    edit_state(alice.path, lambda s: s[COUNTERS].__setitem__(BALANCE, 20_000))
-    minted = open_sealed(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 1_000, "Bank A")
+    edit_state(alice, lambda s: s[COUNTERS].__setitem__(BALANCE, 20_000))
+    minted = reopen(alice)
     bob = party(world, 0, "Bank B")
     bob.se.receive(minted.pay_to(bob.wid, 9_000, T0 + 1), T0 + 2)
     world.sync(bob.se, T0 + 10)

@@ -80,13 +80,13 @@ def test_payment_signed_twice_over_the_same_content_is_one_spend(
     """Only the payer's key can sign the same content again (ECDSA draws a new nonce): both
     copies are canonical and verify, and both are the same payment, offline and at settlement:
     a duplicate, never a double spend."""
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
     bob = party(world, 0, "Bank B")
     shop = world.account("Bank B", 0)
     term = _terminal(world, shop)
     first = alice.se.pay_to(term.wallet_id, 700, T0 + 1)
     to_bob = alice.se.pay_to(bob.wid, 300, T0 + 2)
-    rogue = RogueSE.extract(alice.path)  # the key, read out of the file with the PIN
+    rogue = RogueSE.extract(alice)  # the key, read out of the file with the PIN
     copies = [
         rogue.pay(term.wallet_id, 700, T0 + 1, counter=m.parse_payment(first).counter),
         rogue.pay(bob.wid, 300, T0 + 2, counter=m.parse_payment(to_bob).counter),

@@ -99,9 +99,8 @@ def test_payment_replayed_into_a_broken_payees_log_is_counted_once(
     world: World, tmp_path: Path
 ) -> None:
     alice = party(world, 5_000, "Bank A")
-    mallory = sealed_wallet(world, tmp_path / "mallory.se", 0, "Bank B")
-    assert mallory.path is not None
-    broken = RogueSE.extract(mallory.path)
+    mallory = sealed_wallet(world, tmp_path / "mallory", 0, "Bank B")
+    broken = RogueSE.extract(mallory)
     payment = alice.se.pay_to(mallory.wid, 1_000, T0 + 1)
     broken.accept(payment, T0 + 2)
     broken.accept(payment, T0 + 3)  # the same bytes again: a second credit
@@ -144,9 +143,8 @@ def test_redirected_payment_refused_at_settlement(world: World, tmp_path: Path) 
     term = world.ledger.register_terminal(shop)
     red = world.ledger.redeem(term, [payment], T0 + 2)
     assert (red.settled, [r.reason for r in red.refused]) == (0, ["WRONG_PAYEE"])
-    mallory = sealed_wallet(world, tmp_path / "mallory.se", 0, "Bank B")
-    assert mallory.path is not None
-    broken = RogueSE.extract(mallory.path)  # logs bob's payment as received by mallory
+    mallory = sealed_wallet(world, tmp_path / "mallory", 0, "Bank B")
+    broken = RogueSE.extract(mallory)  # logs bob's payment as received by mallory
     broken.accept(payment, T0 + 3)
     res = broken.sync(world, T0 + 4)
     assert [r.reason for r in res.refused] == ["WRONG_PAYEE"] and res.settled == 0

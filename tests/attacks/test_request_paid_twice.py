@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from attackkit import ACCOUNT, assert_books, open_sealed, party, se_balance, sealed_wallet
+from attackkit import ACCOUNT, assert_books, party, reopen, se_balance, sealed_wallet
 from ledgerkit import World
 
 from offcash.errors import Rejection, VerificationError
@@ -24,12 +24,12 @@ from harness import T0
 
 
 def test_the_same_request_paid_again_is_the_same_payment(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
     bob = party(world, 0, "Bank B")
     request = bob.se.request(1_000, T0 + 1)
     first = alice.se.pay(request, T0 + 2)  # the transfer is torn: bob never gets it
     assert alice.se.pay(request, T0 + 3) == first  # the owner taps "pay" again
-    assert open_sealed(alice.path).pay(request, T0 + 4) == first  # after a restart
+    assert reopen(alice).pay(request, T0 + 4) == first  # after a restart
     assert bob.se.receive(alice.se.pay(request, T0 + 5), T0 + 5).duplicate is False
     assert bob.se.receive(alice.se.pay(request, T0 + 6), T0 + 6).duplicate is True
     assert se_balance(alice) == 4_000 and alice.se.status(T0).log_entries == 2  # load, one SENT
@@ -37,11 +37,11 @@ def test_the_same_request_paid_again_is_the_same_payment(world: World, tmp_path:
     # another request under the same (payee, nonce): refused, nothing signed or debited
     r = m.parse_request(request)
     other = m.PaymentRequest(r.payee, 2_000, r.currency, r.nonce, r.time).encode()
-    before = alice.path.read_bytes()
+    before = alice.state()
     with pytest.raises(VerificationError) as info:
         alice.se.pay(other, T0 + 7)
     assert info.value.rejection is Rejection.NONCE_USED
-    assert alice.path.read_bytes() == before
+    assert alice.state() == before
 
     # settlement: one payment, nothing torn, nothing released; the memory survives the sync
     assert world.sync(alice.se, T0 + 10).ack is not None

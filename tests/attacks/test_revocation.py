@@ -13,8 +13,7 @@ from attackkit import (
     ACCOUNT,
     Party,
     assert_books,
-    copy_file,
-    open_sealed,
+    forget_crls,
     party,
     se_balance,
     sealed_wallet,
@@ -24,7 +23,7 @@ from ledgerkit import World
 from offcash.crypto.trust import TrustStore
 from offcash.errors import Rejection, VerificationError
 from offcash.protocol import messages as m
-from offcash.se.software import SoftwareSecureElement
+from offcash.se.interface import SecureElement
 from offcash.wallet.terminal import ReceiveOnlyTerminal
 
 from harness import T0
@@ -34,12 +33,11 @@ REVOKED_AT = T0 + 30
 
 def _revoked_double_spender(
     world: World, tmp_path: Path
-) -> tuple[Party, SoftwareSecureElement, list[Party]]:
+) -> tuple[Party, SecureElement, list[Party]]:
     """Alice and her clone spend one counter at bob and carol; settlement revokes alice at
     ``REVOKED_AT``. Returns alice, the clone (still holding value) and the two payees."""
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
-    evil = open_sealed(copy_file(alice.path, tmp_path / "stolen.se"))
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    evil = alice.clone(tmp_path / "stolen")
     bob, carol = party(world, 0, "Bank B"), party(world, 0, "Bank A")
     bob.se.receive(alice.se.pay_to(bob.wid, 1_000, T0 + 10), T0 + 11)
     carol.se.receive(evil.pay_to(carol.wid, 1_000, T0 + 12), T0 + 13)
@@ -108,8 +106,7 @@ def test_payment_accepted_after_the_payee_held_the_crl_is_refused_at_settlement(
     got = world.sync(erin.se, REVOKED_AT + 10)
     assert got.ack is not None and got.certificate is not None and got.crls
     world.sync(erin.se, REVOKED_AT + 11)
-    erin.se._s.crls = []
-    erin.se._trust = TrustStore.create(erin.se._s.root, erin.se._s.banks, [])
+    forget_crls(erin)
     shop = world.account("Bank B", 0)
     tid = world.ledger.register_terminal(shop)
     stale = world.ledger.trust_material(None, T0)

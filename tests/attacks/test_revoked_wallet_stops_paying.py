@@ -19,9 +19,8 @@ import pytest
 from attackkit import (
     ACCOUNT,
     assert_books,
-    copy_file,
-    open_sealed,
     party,
+    reopen,
     se_balance,
     sealed_wallet,
 )
@@ -35,8 +34,8 @@ from harness import T0
 
 
 def test_se_revoked_at_settlement_refuses_to_pay(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    clone = open_sealed(copy_file(alice.path, tmp_path / "clone.se"))
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    clone = alice.clone(tmp_path / "clone")
     bob, carol, dave = party(world, 0, "Bank B"), party(world, 0, "Bank A"), party(world)
     request = bob.se.request(1_000, T0 + 1)
     paid = alice.se.pay(request, T0 + 2)
@@ -56,17 +55,17 @@ def test_se_revoked_at_settlement_refuses_to_pay(world: World, tmp_path: Path) -
     crls = world.ledger.trust_material(None, T0 + 31).crls
     # only a CRL signed by its bank counts: none, or a rogue CA's under the bank's name, is
     # no proof (the SE keeps its state)
-    before = alice.path.read_bytes()
+    before = alice.state()
     assert alice.se.install_crls([], T0 + 31) is False
     rogue = CentralBank.create("Rogue", world.net.params.algorithm, T0).certify_bank("Bank A", T0)
     with pytest.raises(VerificationError):
         alice.se.install_crls([rogue.crl([(1, T0)], 99, T0 + 31)], T0 + 31)
-    assert alice.path.read_bytes() == before
+    assert alice.state() == before
     assert alice.se.install_crls(crls, T0 + 32) is True
-    assert alice.path.read_bytes() != before  # the CRL is persisted with the state
-    alice.se = open_sealed(alice.path)  # and holds after a restart
+    assert alice.state() != before  # the CRL is persisted with the state
+    alice.se = reopen(alice)  # and holds after a restart
 
-    before = alice.path.read_bytes()
+    before = alice.state()
     for attempt in (
         lambda: alice.se.pay_to(dave.wid, 100, T0 + 40),
         lambda: alice.se.pay(dave.se.request(100, T0 + 40), T0 + 40),
@@ -74,7 +73,7 @@ def test_se_revoked_at_settlement_refuses_to_pay(world: World, tmp_path: Path) -
     ):
         with pytest.raises(SecureElementRevoked, match="revoked"):
             attempt()
-    assert alice.path.read_bytes() == before and se_balance(alice) == 4_000
+    assert alice.state() == before and se_balance(alice) == 4_000
     assert alice.se.pay(request, T0 + 41) == paid  # a re-send of what it already signed
     assert se_balance(dave) == 0
     world.sync(bob.se, T0 + 50)

@@ -98,7 +98,9 @@ def test_a_request_with_an_unusable_key_is_refused_before_any_debit(
     forged = cbor.encode(fields)
     with pytest.raises(DecodeError, match="encryption_key"):
         m.parse_request(forged)
-    before = alice._s.encode()  # type: ignore[attr-defined]
+    ses = network.ses
+    assert ses is not None
+    before = ses.state_of(alice)  # the whole state, as an attacker would read it out
     with pytest.raises(DecodeError):
         alice.pay(forged, T0)
-    assert alice._s.encode() == before  # type: ignore[attr-defined]
+    assert ses.state_of(alice) == before

@@ -19,18 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
-from attackkit import ACCOUNT, assert_books
-from ledgerkit import World, clone
+from attackkit import ACCOUNT, assert_books, forget_crls, party, sealed_wallet
+from ledgerkit import World
 from server_process import ServerProcess, pg_url_with_schema
 
 from offcash.api import wire
-from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import IncompleteLog
 from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
-from offcash.se.software import SoftwareSecureElement
+from offcash.se.interface import SecureElement
 
 from harness import T0
 
@@ -43,10 +42,10 @@ class Payee:
     """dave: a broken payee SE that held the CRL revoking alice (its signed report said so) and
     then dropped it, and alice's clone ``evil`` that still pays offline."""
 
-    se: SoftwareSecureElement
+    se: SecureElement
     wid: WalletId
     account: str
-    evil: SoftwareSecureElement
+    evil: SecureElement
 
     def accept_from_revoked(self, now: int) -> None:
         self.se.receive(self.evil.pay_to(self.wid, REFUSED, now), now)
@@ -57,22 +56,20 @@ class Payee:
 
 
 def _payee(world: World, tmp_path: Path, now: int) -> Payee:
-    alice, _, _ = world.wallet(5_000, "Bank A", now=now, sealed=tmp_path / "alice.se")
-    evil = clone(tmp_path / "alice.se", tmp_path / "evil.se")
-    bob, b_id, _ = world.wallet(0, "Bank B", now=now)
-    carol, c_id, _ = world.wallet(0, "Bank A", now=now)
-    dave, d_id, dave_acct = world.wallet(0, "Bank B", now=now)
-    bob.receive(alice.pay_to(b_id, 1_000, now), now)
-    carol.receive(evil.pay_to(c_id, 1_000, now), now)
-    world.sync(bob, now)
-    world.sync(carol, now)  # the double spend: alice revoked, Bank A's CRL lists her
-    got = world.sync(dave, now)  # dave's SE installs the CRL revoking alice...
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A", now=now)
+    evil = alice.clone(tmp_path / "evil")
+    bob, carol = party(world, 0, "Bank B", now), party(world, 0, "Bank A", now)
+    dave = party(world, 0, "Bank B", now)
+    bob.se.receive(alice.se.pay_to(bob.wid, 1_000, now), now)
+    carol.se.receive(evil.pay_to(carol.wid, 1_000, now), now)
+    world.sync(bob.se, now)
+    world.sync(carol.se, now)  # the double spend: alice revoked, Bank A's CRL lists her
+    got = world.sync(dave.se, now)  # dave's SE installs the CRL revoking alice...
     assert got.ack is not None and got.certificate is not None and got.crls
-    world.sync(dave, now)  # ...and its next signed report says it holds it: recorded
+    world.sync(dave.se, now)  # ...and its next signed report says it holds it: recorded
     # a broken SE: it forgets the CRL it said it held, and accepts from the revoked payer
-    dave._s.crls = []
-    dave._trust = TrustStore.create(dave._s.root, dave._s.banks, [])
-    return Payee(dave, d_id, dave_acct, evil)
+    forget_crls(dave)
+    return Payee(dave.se, dave.wid, dave.account, evil)
 
 
 def _same_answer(a: SyncResult, b: SyncResult) -> None:

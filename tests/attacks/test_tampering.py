@@ -129,9 +129,8 @@ def test_log_entry_amount_inflated_by_a_broken_payee_is_unreconciled(
 ) -> None:
     """A broken payee SE logs (and reports) more than the signed payment it received."""
     alice = party(world, 5_000, "Bank A")
-    mallory = sealed_wallet(world, tmp_path / "mallory.se", 0, "Bank B")
-    assert mallory.path is not None
-    broken = RogueSE.extract(mallory.path)
+    mallory = sealed_wallet(world, tmp_path / "mallory", 0, "Bank B")
+    broken = RogueSE.extract(mallory)
     broken.accept(alice.se.pay_to(mallory.wid, 1_000, T0 + 1), T0 + 2, amount=9_000)
     res = broken.sync(world, T0 + 10)
     assert res.ack is None and world.ledger.wallet_status(mallory.wid) == "revoked"

@@ -32,7 +32,7 @@ def test_unauthenticated_trust_fetch_records_nothing_over_http(
 ) -> None:
     url, schema = db_target
     now = int(time.time())  # the server reads its own clock
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A", now=now)
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A", now=now)
     bob = party(world, 0, "Bank B", now=now)
     shop, other_shop = world.account("Bank B", 0), world.account("Bank B", 0)
     tid, other = world.ledger.register_terminal(shop), world.ledger.register_terminal(other_shop)
@@ -80,7 +80,7 @@ def test_unauthenticated_trust_fetch_records_nothing_over_http(
 
 
 def test_trust_material_in_process_records_nothing_for_an_se(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
     bob = party(world, 0, "Bank B")
     world.ledger.report_lost(alice.wid, T0 + 1)
     world.ledger.trust_material(bob.wid, T0 + 2)  # bob's SE never installs these

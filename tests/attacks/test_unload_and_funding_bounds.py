@@ -15,11 +15,12 @@ import pytest
 from attackkit import (
     ACCOUNT,
     DAY,
+    Party,
     RogueSE,
     assert_books,
     edit_state,
-    open_sealed,
     party,
+    reopen,
     se_balance,
     sealed_wallet,
 )
@@ -36,13 +37,13 @@ from harness import T0
 MILLION = 100_000_000  # 1,000,000.00 in minor units
 
 
-def _mint(path: Path, extra: int) -> None:
-    """Break the SE open with its PIN and add ``extra`` to its balance (no log entry)."""
+def _mint(p: Party, extra: int) -> None:
+    """Break the SE open and add ``extra`` to its balance (no log entry)."""
 
     def change(state: list[object]) -> None:
         state[7][0] += extra  # type: ignore[index]
 
-    edit_state(path, change)
+    edit_state(p, change)
 
 
 def _unload(rogue: RogueSE, amount: int, time: int, counter: int | None = None) -> bytes:
@@ -58,10 +59,9 @@ def _unload(rogue: RogueSE, amount: int, time: int, counter: int | None = None) 
 
 
 def test_broken_se_funded_with_10_cannot_unload_a_million(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 1_000, "Bank A")
-    assert alice.path is not None
-    _mint(alice.path, MILLION)
-    rogue = RogueSE.extract(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 1_000, "Bank A")
+    _mint(alice, MILLION)
+    rogue = RogueSE.extract(alice)
     request = _unload(rogue, MILLION, T0 + 10)
     with pytest.raises(UnloadRefused):
         world.ledger.unload(request, T0 + 11)
@@ -86,10 +86,9 @@ def test_broken_se_within_its_limit_but_beyond_its_history_is_refused(
     """Edited up to just under its certified max_balance, the SE unloads online: more than its
     history accounts for, refused; its next sync shows a log that does not explain the value:
     the unload is refused there too (nothing paid), the wallet revoked, no loss."""
-    alice = sealed_wallet(world, tmp_path / "alice.se", 1_000, "Bank A")
-    assert alice.path is not None
-    _mint(alice.path, 20_000)
-    broken = open_sealed(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 1_000, "Bank A")
+    _mint(alice, 20_000)
+    broken = reopen(alice)
     request = broken.unload(20_500, T0 + 10)
     with pytest.raises(UnloadRefused):
         world.ledger.unload(request, T0 + 11)
@@ -139,20 +138,18 @@ def test_lost_refunded_and_revoked_wallets_cannot_unload(world: World, tmp_path:
     with pytest.raises(WalletRevoked):
         world.ledger.unload(request, T0 + 3)
     # revoked at its sync (it minted value), it still holds 1,000 the ledger knows of
-    minted = sealed_wallet(world, tmp_path / "m.se", 1_000, "Bank A")
-    assert minted.path is not None
-    _mint(minted.path, 50)
-    broken = open_sealed(minted.path)
+    minted = sealed_wallet(world, tmp_path / "m", 1_000, "Bank A")
+    _mint(minted, 50)
+    broken = reopen(minted)
     assert world.sync(broken, T0 + 4).ack is None
     with pytest.raises(WalletRevoked):
-        world.ledger.unload(_unload(RogueSE.extract(minted.path), 500, T0 + 5), T0 + 5)
+        world.ledger.unload(_unload(RogueSE.extract(minted), 500, T0 + 5), T0 + 5)
     assert_books(world, {lost.account: ACCOUNT, minted.account: ACCOUNT - 1_000})
 
 
 def test_the_servers_clock_decides_an_unloads_validity(world: World, tmp_path: Path) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
-    rogue = RogueSE.extract(alice.path)
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
+    rogue = RogueSE.extract(alice)
     later = T0 + 30 * DAY  # the 7-day certificate expired long ago
     back_dated = _unload(rogue, 1_000, T0 + 60)  # a time inside the expired certificate
     with pytest.raises(VerificationError) as info:
@@ -174,13 +171,12 @@ def test_the_servers_clock_decides_an_unloads_validity(world: World, tmp_path: P
 def test_unload_reusing_a_counter_the_last_sync_covered_is_refused(
     world: World, tmp_path: Path
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
-    assert alice.path is not None
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
     bob = party(world, 0, "Bank B")
     alice.se.pay_to(bob.wid, 100, T0 + 1)
     alice.se.pay_to(bob.wid, 100, T0 + 2)
     world.sync(alice.se, T0 + 3)  # counters 1 and 2 acknowledged, both SENT
-    rogue = RogueSE.extract(alice.path)
+    rogue = RogueSE.extract(alice)
     with pytest.raises(UnloadRefused):  # counter 2 is a payment: another message, refused
         world.ledger.unload(_unload(rogue, 1_000, T0 + 4, counter=2), T0 + 4)
     assert world.ledger.wallet_status(alice.wid) == "revoked"
@@ -245,9 +241,8 @@ def test_two_unloads_racing_from_two_processes_never_pay_beyond_the_history(
     url, schema = db_target
     ctx = mp.get_context("fork")
     for n in range(3):
-        alice = sealed_wallet(world, tmp_path / f"a{n}.se", 5_000, "Bank A")
-        assert alice.path is not None
-        rogue = RogueSE.extract(alice.path)
+        alice = sealed_wallet(world, tmp_path / f"a{n}", 5_000, "Bank A")
+        rogue = RogueSE.extract(alice)
         requests = [_unload(rogue, 4_000, T0 + 10, counter=c) for c in (1, 2)]
         world.ledger.engine.dispose()
         go, out = ctx.Barrier(2), ctx.Queue()

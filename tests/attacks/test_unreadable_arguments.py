@@ -25,7 +25,7 @@ from harness import T0
 def test_wrong_argument_types_sign_nothing_and_the_wallet_stays_honest(
     world: World, tmp_path: Path
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
     bob = party(world, 0, "Bank B")
     request = bob.se.request(1_000, T0 + 1)
     se: Any = alice.se  # the library user's mistakes, which mypy would have caught
@@ -46,11 +46,11 @@ def test_wrong_argument_types_sign_nothing_and_the_wallet_stays_honest(
         (lambda: se.request(100, T0 + 2, payee_name="x" * 65), ValueError),
         (lambda: se.request(100, T0 + 2, nonce=b"short"), ValueError),
     ]
-    before = alice.path.read_bytes()
+    before = alice.state()
     for call, error in bad:
         with pytest.raises(error):
             call()
-        assert alice.path.read_bytes() == before
+        assert alice.state() == before
     status = alice.se.status(T0 + 3)
     assert (status.balance, status.counter, status.log_entries) == (5_000, 0, 1)
 

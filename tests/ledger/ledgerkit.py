@@ -10,6 +10,7 @@ from offcash.domain.ids import WalletId
 from offcash.encoding import cbor
 from offcash.ledger import LedgerService
 from offcash.ledger.sync import SyncResult
+from offcash.se.interface import SecureElement
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile
 
@@ -64,8 +65,9 @@ class World:
         account: str | None = None,
         now: int = T0,
         sealed: Path | None = None,
-    ) -> tuple[SoftwareSecureElement, WalletId, str]:
-        """An enrolled, funded SE (its state sealed in the file ``sealed`` if given)."""
+    ) -> tuple[SecureElement, WalletId, str]:
+        """An enrolled, funded SE (its state sealed in the file ``sealed`` if given, a software
+        SE; otherwise what the network makes: of the test's SE kind if it has ``ses``)."""
         acct = account or self.account(bank)
         se = sealed_se(self.net, sealed) if sealed else self.net.new_se()
         e = self.ledger.enroll(se.csr(), acct, now)
@@ -74,7 +76,7 @@ class World:
             se.load(self.ledger.fund(e.wallet_id, balance, now), now)
         return se, e.wallet_id, acct
 
-    def sync(self, se: SoftwareSecureElement, now: int, apply: bool = True) -> SyncResult:
+    def sync(self, se: SecureElement, now: int, apply: bool = True) -> SyncResult:
         up = se.sync_upload(now)
         res = self.ledger.sync(up.report, [x.encode() for x in up.entries], se.csr(), now)
         if apply and res.ack is not None and res.certificate is not None:

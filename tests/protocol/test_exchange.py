@@ -1,4 +1,5 @@
-"""The sans-I/O exchange driven by a payer/payee pair wired together in memory."""
+"""The sans-I/O exchange driven by a payer/payee pair wired together in memory, against each
+secure element kind (the per-kind ``network`` and ``p256`` of tests/se_kinds.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import pytest
 
 from offcash.errors import ProtocolStateError, Rejection, VerificationError
 from offcash.protocol.exchange import PayeeSide, PayerSide, State
-from offcash.se.software import SoftwareSecureElement
+from offcash.se.interface import SecureElement
 
 from harness import T0, PilotNetwork
+from se_kinds import network_per_kind, p256_per_kind
+
+__all__ = ["network_per_kind", "p256_per_kind"]
 
 
 @dataclass
@@ -34,7 +38,7 @@ class ExchangePair:
             self.payer.receive_receipt(received.receipt)
 
 
-def pair(payer: SoftwareSecureElement, payee: SoftwareSecureElement) -> ExchangePair:
+def pair(payer: SecureElement, payee: SecureElement) -> ExchangePair:
     return ExchangePair(PayerSide(payer), PayeeSide(payee))
 
 

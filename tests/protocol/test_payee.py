@@ -14,7 +14,7 @@ from offcash.protocol.payee import MAX_OUTSTANDING, PayeeBook
 from offcash.verification import verify_payment
 
 from factories import Signer, make_signer, trust_of
-from harness import T0, PilotNetwork
+from harness import T0, PilotNetwork, SEs
 
 PAYEE = WalletId(bytes(range(12)))
 
@@ -137,8 +137,10 @@ def test_prune_and_persistence(network: PilotNetwork, payer: Signer) -> None:
     assert not book.seen and not book.outstanding
 
 
-def test_receive_only_terminal_uses_the_same_book(network: PilotNetwork) -> None:
-    """A payee without an SE verifies and keeps payments with the same rules."""
+def test_receive_only_terminal_uses_the_same_book(network: PilotNetwork, ses: SEs) -> None:
+    """A payee without an SE verifies and keeps payments with the same rules (paid by an SE of
+    each kind)."""
+    network = network.with_ses(ses)
     payer_se = network.wallet(1000)
     book = PayeeBook()
     req = _request(b"\x07" * 16, amount=300)
@@ -152,10 +154,11 @@ def test_receive_only_terminal_uses_the_same_book(network: PilotNetwork) -> None
 
 
 def test_a_book_from_before_content_digests_still_knows_its_payments(
-    network: PilotNetwork,
+    network: PilotNetwork, ses: SEs
 ) -> None:
     """A book persisted when a payment was named by the SHA-256 of its bytes: the same bytes
-    again are still a duplicate, not a double spend (issue 9, finding 1)."""
+    again are still a duplicate, not a double spend (issue 9, finding 1); SEs of each kind."""
+    network = network.with_ses(ses)
     payee = network.wallet()
     wid = payee.status(T0).wallet_id
     assert wid is not None

@@ -1,5 +1,6 @@
 """Consecutive offline payments: received money is spendable at once, over any number of hops,
-and a payment's size does not grow with the hops (it carries no history)."""
+and a payment's size does not grow with the hops (it carries no history). Against each SE kind
+(tests/se_kinds.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import itertools
 from offcash.protocol import messages as m
 
 from harness import T0, PilotNetwork
+from se_kinds import network_per_kind
+
+__all__ = ["network_per_kind"]
 
 HOPS = 10
 #: Certificates differ by a few bytes (random serials, DER-encoded ECDSA signatures).

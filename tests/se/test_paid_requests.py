@@ -1,5 +1,6 @@
 """The payer SE's memory of the requests it paid (issue 9, finding 7), and its refusal to pay
-once it holds a CRL listing its own certificate (finding 8)."""
+once it holds a CRL listing its own certificate (finding 8). Against each SE kind
+(tests/se_kinds.py), except the two tests of the software SE's own constant and state format."""
 
 from __future__ import annotations
 
@@ -20,36 +21,34 @@ from offcash.errors import (
 )
 from offcash.protocol import messages as m
 from offcash.se import paid
+from offcash.se.interface import SecureElement
 from offcash.se.paid import PaidRequests
 from offcash.se.software import SoftwareSecureElement
+from offcash.se.state import SEState
 
 from harness import T0, PilotNetwork
+from se_kinds import network_per_kind
+
+__all__ = ["network_per_kind"]
 
 
-class MemoryStore:
-    def __init__(self) -> None:
-        self.state = b""
-
-    def save(self, state: bytes) -> None:
-        self.state = state
-
-
-def _wid(se: SoftwareSecureElement) -> WalletId:
+def _wid(se: SecureElement) -> WalletId:
     wid = se.status(T0).wallet_id
     assert wid is not None
     return wid
 
 
 def test_repeat_gets_the_same_bytes_across_restart_and_sync(network: PilotNetwork) -> None:
-    store = MemoryStore()
-    state = SoftwareSecureElement.new_state(network.params, network.central_bank.certificate_der)
-    a = network.wallet(1_000, se=SoftwareSecureElement(state, store))
+    ses = network.ses
+    assert ses is not None
+    a = network.wallet(1_000)
     b = network.wallet()
     req = b.request(300, T0, reference="table 4")
     first = a.pay(req, T0)
     assert a.pay(req, T0 + 1) == first
     network.sync(a, T0 + 2)  # the log entry is acknowledged and dropped; the memory is not
-    assert SoftwareSecureElement(store.state).pay(req, T0 + 3) == first
+    a = ses.reopen(ses.directory_of(a))  # a restart
+    assert a.pay(req, T0 + 3) == first
     assert a.status(T0).balance == 700 and a.status(T0).counter == 1
 
 
@@ -75,8 +74,10 @@ def test_same_nonce_other_terms_is_refused_and_other_payees_are_independent(
 
 
 def test_memory_is_bounded_and_refuses_rather_than_forgets(
-    network: PilotNetwork, monkeypatch: pytest.MonkeyPatch
+    network_of_algorithm: PilotNetwork, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Software SE only: it lowers the software SE's bound (the kit does not check it)."""
+    network = network_of_algorithm
     monkeypatch.setattr(paid, "MAX_PAID_REQUESTS", 3)
     monkeypatch.setattr("offcash.se.software.MAX_PAID_REQUESTS", 3)
     a, b = network.wallet(1_000), network.wallet()
@@ -93,9 +94,10 @@ def test_memory_is_bounded_and_refuses_rather_than_forgets(
     assert a.status(T0).balance == 1_000 - 50
 
 
-def test_state_of_version_1_reads_with_an_empty_memory(network: PilotNetwork) -> None:
-    a = network.wallet(1_000)
-    value: Any = cbor.decode(a._s.encode(), max_bytes=1 << 26)
+def test_state_of_version_1_reads_with_an_empty_memory(network_of_algorithm: PilotNetwork) -> None:
+    """Software SE only: its state format's versions."""
+    a = network_of_algorithm.wallet(1_000)
+    value: Any = cbor.decode(a._s.encode(), max_bytes=1 << 26)  # type: ignore[attr-defined]
     assert value[0] == 3 and len(value) == 14
     old = cbor.encode([1, *value[1:12]])
     restored = SoftwareSecureElement(old)
@@ -108,17 +110,20 @@ def test_state_of_version_1_reads_with_an_empty_memory(network: PilotNetwork) ->
 
 
 def test_se_holding_a_crl_that_lists_it_refuses_to_pay(network: PilotNetwork) -> None:
+    ses = network.ses
+    assert ses is not None
     a, b = network.wallet(1_000), network.wallet()
     req = b.request(100, T0)
     first = a.pay(req, T0)
     bank = network.bank()
-    serial = x509.load_der_x509_certificate(a._s.certificate or b"").serial_number
+    certificate = SEState.decode(ses.state_of(a)).certificate
+    serial = x509.load_der_x509_certificate(certificate or b"").serial_number
     other_crl = bank.crl([(serial + 1, T0)], 2, T0 + 1)
     assert a.install_crls([other_crl], T0 + 1) is False
     a.pay_to(_wid(b), 1, T0 + 1)
     crl = bank.crl([(serial, T0)], 3, T0 + 2)
     assert a.install_crls([crl], T0 + 2) is True
-    before = a._s.encode()
+    before = ses.state_of(a)
     for call in (
         lambda: a.pay_to(_wid(b), 1, T0 + 3),
         lambda: a.pay(b.request(5, T0 + 3), T0 + 3),
@@ -126,7 +131,7 @@ def test_se_holding_a_crl_that_lists_it_refuses_to_pay(network: PilotNetwork) ->
     ):
         with pytest.raises(SecureElementRevoked):
             call()
-    assert a._s.encode() == before
+    assert ses.state_of(a) == before
     assert a.pay(req, T0 + 4) == first  # re-sending what it already signed is not paying
     older = bank.crl([], 1, T0 + 5)  # an older CRL (lower number) does not un-revoke it
     assert a.install_crls([older], T0 + 5) is True

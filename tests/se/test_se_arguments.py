@@ -1,6 +1,7 @@
 """Every secure element operation checks its arguments before it signs, debits or logs
-(issue 9, finding 10): a bad one is a ``TypeError`` or ``ValueError`` and the SE's state, in
-memory and persisted, is byte for byte what it was."""
+(issue 9, finding 10): a bad one is a ``TypeError`` or ``ValueError`` and the SE's state is byte
+for byte what it was. Against each SE kind (tests/se_kinds.py: the persisted state, as
+``read_state`` gives it); for the software SE also its state in memory and its store's saves."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.errors import DecodeError, MoneyError
 from offcash.protocol import messages as m
+from offcash.se.interface import SecureElement
 from offcash.se.software import SoftwareSecureElement
 
 from factories import make_signer
 from harness import T0, PilotNetwork
+from se_kinds import network_per_kind
+
+__all__ = ["network_per_kind"]
 
 PAYEE = WalletId(bytes(range(12)))
 
@@ -31,12 +36,13 @@ class MemoryStore:
         self.state, self.saves = state, self.saves + 1
 
 
-def _state(se: SoftwareSecureElement) -> bytes:
-    """The SE's whole in-memory state, encoded (what it would persist next)."""
+def _state(se: SecureElement) -> bytes:
+    """The software SE's whole in-memory state, encoded (what it would persist next)."""
+    assert isinstance(se, SoftwareSecureElement)
     return se._s.encode()
 
 
-Call = Callable[[SoftwareSecureElement, bytes], object]
+Call = Callable[[SecureElement, bytes], object]
 
 #: (name, call given the SE and a genuine request for it to pay, expected error)
 BAD: list[tuple[str, Call, type[Exception]]] = [
@@ -82,6 +88,30 @@ BAD: list[tuple[str, Call, type[Exception]]] = [
 def test_bad_argument_is_refused_with_the_state_unchanged(
     network: PilotNetwork, call: Call, error: type[Exception]
 ) -> None:
+    ses = network.ses
+    assert ses is not None
+    se = network.wallet(1_000)
+    payee = network.wallet()
+    request = payee.request(100, T0)
+    se.receive(network.wallet(500).pay_to(se.status(T0).wallet_id, 200, T0), T0)  # type: ignore[arg-type]
+    before, status = ses.state_of(se), se.status(T0)
+    with pytest.raises(error):
+        call(se, request)
+    assert ses.state_of(se) == before and se.status(T0) == status
+    se = ses.reopen(ses.directory_of(se))  # a restart shows no change either
+    assert se.status(T0) == status
+    # and it still works: the genuine request is paid once
+    payment = se.pay(request, T0 + 1)
+    assert payee.receive(payment, T0 + 1).amount == 100
+    assert se.status(T0).balance == 1_100
+
+
+@pytest.mark.parametrize(("call", "error"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_argument_leaves_the_software_se_in_memory_and_its_store_unchanged(
+    network_of_algorithm: PilotNetwork, call: Call, error: type[Exception]
+) -> None:
+    """Software SE only: its state in memory, and its store, which is not even written."""
+    network = network_of_algorithm
     store = MemoryStore()
     state = SoftwareSecureElement.new_state(network.params, network.central_bank.certificate_der)
     se = network.wallet(1_000, se=SoftwareSecureElement(state, store))
@@ -100,9 +130,11 @@ def test_bad_argument_is_refused_with_the_state_unchanged(
 
 
 def test_bad_arguments_to_enroll_leave_a_new_se_unenrolled(network: PilotNetwork) -> None:
+    ses = network.ses
+    assert ses is not None
     se = network.new_se()
     cert = network.bank().certify_wallet(se.csr(), WalletId.random(), DEFAULT_LIMITS, 0, T0)
-    before = _state(se)
+    before = ses.state_of(se)
     for args in (
         (cert.hex(), network.bank_ders, [], T0),
         (cert, tuple(network.bank_ders), [], T0),
@@ -110,7 +142,7 @@ def test_bad_arguments_to_enroll_leave_a_new_se_unenrolled(network: PilotNetwork
     ):
         with pytest.raises(TypeError):
             se.enroll(*args)  # type: ignore[arg-type]
-        assert _state(se) == before
+        assert ses.state_of(se) == before
     se.enroll(cert, network.bank_ders, [], T0)
     assert se.status(T0).wallet_id is not None
 
@@ -130,11 +162,11 @@ def test_bad_arguments_to_enroll_leave_a_new_se_unenrolled(network: PilotNetwork
     ids=repr,
 )
 def test_signers_refuse_a_payload_the_payee_cannot_read(
-    network: PilotNetwork, change: dict[str, Any], error: type[Exception]
+    network_of_algorithm: PilotNetwork, change: dict[str, Any], error: type[Exception]
 ) -> None:
     """The last line, for every signer (SE, bank, a library user): ``sign_payment`` decodes the
     payload with the payee's decoder before it signs."""
-    signer = make_signer(network)
+    signer = make_signer(network_of_algorithm)
     values: dict[str, Any] = {
         "payee": PAYEE,
         "amount": 10,
@@ -148,9 +180,9 @@ def test_signers_refuse_a_payload_the_payee_cannot_read(
         m.sign_payment(signer.key, signer.cert, **values)
 
 
-def test_signers_refuse_a_header_no_verifier_reads(network: PilotNetwork) -> None:
+def test_signers_refuse_a_header_no_verifier_reads(network_of_algorithm: PilotNetwork) -> None:
     """A certificate over the header's bound (16 KiB) would make every payment unreadable."""
-    signer = make_signer(network)
+    signer = make_signer(network_of_algorithm)
     with pytest.raises(ValueError, match="header"):
         m.sign_receipt(signer.key, signer.cert + bytes(16384), payment=bytes(32), time=T0)
     with pytest.raises(TypeError):

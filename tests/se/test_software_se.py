@@ -1,4 +1,7 @@
-"""The software secure element: limits, funds, enrolment, vouchers, syncs, torn transfers."""
+"""The secure element's rules: limits, funds, enrolment, vouchers, syncs, torn transfers.
+
+Written for the software SE, they hold for every kind: each test runs against each SE kind of
+tests/se_kinds.py, except the log-capacity test, which lowers the software SE's own constant."""
 
 from __future__ import annotations
 
@@ -20,24 +23,17 @@ from offcash.errors import (
 )
 from offcash.protocol import messages as m
 from offcash.se import software
-from offcash.se.software import SoftwareSecureElement
+from offcash.se.interface import SecureElement
 
 from harness import T0, PilotNetwork
+from se_kinds import network_per_kind
+
+__all__ = ["network_per_kind"]
 
 DAY = 86400
 
 
-class MemoryStore:
-    """A ``StateStore`` keeping the last saved state in memory."""
-
-    def __init__(self) -> None:
-        self.state = b""
-
-    def save(self, state: bytes) -> None:
-        self.state = state
-
-
-def _wid(se: SoftwareSecureElement) -> WalletId:
+def _wid(se: SecureElement) -> WalletId:
     wid = se.status(T0).wallet_id
     assert wid is not None
     return wid
@@ -47,7 +43,7 @@ def _limits(**changes: int) -> Limits:
     return dataclasses.replace(DEFAULT_LIMITS, **changes)
 
 
-def _load(net: PilotNetwork, se: SoftwareSecureElement, amount: int, now: int = T0) -> int:
+def _load(net: PilotNetwork, se: SecureElement, amount: int, now: int = T0) -> int:
     return se.load(net.bank().voucher(_wid(se), amount, net.params.currency, now), now)
 
 
@@ -161,8 +157,9 @@ def test_sync_restarts_the_offline_period(network: PilotNetwork) -> None:
     se.pay_to(WalletId.random(), 10, T0 + 61)
 
 
-def test_log_capacity(network: PilotNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
-    se = network.wallet(1000)
+def test_log_capacity(network_of_algorithm: PilotNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Software SE only: it lowers the software SE's capacity (the kit does not check it)."""
+    se = network_of_algorithm.wallet(1000)
     monkeypatch.setattr(software, "MAX_LOG_ENTRIES", 2)
     se.pay_to(WalletId.random(), 10, T0)
     with pytest.raises(LimitExceeded) as info:
@@ -388,11 +385,9 @@ def test_torn_transfer_resend_is_credited_once(network: PilotNetwork) -> None:
 
 def test_cloned_se_double_spend_is_caught_by_the_payee(network: PilotNetwork) -> None:
     """A payer that rolls its SE state back signs two payments with one counter."""
-    store = MemoryStore()
-    state = SoftwareSecureElement.new_state(network.params, network.central_bank.certificate_der)
-    a = SoftwareSecureElement(state, store)
-    network.wallet(1000, se=a)
-    clone = SoftwareSecureElement(store.state)
+    a = network.wallet(1000)
+    assert network.ses is not None
+    clone = network.ses.clone(a)  # its state, read out and written into another SE
     b = network.wallet()
     first = a.pay_to(_wid(b), 100, T0)
     second = clone.pay_to(_wid(b), 200, T0)

@@ -2,7 +2,8 @@
 
 Each test runs four times: ``LedgerService`` and ``offcash.api.Client`` (against the real app),
 each on SQLite and PostgreSQL. What a wallet sees must not depend on which one it talks to:
-the same answers and the same typed errors.
+the same answers and the same typed errors. The tests that make wallets do it once more per
+secure element kind (``ses``, tests/se_kinds.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from offcash.errors import OffcashError, Rejection, ServiceUnavailable, Verifica
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import InsufficientBalance
 from offcash.protocol import PayeeSide, PayerSide
-from offcash.se import SoftwareSecureElement
 from offcash.wallet import Operations, RevokedAtSync, Wallet
+
+from harness import SEs
 
 T0 = 1_767_225_600
 TOKEN = "s3cret"
@@ -52,13 +54,13 @@ def settlement(
     ledger.close()
 
 
-def _new_wallet(s: Operations, deposit: int, now: int = T0) -> tuple[Wallet, str]:
+def _new_wallet(s: Operations, ses: SEs, deposit: int, now: int = T0) -> tuple[Wallet, str]:
     """A wallet made the way a third-party app makes one: from ``network()`` alone."""
     info = s.network()
     account = s.open_account("Bank A", "holder")
     if deposit:
         s.distribute(account, deposit, now)
-    se = SoftwareSecureElement(SoftwareSecureElement.new_state(info.params, info.root))
+    se = ses.new(info.params, info.root)
     return Wallet.enrol(se, s, account, now), account
 
 
@@ -68,9 +70,9 @@ def test_network_gives_what_a_new_wallet_needs(settlement: Operations) -> None:
     assert len(info.bank_certificates) == 1 and info.root.startswith(b"0")  # DER SEQUENCE
 
 
-def test_enrol_fund_pay_offline_sync_unload(settlement: Operations) -> None:
-    alice, alice_account = _new_wallet(settlement, 50_000)
-    bob, bob_account = _new_wallet(settlement, 0)
+def test_enrol_fund_pay_offline_sync_unload(settlement: Operations, ses: SEs) -> None:
+    alice, alice_account = _new_wallet(settlement, ses, 50_000)
+    bob, bob_account = _new_wallet(settlement, ses, 0)
     assert alice.wallet_id != bob.wallet_id
     assert alice.fund(20_000, T0 + 1, idempotency_key="fund-1") == 20_000
     assert settlement.balance(alice_account) == 30_000
@@ -81,7 +83,7 @@ def test_enrol_fund_pay_offline_sync_unload(settlement: Operations) -> None:
     assert replayed.value.rejection is Rejection.REPLAYED
     assert settlement.balance(alice_account) == 30_000
     # offline, with the sans-I/O exchange: no settlement involved
-    payee, payer = PayeeSide(bob.se), PayerSide(alice.se)  # type: ignore[arg-type]
+    payee, payer = PayeeSide(bob.se), PayerSide(alice.se)
     request = payer.receive_request(payee.start(2_500, T0 + 3, reference="coffee"))
     assert request.amount == 2_500 and request.payee == bob.wallet_id
     received = payee.receive_payment(payer.pay(T0 + 4), T0 + 5)
@@ -98,8 +100,8 @@ def test_enrol_fund_pay_offline_sync_unload(settlement: Operations) -> None:
     assert settlement.anomalies() == []
 
 
-def test_refusals_are_the_same_typed_errors_on_both_sides(settlement: Operations) -> None:
-    alice, account = _new_wallet(settlement, 1_000)
+def test_refusals_are_the_same_typed_errors_on_both_sides(settlement: Operations, ses: SEs) -> None:
+    alice, account = _new_wallet(settlement, ses, 1_000)
     with pytest.raises(InsufficientBalance):
         alice.fund(1_001, T0)  # more than the account holds
     with pytest.raises(InsufficientBalance, match="reserves"):
@@ -107,20 +109,18 @@ def test_refusals_are_the_same_typed_errors_on_both_sides(settlement: Operations
     assert settlement.balance(account) == 1_000
     ed = SignatureAlgorithm.ED25519
     info = settlement.network()
-    foreign = SoftwareSecureElement(
-        SoftwareSecureElement.new_state(type(info.params)(info.params.currency, ed), info.root)
-    )
+    foreign = ses.new(type(info.params)(info.params.currency, ed), info.root)
     with pytest.raises(VerificationError) as wrong:
         settlement.enroll(foreign.csr(), account, T0)
     assert wrong.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
     assert "ed25519" in str(wrong.value)
 
 
-def test_a_revoked_wallet_is_told_at_sync(settlement: Operations) -> None:
-    alice, _ = _new_wallet(settlement, 1_000)
+def test_a_revoked_wallet_is_told_at_sync(settlement: Operations, ses: SEs) -> None:
+    alice, _ = _new_wallet(settlement, ses, 1_000)
     alice.fund(500, T0)
-    clone = SoftwareSecureElement(alice.se._s.encode())  # type: ignore[attr-defined]
-    bob, _ = _new_wallet(settlement, 0)
+    clone = ses.clone(alice.se)  # its state read out of the broken SE, written into another
+    bob, _ = _new_wallet(settlement, ses, 0)
     one = alice.se.pay_to(bob.wallet_id, 100, T0 + 1)
     two = clone.pay_to(bob.wallet_id, 200, T0 + 1)  # the same counter: a double spend
     bob.se.receive(one, T0 + 2)

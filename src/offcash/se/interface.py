@@ -7,7 +7,12 @@ atomic transaction on that state: it either happens entirely (and is persisted) 
 and checks its arguments first (a wrong type is a ``TypeError``, a value out of range a
 ``ValueError``, with nothing changed).
 The wallet talks to the SE only through this interface; ``SoftwareSecureElement`` implements it
-in software for development and pilots.
+in software for development and pilots. The interface is what the wallet (``offcash.wallet``)
+and the exchange (``offcash.protocol``) use, nothing more: besides the operations, two public
+read-only properties, ``params`` (the network the SE was made for) and ``trust`` (the root, bank
+CAs and CRLs it holds, with which a payer checks a receipt). The contract of every operation,
+and a suite that checks an implementation against it, is ``offcash.se.conformance``
+(docs/SE-CONFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
+from offcash.domain.network import NetworkParams
 from offcash.se.log import Entry
 
 
@@ -78,6 +85,18 @@ class SyncUpload:
 
 class SecureElement(abc.ABC):
     """A wallet's secure element."""
+
+    @property
+    @abc.abstractmethod
+    def params(self) -> NetworkParams:
+        """The network parameters this SE was made for (public data)."""
+
+    @property
+    @abc.abstractmethod
+    def trust(self) -> TrustStore:
+        """The trust anchors it holds: the root, the bank CAs and the CRLs it verifies with
+        (public data, for the payer to check a receipt; read it, never change it: an
+        implementation may hand out its own store or a copy)."""
 
     @abc.abstractmethod
     def csr(self) -> bytes:
