@@ -123,23 +123,28 @@ def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank
     """Remember an issued wallet certificate so that revocation can find it."""
     cert = x509.load_der_x509_certificate(cert_der)
     conn.execute(
-        sa.insert(s.certificates).values(
-            wallet=wallet.raw,
-            serial=cert.serial_number,
-            bank=bank,
-            not_after=int(cert.not_valid_after_utc.timestamp()),
-        )
+        _CERTIFICATE,
+        {
+            "wallet": wallet.raw,
+            "serial": cert.serial_number,
+            "bank": bank,
+            "not_after": int(cert.not_valid_after_utc.timestamp()),
+        },
     )
 
 
 def current_crls(conn: Connection) -> list[bytes]:
     """Each bank's latest CRL (banks that never revoked anything have none)."""
-    rows = conn.execute(
-        sa.select(s.authorities.c.crl_der)
-        .where(s.authorities.c.crl_der.is_not(None))
-        .order_by(s.authorities.c.name)
-    ).all()
-    return [bytes(r[0]) for r in rows]
+    return [bytes(r[0]) for r in conn.execute(_CRLS).all()]
+
+
+# built once (SQLAlchemy then reuses their compiled form): every sync runs them
+_CERTIFICATE = sa.insert(s.certificates)
+_CRLS = (
+    sa.select(s.authorities.c.crl_der)
+    .where(s.authorities.c.crl_der.is_not(None))
+    .order_by(s.authorities.c.name)
+)
 
 
 def crl_numbers(conn: Connection) -> dict[str, int]:
@@ -190,22 +195,25 @@ def revocations_known_to(
     applied): when it first received one, so a payment from that payer accepted at ``at`` was
     accepted knowing the revocation iff ``at >= result[payer]``. One query per 500 payers: what
     a sync or a batch of a terminal's redemption needs."""
-    r, d = s.revocations, s.crl_deliveries
     wanted = sorted(set(payers))
     out: dict[bytes, int] = {}
     for i in range(0, len(wanted), 500):
-        rows = conn.execute(
-            sa.select(r.c.wallet, sa.func.min(d.c.delivered_at))
-            .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
-            .where(
-                d.c.wallet == payee.raw,
-                d.c.pending_seq.is_(None),
-                r.c.wallet.in_(wanted[i : i + 500]),
-            )
-            .group_by(r.c.wallet)
-        )
+        rows = conn.execute(_KNOWN, {"payee": payee.raw, "payers": wanted[i : i + 500]})
         out.update((bytes(w), int(t)) for w, t in rows)
     return out
+
+
+_r, _d = s.revocations, s.crl_deliveries
+_KNOWN = (
+    sa.select(_r.c.wallet, sa.func.min(_d.c.delivered_at))
+    .select_from(_r.join(_d, sa.and_(_d.c.bank == _r.c.bank, _d.c.crl_number >= _r.c.crl_number)))
+    .where(
+        _d.c.wallet == sa.bindparam("payee"),
+        _d.c.pending_seq.is_(None),
+        _r.c.wallet.in_(sa.bindparam("payers", expanding=True)),
+    )
+    .group_by(_r.c.wallet)
+)
 
 
 def revoke(conn: Connection, auth: Authorities, wallet: WalletId, bank: str, now: int) -> bytes:
