@@ -444,37 +444,39 @@ def deficit(conn: Connection, wallet: bytes) -> int:
     """How much more an SE wallet has spent since its last acknowledged sync than the ledger
     knows it held: balance at that sync, vouchers issued and not yet applied, and payments
     presumed received. A positive deficit proves the SE received payments it never reported."""
-    last = conn.execute(
-        sa.select(s.syncs.c.balance, s.syncs.c.counter)
-        .where(s.syncs.c.wallet == wallet)
-        .order_by(s.syncs.c.seq.desc())
-        .limit(1)
-    ).first()
+    last = conn.execute(_LAST_SYNC, {"wallet": wallet}).first()
     balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
-    t, v = s.spends, s.vouchers
-    surfaced = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
-            t.c.payer == wallet, t.c.counter > counter, t.c.state != str(SpendState.REFUSED)
-        )
-    ).scalar_one()
-    vouchers = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(v.c.amount), 0)).where(
-            v.c.wallet == wallet,
-            v.c.applied_at.is_(None),
-            v.c.returned_at.is_(None),
-        )
-    ).scalar_one()
+    surfaced = conn.execute(_SURFACED, {"wallet": wallet, "after": counter}).scalar_one()
+    vouchers = conn.execute(_UNAPPLIED, {"wallet": wallet}).scalar_one()
     presumed = sum(
-        int(
-            conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
-                    torn_by_payee(x, wallet, PRESUMED)
-                )
-            ).scalar_one()
-        )
+        int(conn.execute(_PRESUMED_SUM[x.name], {"wallet": wallet}).scalar_one())
         for x in (s.spends, s.conflicts)
     )
     return int(surfaced) - balance - int(vouchers) - presumed
+
+
+_LAST_SYNC = (
+    sa.select(s.syncs.c.balance, s.syncs.c.counter)
+    .where(s.syncs.c.wallet == sa.bindparam("wallet"))
+    .order_by(s.syncs.c.seq.desc())
+    .limit(1)
+)
+_SURFACED = sa.select(sa.func.coalesce(sa.func.sum(s.spends.c.amount), 0)).where(
+    s.spends.c.payer == sa.bindparam("wallet"),
+    s.spends.c.counter > sa.bindparam("after"),
+    s.spends.c.state != str(SpendState.REFUSED),
+)
+_UNAPPLIED = sa.select(sa.func.coalesce(sa.func.sum(s.vouchers.c.amount), 0)).where(
+    s.vouchers.c.wallet == sa.bindparam("wallet"),
+    s.vouchers.c.applied_at.is_(None),
+    s.vouchers.c.returned_at.is_(None),
+)
+_PRESUMED_SUM = {
+    x.name: sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
+        torn_by_payee(x, sa.bindparam("wallet"), PRESUMED)
+    )
+    for x in (s.spends, s.conflicts)
+}
 
 
 def available(conn: Connection, wallet: bytes) -> int:
