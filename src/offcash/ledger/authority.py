@@ -149,12 +149,12 @@ _CRLS = (
 
 def crl_numbers(conn: Connection) -> dict[str, int]:
     """Each bank's current CRL number (0: no CRL yet)."""
-    rows = conn.execute(
-        sa.select(s.authorities.c.name, s.authorities.c.crl_number).where(
-            s.authorities.c.is_root.is_(False)
-        )
-    ).all()
-    return {r[0]: int(r[1]) for r in rows}
+    return {r[0]: int(r[1]) for r in conn.execute(_CRL_NUMBERS).all()}
+
+
+_CRL_NUMBERS = sa.select(s.authorities.c.name, s.authorities.c.crl_number).where(
+    s.authorities.c.is_root.is_(False)
+)
 
 
 def record_delivery(conn: Connection, wallet: WalletId, now: int) -> None:
@@ -179,13 +179,29 @@ def record_held(
     if not held:
         return
     numbers = crl_numbers(conn)
-    d = s.crl_deliveries
-    for bank, number in held:
-        if not 0 < number <= numbers.get(bank, 0):
-            continue
-        key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
-        if conn.execute(sa.select(d.c.wallet).filter_by(**key)).first() is None:
-            conn.execute(sa.insert(d).values(**key, delivered_at=at, pending_seq=None))
+    issued = sorted({(b, n) for b, n in held if 0 < n <= numbers.get(b, 0)})
+    if not issued:
+        return
+    recorded = {
+        (str(b), int(n))
+        for b, n in conn.execute(_DELIVERED, {"wallet": wallet.raw, "pairs": issued})
+    }
+    new = [
+        {"wallet": wallet.raw, "bank": b, "crl_number": n, "delivered_at": at, "pending_seq": None}
+        for b, n in issued
+        if (b, n) not in recorded
+    ]
+    if new:
+        conn.execute(_DELIVERY, new)
+
+
+_DELIVERED = sa.select(s.crl_deliveries.c.bank, s.crl_deliveries.c.crl_number).where(
+    s.crl_deliveries.c.wallet == sa.bindparam("wallet"),
+    sa.tuple_(s.crl_deliveries.c.bank, s.crl_deliveries.c.crl_number).in_(
+        sa.bindparam("pairs", expanding=True)
+    ),
+)
+_DELIVERY = sa.insert(s.crl_deliveries)
 
 
 def revocations_known_to(
