@@ -50,5 +50,6 @@ def test_the_torn_payee_check_of_every_sync_uses_both_partial_indexes(tmp_path: 
     with ledger.engine.connect() as conn:
         plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     ledger.close()
-    assert "USING INDEX ix_spends_payee_torn" in plan, plan
-    assert "USING INDEX ix_conflicts_payee_torn" in plan, plan
+    assert "SEARCH spends USING COVERING INDEX ix_spends_payee_torn" in plan, plan
+    assert "SEARCH conflicts USING COVERING INDEX ix_conflicts_payee_torn" in plan, plan
+    assert "SCAN" not in plan, plan
