@@ -161,9 +161,9 @@ def settle(
     """Settle ``batch`` in the caller's transaction (see the module docstring). ``reporting``:
     the wallet whose sync this is (its own log reconciles it: no deficit check for it).
     ``locked``: wallet rows the caller already locked in this transaction (``registry.many``
-    with ``lock=True``); the payers among them are not locked again. ``torn``: the wallets,
-    among the payers, that ``torn_payees`` found payee of a torn payment in this transaction
-    after locking them (None: look them up)."""
+    with ``lock=True``); the payers among them are not locked again. ``torn``: what
+    ``torn_payees`` found for the ``locked`` wallets, read after locking them: only those
+    are checked for released payments to reclaim (None: every payer is)."""
     out = Outcome()
     if not batch:
         return out
@@ -216,11 +216,14 @@ def settle(
             taken.discard(key)
             continue
         rest.append((sp, src))
-    rows = _settled_rows(conn, sorted({(sp.payer, sp.counter) for sp, _ in rest}))
+    held_rows = _settled_rows(conn, sorted({(sp.payer, sp.counter) for sp, _ in rest}))
     for sp, src in rest:
-        _existing(conn, auth, sp, src, wallets, legs, out, now, rows[(sp.payer, sp.counter)])
+        row = held_rows[(sp.payer, sp.counter)]
+        _existing(conn, auth, sp, src, wallets, legs, out, now, row)
     surfaced = {k[0] for k in inserted} - {reporting}
-    reclaim_released(conn, surfaced if torn is None else surfaced & torn, legs, now)
+    if torn is not None:  # known only for the payers the caller locked before looking
+        surfaced = (surfaced & torn) | (surfaced - held.keys())
+    reclaim_released(conn, surfaced, legs, now)
     books.post(conn, now, "settlement", legs)
     return out
 
