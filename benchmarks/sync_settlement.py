@@ -11,8 +11,10 @@ processes (default: one per core) on one database, each taking its share of the 
 
 Printed beside it, in the same run: the ``verify_payment`` ceiling on all cores (one process per
 core verifying payments already in memory; no database) and the raw signature rate, as in
-``settlement.py``. Run on SQLite and on PostgreSQL (``OFFCASH_TEST_PG``, skipped if
-unreachable); enrollment, funding and the offline payments are set up before the clock starts.
+``settlement.py``, and the SQL statements each sync sends to the database (an SQLAlchemy event
+listener counts them in the service processes). Run on SQLite and on PostgreSQL
+(``OFFCASH_TEST_PG``, skipped if unreachable); enrollment, funding and the offline payments are
+set up before the clock starts.
 
     python benchmarks/sync_settlement.py --payments 100000
 """
@@ -104,11 +106,24 @@ def _prepare(
 
 
 def _settle_share(
-    url: str, schema: str | None, uploads: list[Upload], start: Barrier, out: mp.Queue[int]
+    url: str,
+    schema: str | None,
+    uploads: list[Upload],
+    start: Barrier,
+    out: mp.Queue[tuple[int, int]],
 ) -> None:
-    """One service process: sync its share of the uploads, after the common start."""
+    """One service process: sync its share of the uploads, after the common start. Puts the
+    payments settled and the SQL statements the syncs sent to the database (counted by an
+    SQLAlchemy ``before_cursor_execute`` listener: an executemany counts once, BEGIN too)."""
     ledger = LedgerService.open(url, schema=schema, workers=0)
     ledger.trust_material(None, NOW)  # load the CAs before the clock starts
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", count)
     start.wait()
     settled = 0
     for report, entries, csr in uploads:
@@ -116,7 +131,7 @@ def _settle_share(
         assert res.ack is not None and not res.refused and not res.anomalies, res
         settled += res.settled
     ledger.close()
-    out.put(settled)
+    out.put((settled, statements))
 
 
 def _run(
@@ -142,14 +157,20 @@ def _run(
         w.start()
     start.wait()
     t = time.perf_counter()
-    settled = sum(out.get() for _ in workers)
+    results = [out.get() for _ in workers]
     dt = time.perf_counter() - t
+    settled = sum(n for n, _ in results)
+    statements = sum(k for _, k in results)
     for w in workers:
         w.join()
     assert settled == n, (settled, n)
     audit = ledger.audit()
     assert audit.balanced and audit.suspense == 0
-    print(f"{name:10s} synced {n:>7,} payments ({len(uploads):,} syncs) in {dt:6.1f}s", flush=True)
+    print(
+        f"{name:10s} synced {n:>7,} payments ({len(uploads):,} syncs) in {dt:6.1f}s; "
+        f"{statements / len(uploads):.1f} SQL statements per sync (BEGIN included)",
+        flush=True,
+    )
     ledger.close()
     if schema:
         with sa.create_engine(normalize_url(PG)).begin() as c:

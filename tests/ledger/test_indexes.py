@@ -34,3 +34,22 @@ def test_torn_payments_by_payee_use_the_partial_index(tmp_path: Path, where: obj
         plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     ledger.close()
     assert "USING INDEX ix_spends_payee_torn" in plan, plan
+
+
+def test_the_torn_payee_check_of_every_sync_uses_both_partial_indexes(tmp_path: Path) -> None:
+    """``settle.torn_payees`` runs in every sync: it must probe the partial indexes of both
+    tables, not scan them."""
+    ledger = LedgerService.open(f"sqlite:///{tmp_path}/ledger.db")
+    query = settle._TORN.params(payees=[PAYEE, b"\x02" * 16])
+    sql = str(
+        query.compile(
+            dialect=sqlite.dialect(),
+            compile_kwargs={"literal_binds": True, "render_postcompile": True},
+        )
+    )
+    with ledger.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    ledger.close()
+    assert "SEARCH spends USING COVERING INDEX ix_spends_payee_torn" in plan, plan
+    assert "SEARCH conflicts USING COVERING INDEX ix_conflicts_payee_torn" in plan, plan
+    assert "SCAN" not in plan, plan

@@ -123,33 +123,38 @@ def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank
     """Remember an issued wallet certificate so that revocation can find it."""
     cert = x509.load_der_x509_certificate(cert_der)
     conn.execute(
-        sa.insert(s.certificates).values(
-            wallet=wallet.raw,
-            serial=cert.serial_number,
-            bank=bank,
-            not_after=int(cert.not_valid_after_utc.timestamp()),
-        )
+        _CERTIFICATE,
+        {
+            "wallet": wallet.raw,
+            "serial": cert.serial_number,
+            "bank": bank,
+            "not_after": int(cert.not_valid_after_utc.timestamp()),
+        },
     )
 
 
 def current_crls(conn: Connection) -> list[bytes]:
     """Each bank's latest CRL (banks that never revoked anything have none)."""
-    rows = conn.execute(
-        sa.select(s.authorities.c.crl_der)
-        .where(s.authorities.c.crl_der.is_not(None))
-        .order_by(s.authorities.c.name)
-    ).all()
-    return [bytes(r[0]) for r in rows]
+    return [bytes(r[0]) for r in conn.execute(_CRLS).all()]
+
+
+# built once (SQLAlchemy then reuses their compiled form): every sync runs them
+_CERTIFICATE = sa.insert(s.certificates)
+_CRLS = (
+    sa.select(s.authorities.c.crl_der)
+    .where(s.authorities.c.crl_der.is_not(None))
+    .order_by(s.authorities.c.name)
+)
 
 
 def crl_numbers(conn: Connection) -> dict[str, int]:
     """Each bank's current CRL number (0: no CRL yet)."""
-    rows = conn.execute(
-        sa.select(s.authorities.c.name, s.authorities.c.crl_number).where(
-            s.authorities.c.is_root.is_(False)
-        )
-    ).all()
-    return {r[0]: int(r[1]) for r in rows}
+    return {r[0]: int(r[1]) for r in conn.execute(_CRL_NUMBERS).all()}
+
+
+_CRL_NUMBERS = sa.select(s.authorities.c.name, s.authorities.c.crl_number).where(
+    s.authorities.c.is_root.is_(False)
+)
 
 
 def record_delivery(conn: Connection, wallet: WalletId, now: int) -> None:
@@ -174,13 +179,29 @@ def record_held(
     if not held:
         return
     numbers = crl_numbers(conn)
-    d = s.crl_deliveries
-    for bank, number in held:
-        if not 0 < number <= numbers.get(bank, 0):
-            continue
-        key = {"wallet": wallet.raw, "bank": bank, "crl_number": number}
-        if conn.execute(sa.select(d.c.wallet).filter_by(**key)).first() is None:
-            conn.execute(sa.insert(d).values(**key, delivered_at=at, pending_seq=None))
+    issued = sorted({(b, n) for b, n in held if 0 < n <= numbers.get(b, 0)})
+    if not issued:
+        return
+    recorded = {
+        (str(b), int(n))
+        for b, n in conn.execute(_DELIVERED, {"wallet": wallet.raw, "pairs": issued})
+    }
+    new = [
+        {"wallet": wallet.raw, "bank": b, "crl_number": n, "delivered_at": at, "pending_seq": None}
+        for b, n in issued
+        if (b, n) not in recorded
+    ]
+    if new:
+        conn.execute(_DELIVERY, new)
+
+
+_DELIVERED = sa.select(s.crl_deliveries.c.bank, s.crl_deliveries.c.crl_number).where(
+    s.crl_deliveries.c.wallet == sa.bindparam("wallet"),
+    sa.tuple_(s.crl_deliveries.c.bank, s.crl_deliveries.c.crl_number).in_(
+        sa.bindparam("pairs", expanding=True)
+    ),
+)
+_DELIVERY = sa.insert(s.crl_deliveries)
 
 
 def revocations_known_to(
@@ -190,22 +211,25 @@ def revocations_known_to(
     applied): when it first received one, so a payment from that payer accepted at ``at`` was
     accepted knowing the revocation iff ``at >= result[payer]``. One query per 500 payers: what
     a sync or a batch of a terminal's redemption needs."""
-    r, d = s.revocations, s.crl_deliveries
     wanted = sorted(set(payers))
     out: dict[bytes, int] = {}
     for i in range(0, len(wanted), 500):
-        rows = conn.execute(
-            sa.select(r.c.wallet, sa.func.min(d.c.delivered_at))
-            .select_from(r.join(d, sa.and_(d.c.bank == r.c.bank, d.c.crl_number >= r.c.crl_number)))
-            .where(
-                d.c.wallet == payee.raw,
-                d.c.pending_seq.is_(None),
-                r.c.wallet.in_(wanted[i : i + 500]),
-            )
-            .group_by(r.c.wallet)
-        )
+        rows = conn.execute(_KNOWN, {"payee": payee.raw, "payers": wanted[i : i + 500]})
         out.update((bytes(w), int(t)) for w, t in rows)
     return out
+
+
+_r, _d = s.revocations, s.crl_deliveries
+_KNOWN = (
+    sa.select(_r.c.wallet, sa.func.min(_d.c.delivered_at))
+    .select_from(_r.join(_d, sa.and_(_d.c.bank == _r.c.bank, _d.c.crl_number >= _r.c.crl_number)))
+    .where(
+        _d.c.wallet == sa.bindparam("payee"),
+        _d.c.pending_seq.is_(None),
+        _r.c.wallet.in_(sa.bindparam("payers", expanding=True)),
+    )
+    .group_by(_r.c.wallet)
+)
 
 
 def revoke(conn: Connection, auth: Authorities, wallet: WalletId, bank: str, now: int) -> bytes:

@@ -69,14 +69,14 @@ def post(conn: Connection, time: int, kind: str, legs: Legs, memo: str = "") -> 
         return None
     if sum(v for _, v in rows) != 0:
         raise AssertionError("unbalanced journal entry")
-    jid = conn.execute(
-        sa.insert(s.journal).values(time=time, kind=kind, memo=memo).returning(s.journal.c.id)
-    ).scalar_one()
-    conn.execute(
-        sa.insert(s.postings),
-        [{"journal_id": jid, "account": a, "amount": -v} for a, v in rows],
-    )
+    jid = conn.execute(_JOURNAL, {"time": time, "kind": kind, "memo": memo}).scalar_one()
+    conn.execute(_POSTINGS, [{"journal_id": jid, "account": a, "amount": -v} for a, v in rows])
     return int(jid)
+
+
+# built once (SQLAlchemy then reuses their compiled form): every settlement posts
+_JOURNAL = sa.insert(s.journal).returning(s.journal.c.id)
+_POSTINGS = sa.insert(s.postings)
 
 
 def holding(conn: Connection, account: str) -> int:

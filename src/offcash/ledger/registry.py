@@ -50,13 +50,19 @@ def decode_limits(text: str) -> Limits:
     return Limits(*(int(v) for v in text.split(",")))
 
 
+# built once (SQLAlchemy then reuses their compiled form): these run several times per sync
+_GET = sa.select(W).where(W.c.id == sa.bindparam("id"))
+_GET_LOCKED = _GET.with_for_update()
+_MANY = sa.select(W).where(W.c.id.in_(sa.bindparam("ids", expanding=True)))
+_MANY_LOCKED = _MANY.order_by(W.c.id).with_for_update()
+
+
 def get(conn: Connection, wallet: WalletId, lock: bool = False) -> Row[Any]:
     """The wallet's row, or ``NotFound``. ``lock``: hold its row lock until the transaction
     ends (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's write transaction already excludes
     every other writer), so that a rule which reads the wallet's state and then writes
     (sync, unload, fund) is never interleaved with another on the same wallet."""
-    q = sa.select(W).where(W.c.id == wallet.raw)
-    row = conn.execute(q.with_for_update() if lock else q).first()
+    row = conn.execute(_GET_LOCKED if lock else _GET, {"id": wallet.raw}).first()
     if row is None:
         raise NotFound(f"unknown wallet {wallet}")
     return row
@@ -68,8 +74,8 @@ def many(conn: Connection, ids: Iterable[bytes], lock: bool = False) -> dict[byt
     wanted = sorted(set(ids))
     out: dict[bytes, Row[Any]] = {}
     for i in range(0, len(wanted), 500):
-        q = sa.select(W).where(W.c.id.in_(wanted[i : i + 500]))
-        for row in conn.execute(q.order_by(W.c.id).with_for_update() if lock else q):
+        rows = conn.execute(_MANY_LOCKED if lock else _MANY, {"ids": wanted[i : i + 500]})
+        for row in rows:
             out[bytes(row.id)] = row
     return out
 
@@ -101,23 +107,17 @@ def anomaly(
     evidence: bytes | None = None,
 ) -> None:
     """Record something settlement detected (double spend, loss, mismatch, counterfeit...)."""
-    conn.execute(
-        sa.insert(s.anomalies).values(
-            wallet=wallet,
-            bank=bank,
-            kind=kind,
-            amount=amount,
-            time=now,
-            detail=detail,
-            evidence=evidence,
-        )
-    )
+    row = {"wallet": wallet, "bank": bank, "kind": kind, "amount": amount, "time": now}
+    conn.execute(_ANOMALY, {**row, "detail": detail, "evidence": evidence})
+
+
+_ANOMALY = sa.insert(s.anomalies)
 
 
 def anomalies(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Record several anomalies at once (``anomaly``'s arguments as dicts, in one statement)."""
     if rows:
-        conn.execute(sa.insert(s.anomalies), rows)
+        conn.execute(_ANOMALY, rows)
 
 
 def anomaly_counts(conn: Connection) -> dict[str, int]:

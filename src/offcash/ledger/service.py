@@ -534,14 +534,8 @@ class LedgerService:
         encoded = [e.encode() if isinstance(e, Entry) else e for e in entries]
         upload = sync.verify(trust, params, report, encoded, csr, now)
         validity = self.wallet_validity
-        # the wallet and every payer it settles, locked at once (in id order) before any read
-        locked = {upload.signer.wallet_id.raw} | {sp.payer for sp in upload.spends.values()}
-
-        def go(conn: Connection) -> SyncResult:
-            registry.many(conn, locked, lock=True)
-            return sync.run(conn, auth, trust, params, upload, now, validity)
-
-        return self._tx(go)
+        # sync.run locks the wallet and every payer it settles at once (in id order) first
+        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, now, validity))
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.

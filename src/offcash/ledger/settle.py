@@ -143,15 +143,27 @@ def _credit_account(spend: Spend, source: Source, wallets: dict[bytes, Row[Any]]
     return account(role, wallets.get(spend.payer), wallets.get(spend.payee or b""))
 
 
+def _needs_payee(src: Source) -> bool:
+    """Whether settling a spend from ``src`` may need its payee's wallet row: to name the
+    account its value goes to, or to move it when it exists already."""
+    return src in EVENT_OF or INITIAL[src][1] in (Role.PAYEE_FLOAT, Role.PAYEE_OWNER)
+
+
 def settle(
     conn: Connection,
     auth: authority.Authorities,
     batch: Sequence[tuple[Spend, Source]],
     now: int,
     reporting: bytes | None = None,
+    locked: dict[bytes, Row[Any]] | None = None,
+    torn: set[bytes] | None = None,
 ) -> Outcome:
     """Settle ``batch`` in the caller's transaction (see the module docstring). ``reporting``:
-    the wallet whose sync this is (its own log reconciles it: no deficit check for it)."""
+    the wallet whose sync this is (its own log reconciles it: no deficit check for it).
+    ``locked``: wallet rows the caller already locked in this transaction (``registry.many``
+    with ``lock=True``); the payers among them are not locked again. ``torn``: what
+    ``torn_payees`` found for the ``locked`` wallets, read after locking them: only those
+    are checked for released payments to reclaim (None: every payer is)."""
     out = Outcome()
     if not batch:
         return out
@@ -159,8 +171,12 @@ def settle(
     payers = {sp.payer for sp, _ in items}
     # lock the payers first: their status (refunded: the loss is the reserve's), their deficit
     # (reclaim_released) and their revocation are decided here (docs/SETTLEMENT.md, Concurrency)
-    wallets = registry.many(conn, payers, lock=True)
-    wallets.update(registry.many(conn, {sp.payee for sp, _ in items if sp.payee} - payers))
+    held = locked or {}
+    wallets = {p: held[p] for p in payers if p in held}
+    wallets.update(registry.many(conn, payers - wallets.keys(), lock=True))
+    payees = {sp.payee for sp, src in items if sp.payee and _needs_payee(src)}
+    wallets.update({p: held[p] for p in payees if p in held})
+    wallets.update(registry.many(conn, payees - wallets.keys()))
     firsts: dict[tuple[bytes, int], tuple[Spend, Source]] = {}
     for sp, src in items:
         firsts.setdefault((sp.payer, sp.counter), (sp, src))
@@ -200,10 +216,54 @@ def settle(
             taken.discard(key)
             continue
         rest.append((sp, src))
+    held_rows = _settled_rows(conn, sorted({(sp.payer, sp.counter) for sp, _ in rest}))
     for sp, src in rest:
-        _existing(conn, auth, sp, src, wallets, legs, out, now)
-    reclaim_released(conn, {k[0] for k in inserted} - {reporting}, legs, now)
+        row = held_rows[(sp.payer, sp.counter)]
+        _existing(conn, auth, sp, src, wallets, legs, out, now, row)
+    surfaced = {k[0] for k in inserted} - {reporting}
+    if torn is not None:  # known only for the payers the caller locked before looking
+        surfaced = (surfaced & torn) | (surfaced - held.keys())
+    reclaim_released(conn, surfaced, legs, now)
     books.post(conn, now, "settlement", legs)
+    return out
+
+
+_SETTLED_ROWS = sa.select(s.spends).where(
+    s.spends.c.payer.in_(sa.bindparam("payers", expanding=True)),  # the distribution key
+    sa.tuple_(s.spends.c.payer, s.spends.c.counter).in_(sa.bindparam("keys", expanding=True)),
+)
+
+
+def _settled_rows(
+    conn: Connection, keys: list[tuple[bytes, int]]
+) -> dict[tuple[bytes, int], Row[Any]]:
+    """The ``spends`` rows of ``keys`` (``(payer, counter)``), one query per 500."""
+    out: dict[tuple[bytes, int], Row[Any]] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        payers = sorted({p for p, _ in chunk})
+        for r in conn.execute(_SETTLED_ROWS, {"payers": payers, "keys": chunk}):
+            out[(bytes(r.payer), int(r.counter))] = r
+    return out
+
+
+def _torn_query(table: sa.Table) -> sa.Select[tuple[Any]]:
+    payees = table.c.payee.in_(sa.bindparam("payees", expanding=True))
+    return sa.select(table.c.payee).where(payees, table.c.state.in_([RELEASED, PRESUMED]))
+
+
+def torn_payees(conn: Connection, wallets: set[bytes]) -> set[bytes]:
+    """The wallets among ``wallets`` that are the payee of a torn payment settled without
+    their report (``released`` or ``presumed``, in ``spends`` or ``conflicts``): one query
+    (per 500), on the partial index. Read after locking the wallets, it stays true for the
+    transaction: only a transaction holding a payee's lock moves a payment into those states
+    (``release_torn``), and settling a batch only moves its payers' out of them or between
+    them. The common case, nothing torn, then skips ``unpresume`` and ``reclaim_released``."""
+    wanted = sorted(wallets)
+    out: set[bytes] = set()
+    for i in range(0, len(wanted), 500):
+        chunk = {"payees": wanted[i : i + 500]}
+        out.update(bytes(p) for (p,) in conn.execute(_TORN, chunk))
     return out
 
 
@@ -216,13 +276,13 @@ def _existing(
     legs: books.Legs,
     out: Outcome,
     now: int,
+    row: Row[Any],
 ) -> None:
+    """A spend whose ``(payer, counter)`` is settled already, as ``row`` (read in this
+    transaction): the same message (at most a transition) or a double spend."""
     t = s.spends
-    held = conn.execute(
-        sa.select(t.c.digest).where(t.c.payer == sp.payer, t.c.counter == sp.counter)
-    ).scalar_one()
-    if bytes(held) == sp.digest:
-        _transition(conn, t, sp, src, wallets, legs, out, now)
+    if bytes(row.digest) == sp.digest:
+        _transition(conn, t, sp, src, wallets, legs, out, now, row)
         return
     c = s.conflicts
     if sp.kind == "unload":
@@ -303,18 +363,22 @@ def _transition(
     legs: books.Legs,
     out: Outcome,
     now: int,
+    row: Row[Any] | None = None,
 ) -> None:
-    """A message settled before, uploaded again by ``src``: at most one state transition."""
+    """A message settled before, uploaded again by ``src``: at most one state transition
+    (``row``: its row as read earlier in this transaction, if it was)."""
     event = EVENT_OF.get(src)
     payee = wallets.get(sp.payee or b"")
     if event is not None and payee is not None:
         for _ in range(3):  # the state read may be stale: a racing settler moved it first
-            row = conn.execute(sa.select(table).where(*_key(table, sp))).one()
+            if row is None:
+                row = conn.execute(sa.select(table).where(*_key(table, sp))).one()
             if transition(row.state, event) is None:
                 break
             if move(conn, table, row, event, wallets.get(sp.payer), payee, legs, now):
                 out.moved += 1
                 return
+            row = None
     out.duplicates += 1
 
 
@@ -335,16 +399,9 @@ def move(
     t = transition(r.state, event)
     if t is None:
         return False
+    key = {"k_payer": r.payer, "k_counter": r.counter, "k_digest": r.digest}
     done = conn.execute(
-        sa.update(table)
-        .where(
-            table.c.payer == r.payer,
-            table.c.counter == r.counter,
-            table.c.digest == r.digest,
-            table.c.state == r.state,
-        )
-        .values(state=str(t.target), settled_at=now)
-        .returning(table.c.payer)
+        _MOVE[table.name], {**key, "from": r.state, "to": str(t.target), "at": now}
     ).first()
     if done is None:
         return False
@@ -356,6 +413,26 @@ def move(
 # literals, not parameters: they select the partial index ix_spends_payee_torn
 PRESUMED: sa.ColumnClause[str] = sa.literal_column("'presumed'")
 RELEASED: sa.ColumnClause[str] = sa.literal_column("'released'")
+
+
+def _move_statement(table: sa.Table) -> Any:
+    c = table.c
+    return (
+        sa.update(table)
+        .where(
+            c.payer == sa.bindparam("k_payer"),
+            c.counter == sa.bindparam("k_counter"),
+            c.digest == sa.bindparam("k_digest"),
+            c.state == sa.bindparam("from"),
+        )
+        .values(state=sa.bindparam("to"), settled_at=sa.bindparam("at"))
+        .returning(c.payer)
+    )
+
+
+#: built once (SQLAlchemy then reuses their compiled form): the hot statements of this module
+_MOVE = {t.name: _move_statement(t) for t in (s.spends, s.conflicts)}
+_TORN = sa.union(_torn_query(s.spends), _torn_query(s.conflicts))
 
 
 def torn_by_payee(table: sa.Table, payee: Any, state: sa.ColumnClause[str]) -> Any:
@@ -370,37 +447,39 @@ def deficit(conn: Connection, wallet: bytes) -> int:
     """How much more an SE wallet has spent since its last acknowledged sync than the ledger
     knows it held: balance at that sync, vouchers issued and not yet applied, and payments
     presumed received. A positive deficit proves the SE received payments it never reported."""
-    last = conn.execute(
-        sa.select(s.syncs.c.balance, s.syncs.c.counter)
-        .where(s.syncs.c.wallet == wallet)
-        .order_by(s.syncs.c.seq.desc())
-        .limit(1)
-    ).first()
+    last = conn.execute(_LAST_SYNC, {"wallet": wallet}).first()
     balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
-    t, v = s.spends, s.vouchers
-    surfaced = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
-            t.c.payer == wallet, t.c.counter > counter, t.c.state != str(SpendState.REFUSED)
-        )
-    ).scalar_one()
-    vouchers = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(v.c.amount), 0)).where(
-            v.c.wallet == wallet,
-            v.c.applied_at.is_(None),
-            v.c.returned_at.is_(None),
-        )
-    ).scalar_one()
+    surfaced = conn.execute(_SURFACED, {"wallet": wallet, "after": counter}).scalar_one()
+    vouchers = conn.execute(_UNAPPLIED, {"wallet": wallet}).scalar_one()
     presumed = sum(
-        int(
-            conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
-                    torn_by_payee(x, wallet, PRESUMED)
-                )
-            ).scalar_one()
-        )
+        int(conn.execute(_PRESUMED_SUM[x.name], {"wallet": wallet}).scalar_one())
         for x in (s.spends, s.conflicts)
     )
     return int(surfaced) - balance - int(vouchers) - presumed
+
+
+_LAST_SYNC = (
+    sa.select(s.syncs.c.balance, s.syncs.c.counter)
+    .where(s.syncs.c.wallet == sa.bindparam("wallet"))
+    .order_by(s.syncs.c.seq.desc())
+    .limit(1)
+)
+_SURFACED = sa.select(sa.func.coalesce(sa.func.sum(s.spends.c.amount), 0)).where(
+    s.spends.c.payer == sa.bindparam("wallet"),
+    s.spends.c.counter > sa.bindparam("after"),
+    s.spends.c.state != str(SpendState.REFUSED),
+)
+_UNAPPLIED = sa.select(sa.func.coalesce(sa.func.sum(s.vouchers.c.amount), 0)).where(
+    s.vouchers.c.wallet == sa.bindparam("wallet"),
+    s.vouchers.c.applied_at.is_(None),
+    s.vouchers.c.returned_at.is_(None),
+)
+_PRESUMED_SUM = {
+    x.name: sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
+        torn_by_payee(x, sa.bindparam("wallet"), PRESUMED)
+    )
+    for x in (s.spends, s.conflicts)
+}
 
 
 def available(conn: Connection, wallet: bytes) -> int:

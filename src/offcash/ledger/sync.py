@@ -32,7 +32,7 @@ from offcash.errors import DecodeError, Rejection, VerificationError
 from offcash.issuance import VOUCHER_VALIDITY
 from offcash.ledger import authority, books, checks, reconcile, registry, settle
 from offcash.ledger import schema as s
-from offcash.ledger.errors import IncompleteLog, WalletRevoked
+from offcash.ledger.errors import IncompleteLog, NotFound, WalletRevoked
 from offcash.ledger.reconcile import Refusal
 from offcash.protocol import messages as m
 from offcash.se import log
@@ -129,13 +129,18 @@ def run(
     now: int,
     validity: dt.timedelta = DEFAULT_WALLET_VALIDITY,
 ) -> SyncResult:
-    """Process one verified sync upload in the caller's transaction: gather the ledger's view,
+    """Process one verified sync upload in the caller's transaction: lock the wallet and every
+    payer of the upload (one statement, id order), gather the ledger's view,
     ``reconcile.reconcile`` it (the rules), write what that decided. The renewed certificate
     is for the reporting key (``verify`` checked that the CSR is for it), valid for
     ``validity``."""
     report, signer = upload.report, upload.signer
     wid = signer.wallet_id
-    wallet = registry.get(conn, wid, lock=True)  # one sync of a wallet at a time
+    # one sync of a wallet at a time; its payers' status and torn payments are decided here
+    locked = registry.many(conn, {wid.raw} | {sp.payer for sp in upload.spends.values()}, lock=True)
+    wallet = locked.get(wid.raw)
+    if wallet is None:
+        raise NotFound(f"unknown wallet {wid}")
     if wallet.status != "active":
         raise WalletRevoked(f"wallet {wid} is {wallet.status}")
     if report.sync_seq not in (wallet.next_seq, wallet.next_seq - 1):
@@ -155,11 +160,13 @@ def run(
             "a replay of an earlier upload, nothing done"
         )
     _write(conn, wallet, rec, report.sync_seq, now)
-    out = settle.settle(conn, auth, rec.spends, now, reporting=wid.raw)
-    age = params.max_payment_age + params.clock_skew
-    unpresumed = books.Legs()
-    settle.unpresume(conn, wallet, report.time, age, unpresumed, now)
-    books.post(conn, now, "release-torn", unpresumed, memo=str(wid))
+    torn = settle.torn_payees(conn, set(locked))  # after the locks: true for this transaction
+    out = settle.settle(conn, auth, rec.spends, now, reporting=wid.raw, locked=locked, torn=torn)
+    if wid.raw in torn:
+        age = params.max_payment_age + params.clock_skew
+        unpresumed = books.Legs()
+        settle.unpresume(conn, wallet, report.time, age, unpresumed, now)
+        books.post(conn, now, "release-torn", unpresumed, memo=str(wid))
     problems = [p for p, _ in rec.problems]
     for p, amount in rec.problems:
         registry.anomaly(conn, "reconcile", p, now, wid.raw, wallet.bank, amount)
@@ -167,42 +174,78 @@ def run(
         registry.revoke(conn, auth, wid, "reconcile", now)
     crls = authority.current_crls(conn)
     settled = out.new + out.moved
-    if registry.get(conn, wid).status != "active":
+    # under its lock, only this transaction could have revoked the wallet: by the rules, or
+    # as the payer of a double spend in its own upload
+    revoked = rec.revoke or any(payer == wid.raw for payer, _ in out.double_spends)
+    if revoked and registry.get(conn, wid).status != "active":
         return SyncResult(None, None, auth.bank_ders, crls, settled, rec.refused, problems)
     bank = auth.bank(wallet.bank)
     _return_expired_vouchers(conn, params, wallet, report.time, now)
     cert = bank.certify_key(signer.public_key, wid, view.limits, report.counter, now, validity)
     authority.record_certificate(conn, wid, cert, wallet.bank)
     ack = bank.acknowledge(report, wid, now)
+    key = {"k_wallet": wid.raw, "k_seq": report.sync_seq}
+    if view.settled_head is not None:  # an earlier run of this sync: its row is replaced
+        conn.execute(_DELETE_SYNC, key)
     conn.execute(
-        sa.delete(s.syncs).where(s.syncs.c.wallet == wid.raw, s.syncs.c.seq == report.sync_seq)
+        _INSERT_SYNC,
+        {
+            "wallet": wid.raw,
+            "seq": report.sync_seq,
+            "head": report.log_digest,
+            "balance": report.balance,
+            "counter": report.counter,
+            "time": now,
+        },
     )
-    conn.execute(
-        sa.insert(s.syncs).values(
-            wallet=wid.raw,
-            seq=report.sync_seq,
-            head=report.log_digest,
-            balance=report.balance,
-            counter=report.counter,
-            time=now,
-        )
-    )
-    conn.execute(
-        sa.update(s.wallets).where(s.wallets.c.id == wid.raw).values(next_seq=report.sync_seq + 1)
-    )
+    conn.execute(_NEXT_SEQ, {**key, "next": report.sync_seq + 1})
     return SyncResult(ack, cert, auth.bank_ders, crls, settled, rec.refused, problems)
 
 
+# built once (SQLAlchemy then reuses their compiled form): the statements every sync runs
+_sy, _r, _v, _sp = s.syncs, s.receipts, s.vouchers, s.spends
+_DELETE_SYNC = sa.delete(_sy).where(
+    _sy.c.wallet == sa.bindparam("k_wallet"), _sy.c.seq == sa.bindparam("k_seq")
+)
+_INSERT_SYNC = sa.insert(_sy)
+_NEXT_SEQ = (
+    sa.update(s.wallets)
+    .where(s.wallets.c.id == sa.bindparam("k_wallet"))
+    .values(next_seq=sa.bindparam("next"))
+)
+_SYNC_ROWS = sa.select(_sy).where(
+    _sy.c.wallet == sa.bindparam("wallet"), _sy.c.seq.in_(sa.bindparam("seqs", expanding=True))
+)
+_OWN = sa.select(_sp.c.counter, _sp.c.digest).where(
+    _sp.c.payer == sa.bindparam("wallet"), _sp.c.counter.in_(sa.bindparam("ids", expanding=True))
+)
+_LISTED = sa.select(_r.c.payer, _r.c.counter, _r.c.seq).where(
+    _r.c.wallet == sa.bindparam("wallet"),
+    sa.tuple_(_r.c.payer, _r.c.counter).in_(sa.bindparam("ids", expanding=True)),
+)
+_VOUCHERS = sa.select(_v).where(
+    _v.c.wallet == sa.bindparam("wallet"), _v.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_RECEIPTS = sa.insert(_r)
+_APPLY_VOUCHER = (
+    sa.update(_v)
+    .where(
+        _v.c.wallet == sa.bindparam("k_wallet"),
+        _v.c.id == sa.bindparam("k_id"),
+        _v.c.applied_at.is_(None),
+    )
+    .values(applied_at=sa.bindparam("at"), applied_seq=sa.bindparam("seq_"))
+)
+
+
 def _view(conn: Connection, wallet: Row[Any], upload: Upload) -> reconcile.View:
-    """What the ledger knows of the syncing wallet (one query per kind of fact)."""
+    """What the ledger knows of the syncing wallet (one query per kind of fact; none for a
+    kind the upload has nothing of)."""
     report, entries, wid = upload.report, upload.entries, bytes(wallet.id)
-    sy = s.syncs
     rows = {
         int(r.seq): r
         for r in conn.execute(
-            sa.select(sy).where(
-                sy.c.wallet == wid, sy.c.seq.in_([report.sync_seq - 1, report.sync_seq])
-            )
+            _SYNC_ROWS, {"wallet": wid, "seqs": [report.sync_seq - 1, report.sync_seq]}
         )
     }
     base = rows.get(report.sync_seq - 1)
@@ -233,14 +276,9 @@ def _own(conn: Connection, wallet: bytes, upload: Upload) -> dict[int, bytes]:
     counters = sorted(
         {sp.counter for i, sp in upload.spends.items() if upload.entries[i].type in own}
     )
-    sp_t = s.spends
     out: dict[int, bytes] = {}
     for i in range(0, len(counters), 500):
-        rows = conn.execute(
-            sa.select(sp_t.c.counter, sp_t.c.digest).where(
-                sp_t.c.payer == wallet, sp_t.c.counter.in_(counters[i : i + 500])
-            )
-        )
+        rows = conn.execute(_OWN, {"wallet": wallet, "ids": counters[i : i + 500]})
         out.update((int(c), bytes(d)) for c, d in rows)
     return out
 
@@ -250,15 +288,10 @@ def _listed(
 ) -> dict[tuple[bytes, int], int]:
     """``(payer, counter) -> sync seq`` of the payments among ``spends`` that ``wallet``'s logs
     listed as received before (one query per 500)."""
-    r = s.receipts
     keys = sorted({(sp.payer, sp.counter) for sp in spends})
     listed: dict[tuple[bytes, int], int] = {}
     for i in range(0, len(keys), 500):
-        rows = conn.execute(
-            sa.select(r.c.payer, r.c.counter, r.c.seq).where(
-                r.c.wallet == wallet, sa.tuple_(r.c.payer, r.c.counter).in_(keys[i : i + 500])
-            )
-        )
+        rows = conn.execute(_LISTED, {"wallet": wallet, "ids": keys[i : i + 500]})
         listed.update(((bytes(p), int(c)), int(q)) for p, c, q in rows)
     return listed
 
@@ -269,8 +302,7 @@ def _vouchers(
     """The ledger's rows of the vouchers ``ids`` issued to ``wallet``."""
     if not ids:
         return {}
-    v = s.vouchers
-    rows = conn.execute(sa.select(v).where(v.c.wallet == wallet, v.c.id.in_(sorted(set(ids)))))
+    rows = conn.execute(_VOUCHERS, {"wallet": wallet, "ids": sorted(set(ids))})
     return {
         bytes(r.id): reconcile.VoucherView(
             int(r.amount),
@@ -290,16 +322,11 @@ def _write(
     wid, bank = bytes(wallet.id), wallet.bank
     if rec.receipts:
         conn.execute(
-            sa.insert(s.receipts),
+            _RECEIPTS,
             [{"wallet": wid, "payer": p, "counter": c, "seq": seq} for p, c in rec.receipts],
         )
-    v = s.vouchers
     for vid, time in rec.applied:
-        conn.execute(
-            sa.update(v)
-            .where(v.c.wallet == wid, v.c.id == vid, v.c.applied_at.is_(None))
-            .values(applied_at=time, applied_seq=seq)
-        )
+        conn.execute(_APPLY_VOUCHER, {"k_wallet": wid, "k_id": vid, "at": time, "seq_": seq})
     registry.anomalies(
         conn,
         [
@@ -331,24 +358,29 @@ def _return_expired_vouchers(
 ) -> None:
     """Credit back to the owner's account every voucher of ``wallet`` that expired unloaded:
     the log is complete up to ``report_time``, at which the SE would refuse it."""
-    t = s.vouchers
-    expires = sa.func.coalesce(t.c.expires, t.c.issued_at + VOUCHER_VALIDITY)
-    rows = conn.execute(
-        sa.select(t.c.id, t.c.amount).where(
-            t.c.wallet == wallet.id,
-            t.c.applied_at.is_(None),
-            t.c.returned_at.is_(None),
-            expires + params.clock_skew < report_time,
-        )
-    ).all()
+    key = {"k_wallet": wallet.id, "skew": params.clock_skew, "before": report_time}
     legs = books.Legs()
-    for r in rows:
-        done = conn.execute(
-            sa.update(t)
-            .where(t.c.wallet == wallet.id, t.c.id == r.id, t.c.returned_at.is_(None))
-            .values(returned_at=now)
-            .returning(t.c.id)
-        ).first()
+    for r in conn.execute(_EXPIRED_VOUCHERS, key).all():
+        done = conn.execute(_RETURN_VOUCHER, {**key, "k_id": r.id, "at": now}).first()
         if done is not None:
             legs.move(books.float_of(wallet.bank), str(wallet.account), int(r.amount))
     books.post(conn, now, "voucher-expired", legs, str(WalletId(bytes(wallet.id))))
+
+
+_EXPIRED_VOUCHERS = sa.select(_v.c.id, _v.c.amount).where(
+    _v.c.wallet == sa.bindparam("k_wallet"),
+    _v.c.applied_at.is_(None),
+    _v.c.returned_at.is_(None),
+    sa.func.coalesce(_v.c.expires, _v.c.issued_at + VOUCHER_VALIDITY) + sa.bindparam("skew")
+    < sa.bindparam("before"),
+)
+_RETURN_VOUCHER = (
+    sa.update(_v)
+    .where(
+        _v.c.wallet == sa.bindparam("k_wallet"),
+        _v.c.id == sa.bindparam("k_id"),
+        _v.c.returned_at.is_(None),
+    )
+    .values(returned_at=sa.bindparam("at"))
+    .returning(_v.c.id)
+)
