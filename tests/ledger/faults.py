@@ -58,8 +58,9 @@ class FaultyStore:
             raise InjectedCrash("SE crashed after persisting")
 
     def reopen(self) -> SoftwareSecureElement:
-        """The SE as a restarted device sees it: loaded from the file on disk."""
-        _, state = SealedFile.open(self.inner.path, PIN)
+        """The SE as a restarted device sees it: loaded from the file on disk (which someone
+        else may have written: the store then saves over what it read now, not before)."""
+        self.inner, state = SealedFile.open(self.inner.path, PIN)
         return SoftwareSecureElement(state, self)
 
 
