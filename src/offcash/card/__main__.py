@@ -9,6 +9,7 @@ SIGTERM (``offcash card stop``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -26,10 +27,8 @@ def main() -> None:
     args = parser.parse_args()
     applet = Applet(FileEeprom(args.eeprom))
     while True:
-        try:
+        with contextlib.suppress(OSError):  # vpcd not listening (pcscd down): try again
             insert(applet, args.host, args.port)
-        except OSError:
-            pass  # vpcd not listening (pcscd down or restarting): try again
         applet.reset()  # out of the reader: the session ends
         time.sleep(0.2)
 

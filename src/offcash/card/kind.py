@@ -50,7 +50,9 @@ class CardFactory:
             card[1].close()
             card[0].close()
 
-    def create(self, directory: Path, params: NetworkParams, root_certificate: bytes) -> CardSecureElement:
+    def create(
+        self, directory: Path, params: NetworkParams, root_certificate: bytes
+    ) -> CardSecureElement:
         """A new, personalised, unenrolled card SE with its memory under ``directory``, its
         PIN verified."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,8 @@ class CardFactory:
         return se
 
     def reopen(self, directory: Path) -> CardSecureElement:
-        """The card of ``directory`` after a restart (state as last persisted), PIN verified."""
+        """The card of ``directory`` after a restart (state as last persisted), PIN verified;
+        the SE returned before for ``directory`` stops working (its card was pulled out)."""
         se = self._insert(directory)
         se.verify(PIN)
         return se

@@ -13,6 +13,7 @@ such a connection (an ``ApduChannel``).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -110,16 +111,18 @@ class CardServer:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._connections.append(conn)
-            threading.Thread(target=serve, args=(conn, self.applet, self._lock), daemon=True).start()
+            threading.Thread(
+                target=serve, args=(conn, self.applet, self._lock), daemon=True
+            ).start()
 
     def close(self) -> None:
         """Stop listening and close every connection."""
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for conn in self._connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
         self._thread.join(timeout=5)
 
@@ -157,8 +160,6 @@ class SocketChannel:
 
     def close(self) -> None:
         """Power the card off and close the connection."""
-        try:
+        with contextlib.suppress(OSError):
             send(self._sock, bytes([POWER_OFF]))
-        except OSError:
-            pass
         self._sock.close()

@@ -88,21 +88,22 @@ class Command:
             raise ApduError(SW.WRONG_LENGTH, f"a command APDU has at least 4 bytes, not {n}")
         cla, ins, p1, p2 = apdu[:4]
         body = apdu[4:]
-        head = {"cla": cla, "ins": ins, "p1": p1, "p2": p2}
         if not body:  # case 1
-            return cls(**head)
+            return cls(cla, ins, p1, p2)
         if len(body) == 1:  # case 2 short
-            return cls(**head, le=body[0] or SHORT_MAX_LE)
+            return cls(cla, ins, p1, p2, le=body[0] or SHORT_MAX_LE)
         if body[0] != 0:  # short case 3 or 4
             lc = body[0]
             if len(body) == 1 + lc:
-                return cls(**head, data=bytes(body[1:]))
+                return cls(cla, ins, p1, p2, data=bytes(body[1:]))
             if len(body) == 2 + lc:
-                return cls(**head, data=bytes(body[1 : 1 + lc]), le=body[-1] or SHORT_MAX_LE)
+                return cls(
+                    cla, ins, p1, p2, data=bytes(body[1 : 1 + lc]), le=body[-1] or SHORT_MAX_LE
+                )
             raise ApduError(SW.WRONG_LENGTH, f"Lc {lc} does not match {len(body) - 1} bytes")
         # extended: 00 then a two-byte length
         if len(body) == 3:  # case 2 extended
-            return cls(**head, le=_extended_le(body[1:]), extended=True)
+            return cls(cla, ins, p1, p2, le=_extended_le(body[1:]), extended=True)
         if len(body) < 3:
             raise ApduError(SW.WRONG_LENGTH, "truncated extended length")
         lc = int.from_bytes(body[1:3], "big")
@@ -110,9 +111,11 @@ class Command:
             raise ApduError(SW.WRONG_LENGTH, "extended Lc of 0")
         rest = body[3:]
         if len(rest) == lc:
-            return cls(**head, data=bytes(rest), extended=True)
+            return cls(cla, ins, p1, p2, data=bytes(rest), extended=True)
         if len(rest) == lc + 2:
-            return cls(**head, data=bytes(rest[:lc]), le=_extended_le(rest[lc:]), extended=True)
+            return cls(
+                cla, ins, p1, p2, data=bytes(rest[:lc]), le=_extended_le(rest[lc:]), extended=True
+            )
         raise ApduError(SW.WRONG_LENGTH, f"extended Lc {lc} does not match {len(rest)} bytes")
 
     def encode(self) -> bytes:
@@ -123,6 +126,8 @@ class Command:
             raise ValueError(f"{len(data)} bytes of data do not fit one APDU")
         if le is not None and not 1 <= le <= EXTENDED_MAX_LE:
             raise ValueError(f"Le {le} out of range 1..{EXTENDED_MAX_LE}")
+        if not data and le is None:  # case 1 has one form
+            return header
         extended = (
             self.extended or len(data) > SHORT_MAX_DATA or (le is not None and le > SHORT_MAX_LE)
         )

@@ -42,6 +42,16 @@ def _wallet_id(value: Any) -> Any:
     return WalletId(value) if type(value) is bytes else value
 
 
+def _enrol(se: SoftwareSecureElement, a: list[Any]) -> bytes:
+    se.enroll(a[0], a[1], a[2], a[3])
+    return b""  # no response data
+
+
+def _apply_sync(se: SoftwareSecureElement, a: list[Any]) -> bytes:
+    se.apply_sync(a[0], a[1], a[2], a[3], a[4])
+    return b""
+
+
 def _bytes(value: bytes) -> bytes:
     return cbor.encode(value)
 
@@ -49,7 +59,7 @@ def _bytes(value: bytes) -> bytes:
 #: Each offcash operation: the number of CBOR arguments and what it does with them.
 OPERATIONS: dict[Ins, tuple[int, _Op]] = {
     Ins.CSR: (0, lambda se, a: _bytes(se.csr())),
-    Ins.ENROL: (4, lambda se, a: (se.enroll(a[0], a[1], a[2], a[3]), b"")[1]),
+    Ins.ENROL: (4, _enrol),
     Ins.INSTALL_CRLS: (2, lambda se, a: cbor.encode(se.install_crls(a[0], a[1]))),
     Ins.GET_STATUS: (1, lambda se, a: wire.encode_status(se.status(a[0]))),
     Ins.GET_TRUST: (
@@ -67,7 +77,7 @@ OPERATIONS: dict[Ins, tuple[int, _Op]] = {
     Ins.OPEN_SEALED: (1, lambda se, a: _bytes(se.open_sealed(a[0]))),
     Ins.RECEIVE: (2, lambda se, a: wire.encode_received(se.receive(a[0], a[1]))),
     Ins.SYNC_UPLOAD: (1, lambda se, a: wire.encode_upload(se.sync_upload(a[0]))),
-    Ins.SYNC_APPLY: (5, lambda se, a: (se.apply_sync(a[0], a[1], a[2], a[3], a[4]), b"")[1]),
+    Ins.SYNC_APPLY: (5, _apply_sync),
 }
 
 
@@ -275,9 +285,7 @@ class Applet:
         if not self._verified:
             raise ApduError(SW.SECURITY_STATUS, "verify the PIN first")
         count, operation = OPERATIONS[Ins(ins)]
-        return self._refusing(
-            lambda: operation(self._secure_element(), _arguments(c.data, count))
-        )
+        return self._refusing(lambda: operation(self._secure_element(), _arguments(c.data, count)))
 
     def _refusing(self, run: Callable[[], bytes]) -> tuple[bytes, int]:
         """``run``'s answer, or its refusal as a status word (details kept for GET ERROR)."""

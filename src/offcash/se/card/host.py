@@ -64,9 +64,7 @@ class CardSecureElement(SecureElement):
         self, cla: int, ins: int, data: bytes = b"", p1: int = 0, p2: int = 0
     ) -> tuple[bytes, int]:
         try:
-            return exchange(
-                self._channel.transmit, cla, ins, p1, p2, data, extended=self._extended
-            )
+            return exchange(self._channel.transmit, cla, ins, p1, p2, data, extended=self._extended)
         except ValueError as exc:  # a response shorter than a status word
             raise SecureElementError(f"the card's answer is malformed: {exc}") from None
 
@@ -78,7 +76,7 @@ class CardSecureElement(SecureElement):
         return SelectInfo.decode(data)
 
     def _pin_command(self, ins: int, data: bytes) -> None:
-        out, sw = self._send(wire.CLA_ISO, ins, data, p2=wire.PIN_REFERENCE)
+        _, sw = self._send(wire.CLA_ISO, ins, data, p2=wire.PIN_REFERENCE)
         if sw == SW.OK:
             return
         error = refusal.pin_error(sw)
@@ -116,12 +114,19 @@ class CardSecureElement(SecureElement):
             Ins.RESET_RETRY_COUNTER, _puk_bytes(puk) + wire.pad_pin(_pin_bytes(new_pin))
         )
 
-    def personalise(self, params: NetworkParams, root_certificate: bytes, pin: str, puk: str) -> None:
+    def personalise(
+        self, params: NetworkParams, root_certificate: bytes, pin: str, puk: str
+    ) -> None:
         """Make a blank card an offcash SE of ``params`` under ``root_certificate`` (its key
         is generated inside the card), with its PIN and PUK."""
         self._call(
             Ins.PERSONALISE,
-            [params.to_cbor(), arg.data(root_certificate, "root"), _pin_bytes(pin), _puk_bytes(puk)],
+            [
+                params.to_cbor(),
+                arg.data(root_certificate, "root"),
+                _pin_bytes(pin),
+                _puk_bytes(puk),
+            ],
         )
         self.info = self.select()
 

@@ -98,7 +98,7 @@ def is_refusal(sw: int) -> bool:
 def pin_error(sw: int) -> WrongPin | None:
     """The PIN error of a VERIFY (or PUK) status word: ``63Cx`` wrong with x tries left (none
     left: blocked), ``6983`` blocked; None for another status word."""
-    if sw == SW.BLOCKED or sw == SW.WRONG_PIN:
+    if sw in (SW.BLOCKED, SW.WRONG_PIN):
         return PinBlocked("the PIN is blocked after too many wrong tries: unblock it with the PUK")
     if sw >> 4 == SW.WRONG_PIN >> 4:
         return WrongPin(f"wrong PIN: {sw & 0xF} tries left before the card blocks it")

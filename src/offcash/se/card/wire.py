@@ -107,9 +107,9 @@ class SelectInfo:
 
     def encode(self) -> bytes:
         """The FCI bytes."""
-        prop = bytes(
-            [0x80, 1, self.version, 0x81, 1, self.life_cycle]
-            + [0x82, 1, self.pin_tries, 0x83, 1, self.puk_tries]
+        fields = (self.version, self.life_cycle, self.pin_tries, self.puk_tries)
+        prop = b"".join(
+            bytes((tag, 1, value)) for tag, value in zip(b"\x80\x81\x82\x83", fields, strict=True)
         )
         body = bytes([0x84, len(self.aid)]) + self.aid + bytes([0xA5, len(prop)]) + prop
         return bytes([0x6F, len(body)]) + body
@@ -182,9 +182,7 @@ def decode_status(data: bytes) -> Status:
 
 def encode_received(r: Received) -> bytes:
     """RECEIVE's answer: ``[payer, amount, counter, digest, receipt or null, duplicate]``."""
-    return cbor.encode(
-        [r.payer.raw, r.amount, r.counter, r.digest, r.receipt, r.duplicate]
-    )
+    return cbor.encode([r.payer.raw, r.amount, r.counter, r.digest, r.receipt, r.duplicate])
 
 
 def decode_received(data: bytes) -> Received:
@@ -215,7 +213,9 @@ def decode_upload(data: bytes) -> SyncUpload:
     return SyncUpload(_t(report, bytes), items)
 
 
-def encode_trust(params: NetworkParams, root: bytes, banks: list[bytes], crls: list[bytes]) -> bytes:
+def encode_trust(
+    params: NetworkParams, root: bytes, banks: list[bytes], crls: list[bytes]
+) -> bytes:
     """GET TRUST's answer: ``[params, root, [bank certificate, ...], [CRL, ...]]``."""
     return cbor.encode([params.to_cbor(), root, banks, crls])
 
