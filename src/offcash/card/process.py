@@ -140,7 +140,8 @@ def start(root: Path, wallet: str, eeprom: Path) -> CardProcess:
 
 
 def stop(root: Path, wallet: str) -> bool:
-    """Take wallet ``wallet``'s card out (end its process); whether one was running."""
+    """Take wallet ``wallet``'s card out (end its process, wait until pcscd sees the reader
+    empty); whether one was running."""
     folder = _records(root)
     if not folder.is_dir():
         return False
@@ -150,6 +151,9 @@ def stop(root: Path, wallet: str) -> bool:
         if card is None:
             return False
         _terminate(card.pid)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while pcsc.card_present(card.reader) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until pcscd has seen the card go: the slot is free again
         return True
 
 
