@@ -36,8 +36,16 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
     return bytes(out)
 
 
+#: Linux's TCP_QUICKACK: acknowledge at once. vpcd writes a message's length and its bytes in
+#: two writes; with Nagle's algorithm on its side and delayed acknowledgements on ours, the
+#: second write waits ~40 ms for our ACK of the first: every APDU would cost 40 ms.
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 def receive(sock: socket.socket) -> bytes | None:
     """One length-prefixed message, None when the peer closed the connection."""
+    if _QUICKACK is not None:  # re-armed before each read: the kernel clears it
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
     head = _read_exactly(sock, 2)
     if head is None:
         return None
