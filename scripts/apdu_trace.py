@@ -13,6 +13,7 @@ Run: ``python scripts/apdu_trace.py [--doc docs/APDU.md]`` (``--print`` to print
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -66,10 +67,8 @@ def trace() -> list[str]:
     tracer.step("PERSONALISE (network parameters, root certificate, PIN 1234, PUK), then SELECT")
     card.personalise(params, cb.certificate_der, "1234", "12345678")
     tracer.step("VERIFY with a wrong PIN: 63 C2, two tries left")
-    try:
+    with contextlib.suppress(OffcashError):
         card.verify("9999")
-    except OffcashError:
-        pass
     tracer.step("VERIFY with the right PIN")
     card.verify("1234")
     tracer.step("CSR")
@@ -91,10 +90,8 @@ def trace() -> list[str]:
         T0,
     )
     tracer.step("PAY TO refused (60.00 EUR is over the balance): 69 A0, then GET ERROR")
-    try:
+    with contextlib.suppress(OffcashError):
         card.pay_to(payee_id, 6_000, T0)
-    except OffcashError:
-        pass
     tracer.step("PAY a 12.50 EUR request of another wallet (the payment: GET RESPONSE)")
     payment = card.pay(payee.request(1_250, T0, "coffee"), T0)
     payee.receive(payment, T0)
