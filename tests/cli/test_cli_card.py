@@ -117,6 +117,9 @@ def test_three_wrong_pins_block_a_card_wallet_and_the_puk_unblocks_it(
         assert wrong.returncode == 1
         error = json.loads(wrong.stderr)["error"]
         assert error["code"] == "wrong-pin" and f"{left} tries left" in error["message"]
+        # listing presents no PIN to a card that refused one: it uses up no try
+        row = ok(*net, "wallet", "list", pin="1111")["wallets"][0]
+        assert row["balance"] is None and f"{left} PIN tries left" in row["status"]
     wrong = offcash(*net, "wallet", "show", "alice-card", "--json", pin="1111")
     assert json.loads(wrong.stderr)["error"]["code"] == "pin-blocked"
     right = offcash(*net, "wallet", "show", "alice-card", "--json", pin="2580")

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from offcash.card import wallets as card_wallets
 from offcash.cli import output, service
 from offcash.cli.amount import Amount
 from offcash.cli.common import Json, PinFile, Server, open_network
@@ -39,6 +40,7 @@ from offcash.cli.config import (
 from offcash.cli.errors import span_text
 from offcash.domain.ids import WalletId
 from offcash.errors import OffcashError, WrongPin
+from offcash.se.card.eeprom import PIN_TRIES
 from offcash.se.card.host import CardSecureElement
 from offcash.se.card.wire import AID
 from offcash.se.interface import Status
@@ -277,11 +279,15 @@ def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str,
 
 def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
     """Every wallet of the folder: name, id, bank, owner, status and, when ``pin`` opens its
-    secure element, its balance (``None`` for a wallet sealed with another PIN)."""
+    secure element, its balance (``None`` for a wallet sealed with another PIN). A card that
+    refused a PIN since its last right one is not tried (so listing never blocks a card)."""
     rows = []
     for name, entry in sorted(net.wallets.items()):
         balance: Amount | None
         try:
+            if entry.se == "card" and (tries := _card_tries(net, name)) < PIN_TRIES:
+                rows.append(_locked_card(entry, tries))
+                continue
             st = net.open_se(name, pin).status(now())
             balance, status = net.money_of(st.balance), _status(entry, st, now())
         except WrongPin:
@@ -299,6 +305,24 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
             }
         )
     return {"currency": net.config.currency, "wallets": rows}
+
+
+def _card_tries(net: Network, name: str) -> int:
+    """PIN tries left on card wallet ``name``'s card (asked without presenting a PIN)."""
+    return card_wallets.card(net.card_reader(name)).pin_tries()
+
+
+def _locked_card(entry: WalletEntry, tries: int) -> dict[str, Any]:
+    """The ``list`` row of a card whose PIN was recently refused: ``list`` presents no PIN to
+    it (a PIN for another wallet must not use up this card's tries)."""
+    return {
+        "wallet": entry.name,
+        "wallet_id": entry.wallet_id,
+        "bank": entry.bank,
+        "owner": entry.owner,
+        "balance": None,
+        "status": f"locked: card with {tries} PIN tries left (see `wallet show --pin-file`)",
+    }
 
 
 def change_pin(net: Network, name: str, *, pin: str, new_pin: str) -> dict[str, Any]:
