@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from offcash.card.kind import CardFactory
 from offcash.se.conformance import SEFactory, SoftwareFactory
 
 from harness import PilotNetwork, SEs
@@ -27,6 +28,7 @@ FAST_N = 2**10
 
 SE_KINDS: dict[str, Callable[[], SEFactory]] = {
     "software": lambda: SoftwareFactory(scrypt_n=FAST_N),
+    "card": CardFactory,
 }
 
 

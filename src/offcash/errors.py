@@ -144,6 +144,13 @@ class WrongPin(SecureElementError):
     code = "wrong-pin"
 
 
+class PinBlocked(WrongPin):
+    """The secure element refuses every PIN: too many wrong tries blocked it (a card unblocks
+    it with its PUK, see docs/APDU.md)."""
+
+    code = "pin-blocked"
+
+
 class CannotDecrypt(RemoteError):
     """A sealed message that does not open with this key: sealed for someone else, or altered
     on the way."""

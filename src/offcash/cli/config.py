@@ -7,7 +7,14 @@ Theory of operation: a network is a folder (``--network DIR`` or ``OFFCASH_NETWO
   operator token of the HTTP API), written once by ``offcash network init``;
 * ``wallets.json``: the registry mapping a wallet's *name* to its wallet id, bank and owner
   account, so people see names rather than key fingerprints;
-* ``wallets/NAME.se``: one PIN-sealed software secure element per wallet.
+* ``wallets/NAME.se``: one PIN-sealed software secure element per software wallet;
+* ``wallets/NAME.card``: the memory of a card wallet's card (``offcash.se.card``), run by a
+  card process in a vpcd reader slot (``cards/NAME.json``; ``offcash.card.process``), unless
+  the wallet's card sits in a physical reader named in the registry.
+
+Each wallet's secure element is opened in one place, ``Network.open_se`` / ``Network.se``, which
+picks the kind the registry records for it (``software``, the default, or ``card``: the same
+operations as APDUs through PC/SC, the PIN presented to the card's VERIFY).
 
 Offline commands read only these files, never the ledger database. The operator token guards
 the operator calls of ``offcash serve`` (accounts, funding, lost devices, audit); ``OFFCASH_TOKEN``
@@ -39,12 +46,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from offcash.card import process as card_process
+from offcash.card import wallets as card_wallets
 from offcash.cli.amount import Amount
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
-from offcash.errors import DecodeError, MoneyError, OffcashError, WrongPin
+from offcash.errors import DecodeError, MoneyError, OffcashError, PinBlocked, WrongPin
+from offcash.se.card.host import CardSecureElement
 from offcash.se.filelock import exclusive, lock_path
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.storage import SealedFile, atomic_write
@@ -59,6 +69,10 @@ DEV_PIN = "0000"
 #: The ledger's default claim window (``offcash.ledger.service.DEFAULT_CLAIM_WINDOW``; a test
 #: checks they agree, so offline commands need not import the ledger).
 DEFAULT_CLAIM_WINDOW = 30 * 24 * 3600
+#: The secure element kinds a wallet can have (``wallet create --se``).
+SE_KINDS = ("software", "card")
+#: A wallet's secure element, of either kind.
+WalletSE = SoftwareSecureElement | CardSecureElement
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -188,6 +202,8 @@ class WalletEntry:
     lost: bool = False
     refunded: bool = False
     revoked: bool = False  # settlement refused its sync: revoked (a double spend, a bad log)
+    se: str = "software"  # the kind of its secure element: "software" or "card"
+    reader: str | None = None  # a card wallet's physical reader (None: a vpcd card process)
 
 
 @dataclass
@@ -361,11 +377,29 @@ class Network:
         """The sealed secure-element file of wallet ``name``."""
         return self.root / WALLETS_DIR / f"{check_name(name)}.se"
 
-    def open_se(self, name: str, pin: str) -> SoftwareSecureElement:
+    def card_path(self, name: str) -> Path:
+        """The card memory file of card wallet ``name``."""
+        return self.root / WALLETS_DIR / f"{check_name(name)}.card"
+
+    def card_reader(self, name: str) -> str:
+        """The reader holding card wallet ``name``'s card (its card process is started, the
+        card "inserted", if it was not running)."""
+        entry = self.wallet(name)
+        return card_wallets.reader_of(self.root, name, self.card_path(name), entry.reader)
+
+    def _card(self, name: str, pin: str) -> CardSecureElement:
+        try:
+            return card_wallets.session(self.card_reader(name), pin)
+        except WrongPin as exc:
+            kind = PinBlocked if isinstance(exc, PinBlocked) else WrongPin
+            raise kind(f"wallet {name}: {exc}") from None
+
+    def open_se(self, name: str, pin: str) -> WalletSE:
         """Open wallet ``name``'s secure element to read it (``status``). An operation on it
         persists atomically, but refuses (``SecureElementError``) if another process changed
         the wallet since: to operate, use ``se``."""
-        self.wallet(name)
+        if self.wallet(name).se == "card":
+            return self._card(name, pin)
         try:
             store, state = SealedFile.open(self.se_path(name), pin)
         except WrongPin:
@@ -373,11 +407,14 @@ class Network:
         return SoftwareSecureElement(state, store)
 
     @contextlib.contextmanager
-    def se(self, name: str, pin: str) -> Iterator[SoftwareSecureElement]:
+    def se(self, name: str, pin: str) -> Iterator[WalletSE]:
         """Wallet ``name``'s secure element, with its file locked for the whole block: no other
         process reads or changes the wallet until the block ends (load, operate, persist, and
         the settlement call that goes with it, e.g. a voucher and its load)."""
-        self.wallet(name)
+        if self.wallet(name).se == "card":
+            with exclusive(lock_path(self.card_path(name))):
+                yield self._card(name, pin)
+            return
         try:
             opened = SealedFile.locked(self.se_path(name), pin)
             store, state = opened.__enter__()
@@ -392,6 +429,23 @@ class Network:
         state = SoftwareSecureElement.new_state(self.config.params, self.config.root_der)
         store = SealedFile.create(self.se_path(name), pin, state)
         return SoftwareSecureElement(state, store)
+
+    def new_card(self, name: str, pin: str, reader: str | None) -> tuple[CardSecureElement, str]:
+        """Insert and personalise the blank card of a new card wallet ``name`` (in ``reader``,
+        else a new vpcd card process over ``wallets/NAME.card``), its PIN verified; returns it
+        and its PUK."""
+        target = card_wallets.reader_of(self.root, name, self.card_path(name), reader)
+        puk = card_wallets.personalise(target, self.config.params, self.config.root_der, pin)
+        return card_wallets.session(target, pin), puk
+
+    def drop_card(self, name: str) -> None:
+        """Undo ``new_card`` for a vpcd card wallet whose creation failed: end the session,
+        stop its card process and delete its memory."""
+        card = card_process.running(self.root).get(name)
+        if card is not None:
+            card_wallets.close(card.reader)
+        card_process.stop(self.root, name)
+        self.card_path(name).unlink(missing_ok=True)
 
 
 def _wrong_pin(name: str) -> WrongPin:

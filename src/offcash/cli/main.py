@@ -2,7 +2,7 @@
 
 Theory of operation: the root app holds the global options (``--network DIR`` /
 ``OFFCASH_NETWORK``, ``--version``; ``-h`` is ``--help`` everywhere) and one sub-app per command
-group, each in its own module: ``network``, ``account``, ``wallet`` (online commands in
+group, each in its own module: ``network``, ``account``, ``wallet``, ``card`` (online commands in
 ``wallet``, offline ones in ``payments``), ``terminal``, ``ledger``, ``pos``, ``simulate``,
 ``serve`` and ``demo`` (the last two import their heavy parts only when run, so offline
 commands start fast). ``GuardedGroup`` is the single place where failures become exit codes: an
@@ -27,6 +27,7 @@ from typer.core import TyperGroup
 from offcash import __version__
 from offcash.cli import (
     account,
+    card,
     ledger,
     network,
     output,
@@ -203,6 +204,9 @@ app.add_typer(network.app, name="network", help="Create a pilot network.")
 app.add_typer(account.app, name="account", help="Bank accounts in the ledger.")
 wallet.app.registered_commands.extend(payments.app.registered_commands)
 app.add_typer(wallet.app, name="wallet", help="Wallets: create, fund, pay offline, sync.")
+app.add_typer(
+    card.app, name="card", help="The cards of card wallets (PC/SC; virtual ones in vpcd)."
+)
 app.add_typer(terminal.app, name="terminal", help="Receive-only terminals (no secure element).")
 app.add_typer(ledger.app, name="ledger", help="The settlement ledger.")
 app.command("pos")(pos.pos)

@@ -22,14 +22,17 @@ from typing import Annotated, Any
 
 import typer
 
+from offcash.card import wallets as card_wallets
 from offcash.cli import output, service
 from offcash.cli.amount import Amount
 from offcash.cli.common import Json, PinFile, Server, open_network
 from offcash.cli.config import (
+    SE_KINDS,
     CliRefusal,
     Network,
     UsageProblem,
     WalletEntry,
+    WalletSE,
     check_name,
     now,
     read_pin,
@@ -37,6 +40,9 @@ from offcash.cli.config import (
 from offcash.cli.errors import span_text
 from offcash.domain.ids import WalletId
 from offcash.errors import OffcashError, WrongPin
+from offcash.se.card.eeprom import PIN_TRIES
+from offcash.se.card.host import CardSecureElement
+from offcash.se.card.wire import AID
 from offcash.se.interface import Status
 from offcash.se.storage import SealedFile
 
@@ -44,26 +50,50 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def create(
-    net: Network, name: str, bank: str, owner: str, *, pin: str, server: str | None = None
+    net: Network,
+    name: str,
+    bank: str,
+    owner: str,
+    *,
+    pin: str,
+    server: str | None = None,
+    se_kind: str = "software",
+    reader: str | None = None,
 ) -> dict[str, Any]:
-    """Create wallet ``name`` for account ``owner`` at ``bank`` and enrol its SE."""
+    """Create wallet ``name`` for account ``owner`` at ``bank`` and enrol its SE: a software
+    SE file, or (``se_kind`` "card") a card personalised with ``pin`` and a new PUK, in
+    ``reader`` or else in a new vpcd card process."""
     check_name(name)
+    if se_kind not in SE_KINDS:
+        raise UsageProblem(f"--se {se_kind}: the kinds are {', '.join(SE_KINDS)}")
+    if reader is not None and se_kind != "card":
+        raise UsageProblem("--reader names a card reader: use it with --se card")
     svc = service.connect(net, server)
+    puk = None
     with net.update():  # the name check, the SE file and the registry entry as one step
-        if name in net.wallets or net.se_path(name).exists():
+        if name in net.wallets or net.se_path(name).exists() or net.card_path(name).exists():
             raise CliRefusal(f"a wallet named {name!r} already exists")
         if net.account(owner).bank != bank:
             raise CliRefusal(f"account {owner!r} is held at {net.account(owner).bank}, not {bank}")
-        se = net.new_se(name, pin)
         try:
+            se: WalletSE
+            if se_kind == "card":
+                se, puk = net.new_card(name, pin, reader)
+            else:
+                se = net.new_se(name, pin)
             enrolment = svc.enroll(se.csr(), owner, now())
             # The bank's clock dates the certificate: apply it at the time it came back.
             se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, now())
         except BaseException:
             net.se_path(name).unlink(missing_ok=True)
+            if se_kind == "card" and reader is None:
+                net.drop_card(name)
             raise
-        net.wallets[name] = WalletEntry(name, str(enrolment.wallet_id), bank, owner)
-    return show(net, name, pin=pin)
+        net.wallets[name] = WalletEntry(
+            name, str(enrolment.wallet_id), bank, owner, se=se_kind, reader=reader
+        )
+    r = show(net, name, pin=pin)
+    return r if puk is None else {**r, "puk": puk}
 
 
 def fund(
@@ -124,6 +154,7 @@ def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
         "last_sync": _time(st.last_sync),
         "certificate_expires": _time(st.certificate_expires),
         "lost": entry.lost,
+        "se": se_info(net, name),
         "limits": None
         if limits is None
         else {
@@ -136,6 +167,14 @@ def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
         "left": _left(net, st, t),
         "status": _status(entry, st, t),
     }
+
+
+def se_info(net: Network, name: str) -> dict[str, Any]:
+    """The kind of wallet ``name``'s secure element, and for a card its reader and AID."""
+    entry = net.wallet(name)
+    if entry.se != "card":
+        return {"kind": entry.se}
+    return {"kind": "card", "reader": net.card_reader(name), "aid": AID.hex().upper()}
 
 
 def _left(net: Network, st: Status, t: int) -> dict[str, Any] | None:
@@ -240,11 +279,15 @@ def refund_lost(net: Network, name: str, server: str | None = None) -> dict[str,
 
 def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
     """Every wallet of the folder: name, id, bank, owner, status and, when ``pin`` opens its
-    secure element, its balance (``None`` for a wallet sealed with another PIN)."""
+    secure element, its balance (``None`` for a wallet sealed with another PIN). A card that
+    refused a PIN since its last right one is not tried (so listing never blocks a card)."""
     rows = []
     for name, entry in sorted(net.wallets.items()):
         balance: Amount | None
         try:
+            if entry.se == "card" and (tries := _card_tries(net, name)) < PIN_TRIES:
+                rows.append(_locked_card(entry, tries))
+                continue
             st = net.open_se(name, pin).status(now())
             balance, status = net.money_of(st.balance), _status(entry, st, now())
         except WrongPin:
@@ -264,11 +307,32 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
     return {"currency": net.config.currency, "wallets": rows}
 
 
+def _card_tries(net: Network, name: str) -> int:
+    """PIN tries left on card wallet ``name``'s card (asked without presenting a PIN)."""
+    return card_wallets.card(net.card_reader(name)).pin_tries()
+
+
+def _locked_card(entry: WalletEntry, tries: int) -> dict[str, Any]:
+    """The ``list`` row of a card whose PIN was recently refused: ``list`` presents no PIN to
+    it (a PIN for another wallet must not use up this card's tries)."""
+    return {
+        "wallet": entry.name,
+        "wallet_id": entry.wallet_id,
+        "bank": entry.bank,
+        "owner": entry.owner,
+        "balance": None,
+        "status": f"locked: card with {tries} PIN tries left (see `wallet show --pin-file`)",
+    }
+
+
 def change_pin(net: Network, name: str, *, pin: str, new_pin: str) -> dict[str, Any]:
     """Re-seal wallet ``name``'s secure element under ``new_pin`` (the old PIN stops working)."""
     if not new_pin:
         raise UsageProblem("the new PIN is empty")
-    net.open_se(name, pin)  # a wrong PIN is refused with the wallet named
+    se = net.open_se(name, pin)  # a wrong PIN is refused with the wallet named
+    if isinstance(se, CardSecureElement):
+        se.change_pin(pin, new_pin)  # CHANGE REFERENCE DATA: the card checks the old PIN
+        return {"wallet": name, "pin_changed": True}
     store, state = SealedFile.open(net.se_path(name), pin)
     store.change_pin(state, new_pin)
     return {"wallet": name, "pin_changed": True}
@@ -319,6 +383,10 @@ def render_wallet(r: dict[str, Any]) -> None:
                 f"{span_text(lim['max_offline_seconds'])} left",
             ],
         ]
+    if r.get("se", {}).get("kind") == "card":
+        rows.append(["Secure element", f"card {r['se']['aid']} in {r['se']['reader']}"])
+    if r.get("puk"):
+        rows.append(["PUK (shown once)", r["puk"]])
     if r.get("settlement"):
         rows.append(["Settlement", ", ".join(f"{k}: {v}" for k, v in r["settlement"].items())])
     output.print_table(f"Wallet {r['wallet']}", ["", "Value"], rows)
@@ -332,11 +400,37 @@ def create_cmd(
     owner: Annotated[str, typer.Option(help="The account that owns the wallet.")],
     pin_file: PinFile = None,
     server: Server = None,
+    se: Annotated[
+        str,
+        typer.Option(
+            "--se",
+            help="The wallet's secure element: software (a PIN-sealed file) or card "
+            "(a smart card reached through PC/SC; see `offcash card --help`).",
+        ),
+    ] = "software",
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            help="With --se card: the PC/SC reader holding a blank offcash card. Without it, "
+            "the card is a virtual one, in a free vpcd reader slot."
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Create a wallet (a sealed software secure element) and enrol it with BANK."""
+    """Create a wallet and enrol it with BANK: a sealed software secure element, or with
+    --se card a smart card (its PIN set now; its PUK, which unblocks the PIN after three wrong
+    tries, is shown once: keep it)."""
     net = open_network(ctx)
-    r = create(net, name, bank, owner, pin=read_pin(pin_file, name, new=True), server=server)
+    r = create(
+        net,
+        name,
+        bank,
+        owner,
+        pin=read_pin(pin_file, name, new=True),
+        server=server,
+        se_kind=se,
+        reader=reader,
+    )
     output.emit(r, as_json, render_wallet)
 
 

@@ -1,0 +1,147 @@
+"""``offcash card start|list|stop|unblock``: the cards of card wallets.
+
+Theory of operation: a card wallet (``wallet create --se card``) keeps its key, balance and
+log in a smart card reached through PC/SC. Unless the wallet names a physical reader, its card
+is a virtual one: a card process (``python -m offcash.card``) running the offcash card
+application over ``wallets/NAME.card`` and inserted in a free slot of vsmartcard's vpcd reader
+(pcscd lists it as ``Virtual PCD 00 0N``). Wallet commands insert the card themselves when it
+is not running; ``start`` does it ahead (e.g. for ``opensc-tool``), ``stop`` takes the card out
+(ends the process; its memory stays), ``list`` shows which card sits in which reader.
+``unblock`` presents the PUK shown at ``wallet create`` and sets a new PIN after three wrong
+PINs blocked the card.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from offcash.card import process
+from offcash.card import wallets as card_wallets
+from offcash.cli import output
+from offcash.cli.common import Json, open_network
+from offcash.cli.config import CliRefusal, Network, UsageProblem, read_pin
+from offcash.se.card.wire import AID
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _card_wallet(net: Network, name: str) -> None:
+    if net.wallet(name).se != "card":
+        raise CliRefusal(f"wallet {name} has a software secure element, not a card")
+
+
+def start(net: Network, name: str) -> dict[str, Any]:
+    """Insert wallet ``name``'s card (if not already in) and say where it is."""
+    _card_wallet(net, name)
+    return {"wallet": name, "reader": net.card_reader(name), "aid": AID.hex().upper()}
+
+
+def stop(net: Network, name: str) -> dict[str, Any]:
+    """Take wallet ``name``'s virtual card out of its reader (end its card process)."""
+    _card_wallet(net, name)
+    if net.wallet(name).reader is not None:
+        raise CliRefusal(f"wallet {name}'s card is a physical one: take it out of the reader")
+    return {"wallet": name, "stopped": process.stop(net.root, name)}
+
+
+def list_cards(net: Network) -> dict[str, Any]:
+    """Every card wallet: its reader and whether its card is in."""
+    running = process.running(net.root)
+    rows = []
+    for name, entry in sorted(net.wallets.items()):
+        if entry.se != "card":
+            continue
+        card = running.get(name)
+        rows.append(
+            {
+                "wallet": name,
+                "reader": entry.reader or (card.reader if card else None),
+                "inserted": entry.reader is not None or card is not None,
+                "pid": card.pid if card else None,
+            }
+        )
+    return {"aid": AID.hex().upper(), "cards": rows}
+
+
+def unblock(net: Network, name: str, *, puk: str, new_pin: str) -> dict[str, Any]:
+    """RESET RETRY COUNTER: wallet ``name``'s PUK and a new PIN unblock its card."""
+    _card_wallet(net, name)
+    card_wallets.card(net.card_reader(name)).unblock(puk, new_pin)
+    return {"wallet": name, "unblocked": True}
+
+
+@app.command("start")
+def start_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Card wallet name.")],
+    as_json: Json = False,
+) -> None:
+    """Insert a card wallet's virtual card into a free vpcd reader (a card process)."""
+    r = start(open_network(ctx), name)
+    output.emit(r, as_json, lambda r: output.say(f"{r['wallet']}: card in {r['reader']}"))
+
+
+@app.command("stop")
+def stop_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Card wallet name.")],
+    as_json: Json = False,
+) -> None:
+    """Take a card wallet's virtual card out (end its card process; its memory stays)."""
+    r = stop(open_network(ctx), name)
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.say(f"{r['wallet']}: " + ("card out" if r["stopped"] else "was not in")),
+    )
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the card wallets, their readers and whether their cards are in."""
+    r = list_cards(open_network(ctx))
+    output.emit(
+        r,
+        as_json,
+        lambda r: output.print_table(
+            f"Cards (AID {r['aid']})",
+            ["Wallet", "Reader", "Inserted", "Process"],
+            [[c["wallet"], c["reader"] or "-", c["inserted"], c["pid"] or "-"] for c in r["cards"]],
+        ),
+    )
+
+
+@app.command("unblock")
+def unblock_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Card wallet name.")],
+    puk_file: Annotated[
+        Path,
+        typer.Option("--puk-file", help="File whose first line is the PUK (8 digits)."),
+    ],
+    new_pin_file: Annotated[
+        Path | None,
+        typer.Option("--new-pin-file", help="File whose first line is the new PIN."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Unblock a card's PIN with its PUK (shown at `wallet create`) and set a new PIN.
+
+    Ten wrong PUKs kill the card: its balance is then refunded to its owner through
+    `wallet report-lost` and `wallet refund-lost`."""
+    net = open_network(ctx)
+    puk = read_pin(puk_file)
+    if new_pin_file is not None:
+        new = read_pin(new_pin_file)
+    elif sys.stdin.isatty():
+        new = typer.prompt(
+            f"New PIN for wallet {name}", hide_input=True, confirmation_prompt=True, err=True
+        ).strip()
+    else:
+        raise UsageProblem("give the new PIN with --new-pin-file FILE (no terminal to ask on)")
+    r = unblock(net, name, puk=puk, new_pin=new)
+    output.emit(r, as_json, lambda r: output.say(f"{r['wallet']}: PIN unblocked and replaced"))

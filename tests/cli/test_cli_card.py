@@ -1,0 +1,140 @@
+"""Card wallets end to end in the CLI, through PC/SC: pcscd, vpcd, pyscard and card processes.
+
+Every command runs as its own ``offcash`` process, as a user would run it: each opens a PC/SC
+session with the wallet's card, presents the PIN (VERIFY) and sends APDUs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offcash.card import process
+from offcash.se.card.wire import AID
+
+from pcsc_card import vpcd_readers
+
+
+def offcash(*args: str | Path, pin: str = "0000") -> subprocess.CompletedProcess[str]:
+    """``offcash ARGS`` in a new process, with ``OFFCASH_PIN`` set to ``pin``."""
+    return subprocess.run(
+        [sys.executable, "-m", "offcash.cli", *map(str, args)],
+        env={**os.environ, "OFFCASH_PIN": pin},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def ok(*args: str | Path, pin: str = "0000") -> Any:
+    done = offcash(*args, "--json", pin=pin)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[list[str]]:
+    """alice-card (Bank A) and bob-card (Bank B) are card wallets, carol-phone a software one."""
+    if len(vpcd_readers()) < 2:
+        pytest.skip("two vpcd reader slots are needed")
+    root = tmp_path / "pilot"
+    assert offcash("network", "init", root, "--banks", "Bank A,Bank B").returncode == 0
+    n = ["--network", str(root)]
+    try:
+        for owner, bank in (("alice", "Bank A"), ("bob", "Bank B"), ("carol", "Bank A")):
+            ok(*n, "account", "open", owner, "--bank", bank, "--deposit", "500")
+        yield n
+    finally:
+        for name in ("alice-card", "bob-card"):
+            process.stop(root, name)
+
+
+def test_card_wallets_fund_pay_receive_sync_unload(net: list[str], tmp_path: Path) -> None:
+    alice = ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+               "--se", "card")  # fmt: skip
+    assert alice["se"]["kind"] == "card" and alice["se"]["aid"] == AID.hex().upper()
+    assert alice["se"]["reader"].startswith("Virtual PCD") and len(alice["puk"]) == 8
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card")
+    carol = ok(*net, "wallet", "create", "carol-phone", "--bank", "Bank A", "--owner", "carol")
+    assert carol["se"] == {"kind": "software"} and "puk" not in carol
+
+    assert ok(*net, "wallet", "fund", "alice-card", "100")["balance"] == 10000
+    request, payment = tmp_path / "request.txt", tmp_path / "payment.txt"
+    ok(*net, "wallet", "request", "bob-card", "30", "--out", request)
+    paid = ok(*net, "wallet", "pay", "alice-card", "--request", request, "--out", payment, "--yes")
+    assert paid["balance"] == 7000 and paid["encrypted"]
+    got = ok(*net, "wallet", "receive", "bob-card", payment)
+    assert got["amount"] == 3000 and got["payer"] == "alice-card"
+    # card to software and back
+    ok(*net, "wallet", "pay", "bob-card", "--to", "carol-phone", "--amount", "5", "--out", payment)
+    ok(*net, "wallet", "receive", "carol-phone", payment)
+    ok(
+        *net,
+        "wallet",
+        "pay",
+        "carol-phone",
+        "--to",
+        "alice-card",
+        "--amount",
+        "2",
+        "--out",
+        payment,
+    )
+    ok(*net, "wallet", "receive", "alice-card", payment)
+    for name, balance in (("alice-card", 7200), ("bob-card", 2500), ("carol-phone", 300)):
+        synced = ok(*net, "wallet", "sync", name)
+        assert (synced["balance"], synced["log_entries"]) == (balance, 0)
+    assert ok(*net, "wallet", "unload", "bob-card", "10")["balance"] == 1500
+    assert ok(*net, "account", "show", "bob")["balance"] == 50000 + 1000  # deposit, unload
+    audit = ok(*net, "ledger", "audit")
+    assert audit["balanced"] and audit["double_spends"] == []
+    shown = ok(*net, "wallet", "show", "alice-card")
+    assert shown["se"]["kind"] == "card" and shown["balance"] == 7200
+    listed = ok(*net, "wallet", "list")
+    assert {w["wallet"]: w["balance"] for w in listed["wallets"]} == {
+        "alice-card": 7200,
+        "bob-card": 1500,
+        "carol-phone": 300,
+    }
+    cards = ok(*net, "card", "list")
+    assert {c["wallet"] for c in cards["cards"] if c["inserted"]} == {"alice-card", "bob-card"}
+
+
+def test_three_wrong_pins_block_a_card_wallet_and_the_puk_unblocks_it(
+    net: list[str], tmp_path: Path
+) -> None:
+    created = ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+                 "--se", "card", pin="2580")  # fmt: skip
+    for left in (2, 1):
+        wrong = offcash(*net, "wallet", "show", "alice-card", "--json", pin="1111")
+        assert wrong.returncode == 1
+        error = json.loads(wrong.stderr)["error"]
+        assert error["code"] == "wrong-pin" and f"{left} tries left" in error["message"]
+        # listing presents no PIN to a card that refused one: it uses up no try
+        row = ok(*net, "wallet", "list", pin="1111")["wallets"][0]
+        assert row["balance"] is None and f"{left} PIN tries left" in row["status"]
+    wrong = offcash(*net, "wallet", "show", "alice-card", "--json", pin="1111")
+    assert json.loads(wrong.stderr)["error"]["code"] == "pin-blocked"
+    right = offcash(*net, "wallet", "show", "alice-card", "--json", pin="2580")
+    assert json.loads(right.stderr)["error"]["code"] == "pin-blocked"  # blocked: even the right PIN
+    # the card keeps its counter across a restart of its process
+    ok(*net, "card", "stop", "alice-card")
+    ok(*net, "card", "start", "alice-card")
+    assert json.loads(offcash(*net, "wallet", "show", "alice-card", "--json",
+                              pin="2580").stderr)["error"]["code"] == "pin-blocked"  # fmt: skip
+    (tmp_path / "puk").write_text(created["puk"] + "\n")
+    (tmp_path / "new").write_text("9753\n")
+    ok(*net, "card", "unblock", "alice-card", "--puk-file", tmp_path / "puk",
+       "--new-pin-file", tmp_path / "new")  # fmt: skip
+    assert ok(*net, "wallet", "show", "alice-card", pin="9753")["balance"] == 0
+    (tmp_path / "newer").write_text("8642\n")
+    ok(*net, "wallet", "change-pin", "alice-card", "--new-pin-file", tmp_path / "newer",
+       pin="9753")  # fmt: skip
+    assert ok(*net, "wallet", "show", "alice-card", pin="8642")["status"] == "active"
