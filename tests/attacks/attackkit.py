@@ -111,8 +111,10 @@ def sealed_wallet(
 
 
 def reopen(p: Party) -> SecureElement:
-    """The party's SE as the wallet app opens it at start: its state as last persisted."""
-    return p.ses.reopen(p.directory)
+    """The party's SE as the wallet app opens it at start: its state as last persisted. It
+    becomes ``p.se``: a restart ends the old handle (a card's session does not survive it)."""
+    p.se = p.ses.reopen(p.directory)
+    return p.se
 
 
 def edit_state(p: Party, change: Callable[[list[Any]], None]) -> None:
@@ -126,8 +128,7 @@ def edit_state(p: Party, change: Callable[[list[Any]], None]) -> None:
 def forget_crls(p: Party) -> SecureElement:
     """A broken SE that drops every CRL it holds (after its report said it held them)."""
     edit_state(p, lambda s: s.__setitem__(CRLS, []))
-    p.se = reopen(p)
-    return p.se
+    return reopen(p)
 
 
 def se_balance(p: Party) -> int:

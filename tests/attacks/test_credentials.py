@@ -98,7 +98,8 @@ def test_load_voucher_used_twice_is_refused(world: World, tmp_path: Path) -> Non
     bob = party(world, 0, "Bank A")
     voucher = world.ledger.fund(alice.wid, 2_000, T0 + 1)
     assert alice.se.load(voucher, T0 + 2) == 2_000
-    for se in (alice.se, reopen(alice)):  # also after a restart from the file
+    for restart in (False, True):  # also after a restart from what it persisted
+        se = reopen(alice) if restart else alice.se
         with pytest.raises(VerificationError) as info:
             se.load(voucher, T0 + 3)
         assert info.value.rejection is Rejection.REPLAYED

@@ -181,4 +181,5 @@ def test_mypy_checks_that_both_implement_the_protocol(tmp_path: Path) -> None:
         timeout=600,
     )
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
-    assert errors and all(line.startswith(f"{probe}:16:") for line in errors), done.stdout
+    # mypy's incremental cache may replay the error under the path of an earlier run's probe
+    assert errors and all("probe.py:16: " in line for line in errors), done.stdout
