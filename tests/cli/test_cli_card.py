@@ -138,3 +138,25 @@ def test_three_wrong_pins_block_a_card_wallet_and_the_puk_unblocks_it(
     ok(*net, "wallet", "change-pin", "alice-card", "--new-pin-file", tmp_path / "newer",
        pin="9753")  # fmt: skip
     assert ok(*net, "wallet", "show", "alice-card", pin="8642")["status"] == "active"
+
+
+def test_a_wallet_refuses_a_card_that_is_not_its_own(net: list[str], tmp_path: Path) -> None:
+    """The reader recorded for alice-card holds bob-card's card (cards moved between physical
+    readers, or another card took the vpcd slot first): before the fix, alice-card's commands
+    ran on bob's card (same PIN) and paid from bob's money."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card")
+    ok(*net, "wallet", "create", "carol-phone", "--bank", "Bank A", "--owner", "carol")
+    ok(*net, "wallet", "fund", "bob-card", "50")
+    root = Path(net[1])
+    record = root / process.CARDS_DIR / "alice-card.json"
+    alice = json.loads(record.read_text(encoding="utf-8"))
+    alice["reader"] = process.running(root)["bob-card"].reader  # bob's card is in that reader
+    record.write_text(json.dumps(alice), encoding="utf-8")
+    payment = tmp_path / "payment.txt"
+    done = offcash(*net, "wallet", "pay", "alice-card", "--to", "carol-phone", "--amount", "5",
+                   "--out", payment, "--json")  # fmt: skip
+    assert done.returncode != 0 and "not wallet alice-card's card" in done.stderr
+    assert not payment.exists()
+    assert ok(*net, "wallet", "show", "bob-card")["balance"] == 5000

@@ -99,12 +99,15 @@ def insert(applet: Any, host: str = "127.0.0.1", port: int = VPCD_PORT) -> None:
 
 
 class CardServer:
-    """A card (``applet``) answering on a local TCP port, one thread per connection; the
-    applet is used by one connection at a time, like a card in one reader."""
+    """A card (``applet``) answering on a local TCP port, to one connection at a time, like a
+    card in one reader: a connection made while another is open is closed at once (any local
+    user can connect; a second connection must not ride the first one's PIN session), and
+    every connection starts and ends with the card reset (its session ends)."""
 
     def __init__(self, applet: Any) -> None:
         self.applet = applet
         self._lock = threading.Lock()
+        self._busy = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._connections: list[socket.socket] = []
@@ -117,11 +120,24 @@ class CardServer:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
+            if not self._busy.acquire(blocking=False):  # the reader already has a host
+                conn.close()
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._connections.append(conn)
-            threading.Thread(
-                target=serve, args=(conn, self.applet, self._lock), daemon=True
-            ).start()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with self._lock:
+                self.applet.reset()
+            serve(conn, self.applet, self._lock)
+        finally:
+            with self._lock:
+                self.applet.reset()
+            with contextlib.suppress(OSError):
+                conn.close()
+            self._busy.release()
 
     def close(self) -> None:
         """Stop listening and close every connection."""

@@ -53,7 +53,14 @@ from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
-from offcash.errors import DecodeError, MoneyError, OffcashError, PinBlocked, WrongPin
+from offcash.errors import (
+    DecodeError,
+    MoneyError,
+    OffcashError,
+    PinBlocked,
+    SecureElementError,
+    WrongPin,
+)
 from offcash.se.card.host import CardSecureElement
 from offcash.se.filelock import exclusive, lock_path
 from offcash.se.software import SoftwareSecureElement
@@ -388,11 +395,23 @@ class Network:
         return card_wallets.reader_of(self.root, name, self.card_path(name), entry.reader)
 
     def _card(self, name: str, pin: str) -> CardSecureElement:
+        """Wallet ``name``'s card, its PIN verified, and checked to be that wallet's card (a
+        reader holding another card, or a vpcd slot another card took, refuses)."""
+        reader = self.card_reader(name)
         try:
-            return card_wallets.session(self.card_reader(name), pin)
+            se = card_wallets.session(reader, pin)
         except WrongPin as exc:
             kind = PinBlocked if isinstance(exc, PinBlocked) else WrongPin
             raise kind(f"wallet {name}: {exc}") from None
+        expected = WalletId.parse(self.wallet(name).wallet_id)
+        found = se.status(now()).wallet_id
+        if found != expected:
+            card_wallets.close(reader)
+            raise SecureElementError(
+                f"the card in {reader!r} is not wallet {name}'s card "
+                f"(it holds wallet {found if found is not None else 'none'})"
+            )
+        return se
 
     def open_se(self, name: str, pin: str) -> WalletSE:
         """Open wallet ``name``'s secure element to read it (``status``). An operation on it

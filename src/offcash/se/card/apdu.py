@@ -182,11 +182,14 @@ def exchange(
     data: bytes = b"",
     *,
     extended: bool = False,
+    max_response: int = 1024 * 1024,
 ) -> tuple[bytes, int]:
     """Send one logical command (chained if it needs more than one APDU) and collect its whole
     response (GET RESPONSE while the card answers ``61xx``; ``6Cxx``: the same command again
     with Le xx, as T=0 cards ask). Returns the response data and the final status word; a
-    refusal of an intermediate chained command ends the exchange with that status word."""
+    refusal of an intermediate chained command ends the exchange with that status word. A card
+    that answers more than ``max_response`` bytes (``61xx`` for ever: a hostile or fake card)
+    gets a ``ValueError``, not a host that loops and fills its memory."""
     out = b""
     sw = SW.OK
     for command in chain(cla, ins, p1, p2, data, extended=extended):
@@ -196,13 +199,18 @@ def exchange(
             out, sw = split_response(transmit(retry.encode()))
         if command.chained and sw != SW.OK:
             return b"", sw
+    whole = bytearray(out)
     while sw >> 8 == 0x61:
+        if len(whole) > max_response:
+            raise ValueError(f"the card's answer exceeds {max_response} bytes")
         asked = EXTENDED_MAX_LE if extended else (sw & 0xFF or SHORT_MAX_LE)
         more, sw = split_response(
             transmit(Command(0x00, GET_RESPONSE, 0, 0, le=asked, extended=extended).encode())
         )
-        out += more
-    return out, sw
+        whole += more
+    if len(whole) > max_response:
+        raise ValueError(f"the card's answer exceeds {max_response} bytes")
+    return bytes(whole), sw
 
 
 class Responder:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from offcash.encoding import cbor
 from offcash.encoding.fields import bstr, uint
 from offcash.errors import DecodeError, OffcashError, SecureElementError
+from offcash.se.filelock import exclusive, lock_path
 from offcash.se.storage import atomic_write
 
 #: Wrong PIN presentations before the PIN blocks; wrong PUK presentations before the card dies.
@@ -37,6 +38,8 @@ PIN_MIN, PIN_MAX = 4, 16
 PUK_LENGTH = 8
 _VERSION = 1
 _SALT = 16
+#: ``FileEeprom`` before its first read: it writes without comparing (a new card's file).
+_UNREAD = object()
 
 
 def check_pin(pin: bytes, what: str = "PIN") -> bytes:
@@ -140,23 +143,41 @@ class Eeprom(Protocol):
 
 
 class FileEeprom:
-    """A card's memory in one file (mode 0600), replaced atomically."""
+    """A card's memory in one file (mode 0600), replaced atomically.
+
+    A chip is one: two card processes over one file would each keep the image they read and
+    write it back, a clone (the money spent by one spent again by the other, three PIN tries
+    in each). So ``write`` holds the file's chip lock and refuses (``SecureElementError``) to
+    replace an image that is no longer the one this object last read or wrote."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._seen: bytes | object | None = _UNREAD
 
-    def read(self) -> bytes | None:
-        """The file's bytes, None if it does not exist (a blank card)."""
+    def _current(self) -> bytes | None:
         try:
             return self.path.read_bytes()
         except FileNotFoundError:
             return None
 
+    def read(self) -> bytes | None:
+        """The file's bytes, None if it does not exist (a blank card)."""
+        image = self._current()
+        self._seen = image
+        return image
+
     def write(self, image: bytes) -> None:
         """Replace the file atomically (a crash leaves the old image or the new one)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, image)
-        os.chmod(self.path, 0o600)
+        with exclusive(lock_path(self.path.with_name(self.path.name + ".chip"))):
+            if self._seen is not _UNREAD and self._current() != self._seen:
+                raise SecureElementError(
+                    f"the card memory {self.path} was changed by another card process: "
+                    "this one refuses to overwrite it (restart the card)"
+                )
+            atomic_write(self.path, image)
+            os.chmod(self.path, 0o600)
+            self._seen = image
 
 
 class MemoryEeprom:

@@ -64,8 +64,17 @@ class CardSecureElement(SecureElement):
         self, cla: int, ins: int, data: bytes = b"", p1: int = 0, p2: int = 0
     ) -> tuple[bytes, int]:
         try:
-            return exchange(self._channel.transmit, cla, ins, p1, p2, data, extended=self._extended)
-        except ValueError as exc:  # a response shorter than a status word
+            return exchange(
+                self._channel.transmit,
+                cla,
+                ins,
+                p1,
+                p2,
+                data,
+                extended=self._extended,
+                max_response=wire.MAX_RESPONSE,
+            )
+        except ValueError as exc:  # shorter than a status word, or longer than MAX_RESPONSE
             raise SecureElementError(f"the card's answer is malformed: {exc}") from None
 
     def select(self) -> SelectInfo:

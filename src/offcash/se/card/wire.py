@@ -37,6 +37,8 @@ CLA_PROPRIETARY = 0x80
 #: Largest command data the card joins from a chain (a sync apply with post-quantum
 #: certificates and CRLs is a few tens of KB).
 MAX_COMMAND = 1024 * 1024
+#: Largest answer the host collects from a card (GET RESPONSE): the same bound.
+MAX_RESPONSE = MAX_COMMAND
 
 
 class Ins(enum.IntEnum):
