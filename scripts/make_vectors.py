@@ -261,10 +261,6 @@ def dump(vector: dict[str, Any]) -> str:
     return json.dumps(vector, indent=2, sort_keys=True) + "\n"
 
 
-#: The algorithms with a full conformance case file (cases-<alg>.json): the rules do not depend
-#: on the algorithm but for the signature checks, which every payment-<alg>.json covers. The
-#: ML-DSA case files hold every message kind and the cases on them only.
-CASE_ALGORITHMS = (SignatureAlgorithm.ED25519, SignatureAlgorithm.P256)
 
 
 def main(names: list[str]) -> int:
@@ -287,8 +283,7 @@ def main(names: list[str]) -> int:
         if not wanted(f"cases-{alg.short}"):
             continue
         path = VECTORS / f"cases-{alg.short}.json"
-        full = alg in CASE_ALGORITHMS
-        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg), full=full)))
+        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg))))
         print(f"wrote {path}")
     small = bytes.fromhex(
         json.loads((VECTORS / "payment-ed25519.json").read_text())["payment"]["encoded"]
