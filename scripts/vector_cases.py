@@ -1631,7 +1631,9 @@ def run_sequence(steps: list[dict[str, Any]], vector: dict[str, Any]) -> list[di
     return results
 
 
-def build_cases(alg: SignatureAlgorithm, key_for: KeyFor, certs: dict[str, bytes]) -> dict[str, Any]:
+def build_cases(
+    alg: SignatureAlgorithm, key_for: KeyFor, certs: dict[str, bytes]
+) -> dict[str, Any]:
     """The ``cases-<alg>.json`` vector; ``certs`` holds root, bank, payer and payee. Every
     algorithm gets every case: the rules, the certificate profile and the decode errors."""
     w = World(alg, key_for, dict(certs))
