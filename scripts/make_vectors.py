@@ -261,8 +261,6 @@ def dump(vector: dict[str, Any]) -> str:
     return json.dumps(vector, indent=2, sort_keys=True) + "\n"
 
 
-
-
 def main(names: list[str]) -> int:
     """Write the vector files named (``payment-p256``, ``cases-ed25519``, ``transports``...),
     or all of them. P-256 and ML-DSA signatures are randomized: regenerating those files

@@ -10,9 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from ledgerkit import World
 
-from harness import T0
 from offcash.crypto import pki
-from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of
+from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cose
@@ -22,6 +21,8 @@ from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
 from offcash.verification import verify_payment
 from offcash.wallet.facade import Wallet
+
+from harness import T0
 
 ML_DSA = SignatureAlgorithm.ML_DSA_44
 T1 = T0 + 3600  # the migration
@@ -33,6 +34,17 @@ def _alg(payment: bytes) -> SignatureAlgorithm:
 
 def _pay(payer: SoftwareSecureElement, payee: SoftwareSecureElement, amount: int, now: int) -> None:
     payee.receive(payer.pay(payee.request(amount, now), now), now)
+
+
+def _new_wallet(world: World, balance: int, now: int) -> SoftwareSecureElement:
+    """An SE made after the migration, enrolled and funded with ``balance``."""
+    network = world.ledger.network()
+    se = SoftwareSecureElement(SoftwareSecureElement.new_state(network.params, network.root))
+    e = world.ledger.enroll(se.csr(), world.account(), now)
+    se.enroll(e.certificate, e.bank_certificates, e.crls, now)
+    if balance:
+        se.load(world.ledger.fund(e.wallet_id, balance, now), now)
+    return se
 
 
 def _conserved(world: World, issued: int, *ses: SoftwareSecureElement) -> None:
@@ -47,10 +59,8 @@ def _conserved(world: World, issued: int, *ses: SoftwareSecureElement) -> None:
 def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:
     ledger = world.ledger
     old, old_id, _ = world.wallet(30_000)
-    stale, stale_id, _ = world.wallet(30_000)  # never follows the migration
+    stale, _, _ = world.wallet(30_000)  # never follows the migration
     issued = world.ledger.audit().issued
-    old_key = serialization.load_der_private_key(SEState.decode(old._persisted).key_der, None)
-
     params = ledger.migrate(ML_DSA, T1)
     assert (params.algorithm, params.legacy) == (ML_DSA, SignatureAlgorithm.P256)
     # the end of the last P-256 certificate the ledger issued (enrolment at T0, 7 days)
@@ -64,11 +74,8 @@ def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> 
     assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
 
     # a new ML-DSA wallet
-    new = SoftwareSecureElement(SoftwareSecureElement.new_state(params, network.root))
-    e = ledger.enroll(new.csr(), world.account(), T1)
-    new.enroll(e.certificate, e.bank_certificates, e.crls, T1)
-    new.load(ledger.fund(e.wallet_id, 20_000, T1), T1)
-    assert algorithm_of(new.trust.wallet_certificate(e.certificate, None).public_key) is ML_DSA
+    new = _new_wallet(world, 20_000, T1)
+    assert new.trust.wallet_certificate(new._s.certificate or b"", None).algorithm is ML_DSA
 
     # the old wallet, not yet migrated, pays the new one: a P-256 payment, accepted
     _pay(old, new, 1_000, T1 + 10)
@@ -97,9 +104,8 @@ def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> 
         before.counter,
     )
     assert after.balance == 30_000 - 1_000 + 500 - 200
-    payment = old.pay(new.request(300, T1 + 200), T1 + 200)
-    assert _alg(payment) is ML_DSA
-    new.receive(payment, T1 + 200)
+    _pay(old, new, 300, T1 + 200)  # now under ML-DSA (its P-256 key is gone)
+    assert _alg(old.sent_payment(after.counter + 1)) is ML_DSA
     world.sync(new, T1 + 300)
     world.sync(old, T1 + 300)
     _conserved(world, issued, old, new, stale)
@@ -120,6 +126,13 @@ def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> 
     assert stale.status(until - 370).balance == 30_000 - 700
     _conserved(world, issued, old, new, stale)
 
+
+def test_old_algorithm_signatures_end_with_the_old_certificates(world: World) -> None:
+    old, old_id, _ = world.wallet(1_000)
+    old_key = serialization.load_der_private_key(SEState.decode(old._persisted).key_der, None)
+    params = world.ledger.migrate(ML_DSA, T1)
+    until = params.legacy_until
+    new = _new_wallet(world, 0, T1)
     # after the old certificates' end, a P-256 signature is refused, whatever it claims:
     # here the old key (as if broken) signs a payment under the old certificate
     old_cert = world.net.bank().certify_wallet(  # the old bank CA, as a forger holding it
@@ -168,10 +181,7 @@ def test_a_legacy_wallet_revoked_after_the_migration_is_on_its_old_banks_crl(
     ledger = world.ledger
     old, old_id, _ = world.wallet(10_000)
     ledger.migrate(ML_DSA, T1)
-    network = ledger.network()
-    new = SoftwareSecureElement(SoftwareSecureElement.new_state(network.params, network.root))
-    e = ledger.enroll(new.csr(), world.account(), T1)
-    new.enroll(e.certificate, e.bank_certificates, e.crls, T1)
+    new = _new_wallet(world, 0, T1)
     ledger.report_lost(old_id, T1 + 10)
     crls = ledger.trust_material(None, T1 + 20).crls
     assert len(crls) == 2  # the bank's new CA's and its old CA's, the same number

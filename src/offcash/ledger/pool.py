@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Any
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
