@@ -165,11 +165,19 @@ class NetworkConfig:
     version: int = 1
     claim_window: int | None = None  # seconds; None: the ledger's default (30 days)
     operator_token: str | None = None  # bearer token of the HTTP API's operator calls
+    legacy_algorithm: str | None = None  # after `network migrate`: the algorithm it left
+    legacy_until: int | None = None  # after `network migrate`: the old certificates' end
 
     @property
     def params(self) -> NetworkParams:
         """The network parameters."""
-        return NetworkParams(self.currency, SignatureAlgorithm.from_name(self.algorithm))
+        legacy = self.legacy_algorithm
+        return NetworkParams(
+            self.currency,
+            SignatureAlgorithm.from_name(self.algorithm),
+            legacy=None if legacy is None else SignatureAlgorithm.from_name(legacy),
+            legacy_until=self.legacy_until or 0,
+        )
 
     @property
     def root_der(self) -> bytes:
@@ -305,6 +313,11 @@ class Network:
         """An amount in minor units, for a result: ``--json`` writes ``1250``, people read
         ``12.50`` (see ``offcash.cli.amount``)."""
         return Amount(minor, Currency.of(self.config.currency).digits)
+
+    def save_config(self) -> None:
+        """Persist the network config (``offcash.json``) atomically, as this object holds it
+        (``network migrate`` changes it inside ``update``, under the folder's lock)."""
+        atomic_write(self.root / CONFIG_FILE, _dump(asdict(self.config)))
 
     def save_registry(self) -> None:
         """Persist the wallet and account registries atomically (as this object holds them:
@@ -470,7 +483,7 @@ def _check_config(config: NetworkConfig, path: Path) -> None:
     """Refuse a config whose values (not just types) cannot be right."""
     try:
         Currency.of(config.currency)
-        SignatureAlgorithm.from_name(config.algorithm)
+        config.params  # noqa: B018  (the algorithms, and a migration's direction)
         base64.b64decode(config.root_certificate, validate=True)
     except (ValueError, OffcashError) as exc:
         raise CliRefusal(f"{path}: {exc}") from None

@@ -175,6 +175,11 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     """Upload wallet ``name``'s log; apply the acknowledgement and the renewed certificate."""
     svc = service.connect(net, server)
     with net.se(name, pin) as se:  # a payment made between upload and ack would be dropped
+        if se.params != net.config.params:  # the network migrated: follow, re-key at this sync
+            info = svc.network()
+            if info.new_with_old is None or info.params != net.config.params:
+                raise CliRefusal("the network's config and its ledger disagree on the algorithm")
+            se.migrate(info.params, info.root, info.new_with_old, info.bank_certificates)
         t = now()
         upload = se.sync_upload(t)
         with output.progress(f"Settling {name}'s {len(upload.entries)} log entries..."):

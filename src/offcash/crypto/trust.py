@@ -152,9 +152,9 @@ class TrustStore:
         length 1) makes that old root an anchor."""
         try:
             bank = x509.load_der_x509_certificate(bank_der)
-            issuer = bank.issuer.public_bytes()
-            own = issuer == self.root.subject.public_bytes()
-            bank.verify_directly_issued_by(self.root if own else self.anchors[issuer])
+            issuer_name = bank.issuer.public_bytes()
+            own = issuer_name == self.root.subject.public_bytes()
+            bank.verify_directly_issued_by(self.root if own else self.anchors[issuer_name])
         except Exception as exc:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, f"bank CA: {exc}") from None
         if own and _is_ca(bank, 1):
