@@ -101,7 +101,8 @@ class Bank:
 
         Raises ``DecodeError`` if the CSR is malformed or its proof of possession fails."""
         public_key = pki.csr_public_key(csr)
-        return self.certify_key(public_key, wallet_id, limits, counter_base, now, validity)
+        kem = pki.csr_encryption_key(csr)
+        return self.certify_key(public_key, wallet_id, limits, counter_base, now, validity, kem)
 
     def certify_key(
         self,
@@ -111,11 +112,21 @@ class Bank:
         counter_base: int,
         now: int,
         validity: dt.timedelta = pki.DEFAULT_WALLET_VALIDITY,
+        encryption_key: bytes | None = None,
     ) -> bytes:
         """A wallet certificate (DER) for a key whose CSR the caller has already checked
-        (``pki.csr_public_key``)."""
+        (``pki.csr_public_key``), binding the SE's KEM public key if given (checked by
+        ``pki.csr_encryption_key``)."""
         cert = pki.issue_wallet(
-            self.key, self.certificate, public_key, wallet_id, limits, counter_base, now, validity
+            self.key,
+            self.certificate,
+            public_key,
+            wallet_id,
+            limits,
+            counter_base,
+            now,
+            validity,
+            encryption_key,
         )
         return pki.der(cert)
 

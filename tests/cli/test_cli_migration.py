@@ -25,7 +25,7 @@ def _pay(
     n: list[str], payer: str, payee: str, amount: str, out: Path, env: dict[str, str] | None = None
 ) -> Run:
     """``wallet pay PAYER --to PAYEE`` (one-way, in the clear: the algorithm is visible)."""
-    args = ["wallet", "pay", payer, "--to", payee, "--amount", amount, "--out", out]
+    args = ["wallet", "pay", payer, "--to", payee, "--amount", amount, "--out", out, "--no-encrypt"]
     return run(*n, *args, env=env)
 
 

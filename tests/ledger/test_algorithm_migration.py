@@ -219,3 +219,25 @@ def test_nothing_moves_back_or_twice(world: World) -> None:
         super(SoftwareSecureElement, old).migrate(
             params, network.root, network.new_with_old, network.bank_certificates
         )
+
+
+def test_a_re_key_needs_the_old_keys_handover(world: World) -> None:
+    """Whoever carries a sync upload cannot get its own key certified for the wallet: the CSR
+    of a re-key must carry the reporting key's KeyRollover signature over the new key."""
+    ledger = world.ledger
+    old, old_id, _ = world.wallet(1_000)
+    ledger.migrate(ML_DSA, T1)
+    Wallet(old, ledger).migrate(ledger.network())
+    up = old.sync_upload(T1 + 10)
+    entries = [x.encode() for x in up.entries]
+    thief = ML_DSA.generate()
+    for csr in (
+        pki.make_csr(thief),  # no handover
+        pki.make_csr(thief, previous=SignatureAlgorithm.P256.generate()),  # by another key
+    ):
+        with pytest.raises(VerificationError) as refused:
+            ledger.sync(up.report, entries, csr, T1 + 10)
+        assert refused.value.rejection is Rejection.BAD_CERTIFICATE
+    result = world.sync(old, T1 + 10)  # the SE's own handover
+    assert result.certificate is not None
+    assert old.trust.wallet_certificate(result.certificate, None).wallet_id == old_id

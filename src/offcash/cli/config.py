@@ -196,6 +196,9 @@ class WalletEntry:
     lost: bool = False
     refunded: bool = False
     revoked: bool = False  # settlement refused its sync: revoked (a double spend, a bad log)
+    #: its latest wallet certificate (base64 DER; public): the directory a payer seals one-way
+    #: payments from, with the KEM key the bank bound to the wallet
+    certificate: str | None = None
 
 
 @dataclass
@@ -362,6 +365,13 @@ class Network:
         """A payee given by registry name or by wallet id."""
         entry = self.wallets.get(text)
         return WalletId.parse(entry.wallet_id if entry else text)
+
+    def certificate_of(self, payee: WalletId) -> bytes | None:
+        """The latest certificate the registry holds for wallet ``payee`` (None: unknown)."""
+        for entry in self.wallets.values():
+            if entry.wallet_id == str(payee) and entry.certificate is not None:
+                return base64.b64decode(entry.certificate)
+        return None
 
     def se_path(self, name: str) -> Path:
         """The sealed secure-element file of wallet ``name``."""

@@ -15,6 +15,7 @@ The offline payment commands of the same group live in ``offcash.cli.payments``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import sys
 from pathlib import Path
@@ -62,7 +63,9 @@ def create(
         except BaseException:
             net.se_path(name).unlink(missing_ok=True)
             raise
+        cert = base64.b64encode(enrolment.certificate).decode()
         net.wallets[name] = WalletEntry(name, str(enrolment.wallet_id), bank, owner)
+        net.wallets[name].certificate = cert
     return show(net, name, pin=pin)
 
 
@@ -197,6 +200,8 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         # Applied at the time the answer came back: a server dates the renewed certificate
         # with its own clock, which may have ticked since ``t``.
         se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
+    with net.update():  # the renewed certificate (and its KEM key) for payers to seal with
+        net.wallet(name).certificate = base64.b64encode(result.certificate).decode()
     return {
         **show(net, name, pin=pin),
         "uploaded_entries": len(upload.entries),

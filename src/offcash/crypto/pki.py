@@ -30,7 +30,7 @@ from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.x509sign import sign_certificate, sign_crl
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
-from offcash.encoding import cbor
+from offcash.encoding import cbor, sealed
 from offcash.encoding.fields import Field, read, uint
 from offcash.errors import DecodeError
 
@@ -39,6 +39,10 @@ WALLET_POLICY_OID = x509.ObjectIdentifier("2.25.16637028579147851309241876542186
 #: OID of the KeyRollover CSR extension (UUID-derived, under 2.25): the old key's signature
 #: over ``ROLLOVER_CONTEXT`` and the new key's SubjectPublicKeyInfo (algorithm migration).
 KEY_ROLLOVER_OID = x509.ObjectIdentifier("2.25.299462016813785283468990474542950219425")
+#: OID of the EncryptionKey extension (UUID-derived, under 2.25), in a CSR and in the wallet
+#: certificate the bank copies it into: the SE's KEM public key (``offcash.encoding.sealed``),
+#: so a payer who holds the payee's certificate seals one-way payments for it.
+ENCRYPTION_KEY_OID = x509.ObjectIdentifier("2.25.256810669607034826210291007689121365202")
 #: What the old key signs, before the new key's SPKI, to hand the wallet over to the new key.
 ROLLOVER_CONTEXT = b"offcash key rollover v1\x00"
 DEFAULT_WALLET_VALIDITY = dt.timedelta(days=7)
@@ -146,17 +150,41 @@ def cross_certify(
     return _ca_certificate(subject.subject, issuer, public_key, issuer_key, 1, now)
 
 
-def make_csr(key: PrivateKey, previous: PrivateKey | None = None) -> bytes:
+def make_csr(
+    key: PrivateKey, previous: PrivateKey | None = None, encryption_key: bytes | None = None
+) -> bytes:
     """A DER CSR proving possession of ``key`` (made inside the secure element). With
     ``previous`` (the key the wallet is certified for), it carries the KeyRollover extension:
-    ``previous``'s signature handing the wallet over to ``key``."""
+    ``previous``'s signature handing the wallet over to ``key``; with ``encryption_key`` (the
+    SE's KEM public key), the EncryptionKey extension the bank copies into the certificate."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(_name("offcash wallet"))
+    if encryption_key is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(ENCRYPTION_KEY_OID, encryption_key), critical=False
+        )
     if previous is not None:
         handover = sign(previous, ROLLOVER_CONTEXT + spki(key.public_key()))
         builder = builder.add_extension(
             x509.UnrecognizedExtension(KEY_ROLLOVER_OID, handover), critical=False
         )
     return der_csr(builder.sign(key, algorithm_of(key).x509_hash()))
+
+
+def csr_encryption_key(csr_der: bytes) -> bytes | None:
+    """The KEM public key a CSR (already checked by ``csr_public_key``) asks to have bound to
+    the wallet, or None; ``DecodeError`` if it is not one a payment can be sealed for."""
+    try:
+        csr = x509.load_der_x509_csr(csr_der)
+        value: bytes = csr.extensions.get_extension_for_oid(ENCRYPTION_KEY_OID).value.value  # type: ignore[attr-defined]
+    except x509.ExtensionNotFound:
+        return None
+    except (ValueError, TypeError) as exc:
+        raise DecodeError("csr", f"not a usable CSR: {exc}") from None
+    try:
+        sealed.check_public_key(value)
+    except DecodeError as exc:
+        raise DecodeError("csr.encryption_key", exc.reason) from None
+    return value
 
 
 def csr_rollover(csr_der: bytes, previous: PublicKey) -> bool:
@@ -223,9 +251,11 @@ def issue_wallet(
     counter_base: int,
     now: int,
     validity: dt.timedelta = DEFAULT_WALLET_VALIDITY,
+    encryption_key: bytes | None = None,
 ) -> x509.Certificate:
     """A short-lived wallet certificate for ``public_key`` (proven by its CSR: see
-    ``csr_public_key``), with its policy, valid from ``CERTIFICATE_BACKDATE`` before ``now``
+    ``csr_public_key``), with its policy (and the SE's KEM public key, checked by
+    ``csr_encryption_key``, if given), valid from ``CERTIFICATE_BACKDATE`` before ``now``
     until ``validity`` after it."""
     builder = (
         x509.CertificateBuilder()
@@ -245,6 +275,10 @@ def issue_wallet(
             critical=False,
         )
     )
+    if encryption_key is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(ENCRYPTION_KEY_OID, encryption_key), critical=False
+        )
     return sign_certificate(builder, as_signer(bank_key))
 
 

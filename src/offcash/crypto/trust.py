@@ -32,15 +32,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from offcash.crypto import der as der_reader
 from offcash.crypto.algorithms import PublicKey, SignatureAlgorithm, algorithm_of, spki
-from offcash.crypto.pki import WALLET_POLICY_OID, common_name, decode_policy, der
+from offcash.crypto.pki import (
+    ENCRYPTION_KEY_OID,
+    WALLET_POLICY_OID,
+    common_name,
+    decode_policy,
+    der,
+)
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
 from offcash.errors import DecodeError, Rejection, VerificationError
 
 #: The WalletPolicy OID's content octets, as ``der_reader`` keys extensions.
 _WALLET_POLICY = der_reader.encode_oid(WALLET_POLICY_OID.dotted_string)
+#: The EncryptionKey OID's content octets (the SE's KEM public key, read but not checked).
+_ENCRYPTION_KEY = der_reader.encode_oid(ENCRYPTION_KEY_OID.dotted_string)
 #: The extensions a wallet certificate check understands (any other may not be critical).
-_UNDERSTOOD = frozenset({der_reader.BASIC_CONSTRAINTS, der_reader.KEY_USAGE, _WALLET_POLICY})
+_UNDERSTOOD = frozenset(
+    {der_reader.BASIC_CONSTRAINTS, der_reader.KEY_USAGE, _WALLET_POLICY, _ENCRYPTION_KEY}
+)
 #: BasicConstraints of an end entity: cA absent (FALSE) and no path length, its only DER.
 _END_ENTITY = b"\x30\x00"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -66,6 +76,9 @@ class WalletCertificate:
     algorithm: SignatureAlgorithm
     limits: Limits
     counter_base: int
+    #: the SE's KEM public key the bank bound to the wallet (EncryptionKey extension), or None:
+    #: a payer seals one-way payments for it (``offcash.encoding.sealed`` checks it then)
+    encryption_key: bytes | None = None
 
 
 def _is_ca(cert: x509.Certificate, path_length: int) -> bool:
@@ -369,4 +382,5 @@ def _wallet_fields(
         algorithm=alg,
         limits=limits,
         counter_base=counter_base,
+        encryption_key=extensions.get(_ENCRYPTION_KEY),
     )

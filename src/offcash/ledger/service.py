@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
-from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
+from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_encryption_key, csr_public_key
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
@@ -389,6 +389,7 @@ class LedgerService:
         lim = limits or DEFAULT_LIMITS
         auth = self.authorities  # load outside the transaction: SQLite allows one writer
         public_key = csr_public_key(csr)  # checked once, outside the transaction
+        kem = csr_encryption_key(csr)
         if algorithm_of(public_key) is not self.params.algorithm:
             raise VerificationError(
                 Rejection.ALGORITHM_NOT_ALLOWED,
@@ -401,7 +402,9 @@ class LedgerService:
         def certify(conn: Connection) -> bytes:
             wid = WalletId.random()
             _, bank = self._account(conn, account)
-            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now, self.wallet_validity)
+            cert = auth.bank(bank).certify_key(
+                public_key, wid, lim, 0, now, self.wallet_validity, kem
+            )
             conn.execute(
                 sa.insert(s.wallets).values(
                     id=wid.raw,

@@ -24,7 +24,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from offcash.crypto.algorithms import PublicKey, algorithm_of, spki
-from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key, csr_rollover
+from offcash.crypto.pki import (
+    DEFAULT_WALLET_VALIDITY,
+    csr_encryption_key,
+    csr_public_key,
+    csr_rollover,
+)
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
@@ -65,6 +70,8 @@ class Upload:
     #: the key the renewed certificate is for: the signer's, or after an algorithm migration
     #: the new key the signer handed the wallet over to (``check_csr``)
     key: PublicKey
+    #: the SE's KEM public key its CSR asks to bind to the renewed certificate (or None)
+    encryption_key: bytes | None
     entries: list[log.Entry]
     checked: dict[int, reconcile.Checked]
 
@@ -102,7 +109,7 @@ def verify(
             checked[i] = _check(e, trust, params, signer)
         except (VerificationError, DecodeError) as exc:
             checked[i] = exc
-    return Upload(report, signer, key, entries, checked)
+    return Upload(report, signer, key, csr_encryption_key(csr), entries, checked)
 
 
 def check_csr(csr: bytes, signer: WalletCertificate, params: NetworkParams) -> PublicKey:
@@ -195,7 +202,9 @@ def run(
         return SyncResult(None, None, auth.bank_ders, crls, settled, rec.refused, problems)
     bank = auth.bank(wallet.bank)
     _return_expired_vouchers(conn, params, wallet, report.time, now)
-    cert = bank.certify_key(upload.key, wid, view.limits, report.counter, now, validity)
+    cert = bank.certify_key(
+        upload.key, wid, view.limits, report.counter, now, validity, upload.encryption_key
+    )
     authority.record_certificate(conn, wid, cert, wallet.bank)
     ack = bank.acknowledge(report, wid, now)
     conn.execute(

@@ -150,9 +150,10 @@ class SoftwareSecureElement(SecureElement):
         return self._trust
 
     def csr(self) -> bytes:
+        kem = None if self._s.encryption_key is None else self._s.encryption_key.public()
         if self._next_key is not None:  # after a migration: the new key, handed over by the old
-            return pki.make_csr(self._next_key, previous=self._key)
-        return pki.make_csr(self._key)
+            return pki.make_csr(self._next_key, previous=self._key, encryption_key=kem)
+        return pki.make_csr(self._key, encryption_key=kem)
 
     def migrate(
         self,
