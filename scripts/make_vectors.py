@@ -114,6 +114,29 @@ def certificates(alg: SignatureAlgorithm) -> dict[str, bytes]:
     }
 
 
+def kem_certificate(public: bytes) -> bytes:
+    """The Ed25519 vector payee's certificate binding the KEM public key ``public`` (the
+    EncryptionKey extension): what a payer seals a one-way payment from."""
+    alg = SignatureAlgorithm.ED25519
+    root_key, bank_key = key_for(alg, "root"), key_for(alg, "bank")
+    with fixed_serials():
+        root = pki.issue_root(root_key, "offcash Vector Root", TIME - 86400)
+        bank = pki.issue_bank(
+            root_key, root, bank_key.public_key(), "offcash Vector Bank", TIME - 86400
+        )
+        cert = pki.issue_wallet(
+            bank_key,
+            bank,
+            key_for(alg, "payee").public_key(),
+            PAYEE,
+            DEFAULT_LIMITS,
+            0,
+            TIME - 3600,
+            encryption_key=public,
+        )
+    return pki.der(cert)
+
+
 def _signed(data: bytes) -> dict[str, str]:
     env = cose.decode_sign1(data)
     return {
@@ -291,7 +314,7 @@ def main(names: list[str]) -> int:
     )
     for name, vector in (
         ("transports", vector_cases.build_transports(small, large)),
-        ("sealed", vector_cases.build_sealed(small)),
+        ("sealed", vector_cases.build_sealed(small, kem_certificate)),
     ):
         if not wanted(name):
             continue

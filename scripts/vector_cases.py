@@ -1799,12 +1799,15 @@ def build_transports(small: bytes, large: bytes) -> dict[str, Any]:
     }
 
 
-def build_sealed(plaintext: bytes) -> dict[str, Any]:
+def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) -> dict[str, Any]:
     """Sealed payments of both suites: the recipient's secret, the sealed bytes, the plaintext
-    (HPKE encryption is randomized: the reader checks that the bytes open to the plaintext)."""
+    (HPKE encryption is randomized: the reader checks that the bytes open to the plaintext),
+    and the payee certificate that binds the recipient's public key (for one-way payments;
+    under the Ed25519 vector root and bank, ``certificates``)."""
     out: dict[str, Any] = {
         "description": "offcash v1 sealed payments (docs/PROTOCOL.md section 9)",
         "plaintext": plaintext.hex(),
+        "encryption_key_oid": pki.ENCRYPTION_KEY_OID.dotted_string,
         "suites": {},
     }
     for suite in sealed.KemSuite:
@@ -1866,6 +1869,7 @@ def build_sealed(plaintext: bytes) -> dict[str, Any]:
             "cose_alg": suite.cose_id,
             "recipient_secret": secret.hex(),
             "recipient_public": key.public().hex(),
+            "payee_certificate": kem_certificate(key.public()).hex(),
             "cases": checked,
         }
     return out

@@ -396,6 +396,26 @@ def test_sealed_payments_open() -> None:
                     assert _pyhpke_open(key.secret, item.value) == plaintext
 
 
+def test_sealed_payee_certificates_bind_the_recipient_key() -> None:
+    """Each suite's payee certificate carries the recipient's public key in its EncryptionKey
+    extension (read by ``cryptography``, not by offcash's parser) and verifies under the
+    Ed25519 vector root and bank, whose trust store reads the same key."""
+    vector = json.loads((VECTORS / "sealed.json").read_text())
+    ed = _load(SignatureAlgorithm.ED25519)
+    trust = TrustStore.create(
+        bytes.fromhex(ed["certificates"]["root"]), [bytes.fromhex(ed["certificates"]["bank"])]
+    )
+    oid = x509.ObjectIdentifier(vector["encryption_key_oid"])
+    for suite_v in vector["suites"].values():
+        der = bytes.fromhex(suite_v["payee_certificate"])
+        ext = x509.load_der_x509_certificate(der).extensions.get_extension_for_oid(oid)
+        assert not ext.critical
+        assert ext.value.value.hex() == suite_v["recipient_public"]  # type: ignore[attr-defined]
+        cert = trust.wallet_certificate(der, vector_cases.TIME)
+        assert str(cert.wallet_id) == ed["request"]["fields"]["payee"]
+        assert cert.encryption_key == bytes.fromhex(suite_v["recipient_public"])
+
+
 def _pyhpke_open(secret: bytes, parts: list[Any]) -> bytes:
     """An independent HPKE-3 (pyhpke) opens a sealed vector, with the RFC 9052 Enc_structure
     as HPKE info (docs/PROTOCOL.md section 9, the deviation from the draft)."""

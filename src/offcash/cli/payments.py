@@ -25,7 +25,7 @@ from offcash.cli.config import CliRefusal, Network, now, read_pin
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.encoding import sealed
-from offcash.errors import DecodeError, VerificationError
+from offcash.errors import VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -137,7 +137,7 @@ def _certified_key(trust: TrustStore, certificate: bytes | None, payee: WalletId
         return None
     try:
         sealed.check_public_key(cert.encryption_key)
-    except DecodeError:
+    except ValueError:
         return None
     return cert.encryption_key
 

@@ -182,8 +182,8 @@ def csr_encryption_key(csr_der: bytes) -> bytes | None:
         raise DecodeError("csr", f"not a usable CSR: {exc}") from None
     try:
         sealed.check_public_key(value)
-    except DecodeError as exc:
-        raise DecodeError("csr.encryption_key", exc.reason) from None
+    except ValueError as exc:
+        raise DecodeError("csr.encryption_key", str(exc)) from None
     return value
 
 
