@@ -104,3 +104,17 @@ def test_a_network_migrates_and_its_wallets_follow(tmp_path: Path) -> None:
     assert audit.code == 0, audit.stderr
     body = json.loads(audit.stdout)
     assert body["balanced"] and body["double_spends"] == []
+
+
+def test_funding_a_wallet_that_has_not_followed_re_keys_it_first(tmp_path: Path) -> None:
+    """The new bank signs vouchers under ML-DSA: a P-256 wallet syncs (and re-keys) before it
+    loads one, so the owner's account is never debited for a voucher the SE would refuse."""
+    n = _p256_network(tmp_path / "pilot")
+    assert run(*n, "network", "migrate", "--alg", "ml-dsa-65").code == 0
+    r = run(*n, "wallet", "fund", "alice-phone", "20", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["balance"] == 12_000  # type: ignore[index]
+    pay = tmp_path / "p.txt"
+    assert _pay(n, "alice-phone", "bob-phone", "1", pay).code == 0
+    assert _alg(pay) == "ml-dsa-65"
+    assert run(*n, "account", "show", "alice", "--json").json()["balance"] == 38_000  # type: ignore[index]

@@ -243,6 +243,11 @@ def migrate_cmd(
     """Move the network to ML-DSA: new root and bank CAs; wallets certified under the old
     algorithm are accepted until their certificates expire and re-key at their next sync."""
     r = describe(migrate(open_network(ctx), alg))
+    output.say(
+        "Warning: the new CA keys are stored unencrypted in the ledger database (no PKCS#11 "
+        "mechanism holds ML-DSA keys yet).",
+        stderr=True,
+    )
 
     def render(r: dict[str, Any]) -> None:
         output.say(

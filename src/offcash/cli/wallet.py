@@ -102,8 +102,11 @@ def _synced_first(net: Network, name: str, pin: str, server: str | None) -> None
     """Sync wallet ``name`` if its log holds entries the ledger has not seen: the ledger pays
     out (unload) and funds up to the certified maximum balance only what it can account for
     from the wallet's synced history (docs/SETTLEMENT.md), so an honest wallet that received
-    or paid offline since its last sync would be refused until it syncs."""
-    if net.open_se(name, pin).status(now()).log_entries:
+    or paid offline since its last sync would be refused until it syncs. A wallet that has not
+    followed an algorithm migration syncs too (and re-keys): it could not check the new bank's
+    voucher."""
+    se = net.open_se(name, pin)
+    if se.status(now()).log_entries or se.params != net.config.params:
         sync(net, name, pin=pin, server=server)
 
 
