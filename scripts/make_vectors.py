@@ -289,6 +289,7 @@ def main(names: list[str]) -> int:
     or all of them. P-256 and ML-DSA signatures are randomized: regenerating those files
     changes their signatures (and the P-256 certificates)."""
     import vector_cases
+    import vector_migration
 
     def wanted(name: str) -> bool:
         return not names or name in names
@@ -312,12 +313,15 @@ def main(names: list[str]) -> int:
     large = bytes.fromhex(
         json.loads((VECTORS / "payment-ml-dsa-44.json").read_text())["payment"]["encoded"]
     )
-    for name, vector in (
-        ("transports", vector_cases.build_transports(small, large)),
-        ("sealed", vector_cases.build_sealed(small, kem_certificate)),
-    ):
+    builders = {
+        "transports": lambda: vector_cases.build_transports(small, large),
+        "sealed": lambda: vector_cases.build_sealed(small, kem_certificate),
+        "migration": lambda: vector_migration.build_migration(key_for),
+    }
+    for name, build_vector in builders.items():
         if not wanted(name):
             continue
+        vector = build_vector()
         path = VECTORS / f"{name}.json"
         path.write_text(dump(vector))
         print(f"wrote {path}")

@@ -296,12 +296,16 @@ def decode_error(path: str) -> dict[str, str]:
 
 
 def network_of(params: NetworkParams) -> dict[str, Any]:
-    return {
+    """A case's ``network``; after a migration also ``legacy`` and ``legacy_until``."""
+    out: dict[str, Any] = {
         "currency": params.currency,
         "algorithm": params.algorithm.short,
         "max_payment_age": params.max_payment_age,
         "clock_skew": params.clock_skew,
     }
+    if params.legacy is not None:
+        out |= {"legacy": params.legacy.short, "legacy_until": params.legacy_until}
+    return out
 
 
 def case(
@@ -1521,11 +1525,14 @@ def eviction_sequence(w: World) -> list[dict[str, Any]]:
 
 
 def _params(net: dict[str, Any]) -> NetworkParams:
+    legacy = net.get("legacy")
     return NetworkParams(
         net["currency"],
         SignatureAlgorithm.from_name(net["algorithm"]),
         net["max_payment_age"],
         net["clock_skew"],
+        None if legacy is None else SignatureAlgorithm.from_name(legacy),
+        net.get("legacy_until", 0),
     )
 
 
