@@ -114,6 +114,29 @@ def certificates(alg: SignatureAlgorithm) -> dict[str, bytes]:
     }
 
 
+def kem_certificate(public: bytes) -> bytes:
+    """The Ed25519 vector payee's certificate binding the KEM public key ``public`` (the
+    EncryptionKey extension): what a payer seals a one-way payment from."""
+    alg = SignatureAlgorithm.ED25519
+    root_key, bank_key = key_for(alg, "root"), key_for(alg, "bank")
+    with fixed_serials():
+        root = pki.issue_root(root_key, "offcash Vector Root", TIME - 86400)
+        bank = pki.issue_bank(
+            root_key, root, bank_key.public_key(), "offcash Vector Bank", TIME - 86400
+        )
+        cert = pki.issue_wallet(
+            bank_key,
+            bank,
+            key_for(alg, "payee").public_key(),
+            PAYEE,
+            DEFAULT_LIMITS,
+            0,
+            TIME - 3600,
+            encryption_key=public,
+        )
+    return pki.der(cert)
+
+
 def _signed(data: bytes) -> dict[str, str]:
     env = cose.decode_sign1(data)
     return {
@@ -261,17 +284,12 @@ def dump(vector: dict[str, Any]) -> str:
     return json.dumps(vector, indent=2, sort_keys=True) + "\n"
 
 
-#: The algorithms with a full conformance case file (cases-<alg>.json): the rules do not depend
-#: on the algorithm but for the signature checks, which every payment-<alg>.json covers. The
-#: ML-DSA case files hold every message kind and the cases on them only.
-CASE_ALGORITHMS = (SignatureAlgorithm.ED25519, SignatureAlgorithm.P256)
-
-
 def main(names: list[str]) -> int:
     """Write the vector files named (``payment-p256``, ``cases-ed25519``, ``transports``...),
     or all of them. P-256 and ML-DSA signatures are randomized: regenerating those files
     changes their signatures (and the P-256 certificates)."""
     import vector_cases
+    import vector_migration
 
     def wanted(name: str) -> bool:
         return not names or name in names
@@ -287,8 +305,7 @@ def main(names: list[str]) -> int:
         if not wanted(f"cases-{alg.short}"):
             continue
         path = VECTORS / f"cases-{alg.short}.json"
-        full = alg in CASE_ALGORITHMS
-        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg), full=full)))
+        path.write_text(dump(vector_cases.build_cases(alg, key_for, certificates(alg))))
         print(f"wrote {path}")
     small = bytes.fromhex(
         json.loads((VECTORS / "payment-ed25519.json").read_text())["payment"]["encoded"]
@@ -296,12 +313,15 @@ def main(names: list[str]) -> int:
     large = bytes.fromhex(
         json.loads((VECTORS / "payment-ml-dsa-44.json").read_text())["payment"]["encoded"]
     )
-    for name, vector in (
-        ("transports", vector_cases.build_transports(small, large)),
-        ("sealed", vector_cases.build_sealed(small)),
-    ):
+    builders = {
+        "transports": lambda: vector_cases.build_transports(small, large),
+        "sealed": lambda: vector_cases.build_sealed(small, kem_certificate),
+        "migration": lambda: vector_migration.build_migration(key_for),
+    }
+    for name, build_vector in builders.items():
         if not wanted(name):
             continue
+        vector = build_vector()
         path = VECTORS / f"{name}.json"
         path.write_text(dump(vector))
         print(f"wrote {path}")

@@ -296,12 +296,16 @@ def decode_error(path: str) -> dict[str, str]:
 
 
 def network_of(params: NetworkParams) -> dict[str, Any]:
-    return {
+    """A case's ``network``; after a migration also ``legacy`` and ``legacy_until``."""
+    out: dict[str, Any] = {
         "currency": params.currency,
         "algorithm": params.algorithm.short,
         "max_payment_age": params.max_payment_age,
         "clock_skew": params.clock_skew,
     }
+    if params.legacy is not None:
+        out |= {"legacy": params.legacy.short, "legacy_until": params.legacy_until}
+    return out
 
 
 def case(
@@ -493,6 +497,21 @@ def payment_cases(w: World) -> list[dict[str, Any]]:
             pc(
                 w,
                 "signature_s_plus_l",
+                "8",
+                sign1_bytes(env.protected, env.payload, twin),
+                reject("BAD_SIGNATURE"),
+            )
+        )
+    else:  # ML-DSA: a nonzero byte in the hint encoding's padding (FIPS 204 HintBitUnpack)
+        omega, k = (80, 4) if w.alg is SignatureAlgorithm.ML_DSA_44 else (55, 6)
+        if sig[-1] >= omega:
+            raise AssertionError("the vector signature has no padding in its hint encoding")
+        pad = len(sig) - k - 1  # the last of the omega hint positions, unused
+        twin = sig[:pad] + b"\x01" + sig[pad + 1 :]
+        cases.append(
+            pc(
+                w,
+                "signature_hint_padding_not_zero",
                 "8",
                 sign1_bytes(env.protected, env.payload, twin),
                 reject("BAD_SIGNATURE"),
@@ -1506,11 +1525,14 @@ def eviction_sequence(w: World) -> list[dict[str, Any]]:
 
 
 def _params(net: dict[str, Any]) -> NetworkParams:
+    legacy = net.get("legacy")
     return NetworkParams(
         net["currency"],
         SignatureAlgorithm.from_name(net["algorithm"]),
         net["max_payment_age"],
         net["clock_skew"],
+        None if legacy is None else SignatureAlgorithm.from_name(legacy),
+        net.get("legacy_until", 0),
     )
 
 
@@ -1617,11 +1639,10 @@ def run_sequence(steps: list[dict[str, Any]], vector: dict[str, Any]) -> list[di
 
 
 def build_cases(
-    alg: SignatureAlgorithm, key_for: KeyFor, certs: dict[str, bytes], *, full: bool = True
+    alg: SignatureAlgorithm, key_for: KeyFor, certs: dict[str, bytes]
 ) -> dict[str, Any]:
-    """The ``cases-<alg>.json`` vector; ``certs`` holds root, bank, payer and payee. Not
-    ``full`` (for ML-DSA, whose certificates are kilobytes): every message kind, and only the
-    cases on those messages, with the certificates and CRLs they name."""
+    """The ``cases-<alg>.json`` vector; ``certs`` holds root, bank, payer and payee. Every
+    algorithm gets every case: the rules, the certificate profile and the decode errors."""
     w = World(alg, key_for, dict(certs))
     msgs = messages(w)
     cases = payment_cases(w) + other_cases(w, msgs)
@@ -1643,17 +1664,6 @@ def build_cases(
         "cases": cases + trust_cases(w),
         "payee_memory": {"sequence": book_sequence(w), "eviction": eviction_sequence(w)},
     }
-    if not full:
-        kept = [c for c in vector["cases"] if "input_message" in c]
-        named = {n for c in kept for n in [c["trust"]["root"], *c["trust"]["banks"]]}
-        used = {n for c in kept for n in c["trust"]["crls"]}
-        vector["certificates"] = {
-            k: v
-            for k, v in vector["certificates"].items()
-            if k in named | {"root", "bank", "payer", "payee"}
-        }
-        vector["crls"] = {k: v for k, v in vector["crls"].items() if k in used}
-        vector["cases"], vector["payee_memory"] = kept, {}
     _check(vector)
     return vector
 
@@ -1796,12 +1806,15 @@ def build_transports(small: bytes, large: bytes) -> dict[str, Any]:
     }
 
 
-def build_sealed(plaintext: bytes) -> dict[str, Any]:
+def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) -> dict[str, Any]:
     """Sealed payments of both suites: the recipient's secret, the sealed bytes, the plaintext
-    (HPKE encryption is randomized: the reader checks that the bytes open to the plaintext)."""
+    (HPKE encryption is randomized: the reader checks that the bytes open to the plaintext),
+    and the payee certificate that binds the recipient's public key (for one-way payments;
+    under the Ed25519 vector root and bank, ``certificates``)."""
     out: dict[str, Any] = {
         "description": "offcash v1 sealed payments (docs/PROTOCOL.md section 9)",
         "plaintext": plaintext.hex(),
+        "encryption_key_oid": pki.ENCRYPTION_KEY_OID.dotted_string,
         "suites": {},
     }
     for suite in sealed.KemSuite:
@@ -1863,6 +1876,7 @@ def build_sealed(plaintext: bytes) -> dict[str, Any]:
             "cose_alg": suite.cose_id,
             "recipient_secret": secret.hex(),
             "recipient_public": key.public().hex(),
+            "payee_certificate": kem_certificate(key.public()).hex(),
             "cases": checked,
         }
     return out

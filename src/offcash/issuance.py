@@ -38,6 +38,20 @@ class CentralBank:
         key = algorithm.generate() if key is None else key
         return cls(key, pki.issue_root(key, name, now))
 
+    def migrate(
+        self, algorithm: SignatureAlgorithm, now: int, key: SigningKey | None = None
+    ) -> tuple[CentralBank, bytes, bytes]:
+        """The new root of an algorithm migration (its name qualified by the algorithm), with
+        the NewWithOld certificate (this root vouching for the new one, for holders of this
+        root) and the OldWithNew one (the new root vouching for this one, so old wallet
+        certificates stay valid until they expire), both DER."""
+        key = algorithm.generate() if key is None else key
+        name = pki.common_name(self.certificate.subject)
+        new = CentralBank(key, pki.issue_root(key, name, now, algorithm.short))
+        new_with_old = pki.cross_certify(self.key, self.certificate, new.certificate, now)
+        old_with_new = pki.cross_certify(key, new.certificate, self.certificate, now)
+        return new, pki.der(new_with_old), pki.der(old_with_new)
+
     @property
     def certificate_der(self) -> bytes:
         """The root certificate, DER."""
@@ -48,7 +62,13 @@ class CentralBank:
         root key lives: in memory, or in the same HSM token)."""
         key = new_sibling(self.key, name)
         public_key = as_signer(key).public_key()
-        return Bank(key, pki.issue_bank(self.key, self.certificate, public_key, name, now))
+        generation = self.certificate.subject.get_attributes_for_oid(
+            x509.NameOID.GENERATION_QUALIFIER
+        )  # a migrated root's banks carry its qualifier too
+        qualifier = str(generation[0].value) if generation else None
+        return Bank(
+            key, pki.issue_bank(self.key, self.certificate, public_key, name, now, qualifier)
+        )
 
 
 @dataclass
@@ -81,7 +101,8 @@ class Bank:
 
         Raises ``DecodeError`` if the CSR is malformed or its proof of possession fails."""
         public_key = pki.csr_public_key(csr)
-        return self.certify_key(public_key, wallet_id, limits, counter_base, now, validity)
+        kem = pki.csr_encryption_key(csr)
+        return self.certify_key(public_key, wallet_id, limits, counter_base, now, validity, kem)
 
     def certify_key(
         self,
@@ -91,11 +112,21 @@ class Bank:
         counter_base: int,
         now: int,
         validity: dt.timedelta = pki.DEFAULT_WALLET_VALIDITY,
+        encryption_key: bytes | None = None,
     ) -> bytes:
         """A wallet certificate (DER) for a key whose CSR the caller has already checked
-        (``pki.csr_public_key``)."""
+        (``pki.csr_public_key``), binding the SE's KEM public key if given (checked by
+        ``pki.csr_encryption_key``)."""
         cert = pki.issue_wallet(
-            self.key, self.certificate, public_key, wallet_id, limits, counter_base, now, validity
+            self.key,
+            self.certificate,
+            public_key,
+            wallet_id,
+            limits,
+            counter_base,
+            now,
+            validity,
+            encryption_key,
         )
         return pki.der(cert)
 

@@ -45,11 +45,16 @@ class VerifiedPayment(Verified):
 def _check_wallet_signature(
     envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int
 ) -> WalletCertificate:
-    if envelope.alg is not params.algorithm:
+    if not params.accepts(envelope.alg, at):
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
     signer = trust.wallet_certificate(envelope.certificate_der, at)
     if signer.algorithm is not envelope.alg:
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, "header alg differs from the key")
+    if signer.algorithm is params.legacy and signer.not_after > params.legacy_until:
+        raise VerificationError(
+            Rejection.ALGORITHM_NOT_ALLOWED,
+            f"a {signer.algorithm.short} certificate valid after the migration's end",
+        )
     _check_canonical(envelope.alg, envelope.signature)
     if not verify(signer.public_key, envelope.signature, envelope.to_be_signed()):
         raise VerificationError(Rejection.BAD_SIGNATURE)
@@ -183,8 +188,10 @@ def verify_report(
     return report, signer
 
 
-def _check_bank_signature(envelope: Sign1, trust: TrustStore, params: NetworkParams) -> str:
-    if envelope.alg is not params.algorithm:
+def _check_bank_signature(
+    envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int
+) -> str:
+    if not params.accepts(envelope.alg, at):
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
     bank = trust.bank_certificate(envelope.certificate_der)
     _check_canonical(envelope.alg, envelope.signature)
@@ -198,7 +205,7 @@ def verify_voucher(
 ) -> m.LoadVoucher:
     """Verify a load voucher: signed by ``bank`` (the wallet's own), for ``wallet``, unexpired."""
     voucher = m.parse_voucher(data)
-    if _check_bank_signature(voucher.envelope, trust, params) != bank:
+    if _check_bank_signature(voucher.envelope, trust, params, voucher.time) != bank:
         raise VerificationError(Rejection.UNKNOWN_ISSUER, "voucher not from the wallet's bank")
     if voucher.wallet != wallet:
         raise VerificationError(Rejection.WRONG_WALLET, f"voucher is for {voucher.wallet}")
@@ -216,7 +223,7 @@ def verify_ack(
 ) -> m.SyncAck:
     """Verify a sync acknowledgement: signed by the wallet's bank, for this wallet."""
     ack = m.parse_ack(data)
-    if _check_bank_signature(ack.envelope, trust, params) != bank:
+    if _check_bank_signature(ack.envelope, trust, params, ack.time) != bank:
         raise VerificationError(
             Rejection.UNKNOWN_ISSUER, "acknowledgement not from the wallet's bank"
         )

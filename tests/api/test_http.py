@@ -11,12 +11,14 @@ from fastapi.testclient import TestClient
 from offcash.api import wire
 from offcash.api.app import create_app
 from offcash.api.client import Client
+from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.errors import DecodeError, VerificationError
 from offcash.ledger import LedgerService
 from offcash.ledger.errors import IncompleteLog, NotFound, Unauthorized
 from offcash.ledger.service import Enrollment
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
+from offcash.wallet.facade import Wallet
 
 from harness import T0, PilotNetwork
 
@@ -170,3 +172,29 @@ def test_fund_retried_after_a_lost_answer_debits_once(
     assert v1.voucher_id == v2.voucher_id and c.balance(acct) == 5_900
     r = http.post(path, json={"amount": 200}, headers=headers)
     assert r.status_code == 409 and r.json()["code"] == "conflict"
+
+
+def test_a_wallet_follows_a_migration_over_http(
+    db_target: tuple[str, str | None], p256: PilotNetwork
+) -> None:
+    """GET /v1/network carries what a wallet made before the migration needs (the NewWithOld
+    certificate, the legacy algorithm and its end); it follows and re-keys at a sync over HTTP."""
+    url, schema = db_target
+    ledger = LedgerService.open(url, schema=schema)
+    ledger.install(p256.params, p256.central_bank, p256.banks)
+    app = create_app(ledger, TOKEN, clock=lambda: T0, accept_client_time=True)
+    with TestClient(app, base_url="http://offcash") as http:
+        c = Client(token=TOKEN, http=http)
+        se, e, _ = _enrolled(c, p256, 10_000)
+        se.load(c.fund(e.wallet_id, 4_000, T0), T0)
+        ledger.migrate(SignatureAlgorithm.ML_DSA_44, T0 + 10)
+        info = c.network()
+        assert info == ledger.network() and info.new_with_old is not None
+        assert info.params.legacy is SignatureAlgorithm.P256
+        Wallet(se, c).migrate(info)
+        Wallet(se, c).sync(T0 + 20)
+        assert se.status(T0 + 20).balance == 4_000
+        assert se.trust.wallet_certificate(se._s.certificate or b"", None).algorithm is (
+            SignatureAlgorithm.ML_DSA_44
+        )
+    ledger.close()

@@ -13,6 +13,7 @@ from offcash.encoding import sealed
 from offcash.errors import CannotDecrypt
 from offcash.protocol import messages as m
 from offcash.protocol.exchange import PayeeSide, PayerSide
+from offcash.se.state import SEState
 
 from harness import T0, PilotNetwork
 
@@ -104,3 +105,28 @@ def test_a_request_with_an_unusable_key_is_refused_before_any_debit(
     with pytest.raises(DecodeError):
         alice.pay(forged, T0)
     assert ses.state_of(alice) == before
+
+
+def test_a_one_way_payment_is_sealed_for_the_key_the_payees_certificate_binds(
+    network: PilotNetwork,
+) -> None:
+    """No request, so no key in one: the payer takes the key the bank bound to the payee's
+    certificate (EncryptionKey), after checking the certificate; a relay reads nothing, another
+    wallet cannot open it, the payee is paid once."""
+    alice, bob, carol = network.wallet(5_000), network.wallet(0, bank="Bank B"), network.wallet()
+    ses = network.ses
+    assert ses is not None
+    bob_der = SEState.decode(ses.state_of(bob)).certificate  # as the ledger issued it to bob
+    bob_cert = alice.trust.wallet_certificate(bob_der or b"", T0)
+    assert bob_cert.encryption_key is not None
+    plain = alice.pay_to(bob_cert.wallet_id, 777, T0, reference="gift")
+    data = sealed.seal(plain, bob_cert.encryption_key)
+    p = m.parse_payment(plain)
+    for secret in (p.envelope.certificate_der, p.payee.raw, b"gift", p.envelope.signature):
+        assert secret not in data
+    with pytest.raises(CannotDecrypt):
+        carol.open_sealed(data)
+    got = bob.receive(bob.open_sealed(data), T0 + 1)
+    assert (got.amount, got.duplicate) == (777, False)
+    assert bob.receive(bob.open_sealed(data), T0 + 2).duplicate
+    assert bob.status(T0).balance == 777

@@ -58,11 +58,11 @@ def offline_network(root: Path, balances: dict[str, int]) -> Network:
     for name, balance in balances.items():
         se = net.new_se(name, "0000")
         wid = WalletId.random()
-        se.enroll(
-            bank.certify_wallet(se.csr(), wid, DEFAULT_LIMITS, 0, t), [bank.certificate_der], [], t
-        )
+        cert = bank.certify_wallet(se.csr(), wid, DEFAULT_LIMITS, 0, t)
+        se.enroll(cert, [bank.certificate_der], [], t)
         if balance:
             se.load(bank.voucher(wid, balance, "EUR", t), t)
         net.wallets[name] = WalletEntry(name, str(wid), "Bank A", name)
+        net.wallets[name].certificate = base64.b64encode(cert).decode()
     net.save_registry()
     return net

@@ -9,7 +9,7 @@ import zxingcpp
 from PIL import Image
 
 from offcash.cli.config import Network
-from offcash.protocol import messages as m
+from offcash.encoding import sealed
 
 from cli_harness import run
 
@@ -51,7 +51,8 @@ def test_one_way_payment_text_and_raw(offline_net: Network, tmp_path: Path, suff
     r = run(*n, "wallet", "pay", "alice", "--to", carol, "--amount", "5", "--out", out)
     assert r.code == 0, r.stderr
     data = out.read_bytes()
-    assert data.startswith(b"OC1:") if suffix == ".txt" else m.parse_payment(data).amount == 500
+    # sealed for carol (her certificate in the folder's registry binds her key)
+    assert data.startswith(b"OC1:") if suffix == ".txt" else sealed.is_sealed(data)
     r = run(*n, "wallet", "receive", "carol", out)
     assert r.code == 0, r.stderr
     assert "5.00 EUR" in r.stdout and "alice" in r.stdout
@@ -153,7 +154,8 @@ def test_garbage_input_exit_1_no_traceback(offline_net: Network, tmp_path: Path,
 def test_payment_for_someone_else_is_refused(offline_net: Network, tmp_path: Path) -> None:
     n = _net(offline_net)
     out = tmp_path / "p.txt"
-    assert run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", out).code == 0
+    pay = ["wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", out]
+    assert run(*n, *pay, "--no-encrypt").code == 0  # sealed, carol could not even open it
     r = run(*n, "wallet", "receive", "carol", out)
     assert r.code == 1 and "another payee" in r.stderr
 

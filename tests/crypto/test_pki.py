@@ -238,3 +238,32 @@ def test_wallet_policy_survives_the_certificate(network: PilotNetwork) -> None:
     ).extensions.get_extension_for_oid(pki.WALLET_POLICY_OID)
     assert not ext.critical
     assert pki.decode_policy(ext.value.value) == (limits, 2)
+
+
+def test_the_bank_binds_the_kem_key_the_csr_carries(network: PilotNetwork) -> None:
+    se = network.new_se()
+    kem = se._s.encryption_key
+    assert kem is not None
+    csr = se.csr()
+    assert pki.csr_encryption_key(csr) == kem.public()
+    cert = network.bank().certify_wallet(csr, WalletId.random(), DEFAULT_LIMITS, 0, T0)
+    ext = x509.load_der_x509_certificate(cert).extensions.get_extension_for_oid(
+        pki.ENCRYPTION_KEY_OID
+    )
+    assert not ext.critical and ext.value.value == kem.public()  # type: ignore[attr-defined]
+    trust = TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    assert trust.wallet_certificate(cert, T0).encryption_key == kem.public()
+    # a CSR without it gets a certificate without it
+    plain = pki.make_csr(network.params.algorithm.generate())
+    cert = network.bank().certify_wallet(plain, WalletId.random(), DEFAULT_LIMITS, 0, T0)
+    assert trust.wallet_certificate(cert, T0).encryption_key is None
+
+
+@pytest.mark.parametrize("key", [bytes(32), b"\x01" * 33], ids=["low-order", "wrong-size"])
+def test_a_csr_with_a_key_nothing_can_be_sealed_for_is_refused(
+    network: PilotNetwork, key: bytes
+) -> None:
+    csr = pki.make_csr(network.params.algorithm.generate(), encryption_key=key)
+    with pytest.raises(DecodeError) as refused:
+        network.bank().certify_wallet(csr, WalletId.random(), DEFAULT_LIMITS, 0, T0)
+    assert refused.value.path == "csr.encryption_key"

@@ -142,3 +142,15 @@ def test_terminal_refuses_payment_to_someone_else(world: World) -> None:
     other = world.ledger.register_terminal(world.account("Bank B", 0))
     res = world.ledger.redeem(term, [alice.pay_to(other, 10, T0 + 1), b"garbage"], T0 + 5)
     assert res.settled == 0 and [r.reason for r in res.refused] == ["WRONG_PAYEE", "DECODE"]
+
+
+def test_enrolment_and_sync_bind_the_ses_kem_key(world: World) -> None:
+    se, wid, _ = world.wallet(1_000)
+    kem = se._s.encryption_key
+    assert kem is not None
+    enrolled = se.trust.wallet_certificate(se._s.certificate or b"", T0)
+    result = world.sync(se, T0 + 10)
+    assert result.certificate is not None
+    renewed = se.trust.wallet_certificate(result.certificate, T0 + 10)
+    assert enrolled.encryption_key == renewed.encryption_key == kem.public()
+    assert renewed.wallet_id == wid

@@ -183,7 +183,15 @@ def network(n: NetworkInfo) -> dict[str, Any]:
         "clock_skew": p.clock_skew,
         "root": b64(n.root),
         "bank_certificates": [b64(c) for c in n.bank_certificates],
-    }
+    } | (
+        {}  # after an algorithm migration: where it came from, and the old root's vouching
+        if p.legacy is None or n.new_with_old is None
+        else {
+            "legacy_algorithm": p.legacy.short,
+            "legacy_until": p.legacy_until,
+            "new_with_old": b64(n.new_with_old),
+        }
+    )
 
 
 def parse_network(j: dict[str, Any]) -> NetworkInfo:
@@ -193,5 +201,10 @@ def parse_network(j: dict[str, Any]) -> NetworkInfo:
         SignatureAlgorithm.from_name(str(j["algorithm"])),
         int(j["max_payment_age"]),
         int(j["clock_skew"]),
+        SignatureAlgorithm.from_name(str(j["legacy_algorithm"]))
+        if "legacy_algorithm" in j
+        else None,
+        int(j.get("legacy_until", 0)),
     )
-    return NetworkInfo(params, unb64(j["root"]), [unb64(c) for c in j["bank_certificates"]])
+    link = unb64(j["new_with_old"]) if "new_with_old" in j else None
+    return NetworkInfo(params, unb64(j["root"]), [unb64(c) for c in j["bank_certificates"]], link)

@@ -186,11 +186,19 @@ class NetworkConfig:
     version: int = 1
     claim_window: int | None = None  # seconds; None: the ledger's default (30 days)
     operator_token: str | None = None  # bearer token of the HTTP API's operator calls
+    legacy_algorithm: str | None = None  # after `network migrate`: the algorithm it left
+    legacy_until: int | None = None  # after `network migrate`: the old certificates' end
 
     @property
     def params(self) -> NetworkParams:
         """The network parameters."""
-        return NetworkParams(self.currency, SignatureAlgorithm.from_name(self.algorithm))
+        legacy = self.legacy_algorithm
+        return NetworkParams(
+            self.currency,
+            SignatureAlgorithm.from_name(self.algorithm),
+            legacy=None if legacy is None else SignatureAlgorithm.from_name(legacy),
+            legacy_until=self.legacy_until or 0,
+        )
 
     @property
     def root_der(self) -> bytes:
@@ -211,6 +219,9 @@ class WalletEntry:
     revoked: bool = False  # settlement refused its sync: revoked (a double spend, a bad log)
     se: str = "software"  # the kind of its secure element: "software" or "card"
     reader: str | None = None  # a card wallet's physical reader (None: a vpcd card process)
+    #: its latest wallet certificate (base64 DER; public): the directory a payer seals one-way
+    #: payments from, with the KEM key the bank bound to the wallet
+    certificate: str | None = None
 
 
 @dataclass
@@ -329,6 +340,11 @@ class Network:
         ``12.50`` (see ``offcash.cli.amount``)."""
         return Amount(minor, Currency.of(self.config.currency).digits)
 
+    def save_config(self) -> None:
+        """Persist the network config (``offcash.json``) atomically, as this object holds it
+        (``network migrate`` changes it inside ``update``, under the folder's lock)."""
+        atomic_write(self.root / CONFIG_FILE, _dump(asdict(self.config)))
+
     def save_registry(self) -> None:
         """Persist the wallet and account registries atomically (as this object holds them:
         to change them beside other processes, use ``update``)."""
@@ -379,6 +395,13 @@ class Network:
             raise DecodeError(
                 "payee", f"no wallet named {text!r} in this network, nor a wallet id"
             ) from None
+
+    def certificate_of(self, payee: WalletId) -> bytes | None:
+        """The latest certificate the registry holds for wallet ``payee`` (None: unknown)."""
+        for entry in self.wallets.values():
+            if entry.wallet_id == str(payee) and entry.certificate is not None:
+                return base64.b64decode(entry.certificate)
+        return None
 
     def se_path(self, name: str) -> Path:
         """The sealed secure-element file of wallet ``name``."""
@@ -550,7 +573,7 @@ def _check_config(config: NetworkConfig, path: Path) -> None:
     """Refuse a config whose values (not just types) cannot be right."""
     try:
         Currency.of(config.currency)
-        SignatureAlgorithm.from_name(config.algorithm)
+        config.params  # noqa: B018  (the algorithms, and a migration's direction)
         base64.b64decode(config.root_certificate, validate=True)
     except (ValueError, OffcashError) as exc:
         raise CliRefusal(f"{path}: {exc}") from None

@@ -1,10 +1,13 @@
-"""``offcash network init``: a pilot network in a folder.
+"""``offcash network init|migrate``: a pilot network in a folder.
 
 Theory of operation: the settlement service creates the ledger (SQLite in the folder unless
 ``--db`` says otherwise) with the central bank's root CA and one CA per bank; the CLI then
 writes the network config (currency, algorithm, database URL, banks, the root certificate, the
 lost-device claim window, a random operator token for ``offcash serve``) that every later
-command, online or offline, reads from the folder.
+command, online or offline, reads from the folder. ``migrate`` moves the network to ML-DSA
+(docs/PROTOCOL.md, "Algorithm migration"): the ledger makes the new CAs, then the config names
+the new algorithm and root and keeps the old algorithm until its certificates' end; each
+wallet follows, and re-keys, at its next ``wallet sync``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from offcash.cli import output, service
+from offcash.cli.common import open_network
 from offcash.cli.config import (
     CONFIG_FILE,
     LEDGER_FILE,
@@ -98,6 +102,30 @@ def init(
     return Network.create(root, config)
 
 
+def migrate(net: Network, algorithm: str) -> Network:
+    """Move ``net`` to ``algorithm`` (an ML-DSA one): new CAs in the ledger, then the config
+    (``ALGORITHM_NOT_ALLOWED`` for a downgrade or a second migration)."""
+    try:
+        alg = SignatureAlgorithm.from_name(algorithm)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    with output.progress(f"Moving the network to {alg.short}: new root and bank CAs..."):
+        ledger = service.open_ledger(net.db_url, net.config.claim_window)
+        try:
+            params = ledger.migrate(alg, now())
+            root = ledger.authorities.central_bank.certificate_der
+        finally:
+            ledger.close()
+    with net.update():
+        c = net.config
+        c.algorithm = params.algorithm.short
+        c.root_certificate = base64.b64encode(root).decode()
+        c.legacy_algorithm = None if params.legacy is None else params.legacy.short
+        c.legacy_until = params.legacy_until
+        net.save_config()
+    return net
+
+
 @dataclass(frozen=True)
 class HsmOption:
     """``network init --hsm``: the PKCS#11 module, token label and PIN file for the CA keys."""
@@ -130,6 +158,8 @@ def describe(net: Network) -> dict[str, Any]:
         "network": str(net.root),
         "currency": c.currency,
         "algorithm": c.algorithm,
+        "legacy_algorithm": c.legacy_algorithm,
+        "legacy_until": c.legacy_until,
         "central_bank": c.central_bank,
         "banks": c.banks,
         "db_url": redact_url(net.db_url),
@@ -198,5 +228,32 @@ def init_cmd(
             f"{r['central_bank']} with {', '.join(r['banks'])}"
         )
         output.say(f"Next: export OFFCASH_NETWORK={r['network']}")
+
+    output.emit(r, as_json, render)
+
+
+@app.command("migrate")
+def migrate_cmd(
+    ctx: typer.Context,
+    alg: Annotated[
+        str, typer.Option("--alg", help="The post-quantum algorithm: ml-dsa-44 or ml-dsa-65.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Move the network to ML-DSA: new root and bank CAs; wallets certified under the old
+    algorithm are accepted until their certificates expire and re-key at their next sync."""
+    r = describe(migrate(open_network(ctx), alg))
+    output.say(
+        "Warning: the new CA keys are stored unencrypted in the ledger database (no PKCS#11 "
+        "mechanism holds ML-DSA keys yet).",
+        stderr=True,
+    )
+
+    def render(r: dict[str, Any]) -> None:
+        output.say(
+            f"Network {r['network']} moved from {r['legacy_algorithm']} to {r['algorithm']}; "
+            f"{r['legacy_algorithm']} certificates are accepted until {r['legacy_until']} "
+            "(epoch seconds). Each wallet re-keys at its next `wallet sync`."
+        )
 
     output.emit(r, as_json, render)

@@ -22,8 +22,10 @@ import typer
 from offcash.cli import output
 from offcash.cli.common import Json, PinFile, open_network
 from offcash.cli.config import CliRefusal, Network, now, read_pin
+from offcash.crypto.trust import TrustStore
+from offcash.domain.ids import WalletId
 from offcash.encoding import sealed
-from offcash.errors import DecodeError
+from offcash.errors import DecodeError, VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -80,8 +82,9 @@ def pay(
 ) -> dict[str, Any]:
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name).
     ``confirm``, given what a request asks (``request_details``), may decline: nothing is
-    signed then. A payment answering a request that carries the payee's key is sealed for it,
-    unless ``encrypt`` is False."""
+    signed then. A payment is sealed for the payee's key, unless ``encrypt`` is False: the key
+    its request carries, or for a one-way payment the key bound to the payee's certificate (if
+    the registry holds one and it verifies)."""
     entry = net.wallet(payer)
     if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
         state = "reported lost and refunded" if entry.refunded else "reported lost"
@@ -99,7 +102,10 @@ def pay(
             mode = "request"
         else:
             assert to is not None and amount is not None  # checked by the command
-            data = se.pay_to(net.resolve_payee(to), net.money(amount).minor, now(), reference)
+            payee = net.resolve_payee(to)
+            if encrypt:
+                seal_for = _certified_key(se.trust, net.certificate_of(payee), payee)
+            data = se.pay_to(payee, net.money(amount).minor, now(), reference)
             mode = "one-way"
         status = se.status(now())
     p = m.parse_payment(data)
@@ -116,6 +122,24 @@ def pay(
         "encrypted": seal_for is not None,
         **_deliver(data if seal_for is None else sealed.seal(data, seal_for), out, as_json),
     }
+
+
+def _certified_key(trust: TrustStore, certificate: bytes | None, payee: WalletId) -> bytes | None:
+    """The KEM key bound to ``payee``'s certificate, once the certificate verifies against the
+    payer's trust store and names ``payee`` (None if there is no such certificate or key)."""
+    if certificate is None:
+        return None
+    try:
+        cert = trust.wallet_certificate(certificate, None)
+    except VerificationError:
+        return None  # a stale directory entry (e.g. from before a migration): in the clear
+    if cert.wallet_id != payee or cert.encryption_key is None:
+        return None
+    try:
+        sealed.check_public_key(cert.encryption_key)
+    except ValueError:
+        return None
+    return cert.encryption_key
 
 
 def request_details(net: Network, req: m.PaymentRequest) -> dict[str, Any]:
@@ -239,7 +263,9 @@ def pay_cmd(
     no_encrypt: Annotated[
         bool,
         typer.Option(
-            "--no-encrypt", help="Do not seal the payment for the payee's key (its request's)."
+            "--no-encrypt",
+            help="Do not seal the payment for the payee's key (its request's, or for --to the "
+            "one its certificate binds).",
         ),
     ] = False,
     pin_file: PinFile = None,
@@ -249,8 +275,9 @@ def pay_cmd(
 
     With --request, the amount, the payee (name and wallet id) and the reference are shown
     and, on a terminal, confirmed first (--yes skips the question). A request carries the
-    payee's encryption key: the payment is then sealed for the payee, so that whoever carries
-    it (chat, mail, a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
+    payee's encryption key, and so does the certificate of a payee this folder knows (for
+    --to): the payment is then sealed for the payee, so that whoever carries it (chat, mail,
+    a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
     if (request_file is None) == (to is None):
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:

@@ -32,7 +32,7 @@ from offcash.domain.ids import WalletId
 from offcash.errors import ServiceUnavailable
 from offcash.protocol import messages as m
 from offcash.se.log import Entry
-from offcash.wallet.settlement import AnomalyAnswer, EnrollmentAnswer, Operations
+from offcash.wallet.settlement import AnomalyAnswer, EnrollmentAnswer, NetworkInfo, Operations
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) and httpx load only for commands that use them
     from offcash.api.client import Client
@@ -130,6 +130,10 @@ class Service:
     def redeem_unload(self, request: bytes, now: int) -> int:
         """Credit an SE-signed unload request to the owner's account; the amount credited."""
         return int(self.ledger.unload(request, now))
+
+    def network(self) -> NetworkInfo:
+        """The network's parameters and trust anchors, as the ledger holds them."""
+        return self.ledger.network()
 
     def sync(
         self, name: str, report: bytes, entries: list[Entry], csr: bytes, now: int

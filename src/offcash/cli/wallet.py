@@ -15,6 +15,7 @@ The offline payment commands of the same group live in ``offcash.cli.payments``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import sys
 from pathlib import Path
@@ -90,7 +91,13 @@ def create(
                 net.drop_card(name)
             raise
         net.wallets[name] = WalletEntry(
-            name, str(enrolment.wallet_id), bank, owner, se=se_kind, reader=reader
+            name,
+            str(enrolment.wallet_id),
+            bank,
+            owner,
+            se=se_kind,
+            reader=reader,
+            certificate=base64.b64encode(enrolment.certificate).decode(),
         )
     r = show(net, name, pin=pin)
     return r if puk is None else {**r, "puk": puk}
@@ -129,8 +136,11 @@ def _synced_first(net: Network, name: str, pin: str, server: str | None) -> None
     """Sync wallet ``name`` if its log holds entries the ledger has not seen: the ledger pays
     out (unload) and funds up to the certified maximum balance only what it can account for
     from the wallet's synced history (docs/SETTLEMENT.md), so an honest wallet that received
-    or paid offline since its last sync would be refused until it syncs."""
-    if net.open_se(name, pin).status(now()).log_entries:
+    or paid offline since its last sync would be refused until it syncs. A wallet that has not
+    followed an algorithm migration syncs too (and re-keys): it could not check the new bank's
+    voucher."""
+    se = net.open_se(name, pin)
+    if se.status(now()).log_entries or se.params != net.config.params:
         sync(net, name, pin=pin, server=server)
 
 
@@ -214,6 +224,11 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
     """Upload wallet ``name``'s log; apply the acknowledgement and the renewed certificate."""
     svc = service.connect(net, server)
     with net.se(name, pin) as se:  # a payment made between upload and ack would be dropped
+        if se.params != net.config.params:  # the network migrated: follow, re-key at this sync
+            info = svc.network()
+            if info.new_with_old is None or info.params != net.config.params:
+                raise CliRefusal("the network's config and its ledger disagree on the algorithm")
+            se.migrate(info.params, info.root, info.new_with_old, info.bank_certificates)
         t = now()
         upload = se.sync_upload(t)
         with output.progress(f"Settling {name}'s {output.log_entries(len(upload.entries))}..."):
@@ -231,6 +246,8 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         # Applied at the time the answer came back: a server dates the renewed certificate
         # with its own clock, which may have ticked since ``t``.
         se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
+    with net.update():  # the renewed certificate (and its KEM key) for payers to seal with
+        net.wallet(name).certificate = base64.b64encode(result.certificate).decode()
     return {
         **show(net, name, pin=pin),
         "uploaded_entries": len(upload.entries),

@@ -25,17 +25,26 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from offcash.crypto.algorithms import PrivateKey, PublicKey, algorithm_of
+from offcash.crypto.algorithms import PrivateKey, PublicKey, algorithm_of, sign, spki, verify
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.x509sign import sign_certificate, sign_crl
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
-from offcash.encoding import cbor
+from offcash.encoding import cbor, sealed
 from offcash.encoding.fields import Field, read, uint
 from offcash.errors import DecodeError
 
 #: OID of the WalletPolicy extension (a UUID-derived OID under 2.25, ITU-T X.667).
 WALLET_POLICY_OID = x509.ObjectIdentifier("2.25.166370285791478513092418765421860617001")
+#: OID of the KeyRollover CSR extension (UUID-derived, under 2.25): the old key's signature
+#: over ``ROLLOVER_CONTEXT`` and the new key's SubjectPublicKeyInfo (algorithm migration).
+KEY_ROLLOVER_OID = x509.ObjectIdentifier("2.25.299462016813785283468990474542950219425")
+#: OID of the EncryptionKey extension (UUID-derived, under 2.25), in a CSR and in the wallet
+#: certificate the bank copies it into: the SE's KEM public key (``offcash.encoding.sealed``),
+#: so a payer who holds the payee's certificate seals one-way payments for it.
+ENCRYPTION_KEY_OID = x509.ObjectIdentifier("2.25.256810669607034826210291007689121365202")
+#: What the old key signs, before the new key's SPKI, to hand the wallet over to the new key.
+ROLLOVER_CONTEXT = b"offcash key rollover v1\x00"
 DEFAULT_WALLET_VALIDITY = dt.timedelta(days=7)
 #: Wallet certificates start this long before their issue time, so a wallet whose clock is a
 #: little behind the bank's accepts the certificate it just received and pays under it.
@@ -56,8 +65,13 @@ def _utc(epoch: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def _name(common_name: str, generation: str | None = None) -> x509.Name:
+    """``CN=common_name``; a CA made by an algorithm migration also carries a
+    ``generationQualifier`` naming its algorithm, so its name differs from the old CA's."""
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if generation is not None:
+        attributes.append(x509.NameAttribute(NameOID.GENERATION_QUALIFIER, generation))
+    return x509.Name(attributes)
 
 
 def _serial() -> int:
@@ -76,7 +90,7 @@ def common_name(name: x509.Name) -> str:
 
 
 def _ca_certificate(
-    subject: str,
+    subject: x509.Name,
     issuer: x509.Certificate | None,
     public_key: PublicKey,
     signing_key: SigningKey,
@@ -86,8 +100,8 @@ def _ca_certificate(
     signer = as_signer(signing_key)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer.subject if issuer else _name(subject))
+        .subject_name(subject)
+        .issuer_name(issuer.subject if issuer else subject)
         .public_key(public_key)
         .serial_number(_serial())
         .not_valid_before(_utc(now))
@@ -107,22 +121,83 @@ def _ca_certificate(
     return sign_certificate(builder, signer)
 
 
-def issue_root(key: SigningKey, name: str, now: int) -> x509.Certificate:
+def issue_root(
+    key: SigningKey, name: str, now: int, generation: str | None = None
+) -> x509.Certificate:
     """The central bank's self-signed root CA certificate (path length 1: banks below it)."""
-    return _ca_certificate(name, None, as_signer(key).public_key(), key, 1, now)
+    return _ca_certificate(_name(name, generation), None, as_signer(key).public_key(), key, 1, now)
 
 
 def issue_bank(
-    root_key: SigningKey, root: x509.Certificate, bank_public_key: PublicKey, name: str, now: int
+    root_key: SigningKey,
+    root: x509.Certificate,
+    bank_public_key: PublicKey,
+    name: str,
+    now: int,
+    generation: str | None = None,
 ) -> x509.Certificate:
     """A bank's intermediate CA certificate, signed by the root (path length 0)."""
-    return _ca_certificate(name, root, bank_public_key, root_key, 0, now)
+    return _ca_certificate(_name(name, generation), root, bank_public_key, root_key, 0, now)
 
 
-def make_csr(key: PrivateKey) -> bytes:
-    """A DER CSR proving possession of ``key`` (made inside the secure element)."""
+def cross_certify(
+    issuer_key: SigningKey, issuer: x509.Certificate, subject: x509.Certificate, now: int
+) -> x509.Certificate:
+    """``subject`` root's key and name certified by the ``issuer`` root (path length 1): the
+    NewWithOld (issuer old, subject new) and OldWithNew (the reverse) certificates of a root
+    key update (RFC 4210 section 4.4)."""
+    public_key: PublicKey = subject.public_key()  # type: ignore[assignment]
+    return _ca_certificate(subject.subject, issuer, public_key, issuer_key, 1, now)
+
+
+def make_csr(
+    key: PrivateKey, previous: PrivateKey | None = None, encryption_key: bytes | None = None
+) -> bytes:
+    """A DER CSR proving possession of ``key`` (made inside the secure element). With
+    ``previous`` (the key the wallet is certified for), it carries the KeyRollover extension:
+    ``previous``'s signature handing the wallet over to ``key``; with ``encryption_key`` (the
+    SE's KEM public key), the EncryptionKey extension the bank copies into the certificate."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(_name("offcash wallet"))
+    if encryption_key is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(ENCRYPTION_KEY_OID, encryption_key), critical=False
+        )
+    if previous is not None:
+        handover = sign(previous, ROLLOVER_CONTEXT + spki(key.public_key()))
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(KEY_ROLLOVER_OID, handover), critical=False
+        )
     return der_csr(builder.sign(key, algorithm_of(key).x509_hash()))
+
+
+def csr_encryption_key(csr_der: bytes) -> bytes | None:
+    """The KEM public key a CSR (already checked by ``csr_public_key``) asks to have bound to
+    the wallet, or None; ``DecodeError`` if it is not one a payment can be sealed for."""
+    try:
+        csr = x509.load_der_x509_csr(csr_der)
+        value: bytes = csr.extensions.get_extension_for_oid(ENCRYPTION_KEY_OID).value.value  # type: ignore[attr-defined]
+    except x509.ExtensionNotFound:
+        return None
+    except (ValueError, TypeError) as exc:
+        raise DecodeError("csr", f"not a usable CSR: {exc}") from None
+    try:
+        sealed.check_public_key(value)
+    except ValueError as exc:
+        raise DecodeError("csr.encryption_key", str(exc)) from None
+    return value
+
+
+def csr_rollover(csr_der: bytes, previous: PublicKey) -> bool:
+    """Whether ``csr_der`` (already checked by ``csr_public_key``) carries a KeyRollover
+    signature by ``previous`` over its key."""
+    try:
+        csr = x509.load_der_x509_csr(csr_der)
+        value = csr.extensions.get_extension_for_oid(KEY_ROLLOVER_OID).value
+        handover = value.value  # type: ignore[attr-defined]
+        new_key: PublicKey = csr.public_key()  # type: ignore[assignment]
+    except (ValueError, TypeError, x509.ExtensionNotFound):
+        return False
+    return verify(previous, handover, ROLLOVER_CONTEXT + spki(new_key))
 
 
 def der_csr(csr: x509.CertificateSigningRequest) -> bytes:
@@ -176,9 +251,11 @@ def issue_wallet(
     counter_base: int,
     now: int,
     validity: dt.timedelta = DEFAULT_WALLET_VALIDITY,
+    encryption_key: bytes | None = None,
 ) -> x509.Certificate:
     """A short-lived wallet certificate for ``public_key`` (proven by its CSR: see
-    ``csr_public_key``), with its policy, valid from ``CERTIFICATE_BACKDATE`` before ``now``
+    ``csr_public_key``), with its policy (and the SE's KEM public key, checked by
+    ``csr_encryption_key``, if given), valid from ``CERTIFICATE_BACKDATE`` before ``now``
     until ``validity`` after it."""
     builder = (
         x509.CertificateBuilder()
@@ -198,6 +275,10 @@ def issue_wallet(
             critical=False,
         )
     )
+    if encryption_key is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(ENCRYPTION_KEY_OID, encryption_key), critical=False
+        )
     return sign_certificate(builder, as_signer(bank_key))
 
 

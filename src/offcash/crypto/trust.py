@@ -11,6 +11,13 @@ of the crypto. A verified certificate is kept (``certificate_cache``, keyed by i
 bytes), so a repeat payer's certificate costs only the validity time and CRL checks, which run
 on every use. The certificates are those ``offcash.crypto.pki`` issues, and their
 ``WalletPolicy`` extension is read with its decoder (``pki.decode_policy``).
+
+After an algorithm migration (docs/PROTOCOL.md, "Algorithm migration") the store's root is the
+new (ML-DSA) root, and the old root is trusted through its "OldWithNew" certificate (RFC 4210
+section 4.4: the old root's key certified by the new root, a CA with path length 1), which
+travels in the list of bank certificates: the old banks, and so the wallet certificates they
+issued before the migration, validate under it. ``roll_over`` is how a holder of only the old
+root learns the new one: through the "NewWithOld" certificate the old root signed.
 """
 
 from __future__ import annotations
@@ -24,16 +31,26 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from offcash.crypto import der as der_reader
-from offcash.crypto.algorithms import PublicKey, SignatureAlgorithm, algorithm_of
-from offcash.crypto.pki import WALLET_POLICY_OID, common_name, decode_policy, der
+from offcash.crypto.algorithms import PublicKey, SignatureAlgorithm, algorithm_of, spki
+from offcash.crypto.pki import (
+    ENCRYPTION_KEY_OID,
+    WALLET_POLICY_OID,
+    common_name,
+    decode_policy,
+    der,
+)
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
 from offcash.errors import DecodeError, Rejection, VerificationError
 
 #: The WalletPolicy OID's content octets, as ``der_reader`` keys extensions.
 _WALLET_POLICY = der_reader.encode_oid(WALLET_POLICY_OID.dotted_string)
+#: The EncryptionKey OID's content octets (the SE's KEM public key, read but not checked).
+_ENCRYPTION_KEY = der_reader.encode_oid(ENCRYPTION_KEY_OID.dotted_string)
 #: The extensions a wallet certificate check understands (any other may not be critical).
-_UNDERSTOOD = frozenset({der_reader.BASIC_CONSTRAINTS, der_reader.KEY_USAGE, _WALLET_POLICY})
+_UNDERSTOOD = frozenset(
+    {der_reader.BASIC_CONSTRAINTS, der_reader.KEY_USAGE, _WALLET_POLICY, _ENCRYPTION_KEY}
+)
 #: BasicConstraints of an end entity: cA absent (FALSE) and no path length, its only DER.
 _END_ENTITY = b"\x30\x00"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -59,6 +76,9 @@ class WalletCertificate:
     algorithm: SignatureAlgorithm
     limits: Limits
     counter_base: int
+    #: the SE's KEM public key the bank bound to the wallet (EncryptionKey extension), or None:
+    #: a payer seals one-way payments for it (``offcash.encoding.sealed`` checks it then)
+    encryption_key: bytes | None = None
 
 
 def _is_ca(cert: x509.Certificate, path_length: int) -> bool:
@@ -100,6 +120,8 @@ class TrustStore:
 
     root: x509.Certificate
     algorithm: SignatureAlgorithm
+    #: The old roots trusted through their OldWithNew certificates, by subject (DER).
+    anchors: dict[bytes, x509.Certificate] = field(default_factory=dict)
     banks: dict[bytes, x509.Certificate] = field(default_factory=dict)
     crls: dict[bytes, x509.CertificateRevocationList] = field(default_factory=dict)
     #: Verified wallet certificates kept (0 disables the cache; benchmarks measure both).
@@ -127,19 +149,33 @@ class TrustStore:
                 Rejection.BAD_CERTIFICATE, "root is not a CA with path length 1"
             )
         store = cls(root=root, algorithm=alg)
-        for bank in bank_ders:
+        subject = root.subject.public_bytes()
+        ders = list(
+            bank_ders
+        )  # the root's own certificates first: an OldWithNew precedes its banks
+        for bank in sorted(ders, key=lambda d: _issuer_of(d) != subject):
             store.add_bank(bank)
         for crl in crl_ders:
             store.add_crl(crl)
         return store
 
     def add_bank(self, bank_der: bytes) -> x509.Certificate:
-        """Validate a bank CA certificate against the root and trust it."""
+        """Validate a bank CA certificate against the root (or an old root the root certified)
+        and trust it; an OldWithNew certificate (the root certifying an old root's key, path
+        length 1) makes that old root an anchor."""
         try:
             bank = x509.load_der_x509_certificate(bank_der)
-            bank.verify_directly_issued_by(self.root)
+            issuer_name = bank.issuer.public_bytes()
+            own = issuer_name == self.root.subject.public_bytes()
+            bank.verify_directly_issued_by(self.root if own else self.anchors[issuer_name])
         except Exception as exc:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, f"bank CA: {exc}") from None
+        if own and _is_ca(bank, 1):
+            subject = bank.subject.public_bytes()
+            if subject == self.root.subject.public_bytes():
+                raise VerificationError(Rejection.BAD_CERTIFICATE, "the root certifies itself")
+            self.anchors[subject] = bank
+            return bank
         if not _is_ca(bank, 0):
             raise VerificationError(
                 Rejection.BAD_CERTIFICATE, "bank is not a CA with path length 0"
@@ -192,8 +228,8 @@ class TrustStore:
         return der(self.root)
 
     def bank_certificates(self) -> list[bytes]:
-        """The DER bank CA certificates held."""
-        return [der(b) for b in self.banks.values()]
+        """The DER bank CA certificates held (and the OldWithNew certificates, first)."""
+        return [der(b) for b in [*self.anchors.values(), *self.banks.values()]]
 
     def crl_ders(self) -> list[bytes]:
         """The DER CRLs held."""
@@ -201,12 +237,14 @@ class TrustStore:
 
     def crl_numbers(self) -> list[tuple[str, int]]:
         """``(bank, crl_number)`` of each CRL held, by bank name."""
-        return sorted(
-            (
-                common_name(c.issuer),
-                c.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
-            )
-            for c in self.crls.values()
+        return sorted(  # a bank's old and new CAs sign CRLs with the same number: one pair
+            {
+                (
+                    common_name(c.issuer),
+                    c.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
+                )
+                for c in self.crls.values()
+            }
         )
 
     def wallet_certificate(self, cert_der: bytes, at: int | None) -> WalletCertificate:
@@ -269,6 +307,41 @@ class TrustStore:
         return held
 
 
+def _issuer_of(cert_der: bytes) -> bytes | None:
+    try:
+        return der_reader.certificate_parts(cert_der).issuer
+    except ValueError:
+        return None  # add_bank names the defect
+
+
+def roll_over(old_root: x509.Certificate, new_root_der: bytes, new_with_old_der: bytes) -> bytes:
+    """The new root, once its NewWithOld certificate (RFC 4210 section 4.4: the new root's key
+    certified by ``old_root``) shows that the old root vouches for it; ``VerificationError``
+    otherwise. Only a move from a classical to a post-quantum root is accepted: the reverse
+    (a downgrade) is ``ALGORITHM_NOT_ALLOWED``."""
+    new = TrustStore.create(new_root_der).root
+    try:
+        link = x509.load_der_x509_certificate(new_with_old_der)
+        link.verify_directly_issued_by(old_root)
+        old_alg = algorithm_of(old_root.public_key())  # type: ignore[arg-type]
+        new_alg = algorithm_of(new.public_key())  # type: ignore[arg-type]
+    except Exception as exc:
+        raise VerificationError(Rejection.UNKNOWN_ISSUER, f"NewWithOld: {exc}") from None
+    if (
+        not _is_ca(link, 1)
+        or link.subject != new.subject
+        or spki(link.public_key()) != spki(new.public_key())  # type: ignore[arg-type]
+    ):
+        raise VerificationError(Rejection.BAD_CERTIFICATE, "NewWithOld does not certify the root")
+    if old_alg.post_quantum or not new_alg.post_quantum:
+        raise VerificationError(
+            Rejection.ALGORITHM_NOT_ALLOWED,
+            f"a root moves from a classical algorithm to ML-DSA, not {old_alg.short} to "
+            f"{new_alg.short}",
+        )
+    return new_root_der
+
+
 def _wallet_fields(
     cert: x509.Certificate, cert_der: bytes, parts: der_reader.CertificateParts, issuer: _Issuer
 ) -> WalletCertificate:
@@ -309,4 +382,5 @@ def _wallet_fields(
         algorithm=alg,
         limits=limits,
         counter_base=counter_base,
+        encryption_key=extensions.get(_ENCRYPTION_KEY),
     )

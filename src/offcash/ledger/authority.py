@@ -13,12 +13,19 @@ records which CRL number each wallet received at which sync, which decides wheth
 "held a CRL revoking the payer" when it accepted a payment: an SE proves it only by its own
 signed sync reports (the CRLs it states it holds; an answer sent may never be applied);
 nothing unauthenticated records one.
+
+After an algorithm migration (``migrate``) the old root and bank CAs stay, renamed
+``<name>#<algorithm>`` (``retired_name``): they issue nothing more, but a bank's old CA re-signs
+its CRL with the same list and number as its new CA at every revocation, so a wallet certified
+under the old algorithm is revoked until its certificate expires. The root's OldWithNew and
+NewWithOld certificates (RFC 4210 section 4.4) are kept in ``meta``.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from cryptography import x509
@@ -26,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey
+from offcash.crypto.algorithms import PrivateKey, algorithm_of
 from offcash.crypto.signer import KeySigner, SigningKey
 from offcash.domain.ids import WalletId
 from offcash.issuance import Bank, CentralBank
@@ -35,6 +42,13 @@ from offcash.ledger.errors import NotFound
 
 #: How a stored key reference starts (a PKCS#8 DER key starts with a SEQUENCE tag, 0x30).
 HSM_REFERENCE = b"pkcs11:"
+#: What separates a retired CA's name from its algorithm (bank names may not contain it).
+RETIRED = "#"
+
+
+def retired_name(name: str, algorithm: str) -> str:
+    """The name a CA is kept under once an algorithm migration retired it."""
+    return f"{name}{RETIRED}{algorithm}"
 
 
 def key_der(key: SigningKey) -> bytes:
@@ -69,11 +83,22 @@ class Authorities:
 
     central_bank: CentralBank
     banks: dict[str, Bank]
+    #: After an algorithm migration: each bank's old CA, by bank name.
+    legacy_banks: dict[str, Bank] = field(default_factory=dict)
+    #: After an algorithm migration: the old root certified by the new (trusts old wallets).
+    old_with_new: bytes | None = None
+    #: After an algorithm migration: the new root certified by the old (for old devices).
+    new_with_old: bytes | None = None
 
     @property
     def bank_ders(self) -> list[bytes]:
-        """The bank CA certificates, DER, in name order."""
-        return [self.banks[n].certificate_der for n in sorted(self.banks)]
+        """The bank CA certificates, DER, in name order; after a migration the OldWithNew
+        certificate first and the old banks' CAs after the new ones."""
+        link = [] if self.old_with_new is None else [self.old_with_new]
+        new = [self.banks[n].certificate_der for n in sorted(self.banks)]
+        return (
+            link + new + [self.legacy_banks[n].certificate_der for n in sorted(self.legacy_banks)]
+        )
 
     def bank(self, name: str) -> Bank:
         """The bank CA called ``name``."""
@@ -107,16 +132,63 @@ def store_bank(conn: Connection, bank: Bank) -> None:
 def load(conn: Connection) -> Authorities:
     """Load the central bank and the bank CAs."""
     rows = conn.execute(sa.select(s.authorities)).all()
-    root = [r for r in rows if r.is_root]
+    root = [r for r in rows if r.is_root and RETIRED not in r.name]
     if not root:
         raise NotFound("the ledger has no central bank yet")
     cb = CentralBank(_key(root[0].key_der), x509.load_der_x509_certificate(root[0].cert_der))
-    banks = {
-        r.name: Bank(_key(r.key_der), x509.load_der_x509_certificate(r.cert_der))
-        for r in rows
-        if not r.is_root
-    }
-    return Authorities(cb, banks)
+    banks, legacy = {}, {}
+    for r in rows:
+        if r.is_root:
+            continue
+        bank = Bank(_key(r.key_der), x509.load_der_x509_certificate(r.cert_der))
+        if RETIRED in r.name:
+            legacy[r.name.split(RETIRED)[0]] = bank
+        else:
+            banks[r.name] = bank
+    links = dict(
+        conn.execute(
+            sa.select(s.meta.c.key, s.meta.c.value).where(
+                s.meta.c.key.in_(["old_with_new", "new_with_old"])
+            )
+        ).all()
+    )
+    old_with_new, new_with_old = (
+        base64.b64decode(links[k]) if k in links else None for k in ("old_with_new", "new_with_old")
+    )
+    return Authorities(cb, banks, legacy, old_with_new, new_with_old)
+
+
+def migrate(
+    conn: Connection,
+    auth: Authorities,
+    central_bank: CentralBank,
+    banks: Iterable[Bank],
+    links: tuple[bytes, bytes],
+    algorithm: str,
+) -> None:
+    """Retire the CAs (renamed ``retired_name``) and record the new root and bank CAs of an
+    algorithm migration, with the root's ``(new_with_old, old_with_new)`` certificates. A
+    new bank CA continues its bank's CRL numbers."""
+    a = s.authorities
+    numbers = crl_numbers(conn)
+    for name in [pki.common_name(auth.central_bank.certificate.subject), *auth.banks]:
+        conn.execute(
+            sa.update(a).where(a.c.name == name).values(name=retired_name(name, algorithm))
+        )
+    store_root(conn, central_bank)
+    for bank in banks:
+        store_bank(conn, bank)
+        conn.execute(
+            sa.update(a).where(a.c.name == bank.name).values(crl_number=numbers[bank.name])
+        )
+    new_with_old, old_with_new = links
+    conn.execute(
+        sa.insert(s.meta),
+        [
+            {"key": "new_with_old", "value": base64.b64encode(new_with_old).decode()},
+            {"key": "old_with_new", "value": base64.b64encode(old_with_new).decode()},
+        ],
+    )
 
 
 def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank: str) -> None:
@@ -149,7 +221,8 @@ _CRLS = (
 
 def crl_numbers(conn: Connection) -> dict[str, int]:
     """Each bank's current CRL number (0: no CRL yet)."""
-    return {r[0]: int(r[1]) for r in conn.execute(_CRL_NUMBERS).all()}
+    rows = conn.execute(_CRL_NUMBERS).all()
+    return {r[0]: int(r[1]) for r in rows if RETIRED not in r[0]}
 
 
 _CRL_NUMBERS = sa.select(s.authorities.c.name, s.authorities.c.crl_number).where(
@@ -271,6 +344,15 @@ def revoke(conn: Connection, auth: Authorities, wallet: WalletId, bank: str, now
         .where(s.revocations.c.bank == bank, s.revocations.c.not_after >= now)
         .order_by(s.revocations.c.serial)
     ).all()
-    crl = auth.bank(bank).crl([(int(x), int(t)) for x, t in listed], int(number), now)
+    pairs = [(int(x), int(t)) for x, t in listed]
+    crl = auth.bank(bank).crl(pairs, int(number), now)
     conn.execute(sa.update(a).where(a.c.name == bank).values(crl_der=crl))
+    old = auth.legacy_banks.get(bank)
+    if old is not None:  # the old CA's certificates may still be valid: the same list, signed
+        retired = retired_name(bank, algorithm_of(old.certificate.public_key()).short)  # type: ignore[arg-type]
+        conn.execute(
+            sa.update(a)
+            .where(a.c.name == retired)
+            .values(crl_number=number, crl_der=old.crl(pairs, int(number), now))
+        )
     return crl

@@ -21,8 +21,8 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
-from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
@@ -31,26 +31,19 @@ from offcash.ledger.settle import Spend
 
 #: Batches verified ahead of the one being written.
 DEPTH = 2
-_TrustKey = tuple[bytes, tuple[bytes, ...], str, str, int, int]
+_TrustKey = tuple[bytes, tuple[bytes, ...], tuple[Any, ...]]
 _worker: dict[str, object] = {}
 
 
 def trust_key(root: bytes, banks: Iterable[bytes], params: NetworkParams) -> _TrustKey:
     """What a worker needs to rebuild the trust store and parameters (picklable)."""
-    return (
-        root,
-        tuple(banks),
-        params.currency,
-        params.algorithm.short,
-        params.max_payment_age,
-        params.clock_skew,
-    )
+    return (root, tuple(banks), tuple(params.to_cbor()))
 
 
 def _init(key: _TrustKey) -> None:
-    root, banks, currency, alg, age, skew = key
+    root, banks, params = key
     _worker["trust"] = checks.settlement_trust(root, list(banks))
-    _worker["params"] = NetworkParams(currency, SignatureAlgorithm.from_name(alg), age, skew)
+    _worker["params"] = NetworkParams.from_cbor(list(params), "params")
 
 
 def _redeemable(chunk: list[bytes], terminal: bytes, now: int) -> list[Spend | checks.Refused]:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
-from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
+from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_encryption_key, csr_public_key
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
@@ -228,8 +228,43 @@ class LedgerService:
         self._tx(lambda conn: self._add_bank(conn, bank))
         self._auth = self._trust = None
 
+    def migrate(self, algorithm: SignatureAlgorithm, now: int) -> NetworkParams:
+        """Move the network to ``algorithm`` (docs/PROTOCOL.md, "Algorithm migration"): a new
+        root and a new CA per bank of that algorithm, the old ones kept (for their CRLs) but
+        issuing nothing more, and the parameters' ``legacy_until`` set to the end of the last
+        old-algorithm certificate issued, so old wallets are accepted until their certificates
+        expire and re-key at their next sync. Only a classical network moves, and only to
+        ML-DSA (``ALGORITHM_NOT_ALLOWED``)."""
+        auth, params = self.authorities, self.params
+        c = s.certificates
+
+        def go(conn: Connection) -> NetworkParams:
+            last = conn.execute(sa.select(sa.func.max(c.c.not_after))).scalar()
+            migrated = params.migrate(algorithm, max(now, int(last or 0)))
+            root, new_with_old, old_with_new = auth.central_bank.migrate(algorithm, now)
+            banks = [root.certify_bank(name, now) for name in sorted(auth.banks)]
+            old = params.algorithm.short
+            authority.migrate(conn, auth, root, banks, (new_with_old, old_with_new), old)
+            conn.execute(
+                sa.update(s.meta).where(s.meta.c.key == "algorithm").values(value=algorithm.short)
+            )
+            conn.execute(
+                sa.insert(s.meta),
+                [
+                    {"key": "legacy_algorithm", "value": old},
+                    {"key": "legacy_until", "value": str(migrated.legacy_until)},
+                ],
+            )
+            return migrated
+
+        migrated = self._tx(go)
+        self._auth = self._trust = self._params = None  # the verifier pool follows (its key)
+        return migrated
+
     @staticmethod
     def _add_bank(conn: Connection, bank: Bank) -> None:
+        if authority.RETIRED in bank.name:
+            raise Conflict(f"a bank name may not contain {authority.RETIRED!r}")
         if conn.execute(sa.select(s.authorities).where(s.authorities.c.name == bank.name)).first():
             raise Conflict(f"bank {bank.name!r} exists")
         authority.store_bank(conn, bank)
@@ -354,6 +389,7 @@ class LedgerService:
         lim = limits or DEFAULT_LIMITS
         auth = self.authorities  # load outside the transaction: SQLite allows one writer
         public_key = csr_public_key(csr)  # checked once, outside the transaction
+        kem = csr_encryption_key(csr)
         if algorithm_of(public_key) is not self.params.algorithm:
             raise VerificationError(
                 Rejection.ALGORITHM_NOT_ALLOWED,
@@ -366,7 +402,9 @@ class LedgerService:
         def certify(conn: Connection) -> bytes:
             wid = WalletId.random()
             _, bank = self._account(conn, account)
-            cert = auth.bank(bank).certify_key(public_key, wid, lim, 0, now, self.wallet_validity)
+            cert = auth.bank(bank).certify_key(
+                public_key, wid, lim, 0, now, self.wallet_validity, kem
+            )
             conn.execute(
                 sa.insert(s.wallets).values(
                     id=wid.raw,
@@ -632,7 +670,9 @@ class LedgerService:
     def network(self) -> NetworkInfo:
         """The network parameters and trust anchors a new wallet needs."""
         a = self.authorities
-        return NetworkInfo(self.params, a.central_bank.certificate_der, list(a.bank_ders))
+        return NetworkInfo(
+            self.params, a.central_bank.certificate_der, list(a.bank_ders), a.new_with_old
+        )
 
     def trust_material(self, wallet: WalletId | None, now: int) -> TrustMaterial:
         """Root, bank CAs and current CRLs; recorded as delivered to ``wallet`` if it is a
@@ -742,11 +782,14 @@ def _load_params(conn: Connection) -> NetworkParams:
     rows = {k: v for k, v in conn.execute(sa.select(s.meta.c.key, s.meta.c.value)).all()}
     if not rows:
         raise NotFound("the ledger has no network yet")
+    legacy = rows.get("legacy_algorithm")
     return NetworkParams(
         rows["currency"],
         SignatureAlgorithm.from_name(rows["algorithm"]),
         int(rows["max_payment_age"]),
         int(rows["clock_skew"]),
+        None if legacy is None else SignatureAlgorithm.from_name(legacy),
+        int(rows.get("legacy_until", "0")),
     )
 
 

@@ -23,8 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from offcash.crypto.algorithms import spki
-from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_public_key
+from offcash.crypto.algorithms import PublicKey, algorithm_of, spki
+from offcash.crypto.pki import (
+    DEFAULT_WALLET_VALIDITY,
+    csr_encryption_key,
+    csr_public_key,
+    csr_rollover,
+)
 from offcash.crypto.trust import TrustStore, WalletCertificate
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
@@ -62,6 +67,11 @@ class Upload:
 
     report: m.SyncReport
     signer: WalletCertificate
+    #: the key the renewed certificate is for: the signer's, or after an algorithm migration
+    #: the new key the signer handed the wallet over to (``check_csr``)
+    key: PublicKey
+    #: the SE's KEM public key its CSR asks to bind to the renewed certificate (or None)
+    encryption_key: bytes | None
     entries: list[log.Entry]
     checked: dict[int, reconcile.Checked]
 
@@ -85,8 +95,7 @@ def verify(
     encoding and count, and every payment and unload request in them (an entry that fails keeps
     its error, which ``run`` records)."""
     report, signer = verify_report(report_data, trust=trust, params=params)
-    if spki(csr_public_key(csr)) != spki(signer.public_key):
-        raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
+    key = check_csr(csr, signer, params)
     if report.time > now + params.clock_skew:
         raise VerificationError(Rejection.FROM_THE_FUTURE, "report time")
     if report.currency != params.currency:
@@ -100,7 +109,29 @@ def verify(
             checked[i] = _check(e, trust, params, signer)
         except (VerificationError, DecodeError) as exc:
             checked[i] = exc
-    return Upload(report, signer, entries, checked)
+    return Upload(report, signer, key, csr_encryption_key(csr), entries, checked)
+
+
+def check_csr(csr: bytes, signer: WalletCertificate, params: NetworkParams) -> PublicKey:
+    """The key a sync's CSR asks to certify: the reporting key, or, when the reporting key is
+    of the algorithm the network migrated from, a key of the network's algorithm that the
+    reporting key handed the wallet over to (``pki.csr_rollover``). A wallet on the old
+    algorithm is not renewed under it (``ALGORITHM_NOT_ALLOWED``: it must re-key)."""
+    key = csr_public_key(csr)
+    if spki(key) == spki(signer.public_key):
+        if signer.algorithm is not params.algorithm:
+            raise VerificationError(
+                Rejection.ALGORITHM_NOT_ALLOWED,
+                f"no {signer.algorithm.short} certificate is issued after the migration: re-key",
+            )
+        return key
+    if (
+        signer.algorithm is params.legacy
+        and algorithm_of(key) is params.algorithm
+        and csr_rollover(csr, signer.public_key)
+    ):
+        return key
+    raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
 
 
 def _check(
@@ -181,7 +212,9 @@ def run(
         return SyncResult(None, None, auth.bank_ders, crls, settled, rec.refused, problems)
     bank = auth.bank(wallet.bank)
     _return_expired_vouchers(conn, params, wallet, report.time, now)
-    cert = bank.certify_key(signer.public_key, wid, view.limits, report.counter, now, validity)
+    cert = bank.certify_key(
+        upload.key, wid, view.limits, report.counter, now, validity, upload.encryption_key
+    )
     authority.record_certificate(conn, wid, cert, wallet.bank)
     ack = bank.acknowledge(report, wid, now)
     key = {"k_wallet": wid.raw, "k_seq": report.sync_seq}

@@ -24,6 +24,7 @@ from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
 from offcash.domain.network import NetworkParams
+from offcash.errors import SecureElementError
 from offcash.se.log import Entry
 
 
@@ -101,6 +102,18 @@ class SecureElement(abc.ABC):
     @abc.abstractmethod
     def csr(self) -> bytes:
         """A CSR for the SE's key (generated inside the SE at creation; it never leaves)."""
+
+    def migrate(
+        self,
+        params: NetworkParams,
+        root_certificate: bytes,
+        new_with_old: bytes,
+        bank_certificates: list[bytes],
+    ) -> None:
+        """Follow the network's algorithm migration (docs/PROTOCOL.md, "Algorithm
+        migration"): trust the new root if the old one vouches for it, and make a key of the
+        new algorithm that the next sync certifies. An SE that cannot refuses."""
+        raise SecureElementError("this secure element cannot change its signature algorithm")
 
     @abc.abstractmethod
     def enroll(

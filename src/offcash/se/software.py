@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import PrivateKey, algorithm_of, spki
-from offcash.crypto.trust import TrustStore, WalletCertificate
+from offcash.crypto.trust import TrustStore, WalletCertificate, roll_over
 from offcash.domain.ids import WalletId, new_nonce
 from offcash.domain.network import NetworkParams
 from offcash.encoding.sealed import KemKey, KemSuite
@@ -83,12 +83,20 @@ class SoftwareSecureElement(SecureElement):
         s = SEState.decode(data)
         try:
             key = serialization.load_der_private_key(s.key_der, None)
-            if algorithm_of(key) is not s.params.algorithm:  # type: ignore[arg-type]
+            if algorithm_of(key) not in (s.params.algorithm, s.params.legacy):  # type: ignore[arg-type]
                 raise ValueError("the key is not of the network's algorithm")
+            next_key = (
+                None
+                if s.next_key_der is None
+                else serialization.load_der_private_key(s.next_key_der, None)
+            )
+            if next_key is not None and algorithm_of(next_key) is not s.params.algorithm:  # type: ignore[arg-type]
+                raise ValueError("the next key is not of the network's algorithm")
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise SecureElementError(f"secure element key is unreadable: {exc}") from None
         self._s = s
         self._key: PrivateKey = key  # type: ignore[assignment]
+        self._next_key: PrivateKey | None = next_key  # type: ignore[assignment]
         self._trust = TrustStore.create(s.root, s.banks, s.crls)
         self._cert = (
             None if s.certificate is None else self._trust.wallet_certificate(s.certificate, None)
@@ -142,7 +150,52 @@ class SoftwareSecureElement(SecureElement):
         return self._trust
 
     def csr(self) -> bytes:
-        return pki.make_csr(self._key)
+        kem = None if self._s.encryption_key is None else self._s.encryption_key.public()
+        if self._next_key is not None:  # after a migration: the new key, handed over by the old
+            return pki.make_csr(self._next_key, previous=self._key, encryption_key=kem)
+        return pki.make_csr(self._key, encryption_key=kem)
+
+    def migrate(
+        self,
+        params: NetworkParams,
+        root_certificate: bytes,
+        new_with_old: bytes,
+        bank_certificates: list[bytes],
+    ) -> None:
+        """Follow the network to a new algorithm: trust the new root (its NewWithOld
+        certificate must verify under the root held; a downgrade is ``ALGORITHM_NOT_ALLOWED``),
+        keep this SE's certificate valid through the OldWithNew certificate among
+        ``bank_certificates``, and make a key of the new algorithm, which the next sync
+        certifies (``csr`` hands the wallet over to it). Migrating again to the same
+        parameters changes nothing."""
+        arg.data(root_certificate, "root_certificate")
+        arg.data(new_with_old, "new_with_old")
+        arg.data_list(bank_certificates, "bank_certificates")
+        current = self._s.params
+        if params == current and root_certificate == self._s.root:
+            return
+        expected = current.migrate(params.algorithm, params.legacy_until)
+        if params != expected:
+            raise VerificationError(
+                Rejection.ALGORITHM_NOT_ALLOWED, "the parameters are not this network's migrated"
+            )
+        root = roll_over(self._trust.root, root_certificate, new_with_old)
+        trust = TrustStore.create(root, bank_certificates, [])
+        for crl in self._trust.crl_ders():
+            if trust.knows_issuer_of(crl):
+                trust.add_crl(crl)
+        if self._cert is not None:
+            trust.wallet_certificate(self._cert.der, None)  # still valid under the old root
+        next_key = params.algorithm.generate()
+        self._s.params, self._s.root = params, root
+        self._s.banks, self._s.crls = trust.bank_certificates(), trust.crl_ders()
+        self._s.next_key_der = next_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self._trust, self._next_key = trust, next_key
+        self._commit()
 
     def _install(
         self, certificate: bytes, banks: list[bytes], crls: list[bytes], now: int
@@ -156,7 +209,10 @@ class SoftwareSecureElement(SecureElement):
             if trust.knows_issuer_of(crl):
                 trust.add_crl(crl)
         cert = trust.wallet_certificate(certificate, now)
-        if spki(self._key.public_key()) != spki(cert.public_key):
+        rekeyed = self._next_key is not None and spki(self._next_key.public_key()) == spki(
+            cert.public_key
+        )
+        if not rekeyed and spki(self._key.public_key()) != spki(cert.public_key):
             raise VerificationError(
                 Rejection.BAD_CERTIFICATE, "certificate is not for this SE's key"
             )
@@ -169,6 +225,10 @@ class SoftwareSecureElement(SecureElement):
         self._trust = trust
         self._s.banks = trust.bank_certificates()
         self._s.crls = trust.crl_ders()
+        if rekeyed and self._next_key is not None and self._s.next_key_der is not None:
+            # the new key is certified: the old one is destroyed, it signs nothing more
+            self._key, self._s.key_der = self._next_key, self._s.next_key_der
+            self._next_key, self._s.next_key_der = None, None
         return cert
 
     def enroll(

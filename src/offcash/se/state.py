@@ -3,7 +3,7 @@
 Theory of operation: ``SEState`` is everything a ``SoftwareSecureElement`` holds (key, network
 parameters, trust anchors and CRLs, certificate, balance and counters, the log since the last
 sync, the payee's memory, the vouchers applied, the requests paid, the key payments are sealed
-for). ``encode`` writes it as
+for, the next key after an algorithm migration). ``encode`` writes it as
 deterministic CBOR; ``decode`` reads it back strictly, so a damaged or crafted state file gives a
 ``SecureElementError`` and never another exception. It knows nothing of sealing or files.
 """
@@ -24,10 +24,11 @@ from offcash.se.paid import PaidRequests
 
 #: Log entries an SE holds before it must sync (a capacity, not a bank policy).
 MAX_LOG_ENTRIES = 1024
-_STATE_VERSION = 3
+_STATE_VERSION = 4
 #: Version 1 had no memory of paid requests (item 12), read as an empty one; versions 1 and 2
-#: had no encryption key (item 13), read as none (such an SE asks for unsealed payments).
-_ITEMS = {1: 12, 2: 13, 3: 14}
+#: had no encryption key (item 13), read as none (such an SE asks for unsealed payments);
+#: versions 1 to 3 had no pending key of an algorithm migration (item 14), read as none.
+_ITEMS = {1: 12, 2: 13, 3: 14, 4: 15}
 
 
 @dataclass
@@ -51,6 +52,9 @@ class SEState:
     paid: PaidRequests = field(default_factory=PaidRequests)
     #: The KEM key payers seal payments for (``offcash.encoding.sealed``): suite and secret.
     encryption_key: KemKey | None = None
+    #: After an algorithm migration, the key of the new algorithm (PKCS#8 DER) waiting for its
+    #: certificate: it replaces ``key_der`` at the sync that certifies it.
+    next_key_der: bytes | None = None
 
     def encode(self) -> bytes:
         """The state as deterministic CBOR."""
@@ -72,6 +76,7 @@ class SEState:
                 None
                 if self.encryption_key is None
                 else [self.encryption_key.suite.cose_id, self.encryption_key.secret],
+                self.next_key_der,
             ]
         )
 
@@ -114,6 +119,9 @@ class SEState:
                 },
                 paid=PaidRequests.from_cbor(v[12], "state.paid") if len(v) > 12 else PaidRequests(),
                 encryption_key=_kem_key(v[13]) if len(v) > 13 else None,
+                next_key_der=der(v[14], "state.next_key")
+                if len(v) > 14 and v[14] is not None
+                else None,
             )
         except SecureElementError:
             raise

@@ -22,7 +22,7 @@ from __future__ import annotations
 from offcash.domain.ids import WalletId
 from offcash.errors import LocalError, OffcashError
 from offcash.se.interface import SecureElement, Status
-from offcash.wallet.settlement import Settlement, SyncAnswer
+from offcash.wallet.settlement import NetworkInfo, Settlement, SyncAnswer
 
 
 class RevokedAtSync(LocalError):
@@ -86,6 +86,17 @@ class Wallet:
         the call fails after the SE signed, the next ``sync`` settles the unload."""
         request = self.se.unload(amount, now)
         return self.settlement.unload(request, now)
+
+    def migrate(self, network: NetworkInfo) -> None:
+        """Follow the network's algorithm migration (``network`` from the settlement service):
+        the SE trusts the new root and makes a key of the new algorithm, which the next
+        ``sync`` certifies; until then it pays under its old certificate. ``LocalError`` if the
+        network has not migrated."""
+        if network.new_with_old is None:
+            raise LocalError("the network has not migrated to another algorithm")
+        self.se.migrate(
+            network.params, network.root, network.new_with_old, network.bank_certificates
+        )
 
     def sync(self, now: int) -> SyncAnswer:
         """Settle the SE's log, then apply the acknowledgement and the renewed certificate;

@@ -30,8 +30,12 @@ class NetworkInfo:
     params: NetworkParams
     #: the central bank's root certificate (DER): the one trust anchor
     root: bytes
-    #: the banks' CA certificates (DER), each certified by the root
+    #: the banks' CA certificates (DER), each certified by the root (after an algorithm
+    #: migration, with the OldWithNew certificate and the old banks' CAs)
     bank_certificates: list[bytes]
+    #: after an algorithm migration, the NewWithOld certificate: the old root vouching for the
+    #: new one, what a wallet made before the migration needs to follow it (``Wallet.migrate``)
+    new_with_old: bytes | None = None
 
 
 class EnrollmentAnswer(Protocol):

@@ -1,0 +1,120 @@
+"""`offcash network migrate` end to end: a P-256 network with funded wallets moves to
+ML-DSA-44; a wallet made before pays one made after, follows the migration and re-keys at its
+sync, and is paid back under ML-DSA; a wallet that never synced stops paying when its P-256
+certificate expires and re-keys at its late sync; no move back; the books balance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from offcash.cli.config import Network, now
+from offcash.encoding import cose
+from offcash.transports import files
+
+from cli_harness import Run, run
+
+WEEK = 7 * 24 * 3600
+
+
+def _alg(path: Path) -> str:
+    return cose.decode_sign1(files.read_message(str(path))).alg.short
+
+
+def _pay(
+    n: list[str], payer: str, payee: str, amount: str, out: Path, env: dict[str, str] | None = None
+) -> Run:
+    """``wallet pay PAYER --to PAYEE`` (one-way, in the clear: the algorithm is visible)."""
+    args = ["wallet", "pay", payer, "--to", payee, "--amount", amount, "--out", out, "--no-encrypt"]
+    return run(*n, *args, env=env)
+
+
+def _p256_network(d: Path) -> list[str]:
+    """A P-256 network: alice (Bank A) and bob (Bank B) with wallets funded 100.00, and an
+    account for carol (Bank A)."""
+    assert run("network", "init", d, "--banks", "Bank A,Bank B").code == 0
+    n = ["--network", str(d)]
+    for name, bank in (("alice", "Bank A"), ("bob", "Bank B"), ("carol", "Bank A")):
+        assert run(*n, "account", "open", name, "--bank", bank, "--deposit", "500").code == 0
+    for name, bank in (("alice", "Bank A"), ("bob", "Bank B")):
+        r = run(*n, "wallet", "create", f"{name}-phone", "--bank", bank, "--owner", name)
+        assert r.code == 0, r.stderr
+        assert run(*n, "wallet", "fund", f"{name}-phone", "100").code == 0
+    return n
+
+
+def test_a_network_migrates_and_its_wallets_follow(tmp_path: Path) -> None:
+    d = tmp_path / "pilot"
+    n = _p256_network(d)
+
+    r = run(*n, "network", "migrate", "--alg", "ml-dsa-44", "--json")
+    assert r.code == 0, r.stderr
+    moved = r.json()
+    assert isinstance(moved, dict)
+    assert (moved["algorithm"], moved["legacy_algorithm"]) == ("ml-dsa-44", "p256")
+    until = moved["legacy_until"]
+    assert now() + WEEK - 60 <= until <= now() + WEEK + 60  # the P-256 certificates' end
+    assert Network.open(d).config.params.legacy_until == until
+    for alg in ("p256", "ml-dsa-65"):  # no move back, and no second move
+        r = run(*n, "network", "migrate", "--alg", alg)
+        assert r.code == 1 and "algorithm not allowed" in r.stderr, r.stderr
+
+    assert (
+        run(*n, "wallet", "create", "carol-phone", "--bank", "Bank A", "--owner", "carol").code == 0
+    )
+    assert run(*n, "wallet", "fund", "carol-phone", "50").code == 0
+    # the old wallet pays the new one offline (P-256), the new one accepts it
+    p1 = tmp_path / "p1.txt"
+    r = run(
+        *n, "wallet", "pay", "alice-phone", "--to", "carol-phone", "--amount", "10", "--out", p1
+    )
+    assert r.code == 0, r.stderr
+    assert _alg(p1) == "p256"
+    assert run(*n, "wallet", "receive", "carol-phone", p1).code == 0
+    # the other way the old wallet refuses ML-DSA until it follows, at its sync
+    p2 = tmp_path / "p2.txt"
+    r = _pay(n, "carol-phone", "alice-phone", "5", p2)
+    assert r.code == 0 and _alg(p2) == "ml-dsa-44"
+    r = run(*n, "wallet", "receive", "alice-phone", p2)
+    assert r.code == 1 and "algorithm not allowed" in r.stderr, r.stderr
+    r = run(*n, "wallet", "sync", "alice-phone", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["balance"] == 10_000 - 1_000  # type: ignore[index]
+    assert run(*n, "wallet", "receive", "alice-phone", p2).code == 0
+    p3 = tmp_path / "p3.txt"
+    r = _pay(n, "alice-phone", "carol-phone", "2", p3)
+    assert r.code == 0 and _alg(p3) == "ml-dsa-44"  # re-keyed: its P-256 key is gone
+    assert run(*n, "wallet", "receive", "carol-phone", p3).code == 0
+    for name in ("alice-phone", "carol-phone"):
+        assert run(*n, "wallet", "sync", name).code == 0, name
+
+    # bob never synced: once his P-256 certificate has expired he pays nothing more...
+    late = {"OFFCASH_NOW": str(until + 60)}
+    r = _pay(n, "bob-phone", "carol-phone", "1", tmp_path / "p4.txt", env=late)
+    assert r.code == 1 and "expired" in r.stderr, r.stderr
+    # ...until his late sync follows the migration and re-keys him, balance carried over
+    r = run(*n, "wallet", "sync", "bob-phone", "--json", env=late)
+    assert r.code == 0, r.stderr
+    assert r.json()["balance"] == 10_000  # type: ignore[index]
+    p5 = tmp_path / "p5.txt"
+    r = _pay(n, "bob-phone", "carol-phone", "1", p5, env=late)
+    assert r.code == 0 and _alg(p5) == "ml-dsa-44", r.stderr
+
+    audit = run(*n, "ledger", "audit", "--json")
+    assert audit.code == 0, audit.stderr
+    body = json.loads(audit.stdout)
+    assert body["balanced"] and body["double_spends"] == []
+
+
+def test_funding_a_wallet_that_has_not_followed_re_keys_it_first(tmp_path: Path) -> None:
+    """The new bank signs vouchers under ML-DSA: a P-256 wallet syncs (and re-keys) before it
+    loads one, so the owner's account is never debited for a voucher the SE would refuse."""
+    n = _p256_network(tmp_path / "pilot")
+    assert run(*n, "network", "migrate", "--alg", "ml-dsa-65").code == 0
+    r = run(*n, "wallet", "fund", "alice-phone", "20", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["balance"] == 12_000  # type: ignore[index]
+    pay = tmp_path / "p.txt"
+    assert _pay(n, "alice-phone", "bob-phone", "1", pay).code == 0
+    assert _alg(pay) == "ml-dsa-65"
+    assert run(*n, "account", "show", "alice", "--json").json()["balance"] == 38_000  # type: ignore[index]

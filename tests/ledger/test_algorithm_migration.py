@@ -1,0 +1,247 @@
+"""An algorithm migration end to end (docs/PROTOCOL.md, "Algorithm migration"): a P-256
+network with funded wallets moves to ML-DSA-44; old and new wallets pay each other offline in
+both directions, sync and settle; an old wallet re-keys at its sync and keeps its wallet id,
+balance and counter; old-algorithm certificates and signatures are refused once the old
+certificates have expired; nothing moves back to P-256; the books balance throughout."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from ledgerkit import World
+
+from offcash.crypto import pki
+from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import DEFAULT_LIMITS
+from offcash.encoding import cose
+from offcash.errors import Rejection, SecureElementError, VerificationError
+from offcash.protocol import messages as m
+from offcash.se.software import SoftwareSecureElement
+from offcash.se.state import SEState
+from offcash.verification import verify_payment
+from offcash.wallet.facade import Wallet
+
+from harness import T0
+
+ML_DSA = SignatureAlgorithm.ML_DSA_44
+T1 = T0 + 3600  # the migration
+
+
+def _alg(payment: bytes) -> SignatureAlgorithm:
+    return cose.decode_sign1(payment).alg
+
+
+def _pay(payer: SoftwareSecureElement, payee: SoftwareSecureElement, amount: int, now: int) -> None:
+    payee.receive(payer.pay(payee.request(amount, now), now), now)
+
+
+def _new_wallet(world: World, balance: int, now: int) -> SoftwareSecureElement:
+    """An SE made after the migration, enrolled and funded with ``balance``."""
+    network = world.ledger.network()
+    se = SoftwareSecureElement(SoftwareSecureElement.new_state(network.params, network.root))
+    e = world.ledger.enroll(se.csr(), world.account(), now)
+    se.enroll(e.certificate, e.bank_certificates, e.crls, now)
+    if balance:
+        se.load(world.ledger.fund(e.wallet_id, balance, now), now)
+    return se
+
+
+def _conserved(world: World, issued: int, *ses: SoftwareSecureElement) -> None:
+    """The books balance, nothing was issued, and with every SE synced the banks' float is
+    exactly what the SEs hold."""
+    audit = world.ledger.audit()
+    assert audit.balanced
+    assert audit.issued == issued
+    assert audit.float == sum(se.status(T0).balance for se in ses)
+
+
+def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:
+    ledger = world.ledger
+    old, old_id, _ = world.wallet(30_000)
+    stale, _, _ = world.wallet(30_000)  # never follows the migration
+    issued = world.ledger.audit().issued
+    params = ledger.migrate(ML_DSA, T1)
+    assert (params.algorithm, params.legacy) == (ML_DSA, SignatureAlgorithm.P256)
+    # the end of the last P-256 certificate the ledger issued (enrolment at T0, 7 days)
+    assert params.legacy_until == T0 + int(pki.DEFAULT_WALLET_VALIDITY.total_seconds())
+    network = ledger.network()
+    assert network.new_with_old is not None
+
+    # a new SE of the old algorithm is not enrolled any more
+    with pytest.raises(VerificationError) as refused:
+        world.wallet(0, now=T1)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+    # a new ML-DSA wallet
+    new = _new_wallet(world, 20_000, T1)
+    assert new.trust.wallet_certificate(new._s.certificate or b"", None).algorithm is ML_DSA
+
+    # the old wallet, not yet migrated, pays the new one: a P-256 payment, accepted
+    _pay(old, new, 1_000, T1 + 10)
+    # the other way the old wallet refuses ML-DSA until it follows the migration
+    with pytest.raises(VerificationError) as unknown:
+        _pay(new, old, 500, T1 + 20)
+    assert unknown.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    Wallet(old, ledger).migrate(network)
+    assert old.params == params
+    _pay(new, old, 500, T1 + 30)
+    payment = old.pay(new.request(200, T1 + 40), T1 + 40)
+    assert _alg(payment) is SignatureAlgorithm.P256  # the old key signs until the sync
+    new.receive(payment, T1 + 40)
+
+    # both sync; the old wallet re-keys: same wallet id, balance and counter carried over
+    world.sync(new, T1 + 100)
+    before = old.status(T1 + 100)
+    result = world.sync(old, T1 + 100)
+    assert result.certificate is not None
+    cert = old.trust.wallet_certificate(result.certificate, None)
+    assert (cert.wallet_id, cert.algorithm, cert.encryption_key) == (
+        old_id,
+        ML_DSA,
+        old._s.encryption_key.public(),  # type: ignore[union-attr]
+    )
+    after = old.status(T1 + 100)
+    assert (after.wallet_id, after.balance, after.counter) == (
+        old_id,
+        before.balance,
+        before.counter,
+    )
+    assert after.balance == 30_000 - 1_000 + 500 - 200
+    _pay(old, new, 300, T1 + 200)  # now under ML-DSA (its P-256 key is gone)
+    assert _alg(old.sent_payment(after.counter + 1)) is ML_DSA
+    world.sync(new, T1 + 300)
+    world.sync(old, T1 + 300)
+    _conserved(world, issued, old, new, stale)
+
+    # a wallet that never followed pays under its P-256 certificate until it expires
+    until = params.legacy_until
+    late = stale.pay(new.request(700, until - 400), until - 400)
+    new.receive(late, until - 390)
+    world.sync(new, until - 380)
+    # a stale wallet's sync must re-key: no P-256 certificate is renewed after the migration
+    up = stale.sync_upload(until - 370)
+    with pytest.raises(VerificationError) as renew:
+        ledger.sync(up.report, [x.encode() for x in up.entries], stale.csr(), until - 370)
+    assert renew.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    # it follows and re-keys; its offline payment settled at the payee, its own log now
+    Wallet(stale, ledger).migrate(network)
+    world.sync(stale, until - 370)
+    assert stale.status(until - 370).balance == 30_000 - 700
+    _conserved(world, issued, old, new, stale)
+
+
+def test_old_algorithm_signatures_end_with_the_old_certificates(world: World) -> None:
+    old, old_id, _ = world.wallet(1_000)
+    old_key = serialization.load_der_private_key(SEState.decode(old._persisted).key_der, None)
+    params = world.ledger.migrate(ML_DSA, T1)
+    until = params.legacy_until
+    new = _new_wallet(world, 0, T1)
+    # after the old certificates' end, a P-256 signature is refused, whatever it claims:
+    # here the old key (as if broken) signs a payment under the old certificate
+    old_cert = world.net.bank().certify_wallet(  # the old bank CA, as a forger holding it
+        pki.make_csr(old_key),  # type: ignore[arg-type]
+        old_id,
+        DEFAULT_LIMITS,
+        0,
+        T1,
+    )
+    trust, now = new.trust, until + 60
+    forged = m.sign_payment(
+        old_key,  # type: ignore[arg-type]
+        old_cert,
+        payee=new.status(now).wallet_id or WalletId.random(),
+        amount=100,
+        currency="EUR",
+        counter=1,
+        time=now,
+        nonce=None,
+        reference=None,
+    )
+    with pytest.raises(VerificationError) as expired:
+        verify_payment(forged, trust=trust, params=params, now=now)
+    assert expired.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    # before the end, a P-256 certificate made after the migration (valid beyond the end) is
+    # refused too: no old-algorithm certificate is issued after the migration
+    early = m.sign_payment(
+        old_key,  # type: ignore[arg-type]
+        old_cert,
+        payee=new.status(T1).wallet_id or WalletId.random(),
+        amount=100,
+        currency="EUR",
+        counter=1,
+        time=T1 + 500,
+        nonce=None,
+        reference=None,
+    )
+    with pytest.raises(VerificationError) as late_cert:
+        verify_payment(early, trust=trust, params=params, now=T1 + 500)
+    assert late_cert.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def test_a_legacy_wallet_revoked_after_the_migration_is_on_its_old_banks_crl(
+    world: World,
+) -> None:
+    ledger = world.ledger
+    old, old_id, _ = world.wallet(10_000)
+    ledger.migrate(ML_DSA, T1)
+    new = _new_wallet(world, 0, T1)
+    ledger.report_lost(old_id, T1 + 10)
+    crls = ledger.trust_material(None, T1 + 20).crls
+    assert len(crls) == 2  # the bank's new CA's and its old CA's, the same number
+    new.install_crls(list(crls), T1 + 20)
+    payment = old.pay(new.request(100, T1 + 30), T1 + 30)
+    with pytest.raises(VerificationError) as revoked:
+        new.receive(payment, T1 + 30)
+    assert revoked.value.rejection is Rejection.REVOKED
+
+
+def test_nothing_moves_back_or_twice(world: World) -> None:
+    ledger = world.ledger
+    old, _, _ = world.wallet(1_000)
+    with pytest.raises(VerificationError) as classical:
+        ledger.migrate(SignatureAlgorithm.ED25519, T1)
+    assert classical.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    params = ledger.migrate(ML_DSA, T1)
+    for alg in (SignatureAlgorithm.P256, SignatureAlgorithm.ML_DSA_65):
+        with pytest.raises(VerificationError) as again:
+            ledger.migrate(alg, T1 + 10)
+        assert again.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert ledger.params == params
+    # an SE refuses parameters that are not its network's migration (here: back to P-256)
+    network = ledger.network()
+    assert network.new_with_old is not None
+    back = type(params)(params.currency, SignatureAlgorithm.P256)
+    with pytest.raises(VerificationError) as downgrade:
+        old.migrate(back, network.root, network.new_with_old, network.bank_certificates)
+    assert downgrade.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    # nor will it take a root its own root did not vouch for
+    with pytest.raises(VerificationError):
+        old.migrate(params, network.root, network.root, network.bank_certificates)
+    assert old.params.algorithm is SignatureAlgorithm.P256
+    with pytest.raises(SecureElementError):  # an SE that cannot re-key (the interface default)
+        super(SoftwareSecureElement, old).migrate(
+            params, network.root, network.new_with_old, network.bank_certificates
+        )
+
+
+def test_a_re_key_needs_the_old_keys_handover(world: World) -> None:
+    """Whoever carries a sync upload cannot get its own key certified for the wallet: the CSR
+    of a re-key must carry the reporting key's KeyRollover signature over the new key."""
+    ledger = world.ledger
+    old, old_id, _ = world.wallet(1_000)
+    ledger.migrate(ML_DSA, T1)
+    Wallet(old, ledger).migrate(ledger.network())
+    up = old.sync_upload(T1 + 10)
+    entries = [x.encode() for x in up.entries]
+    thief = ML_DSA.generate()
+    for csr in (
+        pki.make_csr(thief),  # no handover
+        pki.make_csr(thief, previous=SignatureAlgorithm.P256.generate()),  # by another key
+    ):
+        with pytest.raises(VerificationError) as refused:
+            ledger.sync(up.report, entries, csr, T1 + 10)
+        assert refused.value.rejection is Rejection.BAD_CERTIFICATE
+    result = world.sync(old, T1 + 10)  # the SE's own handover
+    assert result.certificate is not None
+    assert old.trust.wallet_certificate(result.certificate, None).wallet_id == old_id
