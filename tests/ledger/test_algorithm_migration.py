@@ -15,7 +15,7 @@ from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cose
-from offcash.errors import Rejection, SecureElementError, VerificationError
+from offcash.errors import Rejection, SecureElementError, ServiceUnavailable, VerificationError
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
@@ -242,3 +242,56 @@ def test_a_re_key_needs_the_old_keys_handover(world: World) -> None:
     result = world.sync(old, T1 + 10)  # the SE's own handover
     assert result.certificate is not None
     assert old.trust.wallet_certificate(result.certificate, None).wallet_id == old_id
+
+
+
+def test_a_second_service_process_follows_a_migration_made_by_another(world: World) -> None:
+    """Attack review: a running service (``offcash serve``) loaded the CAs and parameters
+    before an operator's ``network migrate`` in another process. It went on enrolling P-256
+    keys under the old bank CA (certificates outliving ``legacy_until``: such a wallet could
+    neither pay nor sync) and signing CRLs with the old CA's key into the new CA's row (a
+    wallet certified by the new CA and revoked was then on no CRL of its issuer)."""
+    ledger = world.ledger
+    enrolling, revoking = type(ledger)(ledger.engine), type(ledger)(ledger.engine)
+    account = world.account()
+    for other in (enrolling, revoking):  # each with its own caches, as another process
+        assert other.params.algorithm is SignatureAlgorithm.P256
+        assert other.authorities.old_with_new is None
+    params = ledger.migrate(ML_DSA, T1)
+
+    # the stale process acts on nothing (a typed error, to retry), then follows: a P-256 key
+    # is refused as through the migrator, and it tells of the migration
+    csr = world.net.new_se().csr()
+    with pytest.raises(ServiceUnavailable):
+        enrolling.enroll(csr, account, T1 + 5)
+    with pytest.raises(VerificationError) as refused:
+        enrolling.enroll(csr, account, T1 + 5)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    network = enrolling.network()
+    assert network.params == params and network.new_with_old is not None
+
+    # a wallet of the new CA revoked through the stale process is on its issuer's CRL
+    payer, payee = _new_wallet(world, 500, T1), _new_wallet(world, 0, T1)
+    payer_id = payer.status(T1).wallet_id
+    assert payer_id is not None
+    with pytest.raises(ServiceUnavailable):
+        revoking.report_lost(payer_id, T1 + 10)
+    revoking.report_lost(payer_id, T1 + 10)
+    payee.install_crls(list(ledger.trust_material(None, T1 + 20).crls), T1 + 20)
+    with pytest.raises(VerificationError) as revoked:
+        _pay(payer, payee, 100, T1 + 30)
+    assert revoked.value.rejection is Rejection.REVOKED
+
+
+def test_two_migrations_at_once_one_wins_the_other_is_refused(world: World) -> None:
+    """Attack review: two operators (processes) migrate at once, both having loaded the
+    classical parameters: the second got a database integrity error (a traceback in the CLI)
+    instead of ``ALGORITHM_NOT_ALLOWED``."""
+    ledger = world.ledger
+    second = type(ledger)(ledger.engine)
+    assert second.params.algorithm is SignatureAlgorithm.P256  # loaded before the first move
+    params = ledger.migrate(ML_DSA, T1)
+    with pytest.raises(VerificationError) as again:
+        second.migrate(SignatureAlgorithm.ML_DSA_65, T1 + 1)
+    assert again.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert type(ledger)(ledger.engine).params == params
