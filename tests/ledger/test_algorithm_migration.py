@@ -295,3 +295,106 @@ def test_two_migrations_at_once_one_wins_the_other_is_refused(world: World) -> N
         second.migrate(SignatureAlgorithm.ML_DSA_65, T1 + 1)
     assert again.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
     assert type(ledger)(ledger.engine).params == params
+
+
+def test_an_old_bank_key_forges_no_voucher_loaded_after_the_legacy_window(world: World) -> None:
+    """Attack review: a forger holding an old bank CA's key (the classical algorithm broken)
+    signed a voucher dated before ``legacy_until`` but expiring when it liked; a wallet loaded
+    it at any later time (rule 2 looked only at the voucher's own, signed, time): units made
+    from nothing, spent offline to honest payees. An old-algorithm voucher, like a payment, is
+    accepted only until ``legacy_until + max_payment_age``; an honest one (a day's validity,
+    issued before the migration) is loaded well before."""
+    params = world.ledger.migrate(ML_DSA, T1)
+    se = _new_wallet(world, 0, T1)
+    wallet = se.status(T1).wallet_id
+    assert wallet is not None
+    old_bank = world.net.bank()  # the old CA of the wallet's bank (same common name)
+    end = params.legacy_until + params.max_payment_age
+
+    def forged(now: int) -> bytes:
+        return m.sign_voucher(
+            old_bank.key,
+            old_bank.certificate_der,
+            wallet=wallet,
+            amount=5_000,
+            currency="EUR",
+            voucher_id=now.to_bytes(16, "big"),
+            time=params.legacy_until,
+            expires=now + 3600,
+        )
+
+    with pytest.raises(VerificationError) as late:
+        se.load(forged(end + 1), end + 1)
+    assert late.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert se.status(end + 1).balance == 0
+    # within the window the old key is still trusted, as documented (the window's price)
+    assert se.load(forged(end), end) == 5_000
+
+
+def _takeover(world: World, victim: SoftwareSecureElement, old: tuple[object, bytes], now: int):  # type: ignore[no-untyped-def]
+    """A forger holding the victim wallet's old (P-256) key and certificate, as if the
+    classical algorithm were broken, and what any relay of the victim's syncs sees (sync
+    sequence, log digest; counter and balance as the ledger knows them), syncs as the victim
+    with a KeyRollover CSR for its own ML-DSA key."""
+    key, cert = old
+    s = victim._s
+    report = m.sign_report(
+        key,  # type: ignore[arg-type]
+        cert,
+        sync_seq=s.sync_seq,
+        counter=s.counter,
+        balance=s.balance,
+        currency="EUR",
+        entries=0,
+        log_digest=victim._head,
+        time=now,
+        crls=[],
+    )
+    csr = pki.make_csr(ML_DSA.generate(), previous=key)  # type: ignore[arg-type]
+    return world.ledger.sync(report, [], csr, now)
+
+
+def _old_key(se: SoftwareSecureElement) -> tuple[object, bytes]:
+    state = se._s
+    assert state.certificate is not None
+    return serialization.load_der_private_key(state.key_der, None), state.certificate
+
+
+def test_a_broken_old_key_cannot_take_a_wallet_over_after_the_legacy_window(world: World) -> None:
+    """Attack review: a sync report signed under the old algorithm was checked at
+    ``min(time, not_after)``, so a forger holding a wallet's broken P-256 key signed one at
+    any time, with a KeyRollover to its own ML-DSA key, and was certified as the wallet (its
+    balance, spent offline; the honest holder then seen as a double spender). After
+    ``legacy_until + max_payment_age`` a report under the old algorithm is refused, as a
+    payment is; a wallet that never synced since is reported lost (its balance refunded)."""
+    ledger = world.ledger
+    victim, _, _ = world.wallet(10_000)
+    world.sync(victim, T0 + 100)  # its last sync, before the migration
+    old = _old_key(victim)
+    params = ledger.migrate(ML_DSA, T1)
+    late = params.legacy_until + params.max_payment_age + 1
+    with pytest.raises(VerificationError) as refused:
+        _takeover(world, victim, old, late)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="the ledger keeps no record of a wallet's certified key or its algorithm, so a "
+    "report signed by the old key still re-keys a wallet that already re-keyed (fix: store "
+    "the SPKI digest of each issued certificate in `certificates` and, once a wallet holds a "
+    "certificate of the new algorithm, accept an old-key report only with a CSR for that key)",
+)
+def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -> None:
+    """Within the legacy window the old key is trusted for payments, but once the wallet's
+    holder re-keyed, a second KeyRollover by the old key (a forger who broke it, or a clone)
+    must not get another key certified as the same wallet: two live certificates."""
+    ledger = world.ledger
+    victim, _, _ = world.wallet(10_000)
+    old = _old_key(victim)
+    ledger.migrate(ML_DSA, T1)
+    Wallet(victim, ledger).migrate(ledger.network())
+    world.sync(victim, T1 + 100)  # the honest re-key
+    with pytest.raises(VerificationError):
+        _takeover(world, victim, old, T1 + 200)
