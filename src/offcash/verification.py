@@ -50,10 +50,15 @@ def _check_wallet_signature(
     signer = trust.wallet_certificate(envelope.certificate_der, at)
     if signer.algorithm is not envelope.alg:
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, "header alg differs from the key")
-    if signer.algorithm is params.legacy and signer.not_after > params.legacy_until:
+    legacy = params.legacy
+    if (
+        legacy is not None
+        and legacy in (signer.algorithm, signer.issuer_algorithm)
+        and signer.not_after > params.legacy_until
+    ):  # an old CA's signature (a broken key's, perhaps) vouches for nothing after the end
         raise VerificationError(
             Rejection.ALGORITHM_NOT_ALLOWED,
-            f"a {signer.algorithm.short} certificate valid after the migration's end",
+            f"a certificate of {legacy.short} (key or issuer) valid after the migration's end",
         )
     _check_canonical(envelope.alg, envelope.signature)
     if not verify(signer.public_key, envelope.signature, envelope.to_be_signed()):

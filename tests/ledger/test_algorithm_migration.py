@@ -6,6 +6,8 @@ certificates have expired; nothing moves back to P-256; the books balance throug
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from ledgerkit import World
@@ -25,6 +27,7 @@ from offcash.wallet.facade import Wallet
 from harness import T0
 
 ML_DSA = SignatureAlgorithm.ML_DSA_44
+_YEAR = dt.timedelta(days=365)
 T1 = T0 + 3600  # the migration
 
 
@@ -398,3 +401,35 @@ def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -
     world.sync(victim, T1 + 100)  # the honest re-key
     with pytest.raises(VerificationError):
         _takeover(world, victim, old, T1 + 200)
+
+
+def test_an_old_bank_key_certifies_no_ml_dsa_wallet_beyond_the_legacy_window(
+    world: World,
+) -> None:
+    """Attack review: rule 8 bounded a certificate by ``legacy_until`` only when its *key* was
+    of the old algorithm; a forger holding an old bank CA's broken P-256 key certified an
+    ML-DSA key of its own (any wallet id, any validity) and paid offline under the network's
+    algorithm forever. A certificate an old-algorithm CA signed is bounded the same way."""
+    params = world.ledger.migrate(ML_DSA, T1)
+    payee = _new_wallet(world, 0, T1)
+    payee_id = payee.status(T1).wallet_id
+    assert payee_id is not None
+    key = ML_DSA.generate()
+    forged_cert = world.net.bank().certify_wallet(  # the old bank CA, as a forger holding it
+        pki.make_csr(key), WalletId.random(), DEFAULT_LIMITS, 0, T1, validity=_YEAR
+    )
+    for now in (T1 + 60, params.legacy_until + params.max_payment_age + 60):
+        payment = m.sign_payment(
+            key,
+            forged_cert,
+            payee=payee_id,
+            amount=100,
+            currency="EUR",
+            counter=1,
+            time=now,
+            nonce=None,
+            reference=None,
+        )
+        with pytest.raises(VerificationError) as refused:
+            verify_payment(payment, trust=payee.trust, params=params, now=now)
+        assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED

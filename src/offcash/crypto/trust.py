@@ -79,6 +79,9 @@ class WalletCertificate:
     #: the SE's KEM public key the bank bound to the wallet (EncryptionKey extension), or None:
     #: a payer seals one-way payments for it (``offcash.encoding.sealed`` checks it then)
     encryption_key: bytes | None = None
+    #: the algorithm of the bank CA key that signed the certificate (after an algorithm
+    #: migration an old CA's, for a certificate it issued before; None: not recorded)
+    issuer_algorithm: SignatureAlgorithm | None = None
 
 
 def _is_ca(cert: x509.Certificate, path_length: int) -> bool:
@@ -383,4 +386,5 @@ def _wallet_fields(
         limits=limits,
         counter_base=counter_base,
         encryption_key=extensions.get(_ENCRYPTION_KEY),
+        issuer_algorithm=issuer.algorithm,
     )
