@@ -191,6 +191,11 @@ class TrustStore:
             issuer = _Issuer(common_name(bank.subject), key, algorithm_of(key))
         except Exception as exc:
             raise VerificationError(Rejection.BAD_CERTIFICATE, f"bank CA: {exc}") from None
+        if not own and issuer.algorithm is not algorithm_of(self.anchors[issuer_name].public_key()):  # type: ignore[arg-type]
+            # an old root's banks are of its algorithm: another is its broken key's forgery
+            raise VerificationError(
+                Rejection.BAD_CERTIFICATE, "an old root certifies banks of its own algorithm only"
+            )
         self.banks[subject] = bank
         self._issuers[subject] = issuer
         self._verified.clear()
