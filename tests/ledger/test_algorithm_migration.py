@@ -59,7 +59,7 @@ def _conserved(world: World, issued: int, *ses: SoftwareSecureElement) -> None:
     assert audit.float == sum(se.status(T0).balance for se in ses)
 
 
-def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:
+def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:  # noqa: PLR0915 (one story)
     ledger = world.ledger
     old, old_id, _ = world.wallet(30_000)
     stale, _, _ = world.wallet(30_000)  # never follows the migration
@@ -245,7 +245,6 @@ def test_a_re_key_needs_the_old_keys_handover(world: World) -> None:
     result = world.sync(old, T1 + 10)  # the SE's own handover
     assert result.certificate is not None
     assert old.trust.wallet_certificate(result.certificate, None).wallet_id == old_id
-
 
 
 def test_a_second_service_process_follows_a_migration_made_by_another(world: World) -> None:
