@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
+from offcash.crypto import pki
 from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_encryption_key, csr_public_key
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.trust import TrustStore
@@ -195,6 +196,9 @@ class LedgerService:
         self, params: NetworkParams, central_bank: CentralBank, banks: Sequence[Bank]
     ) -> None:
         """Store an existing central bank and bank CAs (keys included) as this ledger's."""
+
+        if authority.RETIRED in pki.common_name(central_bank.certificate.subject):
+            raise Conflict(f"a central bank name may not contain {authority.RETIRED!r}")
 
         def go(conn: Connection) -> None:
             if conn.execute(sa.select(s.meta)).first() is not None:
