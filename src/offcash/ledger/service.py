@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
 from offcash.crypto import pki
+from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
 from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_encryption_key, csr_public_key
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.trust import TrustStore
