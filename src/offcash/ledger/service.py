@@ -257,6 +257,11 @@ class LedgerService:
         def go(conn: Connection) -> NetworkParams:
             _lock_algorithm(conn, exclusive=True)  # a service of another process waits
             auth, params = authority.load(conn), _load_params(conn)  # as they are now
+            if authority.key_der(auth.central_bank.key).startswith(authority.HSM_REFERENCE):
+                raise Conflict(
+                    "the CA keys are in an HSM token, which offcash cannot have make the new "
+                    f"{algorithm.short} keys: migrating would store them in the database"
+                )
             last = conn.execute(sa.select(sa.func.max(c.c.not_after))).scalar()
             migrated = params.migrate(algorithm, max(now, int(last or 0)))
             root, new_with_old, old_with_new = auth.central_bank.migrate(algorithm, now)
