@@ -137,12 +137,12 @@ def test_a_one_way_payment_is_sealed_for_the_key_the_payees_certificate_binds(
 )
 def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetwork) -> None:
     """Attack review: a relay that carries sealed one-way payments sorts them by size: a
-    payment of 5 (one CBOR byte) seals 4 bytes shorter than one of 70,000 (five)."""
-    alice, bob = network.wallet(100_000), network.wallet(0, bank="Bank B")
+    payment of 5 (one CBOR byte) seals 2 bytes shorter than one of 5,000 (three)."""
+    alice, bob = network.wallet(30_000), network.wallet(0, bank="Bank B")
     key = alice.trust.wallet_certificate(bob._s.certificate or b"", T0).encryption_key
     assert key is not None
     payee = bob.status(T0).wallet_id
     assert payee is not None
     small = sealed.seal(alice.pay_to(payee, 5, T0), key)
-    large = sealed.seal(alice.pay_to(payee, 70_000, T0), key)
+    large = sealed.seal(alice.pay_to(payee, 5_000, T0), key)
     assert len(small) == len(large)
