@@ -50,10 +50,15 @@ def _check_wallet_signature(
     signer = trust.wallet_certificate(envelope.certificate_der, at)
     if signer.algorithm is not envelope.alg:
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, "header alg differs from the key")
-    if signer.algorithm is params.legacy and signer.not_after > params.legacy_until:
+    legacy = params.legacy
+    if (
+        legacy is not None
+        and legacy in (signer.algorithm, signer.issuer_algorithm)
+        and signer.not_after > params.legacy_until
+    ):  # an old CA's signature (a broken key's, perhaps) vouches for nothing after the end
         raise VerificationError(
             Rejection.ALGORITHM_NOT_ALLOWED,
-            f"a {signer.algorithm.short} certificate valid after the migration's end",
+            f"a certificate of {legacy.short} (key or issuer) valid after the migration's end",
         )
     _check_canonical(envelope.alg, envelope.signature)
     if not verify(signer.public_key, envelope.signature, envelope.to_be_signed()):
@@ -188,11 +193,23 @@ def verify_report(
     return report, signer
 
 
+def legacy_end(params: NetworkParams) -> int:
+    """After an algorithm migration, the last instant anything signed under the old algorithm
+    is accepted, whatever time it claims: ``legacy_until + max_payment_age`` (a payment signed
+    at ``legacy_until`` is presented until then; rule 9 refuses anything older)."""
+    return params.legacy_until + params.max_payment_age
+
+
 def _check_bank_signature(
-    envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int
+    envelope: Sign1, trust: TrustStore, params: NetworkParams, at: int, now: int | None
 ) -> str:
     if not params.accepts(envelope.alg, at):
         raise VerificationError(Rejection.ALGORITHM_NOT_ALLOWED, envelope.alg.short)
+    if envelope.alg is params.legacy and now is not None and now > legacy_end(params):
+        # its signed time is the signer's word: a broken old CA key could backdate it
+        raise VerificationError(
+            Rejection.ALGORITHM_NOT_ALLOWED, f"{envelope.alg.short} bank signatures have ended"
+        )
     bank = trust.bank_certificate(envelope.certificate_der)
     _check_canonical(envelope.alg, envelope.signature)
     if not verify(bank.public_key(), envelope.signature, envelope.to_be_signed()):  # type: ignore[arg-type]
@@ -205,7 +222,7 @@ def verify_voucher(
 ) -> m.LoadVoucher:
     """Verify a load voucher: signed by ``bank`` (the wallet's own), for ``wallet``, unexpired."""
     voucher = m.parse_voucher(data)
-    if _check_bank_signature(voucher.envelope, trust, params, voucher.time) != bank:
+    if _check_bank_signature(voucher.envelope, trust, params, voucher.time, now) != bank:
         raise VerificationError(Rejection.UNKNOWN_ISSUER, "voucher not from the wallet's bank")
     if voucher.wallet != wallet:
         raise VerificationError(Rejection.WRONG_WALLET, f"voucher is for {voucher.wallet}")
@@ -219,11 +236,18 @@ def verify_voucher(
 
 
 def verify_ack(
-    data: bytes, *, trust: TrustStore, params: NetworkParams, wallet: WalletId, bank: str
+    data: bytes,
+    *,
+    trust: TrustStore,
+    params: NetworkParams,
+    wallet: WalletId,
+    bank: str,
+    now: int | None = None,
 ) -> m.SyncAck:
-    """Verify a sync acknowledgement: signed by the wallet's bank, for this wallet."""
+    """Verify a sync acknowledgement: signed by the wallet's bank, for this wallet (at ``now``,
+    if given: an old-algorithm one only until ``legacy_end``)."""
     ack = m.parse_ack(data)
-    if _check_bank_signature(ack.envelope, trust, params, ack.time) != bank:
+    if _check_bank_signature(ack.envelope, trust, params, ack.time, now) != bank:
         raise VerificationError(
             Rejection.UNKNOWN_ISSUER, "acknowledgement not from the wallet's bank"
         )

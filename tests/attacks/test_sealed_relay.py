@@ -130,3 +130,25 @@ def test_a_one_way_payment_is_sealed_for_the_key_the_payees_certificate_binds(
     assert (got.amount, got.duplicate) == (777, False)
     assert bob.receive(bob.open_sealed(data), T0 + 2).duplicate
     assert bob.status(T0).balance == 777
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the sealed plaintext is the payment as it is, unpadded: its length (the CBOR "
+    "sizes of the amount, counter and reference, the payer certificate's size) shows through. "
+    "Fix (a protocol change, with vectors): pad the plaintext to a fixed bucket inside the "
+    "COSE_Encrypt0 (e.g. a [payment, padding] array, or the reference padded by the SE) so that "
+    "every one-way payment of a network seals to the same size",
+)
+def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetwork) -> None:
+    """Attack review: a relay that carries sealed one-way payments sorts them by size: a
+    payment of 5 (one CBOR byte) seals 2 bytes shorter than one of 5,000 (three)."""
+    alice, bob = network.wallet(30_000), network.wallet(0, bank="Bank B")
+    key = alice.trust.wallet_certificate(bob._s.certificate or b"", T0).encryption_key
+    assert key is not None
+    payee = bob.status(T0).wallet_id
+    assert payee is not None
+    small = sealed.seal(alice.pay_to(payee, 5, T0), key)
+    large = sealed.seal(alice.pay_to(payee, 5_000, T0), key)
+    assert len(small) == len(large)

@@ -96,3 +96,20 @@ def test_one_way_payment_is_sealed_for_the_key_in_the_payees_certificate(
     r = run(*n, "wallet", "pay", "alice", "--to", "carol", "--amount", "1.00", "--out", clear,
             "--json")  # fmt: skip
     assert r.code == 0 and r.json()["encrypted"] is False  # type: ignore[index]
+
+
+def test_a_damaged_registry_certificate_is_no_traceback(
+    offline_net: Network, tmp_path: Path
+) -> None:
+    """Attack review: a registry entry's certificate (the folder is shared; the file may be
+    edited) that is not base64, or not a certificate, made `wallet pay --to` crash. The payer
+    pays in the clear (no certificate to seal for), nothing else changes."""
+    n = _net(offline_net)
+    for damaged in ("abc", base64.b64encode(b"junk").decode()):
+        with offline_net.update():
+            offline_net.wallets["bob"].certificate = damaged
+        out = tmp_path / "pay.txt"
+        r = run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1.00", "--out", out,
+                "--json")  # fmt: skip
+        assert r.code == 0, r.stderr
+        assert r.json()["encrypted"] is False  # type: ignore[index]

@@ -7,6 +7,7 @@ import pytest
 from cryptography import x509
 
 from offcash.crypto import pki
+from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.trust import TrustStore
 from offcash.errors import Rejection, VerificationError
 from offcash.issuance import CentralBank
@@ -126,3 +127,28 @@ def test_a_tampered_copy_of_a_cached_certificate_is_not_trusted(network: PilotNe
     forged[len(forged) // 2] ^= 0x01
     with pytest.raises(VerificationError):
         trust.wallet_certificate(bytes(forged), T0)
+
+
+def test_an_old_root_vouches_only_for_banks_of_its_own_algorithm() -> None:
+    """Attack review: after an algorithm migration the old root is an anchor (OldWithNew) for
+    the old banks; one holding its broken key certified a bank CA with an ML-DSA key, whose
+    wallet certificates then escaped the legacy bounds (their issuer of the new algorithm).
+    An old root certifies banks of its own algorithm only; the real old banks still load."""
+    old = CentralBank.create("Central Bank", SignatureAlgorithm.P256, T0)
+    old_bank = old.certify_bank("Bank A", T0)
+    new, _, old_with_new = old.migrate(SignatureAlgorithm.ML_DSA_44, T0 + DAY)
+    new_bank = new.certify_bank("Bank A", T0 + DAY)
+    store = TrustStore.create(
+        new.certificate_der, [old_with_new, new_bank.certificate_der, old_bank.certificate_der]
+    )
+    assert len(store.banks) == 2
+    forged = pki.issue_bank(
+        old.key,
+        old.certificate,
+        SignatureAlgorithm.ML_DSA_44.generate().public_key(),
+        "Bank Z",
+        T0 + 2 * DAY,
+    )
+    with pytest.raises(VerificationError) as info:
+        store.add_bank(pki.der(forged))
+    assert info.value.rejection is Rejection.BAD_CERTIFICATE

@@ -6,6 +6,8 @@ certificates have expired; nothing moves back to P-256; the books balance throug
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from ledgerkit import World
@@ -15,7 +17,7 @@ from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cose
-from offcash.errors import Rejection, SecureElementError, VerificationError
+from offcash.errors import Rejection, SecureElementError, ServiceUnavailable, VerificationError
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
@@ -25,6 +27,7 @@ from offcash.wallet.facade import Wallet
 from harness import T0
 
 ML_DSA = SignatureAlgorithm.ML_DSA_44
+_YEAR = dt.timedelta(days=365)
 T1 = T0 + 3600  # the migration
 
 
@@ -56,7 +59,7 @@ def _conserved(world: World, issued: int, *ses: SoftwareSecureElement) -> None:
     assert audit.float == sum(se.status(T0).balance for se in ses)
 
 
-def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:
+def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:  # noqa: PLR0915 (one story)
     ledger = world.ledger
     old, old_id, _ = world.wallet(30_000)
     stale, _, _ = world.wallet(30_000)  # never follows the migration
@@ -245,3 +248,190 @@ def test_a_re_key_needs_the_old_keys_handover(world: World) -> None:
     result = world.sync(old, T1 + 10)  # the SE's own handover
     assert result.certificate is not None
     assert old.trust.wallet_certificate(result.certificate, None).wallet_id == old_id
+
+
+def test_a_second_service_process_follows_a_migration_made_by_another(world: World) -> None:
+    """Attack review: a running service (``offcash serve``) loaded the CAs and parameters
+    before an operator's ``network migrate`` in another process. It went on enrolling P-256
+    keys under the old bank CA (certificates outliving ``legacy_until``: such a wallet could
+    neither pay nor sync) and signing CRLs with the old CA's key into the new CA's row (a
+    wallet certified by the new CA and revoked was then on no CRL of its issuer)."""
+    ledger = world.ledger
+    enrolling, revoking = type(ledger)(ledger.engine), type(ledger)(ledger.engine)
+    account = world.account()
+    for other in (enrolling, revoking):  # each with its own caches, as another process
+        assert other.params.algorithm is SignatureAlgorithm.P256
+        assert other.authorities.old_with_new is None
+    params = ledger.migrate(ML_DSA, T1)
+
+    # the stale process acts on nothing (a typed error, to retry), then follows: a P-256 key
+    # is refused as through the migrator, and it tells of the migration
+    csr = world.net.new_se().csr()
+    with pytest.raises(ServiceUnavailable):
+        enrolling.enroll(csr, account, T1 + 5)
+    with pytest.raises(VerificationError) as refused:
+        enrolling.enroll(csr, account, T1 + 5)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    network = enrolling.network()
+    assert network.params == params and network.new_with_old is not None
+
+    # a wallet of the new CA revoked through the stale process is on its issuer's CRL
+    payer, payee = _new_wallet(world, 500, T1), _new_wallet(world, 0, T1)
+    payer_id = payer.status(T1).wallet_id
+    assert payer_id is not None
+    with pytest.raises(ServiceUnavailable):
+        revoking.report_lost(payer_id, T1 + 10)
+    revoking.report_lost(payer_id, T1 + 10)
+    payee.install_crls(list(ledger.trust_material(None, T1 + 20).crls), T1 + 20)
+    with pytest.raises(VerificationError) as revoked:
+        _pay(payer, payee, 100, T1 + 30)
+    assert revoked.value.rejection is Rejection.REVOKED
+
+
+def test_two_migrations_at_once_one_wins_the_other_is_refused(world: World) -> None:
+    """Attack review: two operators (processes) migrate at once, both having loaded the
+    classical parameters: the second got a database integrity error (a traceback in the CLI)
+    instead of ``ALGORITHM_NOT_ALLOWED``."""
+    ledger = world.ledger
+    second = type(ledger)(ledger.engine)
+    assert second.params.algorithm is SignatureAlgorithm.P256  # loaded before the first move
+    params = ledger.migrate(ML_DSA, T1)
+    with pytest.raises(VerificationError) as again:
+        second.migrate(SignatureAlgorithm.ML_DSA_65, T1 + 1)
+    assert again.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert type(ledger)(ledger.engine).params == params
+
+
+def test_an_old_bank_key_forges_no_voucher_loaded_after_the_legacy_window(world: World) -> None:
+    """Attack review: a forger holding an old bank CA's key (the classical algorithm broken)
+    signed a voucher dated before ``legacy_until`` but expiring when it liked; a wallet loaded
+    it at any later time (rule 2 looked only at the voucher's own, signed, time): units made
+    from nothing, spent offline to honest payees. An old-algorithm voucher, like a payment, is
+    accepted only until ``legacy_until + max_payment_age``; an honest one (a day's validity,
+    issued before the migration) is loaded well before."""
+    params = world.ledger.migrate(ML_DSA, T1)
+    se = _new_wallet(world, 0, T1)
+    wallet = se.status(T1).wallet_id
+    assert wallet is not None
+    old_bank = world.net.bank()  # the old CA of the wallet's bank (same common name)
+    end = params.legacy_until + params.max_payment_age
+
+    def forged(now: int) -> bytes:
+        return m.sign_voucher(
+            old_bank.key,
+            old_bank.certificate_der,
+            wallet=wallet,
+            amount=5_000,
+            currency="EUR",
+            voucher_id=now.to_bytes(16, "big"),
+            time=params.legacy_until,
+            expires=now + 3600,
+        )
+
+    with pytest.raises(VerificationError) as late:
+        se.load(forged(end + 1), end + 1)
+    assert late.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert se.status(end + 1).balance == 0
+    # within the window the old key is still trusted, as documented (the window's price)
+    assert se.load(forged(end), end) == 5_000
+
+
+def _takeover(world: World, victim: SoftwareSecureElement, old: tuple[object, bytes], now: int):  # type: ignore[no-untyped-def]
+    """A forger holding the victim wallet's old (P-256) key and certificate, as if the
+    classical algorithm were broken, and what any relay of the victim's syncs sees (sync
+    sequence, log digest; counter and balance as the ledger knows them), syncs as the victim
+    with a KeyRollover CSR for its own ML-DSA key."""
+    key, cert = old
+    s = victim._s
+    report = m.sign_report(
+        key,  # type: ignore[arg-type]
+        cert,
+        sync_seq=s.sync_seq,
+        counter=s.counter,
+        balance=s.balance,
+        currency="EUR",
+        entries=0,
+        log_digest=victim._head,
+        time=now,
+        crls=[],
+    )
+    csr = pki.make_csr(ML_DSA.generate(), previous=key)  # type: ignore[arg-type]
+    return world.ledger.sync(report, [], csr, now)
+
+
+def _old_key(se: SoftwareSecureElement) -> tuple[object, bytes]:
+    state = se._s
+    assert state.certificate is not None
+    return serialization.load_der_private_key(state.key_der, None), state.certificate
+
+
+def test_a_broken_old_key_cannot_take_a_wallet_over_after_the_legacy_window(world: World) -> None:
+    """Attack review: a sync report signed under the old algorithm was checked at
+    ``min(time, not_after)``, so a forger holding a wallet's broken P-256 key signed one at
+    any time, with a KeyRollover to its own ML-DSA key, and was certified as the wallet (its
+    balance, spent offline; the honest holder then seen as a double spender). After
+    ``legacy_until + max_payment_age`` a report under the old algorithm is refused, as a
+    payment is; a wallet that never synced since is reported lost (its balance refunded)."""
+    ledger = world.ledger
+    victim, _, _ = world.wallet(10_000)
+    world.sync(victim, T0 + 100)  # its last sync, before the migration
+    old = _old_key(victim)
+    params = ledger.migrate(ML_DSA, T1)
+    late = params.legacy_until + params.max_payment_age + 1
+    with pytest.raises(VerificationError) as refused:
+        _takeover(world, victim, old, late)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="the ledger keeps no record of a wallet's certified key or its algorithm, so a "
+    "report signed by the old key still re-keys a wallet that already re-keyed (fix: store "
+    "the SPKI digest of each issued certificate in `certificates` and, once a wallet holds a "
+    "certificate of the new algorithm, accept an old-key report only with a CSR for that key)",
+)
+def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -> None:
+    """Within the legacy window the old key is trusted for payments, but once the wallet's
+    holder re-keyed, a second KeyRollover by the old key (a forger who broke it, or a clone)
+    must not get another key certified as the same wallet: two live certificates."""
+    ledger = world.ledger
+    victim, _, _ = world.wallet(10_000)
+    old = _old_key(victim)
+    ledger.migrate(ML_DSA, T1)
+    Wallet(victim, ledger).migrate(ledger.network())
+    world.sync(victim, T1 + 100)  # the honest re-key
+    with pytest.raises(VerificationError):
+        _takeover(world, victim, old, T1 + 200)
+
+
+def test_an_old_bank_key_certifies_no_ml_dsa_wallet_beyond_the_legacy_window(
+    world: World,
+) -> None:
+    """Attack review: rule 8 bounded a certificate by ``legacy_until`` only when its *key* was
+    of the old algorithm; a forger holding an old bank CA's broken P-256 key certified an
+    ML-DSA key of its own (any wallet id, any validity) and paid offline under the network's
+    algorithm forever. A certificate an old-algorithm CA signed is bounded the same way."""
+    params = world.ledger.migrate(ML_DSA, T1)
+    payee = _new_wallet(world, 0, T1)
+    payee_id = payee.status(T1).wallet_id
+    assert payee_id is not None
+    key = ML_DSA.generate()
+    forged_cert = world.net.bank().certify_wallet(  # the old bank CA, as a forger holding it
+        pki.make_csr(key), WalletId.random(), DEFAULT_LIMITS, 0, T1, validity=_YEAR
+    )
+    for now in (T1 + 60, params.legacy_until + params.max_payment_age + 60):
+        payment = m.sign_payment(
+            key,
+            forged_cert,
+            payee=payee_id,
+            amount=100,
+            currency="EUR",
+            counter=1,
+            time=now,
+            nonce=None,
+            reference=None,
+        )
+        with pytest.raises(VerificationError) as refused:
+            verify_payment(payment, trust=payee.trust, params=params, now=now)
+        assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from ledgerkit import World
 
+from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.errors import VerificationError
+from offcash.ledger import LedgerService
 from offcash.ledger.errors import Conflict, IncompleteLog, InsufficientBalance
 from offcash.protocol import messages as m
 
@@ -154,3 +156,21 @@ def test_enrolment_and_sync_bind_the_ses_kem_key(world: World) -> None:
     renewed = se.trust.wallet_certificate(result.certificate, T0 + 10)
     assert enrolled.encryption_key == renewed.encryption_key == kem.public()
     assert renewed.wallet_id == wid
+
+
+def test_a_central_bank_name_with_the_retired_mark_is_refused(
+    db_target: tuple[str, str | None],
+) -> None:
+    """Attack review: the ledger keeps a migrated-away CA as ``<name>#<alg>`` and loads as the
+    root only a name without ``#``; a network created with such a central bank name was
+    installed, then unusable (``NotFound``: "no central bank yet"). It is refused up front, as
+    a bank name with ``#`` is."""
+    url, schema = db_target
+    ledger = LedgerService.open(url, schema=schema)
+    try:
+        with pytest.raises(Conflict):
+            ledger.create_network("EUR", SignatureAlgorithm.P256, "Central#Bank", ["Bank A"], T0)
+        ledger.create_network("EUR", SignatureAlgorithm.P256, "Central Bank", ["Bank A"], T0)
+        assert ledger.authorities.banks.keys() == {"Bank A"}
+    finally:
+        ledger.close()

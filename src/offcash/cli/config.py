@@ -397,10 +397,14 @@ class Network:
             ) from None
 
     def certificate_of(self, payee: WalletId) -> bytes | None:
-        """The latest certificate the registry holds for wallet ``payee`` (None: unknown)."""
+        """The latest certificate the registry holds for wallet ``payee`` (None: unknown, or
+        not base64: the caller verifies what it gets, so a damaged entry is just no entry)."""
         for entry in self.wallets.values():
             if entry.wallet_id == str(payee) and entry.certificate is not None:
-                return base64.b64decode(entry.certificate)
+                try:
+                    return base64.b64decode(entry.certificate, validate=True)
+                except ValueError:
+                    return None
         return None
 
     def se_path(self, name: str) -> Path:

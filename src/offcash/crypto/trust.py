@@ -79,6 +79,9 @@ class WalletCertificate:
     #: the SE's KEM public key the bank bound to the wallet (EncryptionKey extension), or None:
     #: a payer seals one-way payments for it (``offcash.encoding.sealed`` checks it then)
     encryption_key: bytes | None = None
+    #: the algorithm of the bank CA key that signed the certificate (after an algorithm
+    #: migration an old CA's, for a certificate it issued before; None: not recorded)
+    issuer_algorithm: SignatureAlgorithm | None = None
 
 
 def _is_ca(cert: x509.Certificate, path_length: int) -> bool:
@@ -188,6 +191,11 @@ class TrustStore:
             issuer = _Issuer(common_name(bank.subject), key, algorithm_of(key))
         except Exception as exc:
             raise VerificationError(Rejection.BAD_CERTIFICATE, f"bank CA: {exc}") from None
+        if not own and issuer.algorithm is not algorithm_of(self.anchors[issuer_name].public_key()):  # type: ignore[arg-type]
+            # an old root's banks are of its algorithm: another is its broken key's forgery
+            raise VerificationError(
+                Rejection.BAD_CERTIFICATE, "an old root certifies banks of its own algorithm only"
+            )
         self.banks[subject] = bank
         self._issuers[subject] = issuer
         self._verified.clear()
@@ -383,4 +391,5 @@ def _wallet_fields(
         limits=limits,
         counter_base=counter_base,
         encryption_key=extensions.get(_ENCRYPTION_KEY),
+        issuer_algorithm=issuer.algorithm,
     )

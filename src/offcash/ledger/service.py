@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
+from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm, algorithm_of, spki
 from offcash.crypto.pki import DEFAULT_WALLET_VALIDITY, csr_encryption_key, csr_public_key
 from offcash.crypto.signer import SigningKey, as_signer
@@ -151,11 +152,24 @@ class LedgerService:
                 f"the ledger database cannot be reached: {str(exc.orig or exc).splitlines()[0]}"
             ) from exc
 
-    def _tx(self, fn: Callable[[Connection], T]) -> T:
+    def _tx(self, fn: Callable[[Connection], T], *, guard: bool = True) -> T:
         if self._auth is None or self._params is None:
             self._warm()  # load the CAs first: never open a transaction inside another
+        cached = self._params
+
+        def run(conn: Connection) -> T:
+            if guard and cached is not None:
+                _check_algorithm(conn, cached)
+            return fn(conn)
+
         try:
-            return db.transaction(self.engine, fn)
+            return db.transaction(self.engine, run)
+        except _Stale:
+            self._auth = self._trust = self._params = None  # the next call loads the new CAs
+            raise ServiceUnavailable(
+                "the network moved to another signature algorithm meanwhile (another process "
+                "ran `network migrate`): nothing was done, retry"
+            ) from None
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             # the database is down or unreachable (after db.transaction's retries)
             raise ServiceUnavailable(
@@ -182,6 +196,9 @@ class LedgerService:
         self, params: NetworkParams, central_bank: CentralBank, banks: Sequence[Bank]
     ) -> None:
         """Store an existing central bank and bank CAs (keys included) as this ledger's."""
+
+        if authority.RETIRED in pki.common_name(central_bank.certificate.subject):
+            raise Conflict(f"a central bank name may not contain {authority.RETIRED!r}")
 
         def go(conn: Connection) -> None:
             if conn.execute(sa.select(s.meta)).first() is not None:
@@ -235,10 +252,16 @@ class LedgerService:
         old-algorithm certificate issued, so old wallets are accepted until their certificates
         expire and re-key at their next sync. Only a classical network moves, and only to
         ML-DSA (``ALGORITHM_NOT_ALLOWED``)."""
-        auth, params = self.authorities, self.params
         c = s.certificates
 
         def go(conn: Connection) -> NetworkParams:
+            _lock_algorithm(conn, exclusive=True)  # a service of another process waits
+            auth, params = authority.load(conn), _load_params(conn)  # as they are now
+            if authority.key_der(auth.central_bank.key).startswith(authority.HSM_REFERENCE):
+                raise Conflict(
+                    "the CA keys are in an HSM token, which offcash cannot have make the new "
+                    f"{algorithm.short} keys: migrating would store them in the database"
+                )
             last = conn.execute(sa.select(sa.func.max(c.c.not_after))).scalar()
             migrated = params.migrate(algorithm, max(now, int(last or 0)))
             root, new_with_old, old_with_new = auth.central_bank.migrate(algorithm, now)
@@ -257,7 +280,7 @@ class LedgerService:
             )
             return migrated
 
-        migrated = self._tx(go)
+        migrated = self._tx(go, guard=False)
         self._auth = self._trust = self._params = None  # the verifier pool follows (its key)
         return migrated
 
@@ -776,6 +799,34 @@ class LedgerService:
     def wallet_status(self, wallet: WalletId) -> str:
         """``active``, ``revoked`` or ``refunded``."""
         return str(self._tx(lambda conn: registry.get(conn, wallet)).status)
+
+
+#: The PostgreSQL advisory lock (with the schema's hash) a migration holds exclusively and
+#: every other transaction shares, so none acts on the algorithm the migration replaces.
+_MIGRATION_LOCK = 0x0FFCA5
+
+
+class _Stale(Exception):
+    """The CAs and parameters this service cached predate an algorithm migration."""
+
+
+def _lock_algorithm(conn: Connection, *, exclusive: bool) -> None:
+    if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serializes everything
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.execute(
+            sa.text(f"SELECT {lock}(:k, hashtext(current_schema()))"), {"k": _MIGRATION_LOCK}
+        )
+
+
+def _check_algorithm(conn: Connection, cached: NetworkParams) -> None:
+    """``_Stale`` if the network's algorithm is no longer ``cached``'s: another process
+    migrated the network since this one loaded its CAs, which must not sign anything more
+    (a P-256 certificate outliving ``legacy_until``, an old CA's CRL in the new CA's place).
+    The shared lock holds a migration back until this transaction ends."""
+    _lock_algorithm(conn, exclusive=False)
+    current = conn.execute(sa.select(s.meta.c.value).where(s.meta.c.key == "algorithm"))
+    if current.scalar() != cached.algorithm.short:
+        raise _Stale
 
 
 def _load_params(conn: Connection) -> NetworkParams:

@@ -41,7 +41,7 @@ from offcash.ledger.errors import IncompleteLog, NotFound, WalletRevoked
 from offcash.ledger.reconcile import Refusal
 from offcash.protocol import messages as m
 from offcash.se import log
-from offcash.verification import verify_report, verify_voucher
+from offcash.verification import legacy_end, verify_report, verify_voucher
 
 __all__ = ["Refusal", "SyncResult", "Upload", "run", "verify"]
 
@@ -95,6 +95,13 @@ def verify(
     encoding and count, and every payment and unload request in them (an entry that fails keeps
     its error, which ``run`` records)."""
     report, signer = verify_report(report_data, trust=trust, params=params)
+    if signer.algorithm is params.legacy and now > legacy_end(params):
+        # a report is checked at min(time, not_after): only the ledger's clock ends the old key
+        raise VerificationError(
+            Rejection.ALGORITHM_NOT_ALLOWED,
+            f"{signer.algorithm.short} reports ended at {legacy_end(params)}: report the wallet "
+            "lost (its balance is refunded)",
+        )
     key = check_csr(csr, signer, params)
     if report.time > now + params.clock_skew:
         raise VerificationError(Rejection.FROM_THE_FUTURE, "report time")

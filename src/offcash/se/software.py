@@ -519,7 +519,12 @@ class SoftwareSecureElement(SecureElement):
         arg.time(now)
         cert = self._enrolled()
         a = verify_ack(
-            ack, trust=self._trust, params=self._s.params, wallet=cert.wallet_id, bank=cert.bank
+            ack,
+            trust=self._trust,
+            params=self._s.params,
+            wallet=cert.wallet_id,
+            bank=cert.bank,
+            now=now,
         )
         if a.sync_seq != self._s.sync_seq:
             raise VerificationError(
