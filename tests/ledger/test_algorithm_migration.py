@@ -59,7 +59,7 @@ def _conserved(world: World, issued: int, *ses: SoftwareSecureElement) -> None:
     assert audit.float == sum(se.status(T0).balance for se in ses)
 
 
-def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:  # noqa: PLR0915 (one story)
+def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> None:
     ledger = world.ledger
     old, old_id, _ = world.wallet(30_000)
     stale, _, _ = world.wallet(30_000)  # never follows the migration
