@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from attackkit import ACCOUNT, assert_books, copy_file, open_sealed, sealed_wallet
+from attackkit import ACCOUNT, assert_books, sealed_wallet
 from ledgerkit import World
 
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.encoding import cose
 from offcash.errors import Rejection, VerificationError
 from offcash.protocol import messages as m
-from offcash.se.software import SoftwareSecureElement
+from offcash.se.interface import SecureElement
 from offcash.wallet.facade import Wallet
 
 from harness import T0
@@ -25,9 +25,11 @@ from harness import T0
 T1 = T0 + 3600
 
 
-def _new_party_se(world: World, now: int) -> SoftwareSecureElement:
+def _new_party_se(world: World, directory: Path, now: int) -> SecureElement:
+    """A wallet enrolled after the migration: an SE of the suite's kind, on the new network."""
     network = world.ledger.network()
-    se = SoftwareSecureElement(SoftwareSecureElement.new_state(network.params, network.root))
+    assert world.net.ses is not None
+    se = world.net.ses.factory.create(directory, network.params, network.root)
     account = world.account("Bank B")
     e = world.ledger.enroll(se.csr(), account, now)
     se.enroll(e.certificate, e.bank_certificates, e.crls, now)
@@ -37,12 +39,13 @@ def _new_party_se(world: World, now: int) -> SoftwareSecureElement:
 def test_both_keys_of_a_re_keyed_clone_spend_one_counter_caught_and_attributed(
     world: World, tmp_path: Path
 ) -> None:
-    alice = sealed_wallet(world, tmp_path / "alice.se", 5_000, "Bank A")
+    alice = sealed_wallet(world, tmp_path / "alice", 5_000, "Bank A")
     world.ledger.migrate(SignatureAlgorithm.ML_DSA_44, T1)
     Wallet(alice.se, world.ledger).migrate(world.ledger.network())
-    evil = open_sealed(copy_file(alice.path or tmp_path, tmp_path / "stolen.se"))
+    evil = alice.clone(tmp_path / "stolen")  # a copy of the SE as it followed the migration
     assert world.sync(alice.se, T1 + 10).certificate is not None  # the original re-keys
-    bob, carol = _new_party_se(world, T1 + 20), _new_party_se(world, T1 + 20)
+    bob = _new_party_se(world, tmp_path / "bob", T1 + 20)
+    carol = _new_party_se(world, tmp_path / "carol", T1 + 20)
     p1 = alice.se.pay(bob.request(1_000, T1 + 30), T1 + 30)  # ML-DSA, new certificate
     bob.receive(p1, T1 + 31)
     p2 = evil.pay(carol.request(1_000, T1 + 32), T1 + 32)  # P-256, the old certificate
@@ -63,7 +66,7 @@ def test_both_keys_of_a_re_keyed_clone_spend_one_counter_caught_and_attributed(
     assert (bob.status(T1).balance, carol.status(T1).balance) == (1_000, 1_000)
     assert world.ledger.audit().banks["Bank A"].losses == 1_000
     # both certificates are revoked: a payee with the current CRLs refuses either key
-    dave = _new_party_se(world, T1 + 300)
+    dave = _new_party_se(world, tmp_path / "dave", T1 + 300)
     dave.install_crls(list(world.ledger.trust_material(None, T1 + 300).crls), T1 + 300)
     dave_id = dave.status(T1 + 300).wallet_id
     assert dave_id is not None

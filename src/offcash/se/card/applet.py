@@ -47,6 +47,11 @@ def _enrol(se: SoftwareSecureElement, a: list[Any]) -> bytes:
     return b""  # no response data
 
 
+def _migrate(se: SoftwareSecureElement, a: list[Any]) -> bytes:
+    se.migrate(NetworkParams.from_cbor(a[0], "params"), a[1], a[2], a[3])
+    return b""
+
+
 def _apply_sync(se: SoftwareSecureElement, a: list[Any]) -> bytes:
     se.apply_sync(a[0], a[1], a[2], a[3], a[4])
     return b""
@@ -61,6 +66,7 @@ OPERATIONS: dict[Ins, tuple[int, _Op]] = {
     Ins.CSR: (0, lambda se, a: _bytes(se.csr())),
     Ins.ENROL: (4, _enrol),
     Ins.INSTALL_CRLS: (2, lambda se, a: cbor.encode(se.install_crls(a[0], a[1]))),
+    Ins.MIGRATE: (4, _migrate),
     Ins.GET_STATUS: (1, lambda se, a: wire.encode_status(se.status(a[0]))),
     Ins.GET_TRUST: (
         0,

@@ -193,6 +193,24 @@ class CardSecureElement(SecureElement):
         self._trust = None
         self._call(Ins.ENROL, args)
 
+    def migrate(
+        self,
+        params: NetworkParams,
+        root_certificate: bytes,
+        new_with_old: bytes,
+        bank_certificates: list[bytes],
+    ) -> None:
+        if not isinstance(params, NetworkParams):
+            raise TypeError(f"params must be NetworkParams, not {type(params).__name__}")
+        args = [
+            params.to_cbor(),
+            arg.data(root_certificate, "root_certificate"),
+            arg.data(new_with_old, "new_with_old"),
+            arg.data_list(bank_certificates, "bank_certificates"),
+        ]
+        self._trust = None
+        self._call(Ins.MIGRATE, args)
+
     def install_crls(self, crls: list[bytes], now: int) -> bool:
         args = [arg.data_list(crls, "crls"), arg.time(now)]
         self._trust = None

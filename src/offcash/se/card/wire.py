@@ -57,6 +57,7 @@ class Ins(enum.IntEnum):
     CSR = 0x18
     ENROL = 0x1A
     INSTALL_CRLS = 0x1C
+    MIGRATE = 0x1E
     LOAD = 0x30
     UNLOAD = 0x32
     REQUEST = 0x40
