@@ -95,6 +95,8 @@ class SoftwareSecureElement(SecureElement):
         )
         self._head = log.chain_all(s.log_base, s.entries)
         self._sent_value = _sent_value(s.entries)
+        kem = s.encryption_key
+        self._kem_public = None if kem is None else kem.public()  # derived once, not per request
 
     def _commit(self) -> None:
         if self._store is None:
@@ -337,7 +339,6 @@ class SoftwareSecureElement(SecureElement):
         arg.nonce(nonce)
         cert = self._enrolled()
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + amount)
-        kem = self._s.encryption_key
         req = m.PaymentRequest(
             payee=cert.wallet_id,
             amount=amount,
@@ -346,7 +347,7 @@ class SoftwareSecureElement(SecureElement):
             time=now,
             reference=reference,
             payee_name=payee_name,
-            encryption_key=None if kem is None else kem.public(),
+            encryption_key=self._kem_public,
         )
         encoded = req.encode()
         try:  # a payer reads the request with this decoder: refuse one it would not read
