@@ -10,9 +10,9 @@ kept until the request can no longer be paid: the SE refuses a request older tha
 maximum payment age (plus clock skew), and ``until`` is at least that horizon, so an entry is
 forgotten only once a repeat would be refused as too old. ``MAX_PAID_REQUESTS`` bounds the
 memory: when it is full of live entries the SE refuses to pay by request (it never forgets a
-live entry to make room). Paying stays O(1) in the memory's size: expired entries are dropped at
-most once an hour of SE time, or when the memory is full (an expired entry still held answers
-nothing: ``payment_for`` checks its time).
+live entry to make room). Paying stays O(1) in the memory's size: the expired entries are swept
+at most once an hour of SE time (once the oldest has been expired that long), or when the memory
+is full; an expired entry still held answers nothing (``payment_for`` checks its time).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from offcash.errors import DecodeError
 
 #: Requests remembered as paid at once (the same capacity as the log).
 MAX_PAID_REQUESTS = 1024
-#: SE seconds between two sweeps of the expired entries.
+#: How long (SE seconds) an expired entry may stay before a sweep drops it.
 PRUNE_EVERY = 3600
 
 
@@ -34,8 +34,8 @@ class PaidRequests:
     """``(payee wallet id, nonce) -> (kept until, payment)`` (persisted with the SE state)."""
 
     entries: dict[tuple[bytes, bytes], tuple[int, bytes]] = field(default_factory=dict)
-    #: The SE time of the last sweep (memory only: a restored memory is swept at first use).
-    _pruned_at: int | None = field(default=None, init=False, repr=False, compare=False)
+    #: The earliest ``until`` held (memory only: found again at first use after a restore).
+    _oldest: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def payment_for(self, payee: bytes, nonce: bytes, now: int) -> bytes | None:
         """The payment already made for this request, if still remembered at ``now``."""
@@ -49,13 +49,19 @@ class PaidRequests:
         return sum(1 for until, _ in self.entries.values() if until >= now) >= MAX_PAID_REQUESTS
 
     def remember(self, payee: bytes, nonce: bytes, until: int, payment: bytes, now: int) -> None:
-        """Remember a paid request until ``until``; drop the entries expired at ``now`` if an
-        hour of SE time passed since the last sweep, or if the memory is full."""
-        last = self._pruned_at
-        if last is None or now - last >= PRUNE_EVERY or len(self.entries) >= MAX_PAID_REQUESTS:
+        """Remember a paid request until ``until``. The expired entries are dropped once the
+        oldest has been expired for ``PRUNE_EVERY`` seconds, or when the memory is full; an
+        entry is changed or dropped by rebuilding the map, never in place (``se.journal``)."""
+        oldest = self._oldest
+        if oldest is None:
+            oldest = min((u for u, _ in self.entries.values()), default=until)
+        if oldest < now - PRUNE_EVERY or len(self.entries) >= MAX_PAID_REQUESTS:
             self.entries = {k: v for k, v in self.entries.items() if v[0] >= now}
-            self._pruned_at = now
+            oldest = min((u for u, _ in self.entries.values()), default=until)
+        elif (payee, nonce) in self.entries:
+            self.entries = dict(self.entries)
         self.entries[(payee, nonce)] = (until, payment)
+        self._oldest = min(oldest, until)
 
     def to_cbor(self) -> list[Any]:
         """A CBOR-ready form for persistence."""

@@ -45,11 +45,11 @@ from offcash.errors import (
 )
 from offcash.protocol import messages as m
 from offcash.se import arguments as arg
-from offcash.se import log
+from offcash.se import journal, log
 from offcash.se.interface import Received, SecureElement, Status, SyncUpload
 from offcash.se.paid import MAX_PAID_REQUESTS
 from offcash.se.state import MAX_LOG_ENTRIES, SEState
-from offcash.se.storage import StateStore
+from offcash.se.storage import SealedFile, StateStore
 from offcash.verification import verify_ack, verify_voucher
 
 
@@ -58,8 +58,11 @@ class SoftwareSecureElement(SecureElement):
 
     def __init__(self, state: bytes, store: StateStore | None = None) -> None:
         self._store = store
-        self._persisted = state
+        self._persisted = state  # the last base persisted, and the deltas appended after it
+        self._deltas: list[bytes] = []
         self._load(state)
+        # deltas may go to a journal only on top of the very state the store holds
+        self._journal_ok = isinstance(store, SealedFile) and store.holds(state)
 
     @staticmethod
     def new_state(params: NetworkParams, root_certificate: bytes) -> bytes:
@@ -97,17 +100,34 @@ class SoftwareSecureElement(SecureElement):
         self._sent_value = _sent_value(s.entries)
         kem = s.encryption_key
         self._kem_public = None if kem is None else kem.public()  # derived once, not per request
+        self._tracker = journal.Tracker(s)
 
     def _commit(self) -> None:
-        if self._store is None:
+        """Persist the state: a delta appended to the store's journal when it takes one and
+        the change is only additions and small items (``offcash.se.journal``), else the
+        whole state. On failure the state is reloaded as last persisted."""
+        store = self._store
+        if store is None:
             return
-        data = self._s.encode()
         try:
-            self._store.save(data)
+            delta = None
+            if self._journal_ok and isinstance(store, SealedFile) and store.appendable:
+                delta = self._tracker.delta(self._s)
+            if delta is not None:
+                assert isinstance(store, SealedFile)
+                store.append(delta)
+                self._deltas.append(delta)
+                self._tracker.accepted()
+            else:
+                data = self._s.encode()
+                store.save(data)
+                self._persisted, self._deltas = data, []
+                self._tracker = journal.Tracker(self._s)
+                self._journal_ok = isinstance(store, SealedFile)
         except BaseException:
-            self._load(self._persisted)
+            persisted = journal.replay(self._persisted, self._deltas) if self._deltas else None
+            self._load(persisted or self._persisted)
             raise
-        self._persisted = data
 
     def _append(self, entry: log.Entry) -> None:
         self._s.entries.append(entry)
