@@ -23,6 +23,7 @@ RUNS = {
     "load.py": (["--clients", "2", "--seconds", "2"], "payments/s"),
     "simulator.py": (["--scale", "0.01", "--days", "1"], "payments/s overall"),
     "qr_render.py": (["--rounds", "1"], "zxing writer"),
+    "se_storage.py": (["--ops", "2", "--sizes", "5", "20", "--no-fsync"], "whole save"),
 }
 
 

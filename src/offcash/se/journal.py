@@ -45,10 +45,10 @@ def _growing(s: SEState) -> tuple[list[Any], dict[Any, Any], dict[Any, Any], dic
     return s.entries, s.paid.entries, s.book.seen, s.book.paid
 
 
-def _tail(collection: list[Any] | dict[Any, Any], start: int) -> list[Any]:
-    """The items of ``collection`` from position ``start`` on (a dict's in insertion order),
-    in time proportional to their number."""
-    if type(collection) is list:
+def _tail(collection: Any, start: int) -> list[Any]:
+    """The items of ``collection`` (a list or a dict) from position ``start`` on (a dict's
+    items in insertion order), in time proportional to their number."""
+    if isinstance(collection, list):
         return collection[start:]
     added = len(collection) - start
     return list(itertools.islice(reversed(collection.items()), added))[::-1]

@@ -160,7 +160,9 @@ class SealedFile:
             raise SecureElementError(f"{target} has unsupported scrypt parameters")
         store = cls(target, _derive(pin, salt_n[:_SALT], n), salt_n)
         nonce = blob[_HEADER : _HEADER + _NONCE]
-        base_end = len(blob) if version1 else first + int.from_bytes(blob[first - _LENGTH : first], "big")
+        base_end = (
+            len(blob) if version1 else first + int.from_bytes(blob[first - _LENGTH : first], "big")
+        )
         if base_end > len(blob) or base_end < first + _TAG:
             raise SecureElementError(f"{target} is not a sealed offcash secure element")
         aad = blob[:first] if not version1 else MAGIC_V1 + salt_n
