@@ -2,7 +2,9 @@
 
 Theory of operation: ``SoftwareSecureElement`` implements ``SecureElement`` over an in-memory
 state that it persists through a ``StateStore`` (``SealedFile``: PIN-sealed, atomic) after
-every operation, or not at all when no store is given (benchmarks, simulations). Each operation
+every operation, or not at all when no store is given (benchmarks, simulations). On a
+``SealedFile`` an operation usually appends only what it changed (``offcash.se.journal``), so
+persisting costs the same however long the log is. Each operation
 first checks its arguments (``offcash.se.arguments``: a bad one is a ``TypeError`` or
 ``ValueError``) and everything else that can fail, then signs (what it signs is decoded first
 with the payee's strict decoder, ``messages.readable_payload``), then mutates the state (which
