@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
+from offcash.encoding import cbor
 from offcash.errors import SecureElementError
 from offcash.se import storage
 from offcash.se.software import SoftwareSecureElement
@@ -192,3 +193,20 @@ def test_an_se_started_on_another_state_than_the_file_holds_saves_it_whole(
     other = SoftwareSecureElement(a._s.encode(), store)
     with pytest.raises(SecureElementError, match="changed by another process"):
         other.pay_to(WalletId.random(), 10, T0 + 1)
+
+
+def test_a_state_of_an_older_version_is_saved_whole_first(
+    network: PilotNetwork, tmp_path: Path
+) -> None:
+    a = _sealed_wallet(network, tmp_path / "a.se", 1_000)
+    path = tmp_path / "a.se"
+    value = cbor.decode(a._s.encode(), max_bytes=1 << 26)
+    store, _ = SealedFile.open(path, PIN)
+    old = cbor.encode([1, *value[1:12]])  # version 1: no paid memory, no encryption key
+    store.save(old)
+    se = _reopen(path)
+    se.pay_to(WalletId.random(), 10, T0)  # written whole, in the current version
+    _same(_reopen(path), se)
+    se.pay_to(WalletId.random(), 10, T0 + 1)  # then appended
+    _same(_reopen(path), se)
+    assert _reopen(path).status(T0).balance == 980

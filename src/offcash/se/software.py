@@ -63,8 +63,11 @@ class SoftwareSecureElement(SecureElement):
         self._persisted = state  # the last base persisted, and the deltas appended after it
         self._deltas: list[bytes] = []
         self._load(state)
-        # deltas may go to a journal only on top of the very state the store holds
-        self._journal_ok = isinstance(store, SealedFile) and store.holds(state)
+        # deltas may go to a journal only on top of the very state the store holds, in the
+        # current layout (an array of 14 items, version 3); else the first persist is whole
+        self._journal_ok = (
+            isinstance(store, SealedFile) and state[:2] == b"\x8e\x03" and store.holds(state)
+        )
 
     @staticmethod
     def new_state(params: NetworkParams, root_certificate: bytes) -> bytes:
