@@ -24,6 +24,7 @@ RUNS = {
     "simulator.py": (["--scale", "0.01", "--days", "1"], "payments/s overall"),
     "qr_render.py": (["--rounds", "1"], "zxing writer"),
     "apdu.py": (["--payments", "2", "--algorithms", "p256"], "x floor"),
+    "se_storage.py": (["--ops", "2", "--sizes", "5", "20", "--no-fsync"], "whole save"),
 }
 
 

@@ -109,11 +109,15 @@ def test_reopen_gives_identical_status(network: PilotNetwork, tmp_path: Path) ->
     assert _reopen(tmp_path / "b.bin").status(T0).balance == 350
 
 
-def _crash_on_replace(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(src: str, dst: str) -> None:
-        raise OSError("simulated power loss before the rename")
+def _crash_on_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Power lost before the new state reaches the file: before the rename of a whole state,
+    or before a delta is written at the end of the journal."""
+
+    def boom(*args: object) -> None:
+        raise OSError("simulated power loss before the write")
 
     monkeypatch.setattr(storage.os, "replace", boom)
+    monkeypatch.setattr(storage.os, "pwrite", boom)
 
 
 @pytest.mark.parametrize("operation", ["pay", "receive", "unload", "load", "request", "sync"])
@@ -142,7 +146,7 @@ def test_crash_while_persisting_rolls_back(
         "request": lambda: b.request(5, T0),
         "sync": lambda: network.sync(a, T0 + 60),
     }
-    _crash_on_replace(monkeypatch)
+    _crash_on_write(monkeypatch)
     with pytest.raises(OSError, match="simulated"):
         actions[operation]()
     assert se.status(T0) == before

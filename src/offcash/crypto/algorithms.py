@@ -45,6 +45,8 @@ _P256_COORD = 32
 #: The order n of the P-256 group, and the bound of a canonical (low) ``s``.
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _P256_HALF_ORDER = P256_ORDER // 2
+#: One ECDSA-with-SHA-256 parameter object, shared (it holds no state).
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def spki(key: PublicKey) -> bytes:
@@ -124,7 +126,7 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
     """Sign ``data``; ECDSA signatures come back as COSE's fixed-size ``r || s``, with the
     canonical (low) ``s``."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
         if s > _P256_HALF_ORDER:
             s = P256_ORDER - s
         return r.to_bytes(_P256_COORD, "big") + s.to_bytes(_P256_COORD, "big")
@@ -153,7 +155,7 @@ def verify(key: PublicKey, signature: bytes, data: bytes) -> bool:
             s = int.from_bytes(signature[_P256_COORD:], "big")
             if s > _P256_HALF_ORDER:
                 return False
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
         else:
             key.verify(signature, data)
     except (InvalidSignature, ValueError):

@@ -149,16 +149,31 @@ def suite_of_public_key(raw: bytes) -> KemSuite:
     raise ValueError(f"no KEM public key has {len(raw)} bytes")
 
 
+#: Public keys ``check_public_key`` accepted, by their exact bytes (cleared when full).
+_CHECKED: dict[bytes, KemSuite] = {}
+_CHECKED_MAX = 1024
+
+
 def check_public_key(raw: bytes) -> KemSuite:
     """The suite of the raw public key ``raw`` once a message can be sealed for it (a trial
     encapsulation: an X25519 key of low order, such as all zeros, gives no shared secret);
     ``ValueError`` if none can. A payer's device checks a request's key with it before it
-    signs or debits anything."""
+    signs or debits anything.
+
+    Whether a key is usable depends on its bytes alone, so a key accepted once is accepted
+    again without a second trial (the last ``_CHECKED_MAX`` distinct keys are remembered; a
+    refused key is tried again each time)."""
+    held = _CHECKED.get(raw)
+    if held is not None:
+        return held
     suite = suite_of_public_key(raw)
     try:
         suite.hpke().encrypt(b"\x00", _public_key(suite, raw), info=b"")
     except ValueError as exc:
         raise ValueError(f"not a usable {suite.short} public key: {exc}") from None
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[bytes(raw)] = suite
     return suite
 
 

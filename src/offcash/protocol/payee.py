@@ -111,10 +111,17 @@ class PayeeBook:
     def record(self, verified: VerifiedPayment, now: int) -> None:
         """Remember an accepted payment and close its request."""
         payment = verified.payment
-        self.seen[(verified.payer.raw, payment.counter)] = (payment.digest, payment.time)
+        key = (verified.payer.raw, payment.counter)
+        # seen and paid only ever gain new keys in place; anything else rebuilds them, so a
+        # persisted copy can be brought up to date by appending (offcash.se.journal)
+        if key in self.seen:
+            self.seen = dict(self.seen)
+        self.seen[key] = (payment.digest, payment.time)
         if payment.nonce is not None:
             self.outstanding.pop(payment.nonce, None)
             self._decoded.pop(payment.nonce, None)
+            if payment.nonce in self.paid:
+                self.paid = dict(self.paid)
             self.paid[payment.nonce] = now
 
     def maybe_prune(self, now: int, max_age: int, every: int = 3600) -> None:

@@ -2,8 +2,8 @@
 
 ``SecureElement`` is where a hardware SE, a smart card or a TEE plugs in;
 ``SoftwareSecureElement`` implements it in software over a ``StateStore``; ``SealedFile`` is
-the PIN-sealed, atomically replaced, file-locked store (``SealedFile.locked`` for a
-read-modify-write that no other process interleaves).
+the PIN-sealed, file-locked store, a base replaced atomically and a journal appended to
+(``SealedFile.locked`` for a read-modify-write that no other process interleaves).
 """
 
 from offcash.se.filelock import Busy

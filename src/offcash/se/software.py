@@ -2,7 +2,9 @@
 
 Theory of operation: ``SoftwareSecureElement`` implements ``SecureElement`` over an in-memory
 state that it persists through a ``StateStore`` (``SealedFile``: PIN-sealed, atomic) after
-every operation, or not at all when no store is given (benchmarks, simulations). Each operation
+every operation, or not at all when no store is given (benchmarks, simulations). On a
+``SealedFile`` an operation usually appends only what it changed (``offcash.se.journal``), so
+persisting costs the same however long the log is. Each operation
 first checks its arguments (``offcash.se.arguments``: a bad one is a ``TypeError`` or
 ``ValueError``) and everything else that can fail, then signs (what it signs is decoded first
 with the payee's strict decoder, ``messages.readable_payload``), then mutates the state (which
@@ -45,12 +47,16 @@ from offcash.errors import (
 )
 from offcash.protocol import messages as m
 from offcash.se import arguments as arg
-from offcash.se import log
+from offcash.se import journal, log
 from offcash.se.interface import Received, SecureElement, Status, SyncUpload
 from offcash.se.paid import MAX_PAID_REQUESTS
-from offcash.se.state import MAX_LOG_ENTRIES, SEState
-from offcash.se.storage import StateStore
+from offcash.se.state import MAX_LOG_ENTRIES, STATE_ITEMS, STATE_VERSION, SEState
+from offcash.se.storage import SealedFile, StateStore
 from offcash.verification import verify_ack, verify_voucher
+
+#: The first two bytes of a state in the current layout: a CBOR array of ``STATE_ITEMS``
+#: items, then the version (both below 24, so one byte each).
+_CURRENT_HEAD = bytes([0x80 + STATE_ITEMS, STATE_VERSION])
 
 
 class SoftwareSecureElement(SecureElement):
@@ -58,8 +64,15 @@ class SoftwareSecureElement(SecureElement):
 
     def __init__(self, state: bytes, store: StateStore | None = None) -> None:
         self._store = store
-        self._persisted = state
+        self._persisted = state  # the last base persisted, and the deltas appended after it
+        self._deltas: list[bytes] = []
         self._load(state)
+        # deltas may go to a journal only on top of the very state the store holds, in the
+        # current layout (its array's head: item count and version); else the first persist
+        # is whole
+        self._journal_ok = (
+            isinstance(store, SealedFile) and state[:2] == _CURRENT_HEAD and store.holds(state)
+        )
 
     @staticmethod
     def new_state(params: NetworkParams, root_certificate: bytes) -> bytes:
@@ -103,17 +116,36 @@ class SoftwareSecureElement(SecureElement):
         )
         self._head = log.chain_all(s.log_base, s.entries)
         self._sent_value = _sent_value(s.entries)
+        kem = s.encryption_key
+        self._kem_public = None if kem is None else kem.public()  # derived once, not per request
+        self._tracker = journal.Tracker(s)
 
     def _commit(self) -> None:
-        if self._store is None:
+        """Persist the state: a delta appended to the store's journal when it takes one and
+        the change is only additions and small items (``offcash.se.journal``), else the
+        whole state. On failure the state is reloaded as last persisted."""
+        store = self._store
+        if store is None:
             return
-        data = self._s.encode()
         try:
-            self._store.save(data)
+            delta = None
+            if self._journal_ok and isinstance(store, SealedFile) and store.appendable:
+                delta = self._tracker.delta(self._s)
+            if delta is not None:
+                assert isinstance(store, SealedFile)
+                store.append(delta)
+                self._deltas.append(delta)
+                self._tracker.accepted()
+            else:
+                data = self._s.encode()
+                store.save(data)
+                self._persisted, self._deltas = data, []
+                self._tracker = journal.Tracker(self._s)
+                self._journal_ok = isinstance(store, SealedFile)
         except BaseException:
-            self._load(self._persisted)
+            persisted = journal.replay(self._persisted, self._deltas) if self._deltas else None
+            self._load(persisted or self._persisted)
             raise
-        self._persisted = data
 
     def _append(self, entry: log.Entry) -> None:
         self._s.entries.append(entry)
@@ -397,7 +429,6 @@ class SoftwareSecureElement(SecureElement):
         arg.nonce(nonce)
         cert = self._enrolled()
         cert.limits.check(Limit.MAX_BALANCE, self._s.balance + amount)
-        kem = self._s.encryption_key
         req = m.PaymentRequest(
             payee=cert.wallet_id,
             amount=amount,
@@ -406,7 +437,7 @@ class SoftwareSecureElement(SecureElement):
             time=now,
             reference=reference,
             payee_name=payee_name,
-            encryption_key=None if kem is None else kem.public(),
+            encryption_key=self._kem_public,
         )
         encoded = req.encode()
         try:  # a payer reads the request with this decoder: refuse one it would not read

@@ -24,7 +24,9 @@ from offcash.se.paid import PaidRequests
 
 #: Log entries an SE holds before it must sync (a capacity, not a bank policy).
 MAX_LOG_ENTRIES = 1024
-_STATE_VERSION = 4
+#: The version ``encode`` writes, and the number of items of its array (the version first).
+STATE_VERSION = 4
+STATE_ITEMS = 15
 #: Version 1 had no memory of paid requests (item 12), read as an empty one; versions 1 and 2
 #: had no encryption key (item 13), read as none (such an SE asks for unsealed payments);
 #: versions 1 to 3 had no pending key of an algorithm migration (item 14), read as none.
@@ -56,29 +58,31 @@ class SEState:
     #: certificate: it replaces ``key_der`` at the sync that certifies it.
     next_key_der: bytes | None = None
 
+    def small_items(self) -> dict[int, Any]:
+        """The items of the state array (by index) that do not grow with use: all but the
+        log (9), the payee book (10) and the requests paid (12)."""
+        key = self.encryption_key
+        return {
+            1: self.key_der,
+            2: self.params.to_cbor(),
+            3: self.root,
+            4: self.banks,
+            5: self.crls,
+            6: self.certificate,
+            7: [self.balance, self.counter, self.sync_seq, self.last_sync],
+            8: self.log_base,
+            11: self.vouchers,
+            13: None if key is None else [key.suite.cose_id, key.secret],
+            14: self.next_key_der,
+        }
+
     def encode(self) -> bytes:
         """The state as deterministic CBOR."""
-        return cbor.encode(
-            [
-                _STATE_VERSION,
-                self.key_der,
-                self.params.to_cbor(),
-                self.root,
-                self.banks,
-                self.crls,
-                self.certificate,
-                [self.balance, self.counter, self.sync_seq, self.last_sync],
-                self.log_base,
-                [e.encode() for e in self.entries],
-                self.book.to_cbor(),
-                self.vouchers,
-                self.paid.to_cbor(),
-                None
-                if self.encryption_key is None
-                else [self.encryption_key.suite.cose_id, self.encryption_key.secret],
-                self.next_key_der,
-            ]
-        )
+        items = self.small_items()
+        items[9] = [e.encode() for e in self.entries]
+        items[10] = self.book.to_cbor()
+        items[12] = self.paid.to_cbor()
+        return cbor.encode([STATE_VERSION, *(items[i] for i in range(1, STATE_ITEMS))])
 
     @classmethod
     def decode(cls, data: bytes) -> SEState:
