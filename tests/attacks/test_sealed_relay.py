@@ -145,7 +145,9 @@ def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetw
     """Attack review: a relay that carries sealed one-way payments sorts them by size: a
     payment of 5 (one CBOR byte) seals 2 bytes shorter than one of 5,000 (three)."""
     alice, bob = network.wallet(30_000), network.wallet(0, bank="Bank B")
-    key = alice.trust.wallet_certificate(bob._s.certificate or b"", T0).encryption_key
+    assert network.ses is not None
+    bob_der = SEState.decode(network.ses.state_of(bob)).certificate
+    key = alice.trust.wallet_certificate(bob_der or b"", T0).encryption_key
     assert key is not None
     payee = bob.status(T0).wallet_id
     assert payee is not None
