@@ -57,6 +57,7 @@ from offcash.ledger.errors import (
     UnloadRefused,
     WalletRevoked,
 )
+from offcash.ledger.group import GroupCommit
 from offcash.ledger.reconcile import Refusal
 from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
@@ -133,6 +134,8 @@ class LedgerService:
         self._auth: authority.Authorities | None = None
         self._trust: TrustStore | None = None
         self._params: NetworkParams | None = None
+        #: when set, syncs share transactions (``offcash.ledger.group``; the HTTP service's)
+        self.group: GroupCommit | None = None
 
     @classmethod
     def open(
@@ -151,10 +154,14 @@ class LedgerService:
                 f"the ledger database cannot be reached: {str(exc.orig or exc).splitlines()[0]}"
             ) from exc
 
-    def _tx(self, fn: Callable[[Connection], T]) -> T:
+    def _tx(self, fn: Callable[[Connection], T], *, grouped: bool = False) -> T:
+        """``fn`` in one transaction (retried); with ``grouped``, in the group commit's if
+        there is one (``fn`` then runs in a savepoint of a transaction shared with others)."""
         if self._auth is None or self._params is None:
             self._warm()  # load the CAs first: never open a transaction inside another
         try:
+            if grouped and self.group is not None:
+                return self.group.run(fn)
             return db.transaction(self.engine, fn)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             # the database is down or unreachable (after db.transaction's retries)
@@ -541,7 +548,7 @@ class LedgerService:
             registry.many(conn, locked, lock=True)
             return sync.run(conn, auth, trust, params, upload, now, validity)
 
-        return self._tx(go)
+        return self._tx(go, grouped=True)
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.
@@ -628,7 +635,10 @@ class LedgerService:
             self._verifier().start()
 
     def close(self) -> None:
-        """Stop the verification processes and close the database connections."""
+        """Stop the verification processes and the group commit's writer, and close the
+        database connections."""
+        if self.group is not None:
+            self.group.close()
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.close()
