@@ -188,7 +188,9 @@ def _client(
                 latencies.append((t1, t1 - t0))
                 got.append(data)
             answers.append(got)
-        out.update(ok=True, latencies=latencies, answers=answers, ran_out=len(answers) == len(pairs))
+        out.update(
+            ok=True, latencies=latencies, answers=answers, ran_out=len(answers) == len(pairs)
+        )
         out["finished"] = time.monotonic()
     except Exception:
         out.update(ok=False, error=traceback.format_exc(), answers=answers)
@@ -279,6 +281,43 @@ def _database(pg: str | None, folder: Path) -> tuple[str, str | None]:
     return f"sqlite:///{folder}/ledger.db", None
 
 
+def _prepare_all(a: argparse.Namespace, url: str, root: bytes) -> list[list[dict[str, Any]]]:
+    """Every client's prepared pairs, made by one process per core."""
+    tasks, per_task = [], max(1, math.ceil(a.pairs / 4))
+    for cl in range(a.clients):
+        for j in range(0, a.pairs, per_task):
+            tasks.append((cl, (url, root, min(per_task, a.pairs - j), a.batch, cl * 7919 + j)))
+    with mp.get_context("spawn").Pool(os.cpu_count() or 1) as pool:
+        done = pool.starmap(_prepare, [t for _, t in tasks])
+    work: list[list[dict[str, Any]]] = [[] for _ in range(a.clients)]
+    for (cl, _), pairs in zip(tasks, done, strict=True):
+        work[cl].extend(pairs)
+    return work
+
+
+def _timed(
+    a: argparse.Namespace, port: int, work: list[list[dict[str, Any]]], pid: int
+) -> tuple[list[dict[str, Any]], float, float, float]:
+    """The timed part: one thread per client; their results, the window, the server's CPU."""
+    start = time.monotonic() + 0.5
+    end = start + a.seconds
+    outs: list[dict[str, Any]] = [{} for _ in range(a.clients)]
+    threads = [
+        threading.Thread(target=_client, args=(port, work[i], start, end, outs[i]))
+        for i in range(a.clients)
+    ]
+    for t in threads:
+        t.start()
+    spy = _profile(a.profile, pid, a.seconds) if a.profile else None
+    cpu0 = _cpu_seconds(pid)
+    for t in threads:
+        t.join()
+    server_cpu = _cpu_seconds(pid) - cpu0
+    if spy is not None:
+        spy.wait()
+    return outs, start, end, server_cpu
+
+
 def _run(a: argparse.Namespace, folder: Path, db: str) -> dict[str, Any]:
     """Start ``offcash serve``, prepare, measure the ceiling, run the clients, audit."""
     net = folder / "net"
@@ -303,7 +342,7 @@ def _run(a: argparse.Namespace, folder: Path, db: str) -> dict[str, Any]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # spawning workers is slow on a loaded machine
         while True:
             try:
                 if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
@@ -319,34 +358,11 @@ def _run(a: argparse.Namespace, folder: Path, db: str) -> dict[str, Any]:
             op.issue(bank, 100_000_000_000, now)
         root = op.trust_material(None, now).root
         t0 = time.monotonic()
-        cores = os.cpu_count() or 1
-        tasks, per_task = [], max(1, math.ceil(a.pairs / 4))
-        for cl in range(a.clients):
-            for j in range(0, a.pairs, per_task):
-                tasks.append((cl, (url, root, min(per_task, a.pairs - j), a.batch, cl * 7919 + j)))
-        with mp.get_context("spawn").Pool(cores) as pool:
-            done = pool.starmap(_prepare, [t for _, t in tasks])
-        work: list[list[dict[str, Any]]] = [[] for _ in range(a.clients)]
-        for (cl, _), pairs in zip(tasks, done, strict=True):
-            work[cl].extend(pairs)
+        work = _prepare_all(a, url, root)
         prepared = time.monotonic() - t0
+        cores = os.cpu_count() or 1
         ceiling_before = ceiling()
-        start = time.monotonic() + 0.5
-        end = start + a.seconds
-        outs: list[dict[str, Any]] = [{} for _ in range(a.clients)]
-        threads = [
-            threading.Thread(target=_client, args=(port, work[i], start, end, outs[i]))
-            for i in range(a.clients)
-        ]
-        for t in threads:
-            t.start()
-        spy = _profile(a.profile, server.pid, a.seconds) if a.profile else None
-        cpu0 = _cpu_seconds(server.pid)
-        for t in threads:
-            t.join()
-        server_cpu = _cpu_seconds(server.pid) - cpu0
-        if spy is not None:
-            spy.wait()
+        outs, start, end, server_cpu = _timed(a, port, work, server.pid)
         ceiling_after = ceiling()
         with mp.get_context("spawn").Pool(cores) as pool:
             applied = pool.starmap(

@@ -26,12 +26,17 @@ _DB, _WINDOW, _TOKEN = "OFFCASH_SERVE_DB", "OFFCASH_SERVE_CLAIM_WINDOW", "OFFCAS
 
 
 def open_ledger(db_url: str, claim_window: int = DEFAULT_CLAIM_WINDOW) -> LedgerService:
-    """Open (and migrate) the ledger, with concurrent syncs sharing transactions
-    (``offcash.ledger.group``), and load its CA and parameters now: the service reads them
-    inside its own transactions, where a first, uncached read would open a second one."""
+    """Open (and migrate) the ledger and load its CA and parameters now (the service reads
+    them inside its own transactions, where a first, uncached read would open a second one).
+    On SQLite, concurrent syncs share transactions (``offcash.ledger.group``): there is one
+    writer at a time anyway. Not on PostgreSQL, which runs writers side by side: there each
+    sync keeps its own transaction, which locks all its wallets at once in id order; units
+    sharing a transaction would lock theirs one unit after the other, and two groups in two
+    processes could then wait on each other in a cycle."""
     ledger = LedgerService.open(db_url, claim_window=claim_window)
     _ = ledger.authorities, ledger.params
-    ledger.group = GroupCommit(ledger.engine)
+    if ledger.engine.dialect.name == "sqlite":
+        ledger.group = GroupCommit(ledger.engine)
     return ledger
 
 

@@ -62,6 +62,13 @@ class GroupCommit:
         self._start = threading.Lock()
         #: groups committed and units answered (for tests and monitoring)
         self.groups = self.units = 0
+        #: units in the group being written now (0 when the writer is idle)
+        self.busy = 0
+
+    @property
+    def pending(self) -> int:
+        """Units waiting for the next group."""
+        return self._queue.qsize()
 
     def run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in the next group's transaction; its answer once that committed,
@@ -100,7 +107,9 @@ class GroupCommit:
                     stop = True
                     break
                 group.append(unit)
+            self.busy = len(group)
             self._commit(group)
+            self.busy = 0
             if stop:
                 return
 
