@@ -242,7 +242,7 @@ def main() -> int:
     ap.add_argument(
         "--max-syncs-per-s",
         type=float,
-        default=500.0,
+        default=60.0,
         help="the rate the default --pairs prepares for (the window ends early if exceeded)",
     )
     ap.add_argument(

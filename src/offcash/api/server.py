@@ -6,8 +6,9 @@ each rebuilds the app with ``worker_app``, from the settings this process put in
 environment (``OFFCASH_SERVE_*``, and the operator token), and opens its own connections to the
 shared database. Every ledger operation is one database transaction that is safe against a
 second process (docs/SETTLEMENT.md, Concurrency), so the workers need no other coordination;
-on SQLite they also queue for the one writer through ``offcash.ledger.db``'s cross-process
-writer lock instead of polling the database lock.
+on SQLite they queue for the one writer (``offcash.ledger.writer_lock``) instead of polling the
+database lock, and each process's concurrent syncs share transactions
+(``offcash.ledger.group``, see ``open_ledger``).
 """
 
 from __future__ import annotations
