@@ -20,7 +20,10 @@ RUNS = {
     "core_payment.py": (["--payments", "20", "--durable-payments", "4"], "x floor"),
     "settlement.py": (["--payments", "100"], "of the verify_payment ceiling"),
     "sync_settlement.py": (["--payments", "100"], "payments/s by sync"),
-    "load.py": (["--clients", "2", "--seconds", "2"], "payments/s"),
+    "load.py": (
+        ["--clients", "2", "--seconds", "2", "--pairs", "3", "--workers", "2"],
+        "payments/s",
+    ),
     "simulator.py": (["--scale", "0.01", "--days", "1"], "payments/s overall"),
     "qr_render.py": (["--rounds", "1"], "zxing writer"),
     "apdu.py": (["--payments", "2", "--algorithms", "p256"], "x floor"),

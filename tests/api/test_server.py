@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server_process import ServerProcess, pg_url_with_schema
 
 from offcash.api import limits
+from offcash.api.client import Client
 from offcash.ledger import LedgerService
 from offcash.ledger.db import normalize_url
 
@@ -175,6 +176,52 @@ def test_metrics_add_up_across_processes(server_db: str, tmp_path: Path) -> None
             b.stop()
     finally:
         a.stop()
+
+
+def test_several_workers_serve_syncs_on_one_database(
+    server_db: str, p256: PilotNetwork, tmp_path: Path
+) -> None:
+    """``--workers 2``: two worker processes under uvicorn's supervisor, and wallets enrolled,
+    funded, paid and synced over HTTP through them settle each payment once."""
+    server = ServerProcess.api(server_db, TOKEN, tmp_path / "server.log")
+    server.argv += ["--workers", "2"]
+    server.start(timeout=300)
+    try:
+        assert server.proc is not None
+        children = [
+            Path(f"/proc/{c}/cmdline").read_text()
+            for task in Path(f"/proc/{server.proc.pid}/task").iterdir()
+            for c in (task / "children").read_text().split()
+        ]
+        # the two workers (beside multiprocessing's resource tracker, if it started one)
+        assert sum("spawn_main" in c and "resource_tracker" not in c for c in children) == 2
+        with Client(server.url, TOKEN) as c:
+            now = int(time.time())
+            c.issue("Bank A", 1_000_000, now)
+            ses = []
+            for _ in range(2):
+                acct = c.open_account("Bank A", "holder")
+                c.distribute(acct, 10_000, now)
+                se = p256.new_se()
+                e = c.enroll(se.csr(), acct, now)
+                se.enroll(e.certificate, e.bank_certificates, e.crls, now)
+                se.load(c.fund(e.wallet_id, 5_000, now), now)
+                ses.append(se)
+            payee = ses[1].status(now).wallet_id
+            assert payee is not None
+            for k in range(3):
+                ses[1].receive(ses[0].pay_to(payee, 100 + k, now), now)
+            for _ in range(3):
+                for se in ses:
+                    up = se.sync_upload(now)
+                    res = c.sync(up.report, up.entries, se.csr(), now)
+                    assert res.ack is not None and res.certificate is not None
+                    se.apply_sync(res.ack, res.certificate, res.bank_certificates, res.crls, now)
+            audit = c.audit()
+        assert audit.balanced and audit.suspense == 0
+        assert audit.banks["Bank A"].float == sum(se.status(now).balance for se in ses) == 10_000
+    finally:
+        server.stop()
 
 
 def test_readiness_follows_the_database(

@@ -1,4 +1,5 @@
-"""``python -m offcash.api [--db URL] [--host H] [--port P]``: run the settlement service.
+"""``python -m offcash.api [--db URL] [--host H] [--port P] [--workers N]``: run the settlement
+service.
 
 The operator token is read from ``OFFCASH_TOKEN`` (required)."""
 
@@ -16,8 +17,9 @@ def main() -> None:
     p.add_argument("--db", default="offcash-ledger.db", help="SQLite path or PostgreSQL URL")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the ledger")
     a = p.parse_args()
-    serve(a.db, a.host, a.port, os.environ["OFFCASH_TOKEN"])
+    serve(a.db, a.host, a.port, os.environ["OFFCASH_TOKEN"], workers=a.workers)
 
 
 if __name__ == "__main__":

@@ -176,12 +176,16 @@ def serve_cmd(
             help="Operator bearer token (default: the one `network init` stored).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="Server processes sharing the ledger database.", min=1, max=64),
+    ] = 1,
 ) -> None:
     """Serve the settlement HTTP API (SQLite in the network folder by default; access log on
     stderr)."""
     from offcash.cli import serve
 
-    serve.serve(ctx, db, host, port, token)
+    serve.serve(ctx, db, host, port, token, workers)
 
 
 @app.command("demo")

@@ -327,21 +327,28 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
-def serve(net: Network, db_url: str, host: str, port: int, token: str) -> None:
-    """Run the HTTP API on ``db_url`` (with ``net``'s claim window) until interrupted."""
-    import uvicorn
+def serve(net: Network, db_url: str, host: str, port: int, token: str, workers: int = 1) -> None:
+    """Run the HTTP API on ``db_url`` (with ``net``'s claim window) with ``workers`` processes
+    until interrupted."""
+    from offcash.api import server
 
-    from offcash.api.app import create_app
-
-    ledger = open_ledger(db_url, net.config.claim_window)
+    open_ledger(db_url, net.config.claim_window).close()  # an unusable URL is a refusal here
     try:  # a clear refusal rather than uvicorn's exit code 3 when the port is taken
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
         raise CliRefusal(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    app = create_app(ledger, token)
+    window = DEFAULT_CLAIM_WINDOW if net.config.claim_window is None else net.config.claim_window
     try:
-        uvicorn.run(app, host=host, port=port, log_config=_log_config())
+        server.serve(
+            db_url,
+            host,
+            port,
+            token,
+            workers=workers,
+            claim_window=window,
+            log_config=_log_config(),
+        )
     except SystemExit as exc:
         if exc.code:
             raise CliRefusal("the server stopped (see its log above)") from None

@@ -5,7 +5,9 @@ Theory of operation: ``open_engine(url)`` returns an engine configured for concu
 lock upgrade; PostgreSQL: psycopg 3, READ COMMITTED, optional ``schema`` through the search
 path) and brings the schema to the latest Alembic revision. ``transaction(engine, fn)`` runs
 ``fn(conn)`` in one database transaction and retries it on deadlocks, serialization failures and
-SQLite lock timeouts: every ledger operation is written to be safely re-run.
+SQLite lock timeouts: every ledger operation is written to be safely re-run. On SQLite it first
+waits its turn in the writer queue (``offcash.ledger.writer_lock``), so that writers of all
+threads and processes pass in order instead of polling SQLite's lock.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+from offcash.ledger.writer_lock import WriterLock
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -87,7 +92,9 @@ def insert(conn: Connection, table: sa.Table) -> Any:
     return dialect.insert(table)
 
 
-def _retryable(exc: sa.exc.DBAPIError) -> bool:
+def retryable(exc: sa.exc.DBAPIError) -> bool:
+    """Whether ``exc`` is a deadlock, a serialization failure or an SQLite lock timeout: the
+    transaction failed as a whole and re-running it may succeed."""
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if code in {"40001", "40P01"}:
         return True
@@ -96,13 +103,15 @@ def _retryable(exc: sa.exc.DBAPIError) -> bool:
 
 
 def transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
-    """Run ``fn`` in one transaction, retrying it whole on deadlock/serialization/lock errors."""
+    """Run ``fn`` in one transaction, retrying it whole on deadlock/serialization/lock errors
+    (on SQLite, after waiting for this writer's turn: ``offcash.ledger.writer_lock``)."""
+    writers = WriterLock.of(engine)
     for attempt in range(_RETRIES):
         try:
-            with engine.begin() as conn:
+            with writers.held() if writers else nullcontext(), engine.begin() as conn:
                 return fn(conn)
         except sa.exc.DBAPIError as exc:
-            if not _retryable(exc) or attempt == _RETRIES - 1:
+            if not retryable(exc) or attempt == _RETRIES - 1:
                 raise
             time.sleep(random.uniform(0.001, 0.02) * (attempt + 1))
     raise AssertionError("unreachable")

@@ -58,6 +58,7 @@ from offcash.ledger.errors import (
     UnloadRefused,
     WalletRevoked,
 )
+from offcash.ledger.group import GroupCommit
 from offcash.ledger.reconcile import Refusal
 from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
@@ -134,6 +135,8 @@ class LedgerService:
         self._auth: authority.Authorities | None = None
         self._trust: TrustStore | None = None
         self._params: NetworkParams | None = None
+        #: when set, syncs share transactions (``offcash.ledger.group``; the HTTP service's)
+        self.group: GroupCommit | None = None
 
     @classmethod
     def open(
@@ -152,7 +155,11 @@ class LedgerService:
                 f"the ledger database cannot be reached: {str(exc.orig or exc).splitlines()[0]}"
             ) from exc
 
-    def _tx(self, fn: Callable[[Connection], T], *, guard: bool = True) -> T:
+    def _tx(self, fn: Callable[[Connection], T], *, guard: bool = True, grouped: bool = False) -> T:
+        """``fn`` in one transaction (retried), after checking (``guard``) that no other process
+        migrated the network since this one loaded its CAs; with ``grouped``, in the group
+        commit's transaction if there is one (``fn`` then runs in a savepoint of a transaction
+        shared with others)."""
         if self._auth is None or self._params is None:
             self._warm()  # load the CAs first: never open a transaction inside another
         cached = self._params
@@ -163,6 +170,8 @@ class LedgerService:
             return fn(conn)
 
         try:
+            if grouped and self.group is not None:
+                return self.group.run(run)
             return db.transaction(self.engine, run)
         except _Stale:
             self._auth = self._trust = self._params = None  # the next call loads the new CAs
@@ -596,7 +605,9 @@ class LedgerService:
         upload = sync.verify(trust, params, report, encoded, csr, now)
         validity = self.wallet_validity
         # sync.run locks the wallet and every payer it settles at once (in id order) first
-        return self._tx(lambda conn: sync.run(conn, auth, trust, params, upload, now, validity))
+        return self._tx(
+            lambda conn: sync.run(conn, auth, trust, params, upload, now, validity), grouped=True
+        )
 
     def redeem(self, terminal: WalletId, payments: Iterable[bytes], now: int) -> RedeemResult:
         """Settle payments a receive-only terminal accepted into its owner's account.
@@ -683,7 +694,10 @@ class LedgerService:
             self._verifier().start()
 
     def close(self) -> None:
-        """Stop the verification processes and close the database connections."""
+        """Stop the verification processes and the group commit's writer, and close the
+        database connections."""
+        if self.group is not None:
+            self.group.close()
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.close()
