@@ -30,8 +30,10 @@ whatever its amount, counter, time, reference or payer certificate, and so do an
 payment for a classical payee and a classical one for a hybrid payee during an algorithm
 migration (docs/PROTOCOL.md section 9 gives the ranges).
 A message that opens to anything but exactly this form (not an array of two bstrs, non-zero
-padding, a size not the one the payment pads to) is a ``DecodeError`` at ``sealed.plaintext``:
-only someone holding the recipient's public key can have made it, and it is refused whole.
+padding, a size not the one the payment pads to) is a ``DecodeError`` at ``sealed.plaintext``
+(``sealed.plaintext.padding`` for the padding's bytes or length): only someone holding the
+recipient's public key can have made it, and it is refused whole. A ciphertext of no padded
+size is refused before decrypting (``sealed.ciphertext``).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ _MLKEM768_SEED = 64
 
 
 class KemSuite(enum.Enum):
-    """An HPKE suite: its name, COSE alg, and the sizes of its public key and ``ek``."""
+    """An HPKE suite: its name, COSE alg, the sizes of its public key and ``ek``, and the
+    sizes its padded plaintexts may have."""
 
     X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32, 2_048)
     MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120, BLOCK)
