@@ -1809,8 +1809,10 @@ def build_transports(small: bytes, large: bytes) -> dict[str, Any]:
 def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) -> dict[str, Any]:
     """Sealed payments of both suites: the recipient's secret, the sealed bytes, the plaintext
     (HPKE encryption is randomized: the reader checks that the bytes open to the plaintext),
-    and the payee certificate that binds the recipient's public key (for one-way payments;
-    under the Ed25519 vector root and bank, ``certificates``)."""
+    the size the plaintext is padded to, and the payee certificate that binds the recipient's
+    public key (for one-way payments; under the Ed25519 vector root and bank,
+    ``certificates``). The padding cases are sealed here from padded plaintexts built by hand
+    (``_seal_padded``), the right one included, which must equal what ``sealed.seal`` pads."""
     out: dict[str, Any] = {
         "description": "offcash v1 sealed payments (docs/PROTOCOL.md section 9)",
         "plaintext": plaintext.hex(),
@@ -1825,6 +1827,26 @@ def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) ->
         other = sealed.KemKey(suite, bytes(reversed(secret)))
         box = sealed.seal(plaintext, key.public())
         assert key.open(box) == plaintext
+        block = _SEALED_BLOCK[suite]
+        head = 1 + 3 + len(plaintext) + 3  # [ bstr(payment) bstr(padding) ], 3-byte heads
+        padded = cbor.encode([plaintext, bytes(block - head)])
+        assert len(padded) == block and len(cbor.decode(box).value[2]) == block + 16
+        wrong = cbor.encode([plaintext, bytes(block - head - 1) + b"\x01"])
+        padding_cases = [
+            ("padded_by_hand", padded, {"outcome": "accept"}),
+            ("padding_not_zero", wrong, _decode_error("sealed.plaintext.padding")),
+            (
+                "padded_to_the_next_size",
+                cbor.encode([plaintext, bytes(_SEALED_NEXT[suite] - head)]),
+                _decode_error("sealed.plaintext.padding"),
+            ),
+            (
+                "trailing_byte_after_the_padding",
+                cbor.encode([plaintext, bytes(block - head - 1)]) + b"\x00",
+                _decode_error("sealed.plaintext"),
+            ),
+            ("not_padded", plaintext, _decode_error("sealed.ciphertext")),
+        ]
         tag, body = cbor.decode(box).tag, cbor.decode(box).value
         altered = bytearray(box)
         altered[-1] ^= 1
@@ -1866,7 +1888,7 @@ def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) ->
                 cbor.encode(cbor2.CBORTag(18, body)),
                 {"outcome": "decode_error", "path": "sealed"},
             ),
-        ]
+        ] + [(name, _seal_padded(data, key), expect) for name, data, expect in padding_cases]
         checked = []
         for label, data, expect in cases:
             got = sealed_outcome(key, data, plaintext)
@@ -1874,12 +1896,33 @@ def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) ->
             checked.append({"name": label, "sealed": data.hex(), "expect": expect})
         out["suites"][suite.short] = {
             "cose_alg": suite.cose_id,
+            "padded_size": block,
             "recipient_secret": secret.hex(),
             "recipient_public": key.public().hex(),
             "payee_certificate": kem_certificate(key.public()).hex(),
             "cases": checked,
         }
     return out
+
+
+#: The padded plaintext's smallest and next sizes per suite (docs/PROTOCOL.md section 9).
+_SEALED_BLOCK = {sealed.KemSuite.X25519: 2_048, sealed.KemSuite.MLKEM768_X25519: 12_288}
+_SEALED_NEXT = {sealed.KemSuite.X25519: 12_288, sealed.KemSuite.MLKEM768_X25519: 24_576}
+
+
+def _decode_error(path: str) -> dict[str, str]:
+    return {"outcome": "decode_error", "path": path}
+
+
+def _seal_padded(padded: bytes, key: sealed.KemKey) -> bytes:
+    """``padded`` sealed for ``key`` as the exact HPKE plaintext, the COSE_Encrypt0 and its
+    Enc_structure (as HPKE info) built here."""
+    protected = cbor.encode({1: key.suite.cose_id})
+    info = cbor.encode(["Encrypt0", protected, b""])
+    public = sealed._public_key(key.suite, key.public())
+    out = key.suite.hpke().encrypt(padded, public, info=info)
+    ek, ciphertext = out[: key.suite.ek_size], out[key.suite.ek_size :]
+    return cbor.encode(cbor2.CBORTag(16, [protected, {-4: ek}, ciphertext]))
 
 
 def sealed_outcome(key: sealed.KemKey, data: bytes, plaintext: bytes) -> dict[str, str]:

@@ -7,6 +7,7 @@ The payee's request carries its encryption key; the payer's device signs, then s
 
 from __future__ import annotations
 
+import cbor2
 import pytest
 
 from offcash.encoding import sealed
@@ -132,18 +133,10 @@ def test_a_one_way_payment_is_sealed_for_the_key_the_payees_certificate_binds(
     assert bob.status(T0).balance == 777
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the sealed plaintext is the payment as it is, unpadded: its length (the CBOR "
-    "sizes of the amount, counter and reference, the payer certificate's size) shows through. "
-    "Fix (a protocol change, with vectors): pad the plaintext to a fixed bucket inside the "
-    "COSE_Encrypt0 (e.g. a [payment, padding] array, or the reference padded by the SE) so that "
-    "every one-way payment of a network seals to the same size",
-)
 def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetwork) -> None:
-    """Attack review: a relay that carries sealed one-way payments sorts them by size: a
-    payment of 5 (one CBOR byte) seals 2 bytes shorter than one of 5,000 (three)."""
+    """Attack review: a relay that carries sealed one-way payments sorted them by size: a
+    payment of 5 (one CBOR byte) sealed 2 bytes shorter than one of 5,000 (three). The
+    plaintext is now padded to the suite's block (docs/PROTOCOL.md section 9)."""
     alice, bob = network.wallet(30_000), network.wallet(0, bank="Bank B")
     assert network.ses is not None
     bob_der = SEState.decode(network.ses.state_of(bob)).certificate
@@ -154,3 +147,27 @@ def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetw
     small = sealed.seal(alice.pay_to(payee, 5, T0), key)
     large = sealed.seal(alice.pay_to(payee, 5_000, T0), key)
     assert len(small) == len(large)
+
+
+def test_every_payment_a_network_can_sign_seals_to_one_size(network: PilotNetwork) -> None:
+    """The extremes of what a payer of this network signs (amount 1, counter 1, no nonce, no
+    reference; against the largest amount, counter and time, a nonce and a reference of 140
+    four-byte characters), under a real wallet certificate of the network (with its KEM key),
+    seal to one size for a payee of either suite: the padding hides them all."""
+    alice, bob = network.wallet(100), network.wallet(0, bank="Bank B")
+    payee = bob.status(T0).wallet_id
+    assert payee is not None
+    certificate = cbor2.loads(cbor2.loads(alice.pay_to(payee, 1, T0)).value[0])[33]
+    key = network.params.algorithm.generate()  # a signature's size is the algorithm's
+    smallest = m.sign_payment(
+        key, certificate, payee=payee, amount=1, currency="EUR", counter=1, time=0,
+        nonce=None, reference=None,
+    )  # fmt: skip
+    largest = m.sign_payment(
+        key, certificate, payee=payee, amount=2**63 - 1, currency="EUR", counter=2**63 - 1,
+        time=2**40, nonce=bytes(16), reference="\U0001f600" * 140,
+    )  # fmt: skip
+    assert len(largest) - len(smallest) > 600  # what an unpadded seal showed
+    for suite in sealed.KemSuite:
+        public = sealed.KemKey.generate(suite).public()
+        assert len(sealed.seal(smallest, public)) == len(sealed.seal(largest, public))

@@ -20,6 +20,20 @@ h'']``) is bound through HPKE's ``info`` instead of its ``aad``. Both enter the 
 the tag, so tampering with the protected header fails decryption either way. Decoding is strict
 (deterministic CBOR, exactly these headers, sizes bounded); a well-formed message that does not
 open with the key is ``CannotDecrypt``.
+
+Padding: what is encrypted is not the payment itself but the deterministic CBOR
+``[payment, padding]``, ``padding`` a bstr of zeros making the whole exactly the first size
+that holds it of the suite's ladder: ``KemSuite.smallest`` (2,048 bytes for ``hpke-3``, more
+than any classical payment; 12,288 for the hybrid), then the multiples of ``BLOCK`` (12,288
+bytes, more than any ML-DSA payment). Every payment of a network then seals to one size
+whatever its amount, counter, time, reference or payer certificate, and so do an ML-DSA
+payment for a classical payee and a classical one for a hybrid payee during an algorithm
+migration (docs/PROTOCOL.md section 9 gives the ranges).
+A message that opens to anything but exactly this form (not an array of two bstrs, non-zero
+padding, a size not the one the payment pads to) is a ``DecodeError`` at ``sealed.plaintext``
+(``sealed.plaintext.padding`` for the padding's bytes or length): only someone holding the
+recipient's public key can have made it, and it is refused whole. A ciphertext of no padded
+size is refused before decrypting (``sealed.ciphertext``).
 """
 
 from __future__ import annotations
@@ -41,8 +55,13 @@ COSE_ENCRYPT0_TAG = 16
 HEADER_ALG = 1
 #: The "ek" (encapsulated key) header parameter of draft-ietf-cose-hpke.
 HEADER_EK = -4
-#: The largest plaintext sealed (a signed payment with an ML-DSA-65 certificate is ~9 KB).
-MAX_PLAINTEXT = 64 * 1024
+#: Padded plaintexts past a suite's smallest size are multiples of this many bytes.
+BLOCK = 12_288
+#: The largest padded plaintext (5 blocks, under 64 KiB).
+MAX_PADDED = 5 * BLOCK
+#: The largest plaintext sealed (a signed payment with an ML-DSA-65 certificate and a long
+#: reference is under 11 KB); every plaintext up to it pads to one of ``MAX_PADDED`` or less.
+MAX_PLAINTEXT = MAX_PADDED - 1_024
 _AEAD_TAG = 16
 _X25519_PUBLIC = 32
 _MLKEM768_PUBLIC = 1184
@@ -50,18 +69,30 @@ _MLKEM768_SEED = 64
 
 
 class KemSuite(enum.Enum):
-    """An HPKE suite: its name, COSE alg, and the sizes of its public key and ``ek``."""
+    """An HPKE suite: its name, COSE alg, the sizes of its public key and ``ek``, and the
+    sizes its padded plaintexts may have."""
 
-    X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32)
-    MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120)
+    X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32, 2_048)
+    MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120, BLOCK)
 
-    def __init__(self, short: str, cose_id: int, public_size: int, ek_size: int) -> None:
+    padded_sizes: tuple[int, ...]
+
+    def __init__(
+        self, short: str, cose_id: int, public_size: int, ek_size: int, smallest: int
+    ) -> None:
         self.short = short
         self.cose_id = cose_id
         #: The size of a raw public key (ML-KEM-768's, then X25519's, for the hybrid).
         self.public_size = public_size
         #: The size of HPKE's encapsulated key.
         self.ek_size = ek_size
+        #: The smallest padded plaintext: more than any payment of the networks that use the
+        #: suite (classical ones for ``hpke-3``, ML-DSA ones for the hybrid), so that all of
+        #: them pad to this one size.
+        self.smallest = smallest
+        #: The sizes a padded plaintext may have, smallest first: ``smallest``, then the
+        #: multiples of ``BLOCK`` up to ``MAX_PADDED``.
+        self.padded_sizes = tuple(sorted({smallest, *range(BLOCK, MAX_PADDED + 1, BLOCK)}))
 
     def hpke(self) -> hpke.Suite:
         """The ``cryptography`` HPKE suite."""
@@ -121,11 +152,12 @@ class KemKey:
         if suite is not self.suite:
             raise CannotDecrypt(f"sealed with {suite.short}, this key is {self.suite.short}")
         try:
-            return suite.hpke().decrypt(
+            padded = suite.hpke().decrypt(
                 ek + ciphertext, self._private(), info=_enc_structure(protected)
             )
         except InvalidTag:
             raise CannotDecrypt("the message is not sealed for this key, or was altered") from None
+        return _unpad(padded, suite)
 
 
 def _public_key(suite: KemSuite, raw: bytes) -> Any:
@@ -189,10 +221,49 @@ def seal(plaintext: bytes, public_key: bytes) -> bytes:
     suite = suite_of_public_key(public_key)
     protected = cbor.encode({HEADER_ALG: suite.cose_id})
     out = suite.hpke().encrypt(
-        plaintext, _public_key(suite, public_key), info=_enc_structure(protected)
+        _pad(plaintext, suite), _public_key(suite, public_key), info=_enc_structure(protected)
     )
     ek, ciphertext = out[: suite.ek_size], out[suite.ek_size :]
     return cbor.encode(cbor2.CBORTag(COSE_ENCRYPT0_TAG, [protected, {HEADER_EK: ek}, ciphertext]))
+
+
+def _bstr_head(length: int) -> int:
+    return 1 if length < 24 else 2 if length < 256 else 3 if length < 65_536 else 5
+
+
+def _padding_length(plaintext_length: int, suite: KemSuite) -> int:
+    """The length of the zero padding: ``[plaintext, padding]`` is then the first of the
+    suite's padded sizes it can be (a size whose bstr heads cannot add up exactly, a byte or
+    two past a head boundary, moves to the next one)."""
+    used = 1 + _bstr_head(plaintext_length) + plaintext_length
+    for size in suite.padded_sizes:
+        rest = size - used
+        for head in (1, 2, 3):
+            if rest - head >= 0 and _bstr_head(rest - head) == head:
+                return rest - head
+    raise ValueError(f"a plaintext of {plaintext_length} bytes pads to no size")
+
+
+def _pad(plaintext: bytes, suite: KemSuite) -> bytes:
+    return cbor.encode([plaintext, bytes(_padding_length(len(plaintext), suite))])
+
+
+def _unpad(padded: bytes, suite: KemSuite) -> bytes:
+    item: Any = cbor.decode(padded, path="sealed.plaintext", max_bytes=MAX_PADDED)
+    if type(item) is not list or len(item) != 2 or any(type(x) is not bytes for x in item):
+        raise DecodeError("sealed.plaintext", "expected [payment: bstr, padding: bstr]")
+    plaintext: bytes = item[0]
+    padding: bytes = item[1]
+    if not 1 <= len(plaintext) <= MAX_PLAINTEXT:
+        raise DecodeError("sealed.plaintext", f"the payment must be 1 to {MAX_PLAINTEXT} bytes")
+    if padding.count(0) != len(padding):
+        raise DecodeError("sealed.plaintext.padding", "the padding must be all zeros")
+    if len(padding) != _padding_length(len(plaintext), suite):
+        raise DecodeError(
+            "sealed.plaintext.padding",
+            f"{len(padded)} bytes is not the size a {len(plaintext)}-byte payment pads to",
+        )
+    return plaintext
 
 
 def is_sealed(data: bytes) -> bool:
@@ -201,7 +272,7 @@ def is_sealed(data: bytes) -> bool:
 
 
 def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
-    limit = MAX_PLAINTEXT + 4096
+    limit = MAX_PADDED + 4096
     item: Any = cbor.decode(data, path="sealed", max_bytes=limit)
     if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_ENCRYPT0_TAG:
         raise DecodeError("sealed", "expected a COSE_Encrypt0 (CBOR tag 16)")
@@ -220,5 +291,12 @@ def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
     if type(unprotected) is not dict or set(unprotected) != {HEADER_EK}:
         raise DecodeError("sealed.unprotected", "expected exactly {-4: ek}")
     ek = bstr(suite.ek_size, suite.ek_size)(unprotected[HEADER_EK], "sealed.unprotected.ek")
-    ciphertext = bstr(_AEAD_TAG + 1, MAX_PLAINTEXT + _AEAD_TAG)(ciphertext, "sealed.ciphertext")
+    ciphertext = bstr(suite.smallest + _AEAD_TAG, MAX_PADDED + _AEAD_TAG)(
+        ciphertext, "sealed.ciphertext"
+    )
+    if len(ciphertext) - _AEAD_TAG not in suite.padded_sizes:
+        raise DecodeError(
+            "sealed.ciphertext",
+            f"the padded plaintext must be {suite.smallest} bytes or a multiple of {BLOCK}",
+        )
     return suite, protected_raw, ek, ciphertext
