@@ -112,14 +112,14 @@ def test_three_wrong_pins_block_a_card_wallet_and_the_puk_unblocks_it(
 ) -> None:
     created = ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
                  "--se", "card", pin="2580")  # fmt: skip
-    for left in (2, 1):
+    for left, tries in ((2, "tries"), (1, "try")):
         wrong = offcash(*net, "wallet", "show", "alice-card", "--json", pin="1111")
         assert wrong.returncode == 1
         error = json.loads(wrong.stderr)["error"]
-        assert error["code"] == "wrong-pin" and f"{left} tries left" in error["message"]
+        assert error["code"] == "wrong-pin" and f"{left} {tries} left" in error["message"]
         # listing presents no PIN to a card that refused one: it uses up no try
         row = ok(*net, "wallet", "list", pin="1111")["wallets"][0]
-        assert row["balance"] is None and f"{left} PIN tries left" in row["status"]
+        assert row["balance"] is None and f"{left} PIN {tries} left" in row["status"]
     wrong = offcash(*net, "wallet", "show", "alice-card", "--json", pin="1111")
     assert json.loads(wrong.stderr)["error"]["code"] == "pin-blocked"
     right = offcash(*net, "wallet", "show", "alice-card", "--json", pin="2580")
@@ -160,3 +160,68 @@ def test_a_wallet_refuses_a_card_that_is_not_its_own(net: list[str], tmp_path: P
     assert done.returncode != 0 and "not wallet alice-card's card" in done.stderr
     assert not payment.exists()
     assert ok(*net, "wallet", "show", "bob-card")["balance"] == 5000
+
+
+def test_a_malformed_pin_or_puk_is_a_usage_error_before_any_card_is_touched(
+    net: list[str], tmp_path: Path
+) -> None:
+    """A 2-character PIN for a new card wallet, a PUK that is not 8 digits, or a short new PIN
+    at unblock: before the fix each was an internal error (a ValueError from the card layer,
+    "please report this bug", exit 1)."""
+    short = offcash(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+                    "--se", "card", "--json", pin="12")  # fmt: skip
+    assert short.returncode == 2, short.stderr
+    error = json.loads(short.stderr)["error"]
+    assert error["code"] == "usage" and "4 to 16 printable ASCII" in error["message"]
+    assert ok(*net, "wallet", "list")["wallets"] == [] and ok(*net, "card", "list")["cards"] == []
+    assert not list((Path(net[1]) / "wallets").glob("alice-card*"))
+    created = ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+                 "--se", "card")  # fmt: skip
+    (tmp_path / "puk").write_text(created["puk"] + "\n")
+    (tmp_path / "bad-puk").write_text("12ab\n")
+    (tmp_path / "pin").write_text("2468\n")
+    (tmp_path / "short").write_text("12\n")
+    for puk, pin, what in (("bad-puk", "pin", "8 digits"), ("puk", "short", "4 to 16")):
+        done = offcash(*net, "card", "unblock", "alice-card", "--puk-file", tmp_path / puk,
+                       "--new-pin-file", tmp_path / pin, "--json")  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert what in json.loads(done.stderr)["error"]["message"]
+    assert ok(*net, "wallet", "show", "alice-card")["status"] == "active"  # the PIN is unchanged
+
+
+def test_pin_and_puk_refusals_name_the_wallet_the_secret_and_the_next_step(
+    net: list[str], tmp_path: Path
+) -> None:
+    """Before the fix a wrong PUK said "wrong PIN: 9 tries left before the card blocks it", a
+    wrong card PIN gave no way to give the PIN, "1 tries left", and a blocked PIN said "unblock
+    it with the PUK" without the command."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+
+    def refusal(*args: str | Path, pin: str = "0000") -> dict[str, str]:
+        done = offcash(*net, *args, "--json", pin=pin)
+        assert done.returncode == 1, done.stderr
+        error: dict[str, str] = json.loads(done.stderr)["error"]
+        return error
+
+    first = refusal("wallet", "show", "alice-card", pin="9999")
+    assert (
+        "2 tries left" in first["message"] and "--pin-file FILE or OFFCASH_PIN" in first["message"]
+    )
+    assert "1 try left" in refusal("wallet", "show", "alice-card", pin="9999")["message"]
+    blocked = refusal("wallet", "show", "alice-card", pin="9999")
+    assert blocked["code"] == "pin-blocked"
+    assert "`offcash card unblock alice-card --puk-file FILE`" in blocked["message"]
+    (tmp_path / "wrong-puk").write_text("12345678\n")
+    (tmp_path / "pin").write_text("2468\n")
+    wrong_puk = refusal("card", "unblock", "alice-card", "--puk-file", tmp_path / "wrong-puk",
+                        "--new-pin-file", tmp_path / "pin")  # fmt: skip
+    assert wrong_puk["code"] == "wrong-pin"
+    assert wrong_puk["message"] == (
+        "wallet alice-card: wrong PUK: 9 tries left before the card is blocked for good"
+    )
+    missing = refusal("card", "unblock", "alice-card", "--puk-file", tmp_path / "nosuch",
+                      "--new-pin-file", tmp_path / "pin")  # fmt: skip
+    assert missing["message"].startswith("cannot read PUK file")
+    assert "Inserted" in offcash(*net, "card", "list").stdout
+    assert "yes" in offcash(*net, "card", "list").stdout.split("alice-card")[1].splitlines()[0]

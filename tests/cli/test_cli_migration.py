@@ -5,6 +5,7 @@ certificate expires and re-keys at its late sync; no move back; the books balanc
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -118,3 +119,23 @@ def test_funding_a_wallet_that_has_not_followed_re_keys_it_first(tmp_path: Path)
     assert _pay(n, "alice-phone", "bob-phone", "1", pay).code == 0
     assert _alg(pay) == "ml-dsa-65"
     assert run(*n, "account", "show", "alice", "--json").json()["balance"] == 38_000  # type: ignore[index]
+
+
+def test_migrate_says_until_when_as_a_date_and_receive_says_to_sync(tmp_path: Path) -> None:
+    """Before the fix `network migrate` said "accepted until 1796479002 (epoch seconds)", and a
+    wallet that had not synced since refused a re-keyed payer's payment with only "signature
+    algorithm not allowed by the network: ml-dsa-44", no next step."""
+    n = _p256_network(tmp_path / "pilot")
+    r = run(*n, "network", "migrate", "--alg", "ml-dsa-44")
+    assert r.code == 0, r.stderr
+    until = Network.open(tmp_path / "pilot").config.params.legacy_until
+    day = dt.datetime.fromtimestamp(until, dt.UTC).strftime("%Y-%m-%d")
+    assert f"p256 certificates are accepted until {day} " in r.stdout, r.stdout
+    assert str(until) not in r.stdout
+    assert run(*n, "wallet", "sync", "alice-phone").code == 0  # alice re-keys, bob does not
+    p = tmp_path / "p.txt"
+    assert _pay(n, "alice-phone", "bob-phone", "3", p).code == 0 and _alg(p) == "ml-dsa-44"
+    r = run(*n, "wallet", "receive", "bob-phone", p)
+    assert r.code == 1 and "`offcash wallet sync bob-phone`" in r.stderr, r.stderr
+    assert run(*n, "wallet", "sync", "bob-phone").code == 0
+    assert run(*n, "wallet", "receive", "bob-phone", p).code == 0

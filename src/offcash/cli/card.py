@@ -24,6 +24,8 @@ from offcash.card import wallets as card_wallets
 from offcash.cli import output
 from offcash.cli.common import Json, open_network
 from offcash.cli.config import CliRefusal, Network, UsageProblem, read_pin
+from offcash.errors import PinBlocked, WrongPin
+from offcash.se.card.eeprom import check_pin, check_puk
 from offcash.se.card.wire import AID
 
 app = typer.Typer(no_args_is_help=True)
@@ -32,6 +34,18 @@ app = typer.Typer(no_args_is_help=True)
 def _card_wallet(net: Network, name: str) -> None:
     if net.wallet(name).se != "card":
         raise CliRefusal(f"wallet {name} has a software secure element, not a card")
+
+
+def check_card_secrets(*, pin: str | None = None, puk: str | None = None) -> None:
+    """Refuse, as a usage error, a PIN or PUK the card would refuse as malformed (before any
+    card is touched): a PIN is 4 to 16 printable ASCII characters, a PUK 8 digits."""
+    try:
+        if pin is not None:
+            check_pin(pin.encode("utf-8"))
+        if puk is not None:
+            check_puk(puk.encode("ascii", "replace"))
+    except ValueError as exc:
+        raise UsageProblem(f"{exc}, for a card wallet") from None
 
 
 def start(net: Network, name: str) -> dict[str, Any]:
@@ -70,7 +84,22 @@ def list_cards(net: Network) -> dict[str, Any]:
 def unblock(net: Network, name: str, *, puk: str, new_pin: str) -> dict[str, Any]:
     """RESET RETRY COUNTER: wallet ``name``'s PUK and a new PIN unblock its card."""
     _card_wallet(net, name)
-    card_wallets.card(net.card_reader(name)).unblock(puk, new_pin)
+    check_card_secrets(pin=new_pin, puk=puk)
+    card = card_wallets.card(net.card_reader(name))
+    try:
+        card.unblock(puk, new_pin)
+    except PinBlocked:
+        raise PinBlocked(
+            f"wallet {name}: the PUK is blocked after too many wrong tries, so is the card: "
+            f"refund its balance with `offcash wallet report-lost {name}` then "
+            f"`offcash wallet refund-lost {name}`"
+        ) from None
+    except WrongPin:
+        tries = card.select().puk_tries
+        raise WrongPin(
+            f"wallet {name}: wrong PUK: {tries} {'try' if tries == 1 else 'tries'} left "
+            "before the card is blocked for good"
+        ) from None
     return {"wallet": name, "unblocked": True}
 
 
@@ -110,7 +139,10 @@ def list_cmd(ctx: typer.Context, as_json: Json = False) -> None:
         lambda r: output.print_table(
             f"Cards (AID {r['aid']})",
             ["Wallet", "Reader", "Inserted", "Process"],
-            [[c["wallet"], c["reader"] or "-", c["inserted"], c["pid"] or "-"] for c in r["cards"]],
+            [
+                [c["wallet"], c["reader"] or "-", "yes" if c["inserted"] else "no", c["pid"] or "-"]
+                for c in r["cards"]
+            ],
         ),
     )
 
@@ -131,10 +163,10 @@ def unblock_cmd(
 ) -> None:
     """Unblock a card's PIN with its PUK (shown at `wallet create`) and set a new PIN.
 
-    Ten wrong PUKs kill the card: its balance is then refunded to its owner through
-    `wallet report-lost` and `wallet refund-lost`."""
+    Ten wrong PUKs kill the card: its balance then goes back to its owner
+    through `wallet report-lost` and `wallet refund-lost`."""
     net = open_network(ctx)
-    puk = read_pin(puk_file)
+    puk = read_pin(puk_file, what="PUK")
     if new_pin_file is not None:
         new = read_pin(new_pin_file)
     elif sys.stdin.isatty():

@@ -109,18 +109,21 @@ def check_name(name: str, what: str = "wallet") -> str:
     return name
 
 
-def read_pin(pin_file: Path | None, wallet: str | None = None, *, new: bool = False) -> str:
+def read_pin(
+    pin_file: Path | None, wallet: str | None = None, *, new: bool = False, what: str = "PIN"
+) -> str:
     """The PIN of ``wallet``: from ``pin_file`` (first line), else ``OFFCASH_PIN`` (which
     applies to every wallet), else a hidden prompt when standard input is a terminal (Enter
-    keeps the development PIN; ``new`` asks twice), else the development PIN."""
+    keeps the development PIN; ``new`` asks twice), else the development PIN. ``what`` names
+    the secret in messages about the file (``PUK`` for ``card unblock``)."""
     if pin_file is not None:
         try:
             lines = pin_file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise CliRefusal(f"cannot read PIN file {pin_file}: {exc}") from None
+            raise CliRefusal(f"cannot read {what} file {pin_file}: {exc}") from None
         pin = lines[0].strip() if lines else ""
         if not pin:
-            raise CliRefusal(f"PIN file {pin_file} is empty")
+            raise CliRefusal(f"{what} file {pin_file} is empty")
         return pin
     env = os.environ.get("OFFCASH_PIN")
     if env:
@@ -427,9 +430,15 @@ class Network:
         reader = self.card_reader(name)
         try:
             se = card_wallets.session(reader, pin)
+        except PinBlocked:
+            raise PinBlocked(
+                f"wallet {name}: the PIN is blocked after too many wrong tries: unblock it "
+                f"with its PUK (`offcash card unblock {name} --puk-file FILE`)"
+            ) from None
         except WrongPin as exc:
-            kind = PinBlocked if isinstance(exc, PinBlocked) else WrongPin
-            raise kind(f"wallet {name}: {exc}") from None
+            raise WrongPin(
+                f"wallet {name}: {exc}: give its PIN with --pin-file FILE or OFFCASH_PIN"
+            ) from None
         expected = WalletId.parse(self.wallet(name).wallet_id)
         found = se.status(now()).wallet_id
         if found != expected:

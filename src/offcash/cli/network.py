@@ -252,8 +252,9 @@ def migrate_cmd(
     def render(r: dict[str, Any]) -> None:
         output.say(
             f"Network {r['network']} moved from {r['legacy_algorithm']} to {r['algorithm']}; "
-            f"{r['legacy_algorithm']} certificates are accepted until {r['legacy_until']} "
-            "(epoch seconds). Each wallet re-keys at its next `wallet sync`."
+            f"{r['legacy_algorithm']} certificates are accepted until "
+            f"{output.utc_text(r['legacy_until'])}. Each wallet re-keys at its next `wallet sync`; "
+            "a wallet that has not synced since cannot receive from one that has re-keyed."
         )
 
     output.emit(r, as_json, render)

@@ -10,6 +10,7 @@ Slow steps show a rich spinner on stderr (``progress``), on terminals only.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import sys
@@ -36,6 +37,11 @@ def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]
 def log_entries(count: int) -> str:
     """``count`` log entries, in words: "1 log entry", "3 log entries"."""
     return f"{count} log entr{'y' if count == 1 else 'ies'}"
+
+
+def utc_text(epoch: int) -> str:
+    """Seconds since the epoch as people read them: ``2026-12-05 13:56:42Z``."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def say(text: str, *, stderr: bool = False) -> None:

@@ -25,7 +25,7 @@ from offcash.cli.config import CliRefusal, Network, now, read_pin
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.encoding import sealed
-from offcash.errors import DecodeError, VerificationError
+from offcash.errors import DecodeError, Rejection, VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -185,6 +185,9 @@ def receive(
         except DecodeError:
             _refuse_if_request(data)
             raise
+        except VerificationError as exc:
+            _refuse_if_not_migrated(net, payee, exc)
+            raise
         status = se.status(now())
     if receipt_out is not None and got.receipt is not None:
         files.write_message(got.receipt, receipt_out)
@@ -200,6 +203,18 @@ def receive(
         "balance": net.money_of(status.balance),
         "receipt": receipt_out,
     }
+
+
+def _refuse_if_not_migrated(net: Network, payee: str, exc: VerificationError) -> None:
+    """After ``network migrate``, an algorithm refusal most often means the payee has not
+    synced since (its SE does not know the new root yet): say how to receive."""
+    if exc.rejection is not Rejection.ALGORITHM_NOT_ALLOWED or net.config.legacy_algorithm is None:
+        return
+    raise VerificationError(
+        exc.rejection,
+        f"{exc.detail}; if {payee} has not synced since the network moved to "
+        f"{net.config.algorithm}, sync it (`offcash wallet sync {payee}`) and receive again",
+    ) from None
 
 
 def _refuse_if_request(data: bytes) -> None:

@@ -16,7 +16,6 @@ The offline payment commands of the same group live in ``offcash.cli.payments``.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ import typer
 from offcash.card import wallets as card_wallets
 from offcash.cli import output, service
 from offcash.cli.amount import Amount
+from offcash.cli.card import check_card_secrets
 from offcash.cli.common import Json, PinFile, Server, open_network
 from offcash.cli.config import (
     SE_KINDS,
@@ -69,6 +69,8 @@ def create(
         raise UsageProblem(f"--se {se_kind}: the kinds are {', '.join(SE_KINDS)}")
     if reader is not None and se_kind != "card":
         raise UsageProblem("--reader names a card reader: use it with --se card")
+    if se_kind == "card":
+        check_card_secrets(pin=pin)
     svc = service.connect(net, server)
     puk = None
     with net.update():  # the name check, the SE file and the registry entry as one step
@@ -338,7 +340,10 @@ def _locked_card(entry: WalletEntry, tries: int) -> dict[str, Any]:
         "bank": entry.bank,
         "owner": entry.owner,
         "balance": None,
-        "status": f"locked: card with {tries} PIN tries left (see `wallet show --pin-file`)",
+        "status": (
+            f"locked: card with {tries} PIN {'try' if tries == 1 else 'tries'} left "
+            "(see `wallet show --pin-file`)"
+        ),
     }
 
 
@@ -358,7 +363,7 @@ def change_pin(net: Network, name: str, *, pin: str, new_pin: str) -> dict[str, 
 def _time(epoch: int | None) -> str | None:
     if epoch is None:
         return None
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return output.utc_text(epoch)
 
 
 def render_wallet(r: dict[str, Any]) -> None:
@@ -369,7 +374,11 @@ def render_wallet(r: dict[str, Any]) -> None:
         ["Status", r["status"]],
         ["Bank / owner", f"{r['bank']} / {r['owner']}"],
         ["Balance", f"{r['balance']} {c}"],
-        ["Offline since sync", f"{r['offline_payments']} payments, {r['offline_value']} {c} sent"],
+        [
+            "Offline since sync",
+            f"{r['offline_payments']} payment{'' if r['offline_payments'] == 1 else 's'}, "
+            f"{r['offline_value']} {c} sent",
+        ],
         ["Log entries", r["log_entries"]],
         ["Last sync", r["last_sync"]],
         ["Certificate expires", r["certificate_expires"]],

@@ -52,8 +52,8 @@ def test_three_wrong_pins_block_the_card_and_then_the_right_one_is_refused(
 ) -> None:
     se = _card(card_file)
     assert se.info.pin_tries == 3 and se.pin_tries() == 3
-    for left in (2, 1):
-        with pytest.raises(WrongPin, match=f"{left} tries left") as e:
+    for left in ("2 tries", "1 try"):
+        with pytest.raises(WrongPin, match=f"{left} left") as e:
             se.verify("9999")
         assert type(e.value) is WrongPin
     with pytest.raises(PinBlocked):  # 63C0: the third wrong try blocks

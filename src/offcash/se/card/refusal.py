@@ -101,7 +101,10 @@ def pin_error(sw: int) -> WrongPin | None:
     if sw in (SW.BLOCKED, SW.WRONG_PIN):
         return PinBlocked("the PIN is blocked after too many wrong tries: unblock it with the PUK")
     if sw >> 4 == SW.WRONG_PIN >> 4:
-        return WrongPin(f"wrong PIN: {sw & 0xF} tries left before the card blocks it")
+        tries = sw & 0xF
+        return WrongPin(
+            f"wrong PIN: {tries} {'try' if tries == 1 else 'tries'} left before the card blocks it"
+        )
     return None
 
 
