@@ -383,14 +383,6 @@ def test_a_broken_old_key_cannot_take_a_wallet_over_after_the_legacy_window(worl
     assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="the ledger keeps no record of a wallet's certified key or its algorithm, so a "
-    "report signed by the old key still re-keys a wallet that already re-keyed (fix: store "
-    "the SPKI digest of each issued certificate in `certificates` and, once a wallet holds a "
-    "certificate of the new algorithm, accept an old-key report only with a CSR for that key)",
-)
 def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -> None:
     """Within the legacy window the old key is trusted for payments, but once the wallet's
     holder re-keyed, a second KeyRollover by the old key (a forger who broke it, or a clone)
@@ -401,8 +393,66 @@ def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -
     ledger.migrate(ML_DSA, T1)
     Wallet(victim, ledger).migrate(ledger.network())
     world.sync(victim, T1 + 100)  # the honest re-key
-    with pytest.raises(VerificationError):
+    with pytest.raises(VerificationError) as refused:
         _takeover(world, victim, old, T1 + 200)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def test_a_wallet_re_keys_once_retries_a_lost_answer_and_its_old_key_then_syncs_no_more(
+    world: World,
+) -> None:
+    """The honest sequence: a P-256 wallet re-keys at its sync (whose answer is lost once: the
+    SE retries under its old key with the same new key, and gets it certified again), then syncs
+    under its ML-DSA key. A clone of it copied before it followed the migration follows with
+    another new key: its old-key report, whatever it carries, is refused, nothing written; the
+    counter it spent twice surfaces when the payees sync, attributed to the wallet, both paid."""
+    ledger = world.ledger
+    victim, wid, account = world.wallet(5_000)
+    assert isinstance(victim, SoftwareSecureElement)
+    clone = SoftwareSecureElement(victim._s.encode())  # a copy, before the migration
+    issued = ledger.audit().issued
+    ledger.migrate(ML_DSA, T1)
+    network = ledger.network()
+    Wallet(victim, ledger).migrate(network)
+    Wallet(clone, ledger).migrate(network)  # the clone makes its own new key
+    up = victim.sync_upload(T1 + 10)
+    lost = ledger.sync(up.report, [x.encode() for x in up.entries], victim.csr(), T1 + 10)
+    assert lost.certificate is not None  # certified, but the SE never gets the answer
+    retry = world.sync(victim, T1 + 20)  # the retry: old key, the same new key
+    assert retry.certificate is not None
+    for result in (lost, retry):
+        cert = victim.trust.wallet_certificate(result.certificate or b"", None)
+        assert (cert.wallet_id, cert.algorithm) == (wid, ML_DSA)
+    assert victim.status(T1 + 20).balance == 5_000
+
+    bob, carol = _new_wallet(world, 0, T1 + 30), _new_wallet(world, 0, T1 + 30)
+    p1 = victim.pay(bob.request(1_000, T1 + 40), T1 + 40)  # ML-DSA, the certified key
+    bob.receive(p1, T1 + 41)
+    p2 = clone.pay(carol.request(1_000, T1 + 42), T1 + 42)  # P-256, the old certificate
+    carol.receive(p2, T1 + 43)
+    assert (_alg(p1), _alg(p2)) == (ML_DSA, SignatureAlgorithm.P256)
+    assert m.parse_payment(p1).counter == m.parse_payment(p2).counter
+    # the clone's report (old key, a KeyRollover to its own new key) is refused, whole
+    anomalies = len(ledger.anomalies())
+    with pytest.raises(VerificationError) as refused:
+        world.sync(clone, T1 + 50)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert len(ledger.anomalies()) == anomalies and ledger.wallet_status(wid) == "active"
+    world.sync(victim, T1 + 60)  # the honest wallet syncs under its new key
+    assert victim.status(T1 + 60).balance == 4_000
+
+    # its payment surfaces at the payee's sync: a double spend of the wallet, both payees paid
+    assert world.sync(bob, T1 + 70).refused == []
+    assert world.sync(carol, T1 + 80).refused == []
+    assert (bob.status(T1).balance, carol.status(T1).balance) == (1_000, 1_000)
+    assert ledger.wallet_status(wid) == "revoked"
+    [(counter, held)] = ledger.evidence(wid)
+    assert counter == m.parse_payment(p1).counter and sorted(held) == sorted([p1, p2])
+    [double] = [a for a in ledger.anomalies(wid) if a.kind == "double-spend"]
+    assert double.amount == 1_000
+    audit = ledger.audit()
+    assert audit.balanced and audit.issued == issued
+    assert audit.banks["Bank A"].losses == 1_000
 
 
 def test_an_old_bank_key_certifies_no_ml_dsa_wallet_beyond_the_legacy_window(
