@@ -7,17 +7,19 @@ certificates have expired; nothing moves back to P-256; the books balance throug
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from ledgerkit import World
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.algorithms import SignatureAlgorithm, spki
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cose
 from offcash.errors import Rejection, SecureElementError, ServiceUnavailable, VerificationError
+from offcash.ledger import authority
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
@@ -407,7 +409,7 @@ def test_a_wallet_re_keys_once_retries_a_lost_answer_and_its_old_key_then_syncs_
     another new key: its old-key report, whatever it carries, is refused, nothing written; the
     counter it spent twice surfaces when the payees sync, attributed to the wallet, both paid."""
     ledger = world.ledger
-    victim, wid, account = world.wallet(5_000)
+    victim, wid, _ = world.wallet(5_000)
     assert isinstance(victim, SoftwareSecureElement)
     clone = SoftwareSecureElement(victim._s.encode())  # a copy, before the migration
     issued = ledger.audit().issued
@@ -420,9 +422,13 @@ def test_a_wallet_re_keys_once_retries_a_lost_answer_and_its_old_key_then_syncs_
     assert lost.certificate is not None  # certified, but the SE never gets the answer
     retry = world.sync(victim, T1 + 20)  # the retry: old key, the same new key
     assert retry.certificate is not None
+    keys = set()
     for result in (lost, retry):
         cert = victim.trust.wallet_certificate(result.certificate or b"", None)
         assert (cert.wallet_id, cert.algorithm) == (wid, ML_DSA)
+        keys.add(hashlib.sha256(spki(cert.public_key)).digest())
+    with ledger.engine.connect() as conn:  # two certificates, one key: the one recorded
+        assert authority.certified_keys(conn, wid, ML_DSA) == keys and len(keys) == 1
     assert victim.status(T1 + 20).balance == 5_000
 
     bob, carol = _new_wallet(world, 0, T1 + 30), _new_wallet(world, 0, T1 + 30)

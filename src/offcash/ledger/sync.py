@@ -8,10 +8,11 @@ transaction holding the wallet's row lock: checks that the upload continues the 
 acknowledged sync (its ``sync_seq`` is the next one, or the same again when the SE never got
 our acknowledgement), that after an algorithm migration an old-algorithm key re-keys the
 wallet only once (``check_rekey``), and that the entries chain from the acknowledged head to
-the signed ``log_digest`` (else a typed error, nothing written); gathers the ledger's view of the wallet; lets the pure
-``offcash.ledger.reconcile.reconcile`` decide (the rules: refusals and charge-backs, problems,
-the loss, once per ``(wallet, sync_seq)``); writes that, settles the spends and, unless the
-wallet was revoked, renews its certificate (counter base = reported counter) and acknowledges.
+the signed ``log_digest`` (else a typed error, nothing written); gathers the ledger's view of
+the wallet; lets the pure ``offcash.ledger.reconcile.reconcile`` decide (the rules: refusals
+and charge-backs, problems, the loss, once per ``(wallet, sync_seq)``); writes that, settles
+the spends and, unless the wallet was revoked, renews its certificate (counter base = reported
+counter) and records its key, and acknowledges.
 """
 
 from __future__ import annotations
