@@ -7,7 +7,12 @@ certificates have expired; nothing moves back to P-256; the books balance throug
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +25,7 @@ from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cose
 from offcash.errors import Rejection, SecureElementError, ServiceUnavailable, VerificationError
 from offcash.ledger import authority
+from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
@@ -491,3 +497,66 @@ def test_an_old_bank_key_certifies_no_ml_dsa_wallet_beyond_the_legacy_window(
         with pytest.raises(VerificationError) as refused:
             verify_payment(payment, trust=payee.trust, params=params, now=now)
         assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def _at_once(calls: list[Callable[[], object]], delays: list[float]) -> list[object]:
+    """Each call in its own thread, started together (each after its delay): what each
+    returned, or the ``VerificationError`` it raised."""
+    start = threading.Barrier(len(calls))
+    out: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        start.wait()
+        time.sleep(delays[i])
+        try:
+            out[i] = calls[i]()
+        except VerificationError as exc:
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out
+
+
+def test_two_re_keys_of_one_wallet_at_once_certify_one_key(world: World) -> None:
+    """A wallet and its clone (copied before the migration, each following with its own new
+    key) re-key at the same moment, through two service instances on one database (on
+    PostgreSQL, READ COMMITTED: the transactions overlap): the second reads the first's
+    certificate under the wallet's lock and is refused; one key is certified, never two."""
+    ledger = world.ledger
+    pairs = []
+    for _ in range(8):
+        se, wid, _ = world.wallet(1_000)
+        assert isinstance(se, SoftwareSecureElement)
+        pairs.append((se, SoftwareSecureElement(se._s.encode()), wid))
+    params = ledger.migrate(ML_DSA, T1)
+    other = type(ledger)(ledger.engine)  # a second service, as another process
+    assert other.params == params
+    network = ledger.network()
+    rng = random.Random(12)
+    for se, clone, wid in pairs:
+        uploads = []
+        for twin in (se, clone):
+            Wallet(twin, ledger).migrate(network)
+            up = twin.sync_upload(T1 + 10)
+            uploads.append((up.report, [x.encode() for x in up.entries], twin.csr()))
+        delays = [0.0, 0.0]
+        delays[rng.randrange(2)] = rng.uniform(0, 0.01)
+        out = _at_once(
+            [
+                functools.partial(svc.sync, *upload, T1 + 10)
+                for svc, upload in zip((ledger, other), uploads, strict=True)
+            ],
+            delays,
+        )
+        [certified] = [x for x in out if isinstance(x, SyncResult) and x.certificate]
+        [refused] = [x for x in out if isinstance(x, VerificationError)]
+        assert refused.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+        cert = se.trust.wallet_certificate(certified.certificate, None)
+        with ledger.engine.connect() as conn:  # the winner's key, the only one recorded
+            assert authority.certified_keys(conn, wid, ML_DSA) == {
+                hashlib.sha256(spki(cert.public_key)).digest()
+            }
