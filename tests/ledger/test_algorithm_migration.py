@@ -7,17 +7,25 @@ certificates have expired; nothing moves back to P-256; the books balance throug
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from ledgerkit import World
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.algorithms import SignatureAlgorithm, spki
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.encoding import cose
 from offcash.errors import Rejection, SecureElementError, ServiceUnavailable, VerificationError
+from offcash.ledger import authority
+from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
 from offcash.se.software import SoftwareSecureElement
 from offcash.se.state import SEState
@@ -383,14 +391,6 @@ def test_a_broken_old_key_cannot_take_a_wallet_over_after_the_legacy_window(worl
     assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="the ledger keeps no record of a wallet's certified key or its algorithm, so a "
-    "report signed by the old key still re-keys a wallet that already re-keyed (fix: store "
-    "the SPKI digest of each issued certificate in `certificates` and, once a wallet holds a "
-    "certificate of the new algorithm, accept an old-key report only with a CSR for that key)",
-)
 def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -> None:
     """Within the legacy window the old key is trusted for payments, but once the wallet's
     holder re-keyed, a second KeyRollover by the old key (a forger who broke it, or a clone)
@@ -401,8 +401,70 @@ def test_an_old_key_cannot_re_key_a_wallet_that_already_re_keyed(world: World) -
     ledger.migrate(ML_DSA, T1)
     Wallet(victim, ledger).migrate(ledger.network())
     world.sync(victim, T1 + 100)  # the honest re-key
-    with pytest.raises(VerificationError):
+    with pytest.raises(VerificationError) as refused:
         _takeover(world, victim, old, T1 + 200)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def test_a_wallet_re_keys_once_retries_a_lost_answer_and_its_old_key_then_syncs_no_more(
+    world: World,
+) -> None:
+    """The honest sequence: a P-256 wallet re-keys at its sync (whose answer is lost once: the
+    SE retries under its old key with the same new key, and gets it certified again), then syncs
+    under its ML-DSA key. A clone of it copied before it followed the migration follows with
+    another new key: its old-key report, whatever it carries, is refused, nothing written; the
+    counter it spent twice surfaces when the payees sync, attributed to the wallet, both paid."""
+    ledger = world.ledger
+    victim, wid, _ = world.wallet(5_000)
+    assert isinstance(victim, SoftwareSecureElement)
+    clone = SoftwareSecureElement(victim._s.encode())  # a copy, before the migration
+    issued = ledger.audit().issued
+    ledger.migrate(ML_DSA, T1)
+    network = ledger.network()
+    Wallet(victim, ledger).migrate(network)
+    Wallet(clone, ledger).migrate(network)  # the clone makes its own new key
+    up = victim.sync_upload(T1 + 10)
+    lost = ledger.sync(up.report, [x.encode() for x in up.entries], victim.csr(), T1 + 10)
+    assert lost.certificate is not None  # certified, but the SE never gets the answer
+    retry = world.sync(victim, T1 + 20)  # the retry: old key, the same new key
+    assert retry.certificate is not None
+    keys = set()
+    for result in (lost, retry):
+        cert = victim.trust.wallet_certificate(result.certificate or b"", None)
+        assert (cert.wallet_id, cert.algorithm) == (wid, ML_DSA)
+        keys.add(hashlib.sha256(spki(cert.public_key)).digest())
+    with ledger.engine.connect() as conn:  # two certificates, one key: the one recorded
+        assert authority.certified_keys(conn, wid, ML_DSA) == keys and len(keys) == 1
+    assert victim.status(T1 + 20).balance == 5_000
+
+    bob, carol = _new_wallet(world, 0, T1 + 30), _new_wallet(world, 0, T1 + 30)
+    p1 = victim.pay(bob.request(1_000, T1 + 40), T1 + 40)  # ML-DSA, the certified key
+    bob.receive(p1, T1 + 41)
+    p2 = clone.pay(carol.request(1_000, T1 + 42), T1 + 42)  # P-256, the old certificate
+    carol.receive(p2, T1 + 43)
+    assert (_alg(p1), _alg(p2)) == (ML_DSA, SignatureAlgorithm.P256)
+    assert m.parse_payment(p1).counter == m.parse_payment(p2).counter
+    # the clone's report (old key, a KeyRollover to its own new key) is refused, whole
+    anomalies = len(ledger.anomalies())
+    with pytest.raises(VerificationError) as refused:
+        world.sync(clone, T1 + 50)
+    assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+    assert len(ledger.anomalies()) == anomalies and ledger.wallet_status(wid) == "active"
+    world.sync(victim, T1 + 60)  # the honest wallet syncs under its new key
+    assert victim.status(T1 + 60).balance == 4_000
+
+    # its payment surfaces at the payee's sync: a double spend of the wallet, both payees paid
+    assert world.sync(bob, T1 + 70).refused == []
+    assert world.sync(carol, T1 + 80).refused == []
+    assert (bob.status(T1).balance, carol.status(T1).balance) == (1_000, 1_000)
+    assert ledger.wallet_status(wid) == "revoked"
+    [(counter, held)] = ledger.evidence(wid)
+    assert counter == m.parse_payment(p1).counter and sorted(held) == sorted([p1, p2])
+    [double] = [a for a in ledger.anomalies(wid) if a.kind == "double-spend"]
+    assert double.amount == 1_000
+    audit = ledger.audit()
+    assert audit.balanced and audit.issued == issued
+    assert audit.banks["Bank A"].losses == 1_000
 
 
 def test_an_old_bank_key_certifies_no_ml_dsa_wallet_beyond_the_legacy_window(
@@ -435,3 +497,66 @@ def test_an_old_bank_key_certifies_no_ml_dsa_wallet_beyond_the_legacy_window(
         with pytest.raises(VerificationError) as refused:
             verify_payment(payment, trust=payee.trust, params=params, now=now)
         assert refused.value.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def _at_once(calls: list[Callable[[], object]], delays: list[float]) -> list[object]:
+    """Each call in its own thread, started together (each after its delay): what each
+    returned, or the ``VerificationError`` it raised."""
+    start = threading.Barrier(len(calls))
+    out: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        start.wait()
+        time.sleep(delays[i])
+        try:
+            out[i] = calls[i]()
+        except VerificationError as exc:
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out
+
+
+def test_two_re_keys_of_one_wallet_at_once_certify_one_key(world: World) -> None:
+    """A wallet and its clone (copied before the migration, each following with its own new
+    key) re-key at the same moment, through two service instances on one database (on
+    PostgreSQL, READ COMMITTED: the transactions overlap): the second reads the first's
+    certificate under the wallet's lock and is refused; one key is certified, never two."""
+    ledger = world.ledger
+    pairs = []
+    for _ in range(8):
+        se, wid, _ = world.wallet(1_000)
+        assert isinstance(se, SoftwareSecureElement)
+        pairs.append((se, SoftwareSecureElement(se._s.encode()), wid))
+    params = ledger.migrate(ML_DSA, T1)
+    other = type(ledger)(ledger.engine)  # a second service, as another process
+    assert other.params == params
+    network = ledger.network()
+    rng = random.Random(12)
+    for se, clone, wid in pairs:
+        uploads = []
+        for twin in (se, clone):
+            Wallet(twin, ledger).migrate(network)
+            up = twin.sync_upload(T1 + 10)
+            uploads.append((up.report, [x.encode() for x in up.entries], twin.csr()))
+        delays = [0.0, 0.0]
+        delays[rng.randrange(2)] = rng.uniform(0, 0.01)
+        out = _at_once(
+            [
+                functools.partial(svc.sync, *upload, T1 + 10)
+                for svc, upload in zip((ledger, other), uploads, strict=True)
+            ],
+            delays,
+        )
+        [certified] = [x for x in out if isinstance(x, SyncResult) and x.certificate]
+        [refused] = [x for x in out if isinstance(x, VerificationError)]
+        assert refused.rejection is Rejection.ALGORITHM_NOT_ALLOWED
+        cert = se.trust.wallet_certificate(certified.certificate, None)
+        with ledger.engine.connect() as conn:  # the winner's key, the only one recorded
+            assert authority.certified_keys(conn, wid, ML_DSA) == {
+                hashlib.sha256(spki(cert.public_key)).digest()
+            }

@@ -24,6 +24,7 @@ NewWithOld certificates (RFC 4210 section 4.4) are kept in ``meta``.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection
 
 from offcash.crypto import pki
-from offcash.crypto.algorithms import PrivateKey, algorithm_of
+from offcash.crypto.algorithms import PrivateKey, PublicKey, SignatureAlgorithm, algorithm_of, spki
 from offcash.crypto.signer import KeySigner, SigningKey
 from offcash.domain.ids import WalletId
 from offcash.issuance import Bank, CentralBank
@@ -191,8 +192,11 @@ def migrate(
     )
 
 
-def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank: str) -> None:
-    """Remember an issued wallet certificate so that revocation can find it."""
+def record_certificate(
+    conn: Connection, wallet: WalletId, cert_der: bytes, bank: str, key: PublicKey
+) -> None:
+    """Remember an issued wallet certificate so that revocation can find it, with the key it
+    certifies (``key``: its SPKI digest and algorithm, for ``certified_keys``)."""
     cert = x509.load_der_x509_certificate(cert_der)
     conn.execute(
         _CERTIFICATE,
@@ -201,8 +205,25 @@ def record_certificate(conn: Connection, wallet: WalletId, cert_der: bytes, bank
             "serial": cert.serial_number,
             "bank": bank,
             "not_after": int(cert.not_valid_after_utc.timestamp()),
+            "spki_digest": spki_digest(key),
+            "algorithm": algorithm_of(key).short,
         },
     )
+
+
+def spki_digest(key: PublicKey) -> bytes:
+    """SHA-256 of a key's DER SubjectPublicKeyInfo: how ``certificates`` names a key."""
+    return hashlib.sha256(spki(key)).digest()
+
+
+def certified_keys(
+    conn: Connection, wallet: WalletId, algorithm: SignatureAlgorithm
+) -> frozenset[bytes]:
+    """The SPKI digests of the ``algorithm`` keys the ledger certified for ``wallet`` (recorded
+    since migration 0006_certified_keys; an older row, whose key is unknown, is not among
+    them). The caller holds the wallet's row lock, so no sync of it records another meanwhile."""
+    rows = conn.execute(_CERTIFIED, {"wallet": wallet.raw, "algorithm": algorithm.short})
+    return frozenset(bytes(r[0]) for r in rows)
 
 
 def current_crls(conn: Connection) -> list[bytes]:
@@ -212,6 +233,11 @@ def current_crls(conn: Connection) -> list[bytes]:
 
 # built once (SQLAlchemy then reuses their compiled form): every sync runs them
 _CERTIFICATE = sa.insert(s.certificates)
+_CERTIFIED = sa.select(s.certificates.c.spki_digest).where(
+    s.certificates.c.wallet == sa.bindparam("wallet"),
+    s.certificates.c.algorithm == sa.bindparam("algorithm"),
+    s.certificates.c.spki_digest.is_not(None),
+)
 _CRLS = (
     sa.select(s.authorities.c.crl_der)
     .where(s.authorities.c.crl_der.is_not(None))

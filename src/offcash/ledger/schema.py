@@ -106,6 +106,12 @@ certificates = sa.Table(
     sa.Column("serial", sa.BigInteger, primary_key=True),
     sa.Column("bank", sa.String(64), nullable=False),
     sa.Column("not_after", sa.BigInteger, nullable=False),
+    # the certified key: SHA-256 of its DER SubjectPublicKeyInfo, and its algorithm's short
+    # name; NULL for certificates issued before migration 0006_certified_keys (key unknown).
+    # After an algorithm migration they decide whether a wallet already re-keyed, and to which
+    # key (sync.check_rekey)
+    sa.Column("spki_digest", DIGEST, nullable=True),
+    sa.Column("algorithm", sa.String(16), nullable=True),
 )
 
 revocations = sa.Table(

@@ -446,7 +446,7 @@ class LedgerService:
                     limits=registry.encode_limits(lim),
                 )
             )
-            authority.record_certificate(conn, wid, cert, bank)
+            authority.record_certificate(conn, wid, cert, bank, public_key)
             return cbor.encode([wid.raw, cert])
 
         def go(conn: Connection) -> Enrollment:

@@ -6,11 +6,13 @@ each entry's message with the core's pure verifiers (a sent payment at its own t
 one at the time the payee's SE accepted it, an unload request, a voucher). ``run`` then, in one
 transaction holding the wallet's row lock: checks that the upload continues the last
 acknowledged sync (its ``sync_seq`` is the next one, or the same again when the SE never got
-our acknowledgement) and chains from the acknowledged head to the signed ``log_digest`` (else
-``IncompleteLog``, nothing written); gathers the ledger's view of the wallet; lets the pure
-``offcash.ledger.reconcile.reconcile`` decide (the rules: refusals and charge-backs, problems,
-the loss, once per ``(wallet, sync_seq)``); writes that, settles the spends and, unless the
-wallet was revoked, renews its certificate (counter base = reported counter) and acknowledges.
+our acknowledgement), that after an algorithm migration an old-algorithm key re-keys the
+wallet only once (``check_rekey``), and that the entries chain from the acknowledged head to
+the signed ``log_digest`` (else a typed error, nothing written); gathers the ledger's view of
+the wallet; lets the pure ``offcash.ledger.reconcile.reconcile`` decide (the rules: refusals
+and charge-backs, problems, the loss, once per ``(wallet, sync_seq)``); writes that, settles
+the spends and, unless the wallet was revoked, renews its certificate (counter base = reported
+counter) and records its key, and acknowledges.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from offcash.protocol import messages as m
 from offcash.se import log
 from offcash.verification import legacy_end, verify_report, verify_voucher
 
-__all__ = ["Refusal", "SyncResult", "Upload", "run", "verify"]
+__all__ = ["Refusal", "SyncResult", "Upload", "check_rekey", "run", "verify"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,23 @@ def check_csr(csr: bytes, signer: WalletCertificate, params: NetworkParams) -> P
     raise VerificationError(Rejection.BAD_CERTIFICATE, "CSR is not for the reporting key")
 
 
+def check_rekey(
+    signer: WalletCertificate, key: bytes, certified: frozenset[bytes], params: NetworkParams
+) -> None:
+    """The re-key rule (pure): once the ledger certified a key of the network's algorithm for
+    the wallet (``certified``: their SPKI digests), a report signed by an old-algorithm key is
+    accepted only with a CSR for a key certified (``key``: its SPKI digest), i.e. the retry of a
+    re-key whose answer the SE never got; any other is refused (``ALGORITHM_NOT_ALLOWED``,
+    nothing written): the old key, a clone's or a forger's, re-keys the wallet only once."""
+    if signer.algorithm is not params.legacy or not certified or key in certified:
+        return
+    raise VerificationError(
+        Rejection.ALGORITHM_NOT_ALLOWED,
+        f"wallet {signer.wallet_id} already re-keyed to {params.algorithm.short}: its "
+        f"{signer.algorithm.short} key re-keys it to no other key",
+    )
+
+
 def _check(
     e: log.Entry, trust: TrustStore, params: NetworkParams, signer: WalletCertificate
 ) -> settle.Spend | m.LoadVoucher:
@@ -183,6 +202,10 @@ def run(
         raise WalletRevoked(f"wallet {wid} is {wallet.status}")
     if report.sync_seq not in (wallet.next_seq, wallet.next_seq - 1):
         raise IncompleteLog(f"sync {report.sync_seq}, expected {wallet.next_seq}")
+    if params.legacy is not None and signer.algorithm is params.legacy:
+        # read under the wallet's lock: a concurrent re-key of this wallet has committed or waits
+        certified = authority.certified_keys(conn, wid, params.algorithm)
+        check_rekey(signer, authority.spki_digest(upload.key), certified, params)
     # what the SE holds is known only from its own signed statement: an answer sent is not
     # an answer applied (a replayed upload gets one the SE never sees)
     authority.record_held(conn, wid, report.crls, min(report.time, now))
@@ -222,7 +245,7 @@ def run(
     cert = bank.certify_key(
         upload.key, wid, view.limits, report.counter, now, validity, upload.encryption_key
     )
-    authority.record_certificate(conn, wid, cert, wallet.bank)
+    authority.record_certificate(conn, wid, cert, wallet.bank, upload.key)
     ack = bank.acknowledge(report, wid, now)
     key = {"k_wallet": wid.raw, "k_seq": report.sync_seq}
     if view.settled_head is not None:  # an earlier run of this sync: its row is replaced
