@@ -3,7 +3,7 @@
 Prints, per algorithm, for one payment (the payee's request, the payer's payment, the payee's
 receive with its receipt), both wallets of the same kind:
 - the crypto floor: the payment's cryptography called raw on ``cryptography``
-  (``core_payment.crypto_floor``: 2 signatures + 2 verifications);
+  (``core_payment.crypto_floor``, warm: 2 signatures + 1 verification, the payer being known);
 - the software SE in memory, and sealed in a file persisted (fsync) after every operation;
 - cards: the applet in process behind ``AppletChannel`` with its memory in RAM (the APDU codec,
   chaining, GET RESPONSE and the CBOR arguments only); over a local socket (``CardFactory``:
@@ -149,7 +149,7 @@ def over_pcsc(net: Network, folder: Path, extended: bool) -> Iterator[Any]:
 def measure(net: Network, setup: Any, payments: int) -> tuple[float, float, float]:
     """Payments/s, ratio to the floor and APDUs per payment (None where not counted) for the
     wallets ``setup`` makes."""
-    floor_round = crypto_floor(net.params.algorithm)
+    floor_round = crypto_floor(net.params.algorithm, cold=False)
     with setup as (payer, payee, channels):
         net.enrol(payer, 10**9)
         net.enrol(payee, 0)
