@@ -13,7 +13,6 @@ PINs blocked the card.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from offcash.card import process
 from offcash.card import wallets as card_wallets
 from offcash.cli import output
 from offcash.cli.common import Json, open_network
-from offcash.cli.config import CliRefusal, Network, UsageProblem, read_pin
+from offcash.cli.config import CliRefusal, Network, UsageProblem, read_new_pin, read_pin
 from offcash.errors import PinBlocked, WrongPin
 from offcash.se.card.eeprom import check_pin, check_puk
 from offcash.se.card.wire import AID
@@ -167,13 +166,6 @@ def unblock_cmd(
     through `wallet report-lost` and `wallet refund-lost`."""
     net = open_network(ctx)
     puk = read_pin(puk_file, what="PUK")
-    if new_pin_file is not None:
-        new = read_pin(new_pin_file)
-    elif sys.stdin.isatty():
-        new = typer.prompt(
-            f"New PIN for wallet {name}", hide_input=True, confirmation_prompt=True, err=True
-        ).strip()
-    else:
-        raise UsageProblem("give the new PIN with --new-pin-file FILE (no terminal to ask on)")
+    new = read_new_pin(new_pin_file, name)
     r = unblock(net, name, puk=puk, new_pin=new)
     output.emit(r, as_json, lambda r: output.say(f"{r['wallet']}: PIN unblocked and replaced"))

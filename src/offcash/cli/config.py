@@ -133,6 +133,21 @@ def read_pin(
     return DEV_PIN
 
 
+def read_new_pin(new_pin_file: Path | None, wallet: str) -> str:
+    """A new PIN for ``wallet``: from ``new_pin_file`` (first line), else asked twice on a
+    terminal; with neither, a usage error (a new PIN never defaults to the development one)."""
+    if new_pin_file is not None:
+        return read_pin(new_pin_file)
+    if not sys.stdin.isatty():
+        raise UsageProblem("give the new PIN with --new-pin-file FILE (no terminal to ask on)")
+    import typer  # only on a terminal
+
+    pin: str = typer.prompt(
+        f"New PIN for wallet {wallet}", hide_input=True, confirmation_prompt=True, err=True
+    )
+    return pin.strip()
+
+
 def _prompt_pin(wallet: str, *, new: bool) -> str:
     import typer  # only on a terminal
 

@@ -16,7 +16,6 @@ The offline payment commands of the same group live in ``offcash.cli.payments``.
 from __future__ import annotations
 
 import base64
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +35,7 @@ from offcash.cli.config import (
     WalletSE,
     check_name,
     now,
+    read_new_pin,
     read_pin,
 )
 from offcash.cli.errors import span_text
@@ -622,14 +622,7 @@ def change_pin_cmd(
     development PIN); the new one from --new-pin-file, or a prompt (twice) on a terminal."""
     net = open_network(ctx)
     old = read_pin(pin_file, name)
-    if new_pin_file is not None:
-        new = read_pin(new_pin_file)
-    elif sys.stdin.isatty():
-        new = typer.prompt(
-            f"New PIN for wallet {name}", hide_input=True, confirmation_prompt=True, err=True
-        ).strip()
-    else:
-        raise UsageProblem("give the new PIN with --new-pin-file FILE (no terminal to ask on)")
+    new = read_new_pin(new_pin_file, name)
     r = change_pin(net, name, pin=old, new_pin=new)
     output.emit(
         r,
