@@ -117,6 +117,36 @@ def test_a_failed_commit_answers_every_unit_with_the_error(world: World) -> None
     assert stored == []
 
 
+def test_a_unit_that_ends_the_whole_transaction_fails_the_whole_group(world: World) -> None:
+    """Attack review: SQLite ends the whole transaction, not a savepoint, on a full disk, an I/O
+    error or an interrupted write (here: the unit ends it itself, then fails). The units before
+    it lost their writes and must not be answered as committed; the ones after it must not run
+    without a transaction: every unit gets an error and nothing is stored."""
+    group = GroupCommit(world.ledger.engine)
+    a = s.accounts
+
+    def unit(name: str) -> Callable[[], str]:
+        def fn(conn: Connection) -> str:
+            conn.execute(sa.insert(a).values(id=name, kind="customer", bank="Bank A"))
+            return name
+
+        return lambda: group.run(fn)
+
+    def ender(conn: Connection) -> None:
+        conn.exec_driver_sql("ROLLBACK")
+        raise ValueError("failed after the database ended the transaction")
+
+    calls = [unit("c-ended-0"), lambda: group.run(ender), unit("c-ended-2")]
+    out = _grouped(group, calls, committed=False)
+    assert all(k == "error" for k, _ in out), out
+    stop = group.run(lambda conn: "the writer lives on")  # a later group is served
+    group.close()
+    assert stop == "the writer lives on"
+    with world.ledger.engine.connect() as conn:
+        stored = conn.execute(sa.select(a.c.id).where(a.c.id.like("c-ended-%"))).all()
+    assert stored == []
+
+
 def test_concurrent_syncs_one_replayed_others_settled_once(world: World) -> None:
     """Eight syncs in one group, one of them a replay of a settled sync (refused inside the
     transaction): the seven are settled and answered, each payment is in ``spends`` once, the

@@ -118,6 +118,7 @@ class GroupCommit:
 
         def each(conn: Connection) -> None:
             outcomes.clear()  # a retried transaction runs every unit again
+            mark = _transaction_mark(conn)
             for unit in group:
                 try:
                     with conn.begin_nested():
@@ -125,21 +126,50 @@ class GroupCommit:
                 except sa.exc.DBAPIError as exc:
                     if db.retryable(exc):
                         raise  # the whole transaction is lost: db.transaction re-runs it
+                    _still_in_transaction(conn, mark, exc)
                     outcomes.append((None, exc))
                 except Exception as exc:
+                    _still_in_transaction(conn, mark, exc)
                     outcomes.append((None, exc))
 
         try:
             db.transaction(self.engine, each)
         except BaseException as exc:  # the commit failed: nothing took effect, all are told
-            for unit in group:
+            for unit in group:  # (the writer lives on: later groups are not left waiting)
                 unit.error = exc
                 unit.done.set()
-            if not isinstance(exc, Exception):
-                raise
             return
         self.groups += 1
         self.units += len(group)
         for unit, (result, error) in zip(group, outcomes, strict=True):
             unit.result, unit.error = result, error
             unit.done.set()
+
+
+def _transaction_mark(conn: Connection) -> object:
+    """What names the group's transaction: PostgreSQL's transaction id (SQLite needs none: a
+    connection there has its transaction or none)."""
+    if hasattr(conn.connection.dbapi_connection, "in_transaction"):  # sqlite3
+        return None
+    return conn.exec_driver_sql("SELECT txid_current()").scalar()
+
+
+def _still_in_transaction(conn: Connection, mark: object, error: BaseException) -> None:
+    """Raise if a unit's failure ended the group's whole transaction, not just its savepoint
+    (SQLite rolls everything back on a full disk, an I/O error or an interrupted write; a unit
+    may end it on either backend): the units before it lost their writes, and the ones after
+    it would run without it, so the group fails and every unit is told."""
+    raw: Any = conn.connection.dbapi_connection
+    if hasattr(raw, "in_transaction"):  # sqlite3
+        lost = not raw.in_transaction
+    else:  # psycopg starts a new transaction by itself: compare its id
+        try:
+            lost = conn.exec_driver_sql("SELECT txid_current()").scalar() != mark
+        except sa.exc.SQLAlchemyError:  # the connection is in a failed (new) transaction
+            lost = True
+    if lost:
+        raise TransactionLost("a unit's failure ended the group's transaction") from error
+
+
+class TransactionLost(Exception):
+    """The group's transaction ended under it: no unit of the group took effect."""
