@@ -53,9 +53,12 @@ def test_a_network_migrates_and_its_wallets_follow(tmp_path: Path) -> None:
     moved = r.json()
     assert isinstance(moved, dict)
     assert (moved["algorithm"], moved["legacy_algorithm"]) == ("ml-dsa-44", "p256")
-    until = moved["legacy_until"]
+    until = Network.open(d).config.params.legacy_until
     assert now() + WEEK - 60 <= until <= now() + WEEK + 60  # the P-256 certificates' end
-    assert Network.open(d).config.params.legacy_until == until
+    # JSON gives times as `wallet show --json` does: UTC text, not epoch seconds
+    assert moved["legacy_until"] == dt.datetime.fromtimestamp(until, dt.UTC).strftime(
+        "%Y-%m-%d %H:%M:%SZ"
+    )
     for alg in ("p256", "ml-dsa-65"):  # no move back, and no second move
         r = run(*n, "network", "migrate", "--alg", alg)
         assert r.code == 1 and "algorithm not allowed" in r.stderr, r.stderr

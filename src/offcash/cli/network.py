@@ -159,7 +159,7 @@ def describe(net: Network) -> dict[str, Any]:
         "currency": c.currency,
         "algorithm": c.algorithm,
         "legacy_algorithm": c.legacy_algorithm,
-        "legacy_until": c.legacy_until,
+        "legacy_until": None if c.legacy_until is None else output.utc_text(c.legacy_until),
         "central_bank": c.central_bank,
         "banks": c.banks,
         "db_url": redact_url(net.db_url),
@@ -253,7 +253,7 @@ def migrate_cmd(
         output.say(
             f"Network {r['network']} moved from {r['legacy_algorithm']} to {r['algorithm']}; "
             f"{r['legacy_algorithm']} certificates are accepted until "
-            f"{output.utc_text(r['legacy_until'])}. Each wallet re-keys at its next `wallet sync`; "
+            f"{r['legacy_until']}. Each wallet re-keys at its next `wallet sync`; "
             "a wallet that has not synced since cannot receive from one that has re-keyed."
         )
 
