@@ -207,6 +207,10 @@ def test_a_card_wallet_re_keyed_at_a_migration_is_authenticated_with_its_new_key
     registry(old, None)  # the old key does not answer any more
     done = offcash(*net, "wallet", "show", "alice-card", "--json")
     assert json.loads(done.stderr)["error"]["code"] == "card-not-authenticated"
+    registry(None, None)  # nothing to authenticate the card with: no PIN for it either
+    error = json.loads(offcash(*net, "wallet", "show", "alice-card", "--json").stderr)["error"]
+    assert error["code"] == "card-not-authenticated"
+    assert "holds no readable certificate" in error["message"]
 
 
 def test_a_malformed_pin_or_puk_is_a_usage_error_before_any_card_is_touched(

@@ -464,9 +464,9 @@ class Network:
     def card(self, name: str) -> CardSecureElement:
         """Wallet ``name``'s card, authenticated as that wallet's (``CardNotAuthenticated``
         naming the reader if not), its PIN not presented (the PIN and PUK commands)."""
-        reader = self.card_reader(name)
+        reader, certificates = self.card_reader(name), self.card_certificates(name)
         try:
-            return card_wallets.card(reader, self.card_certificates(name))
+            return card_wallets.card(reader, certificates)
         except CardNotAuthenticated as exc:
             raise _foreign_card(name, reader, exc) from None
 
@@ -474,9 +474,9 @@ class Network:
         """Wallet ``name``'s card, authenticated (``card``), its PIN verified, and checked to
         hold that wallet (a reader holding another card, or a vpcd slot another card took,
         refuses before the PIN is sent)."""
-        reader = self.card_reader(name)
+        reader, certificates = self.card_reader(name), self.card_certificates(name)
         try:
-            se = card_wallets.session(reader, pin, self.card_certificates(name))
+            se = card_wallets.session(reader, pin, certificates)
         except CardNotAuthenticated as exc:
             raise _foreign_card(name, reader, exc) from None
         except PinBlocked:
