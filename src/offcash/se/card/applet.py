@@ -15,7 +15,10 @@ comparing, so cutting the power during a wrong try costs the try; a right PIN re
 counter (3). At 0 the PIN is blocked (``6983``) until RESET RETRY COUNTER presents the PUK
 (8 digits, 10 tries, counted the same way) and a new PIN; a blocked PUK kills the card (the
 bank refunds its balance through the lost-device procedure). Every offcash operation needs the
-PIN verified in the session (``6982`` otherwise). The command set is in docs/APDU.md.
+PIN verified in the session (``6982`` otherwise). INTERNAL AUTHENTICATE needs none: it comes
+before the PIN, so the host knows the card is its wallet's before it shows it the PIN; it signs
+only a 32-byte challenge in its own context (``offcash.crypto.challenge``). The command set is
+in docs/APDU.md.
 """
 
 from __future__ import annotations
