@@ -1,10 +1,11 @@
 """Write the example APDU trace of docs/APDU.md from a real run of the card.
 
-Runs a card's whole life against a pilot network (P-256): SELECT, PERSONALISE, a wrong and a
-right VERIFY, CSR, ENROL, LOAD, GET STATUS, a refusal and its GET ERROR, PAY (answering a
-software wallet's request: a chained command), RECEIVE, SYNC UPLOAD, SYNC APPLY, UNLOAD. Every
-command and response APDU crosses a ``TracingChannel`` on its way to the applet (the same
-bytes as over PC/SC), and the trace replaces the part of docs/APDU.md between the
+Runs a card's whole life against a pilot network (P-256): SELECT, PERSONALISE, INTERNAL
+AUTHENTICATE refused before enrolment, a wrong and a right VERIFY, CSR, ENROL, a new session
+(SELECT, INTERNAL AUTHENTICATE, VERIFY), LOAD, GET STATUS, a refusal and its GET ERROR, PAY
+(answering a software wallet's request: a chained command), RECEIVE, SYNC UPLOAD, SYNC APPLY,
+UNLOAD. Every command and response APDU crosses a ``TracingChannel`` on its way to the applet
+(the same bytes as over PC/SC), and the trace replaces the part of docs/APDU.md between the
 ``<!-- trace -->`` markers. Long APDUs are shown by their first and last bytes and length.
 
 Run: ``python scripts/apdu_trace.py [--doc docs/APDU.md]`` (``--print`` to print only).
@@ -66,6 +67,9 @@ def trace() -> list[str]:
     card = CardSecureElement(tracer)
     tracer.step("PERSONALISE (network parameters, root certificate, PIN 1234, PUK), then SELECT")
     card.personalise(params, cb.certificate_der, "1234", "12345678")
+    tracer.step("INTERNAL AUTHENTICATE before ENROL: 69 85, no certified key yet")
+    with contextlib.suppress(OffcashError):
+        card.authenticate([cb.certificate_der])
     tracer.step("VERIFY with a wrong PIN: 63 C2, two tries left")
     with contextlib.suppress(OffcashError):
         card.verify("9999")
@@ -77,6 +81,13 @@ def trace() -> list[str]:
     cert = bank.certify_wallet(csr, wallet, DEFAULT_LIMITS, 0, T0)
     tracer.step("ENROL (certificate, bank certificates, CRLs, time)")
     card.enroll(cert, [bank.certificate_der], [], T0)
+    tracer.step(
+        "A new session: SELECT, INTERNAL AUTHENTICATE (a random challenge; the answer verifies "
+        "under the certificate's key), only then VERIFY"
+    )
+    card.select()
+    card.authenticate([cert])
+    card.verify("1234")
     tracer.step("LOAD a 50.00 EUR voucher: answers 5000")
     card.load(bank.voucher(wallet, 5_000, "EUR", T0), T0)
     tracer.step("GET STATUS")

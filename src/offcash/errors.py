@@ -151,6 +151,13 @@ class PinBlocked(WrongPin):
     code = "pin-blocked"
 
 
+class CardNotAuthenticated(SecureElementError):
+    """The card in the reader did not prove it holds the key of the wallet's certificate
+    (INTERNAL AUTHENTICATE, docs/APDU.md): another card, or a fake one. It was given no PIN."""
+
+    code = "card-not-authenticated"
+
+
 class CannotDecrypt(RemoteError):
     """A sealed message that does not open with this key: sealed for someone else, or altered
     on the way."""

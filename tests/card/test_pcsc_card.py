@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from offcash.card import process
+from offcash.card import link, process
+from offcash.card import wallets as card_wallets
 from offcash.card.pcsc import PcscChannel, card_present
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.encoding import cbor
+from offcash.errors import CardNotAuthenticated
+from offcash.se.card.apdu import exchange
 from offcash.se.card.host import CardSecureElement
-from offcash.se.card.wire import AID, decode_status
+from offcash.se.card.wire import AID, Ins, decode_status
 
+from card_doubles import SECRETS, RecordingChannel, ReplayingCard, certificate_in, genuine
 from harness import T0, PilotNetwork
 from pcsc_card import opensc_tool, vpcd_readers
 
@@ -119,3 +127,70 @@ def test_a_second_card_goes_to_the_other_slot(card: process.CardProcess, tmp_pat
     finally:
         assert process.stop(tmp_path, "v")
     assert "v" not in process.running(tmp_path)
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_a_card_that_is_not_the_wallets_gets_no_pin_over_pcsc(
+    card: process.CardProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through pcscd and vpcd: the wallet's card is authenticated, then gets the PIN; another
+    wallet's card, and a fake card a process put in the vpcd slot (vpcd listens on all
+    interfaces) replaying the genuine card's answer to an earlier challenge, are refused
+    before any VERIFY: the APDUs recorded on the PC/SC channel and by the fake card say so."""
+    net = PilotNetwork.create()
+    channel, se = _session(card.reader)
+    try:
+        se.personalise(net.params, net.central_bank.certificate_der, PIN, PUK)
+        se.verify(PIN)
+        net.wallet(0, se=se)
+        fci, _ = exchange(channel.transmit, 0x00, Ins.SELECT, 0x04, 0x00, AID)
+        answer, _ = exchange(
+            channel.transmit, 0x00, Ins.INTERNAL_AUTHENTICATE, 0, 0, os.urandom(32)
+        )
+    finally:
+        channel.close()
+    certificate = certificate_in((tmp_path / "w.card").read_bytes())
+    channels: list[RecordingChannel] = []
+
+    def recording(reader: str) -> RecordingChannel:
+        channels.append(RecordingChannel(PcscChannel(reader)))
+        return channels[-1]
+
+    monkeypatch.setattr(card_wallets, "PcscChannel", recording)
+    try:
+        card_wallets.session(card.reader, PIN, [certificate])
+        assert channels[-1].sent() == [Ins.SELECT, Ins.INTERNAL_AUTHENTICATE, Ins.VERIFY]
+        card_wallets.close_all()
+        other = genuine(net, "9999")  # the host expects that wallet's card, and its PIN
+        with pytest.raises(CardNotAuthenticated):
+            card_wallets.session(card.reader, "9999", [other.certificate])
+        assert channels[-1].sent() == [Ins.SELECT, Ins.INTERNAL_AUTHENTICATE]
+    finally:
+        card_wallets.close_all()
+    channel, se = _session(card.reader)
+    assert se.info.pin_tries == 3  # VERIFY 9999 would have cost a try
+    channel.close()
+
+    assert process.stop(tmp_path, "w")
+    fake = ReplayingCard(fci, answer)
+    sock = socket.create_connection(("127.0.0.1", link.VPCD_PORT + card.slot))
+    server = threading.Thread(target=link.serve, args=(sock, fake), daemon=True)
+    server.start()
+    try:
+        _until(lambda: card_present(card.reader), "the fake card is in the reader")
+        with pytest.raises(CardNotAuthenticated):
+            card_wallets.session(card.reader, PIN, [certificate])
+        sent = {apdu[1] for apdu in fake.apdus}
+        assert Ins.INTERNAL_AUTHENTICATE in sent and not sent & SECRETS
+    finally:
+        card_wallets.close_all()
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        server.join(10)
+        _until(lambda: not card_present(card.reader), "the fake card is out")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from offcash.card import process
+from offcash.cli.config import Network
 from offcash.se.card.wire import AID
 
 from pcsc_card import vpcd_readers
@@ -142,24 +143,74 @@ def test_three_wrong_pins_block_a_card_wallet_and_the_puk_unblocks_it(
 
 def test_a_wallet_refuses_a_card_that_is_not_its_own(net: list[str], tmp_path: Path) -> None:
     """The reader recorded for alice-card holds bob-card's card (cards moved between physical
-    readers, or another card took the vpcd slot first): before the fix, alice-card's commands
-    ran on bob's card (same PIN) and paid from bob's money."""
+    readers, or another card took the vpcd slot first): before the first fix, alice-card's
+    commands ran on bob's card (same PIN) and paid from bob's money; before the second, the
+    card was refused only after VERIFY had shown it alice's PIN."""
     ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
        "--se", "card")  # fmt: skip
-    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card")
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card",
+       pin="1357")  # fmt: skip
     ok(*net, "wallet", "create", "carol-phone", "--bank", "Bank A", "--owner", "carol")
-    ok(*net, "wallet", "fund", "bob-card", "50")
+    ok(*net, "wallet", "fund", "bob-card", "50", pin="1357")
     root = Path(net[1])
     record = root / process.CARDS_DIR / "alice-card.json"
     alice = json.loads(record.read_text(encoding="utf-8"))
     alice["reader"] = process.running(root)["bob-card"].reader  # bob's card is in that reader
     record.write_text(json.dumps(alice), encoding="utf-8")
     payment = tmp_path / "payment.txt"
-    done = offcash(*net, "wallet", "pay", "alice-card", "--to", "carol-phone", "--amount", "5",
-                   "--out", payment, "--json")  # fmt: skip
-    assert done.returncode != 0 and "not wallet alice-card's card" in done.stderr
+    for command in (
+        ["wallet", "pay", "alice-card", "--to", "carol-phone", "--amount", "5", "--out", payment],
+        ["wallet", "show", "alice-card"],
+        ["wallet", "change-pin", "alice-card", "--new-pin-file", tmp_path / "new-pin"],
+    ):
+        (tmp_path / "new-pin").write_text("2468\n")
+        done = offcash(*net, *command, "--json")
+        assert done.returncode == 1, done.stderr
+        error = json.loads(done.stderr)["error"]
+        assert error["code"] == "card-not-authenticated"
+        assert "not wallet alice-card's card" in error["message"]
+        assert "no PIN or PUK was sent" in error["message"]
     assert not payment.exists()
-    assert ok(*net, "wallet", "show", "bob-card")["balance"] == 5000
+    # bob's card saw no VERIFY with alice's PIN 0000: it would have used up a try, and
+    # `wallet list` would show it locked
+    row = next(
+        w for w in ok(*net, "wallet", "list", pin="1357")["wallets"] if w["wallet"] == "bob-card"
+    )
+    assert row["balance"] == 5000, row
+
+
+def test_a_card_wallet_re_keyed_at_a_migration_is_authenticated_with_its_new_key(
+    net: list[str],
+) -> None:
+    """P-256 to ML-DSA-44: the sync that re-keys the card puts the new certificate in the
+    registry; the card answers the challenge with its new key (2,420 bytes, GET RESPONSE over
+    PC/SC) and the old certificate no longer opens it. A sync stopped between the card and the
+    registry (the registry's old certificate, the new one pending) does not lock it out."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+    ok(*net, "wallet", "fund", "alice-card", "100")
+    root = Path(net[1])
+    old = Network.open(root).wallet("alice-card").certificate
+    ok(*net, "network", "migrate", "--alg", "ml-dsa-44")
+    ok(*net, "wallet", "sync", "alice-card")
+    new = Network.open(root).wallet("alice-card").certificate
+    assert new != old and Network.open(root).wallet("alice-card").next_certificate is None
+    assert ok(*net, "wallet", "show", "alice-card")["balance"] == 10000
+
+    def registry(certificate: str | None, pending: str | None) -> None:
+        with Network.open(root).update() as n:
+            n.wallet("alice-card").certificate = certificate
+            n.wallet("alice-card").next_certificate = pending
+
+    registry(old, new)  # the sync stopped after SYNC APPLY, before the registry
+    assert ok(*net, "wallet", "show", "alice-card")["balance"] == 10000
+    registry(old, None)  # the old key does not answer any more
+    done = offcash(*net, "wallet", "show", "alice-card", "--json")
+    assert json.loads(done.stderr)["error"]["code"] == "card-not-authenticated"
+    registry(None, None)  # nothing to authenticate the card with: no PIN for it either
+    error = json.loads(offcash(*net, "wallet", "show", "alice-card", "--json").stderr)["error"]
+    assert error["code"] == "card-not-authenticated"
+    assert "holds no readable certificate" in error["message"]
 
 
 def test_a_malformed_pin_or_puk_is_a_usage_error_before_any_card_is_touched(

@@ -7,7 +7,8 @@ local TCP socket (``offcash.card.link.CardServer``, the vpcd protocol), reached 
 chaining and GET RESPONSE, the status-word mapping and a socket, as it would to a card in a
 reader, yet thousands of tests stay fast (PC/SC itself is tested end to end apart). ``reopen``
 restarts the card (a new applet over the same memory: state as last persisted, PIN session
-lost and presented again); ``read_state`` / ``write_state`` are the physical attacker who
+lost; the card authenticated with INTERNAL AUTHENTICATE, then the PIN presented again);
+``read_state`` / ``write_state`` are the physical attacker who
 broke the chip and reads or rewrites the ``SEState`` bytes in its memory.
 """
 
@@ -21,6 +22,7 @@ from offcash.errors import SecureElementError
 from offcash.se.card.applet import Applet
 from offcash.se.card.eeprom import CardImage, FileEeprom
 from offcash.se.card.host import CardSecureElement
+from offcash.se.state import SEState
 
 EEPROM = "card.eeprom"
 #: The PIN and PUK of every card the factory makes (a test knows them).
@@ -64,9 +66,14 @@ class CardFactory:
         return se
 
     def reopen(self, directory: Path) -> CardSecureElement:
-        """The card of ``directory`` after a restart (state as last persisted), PIN verified;
-        the SE returned before for ``directory`` stops working (its card was pulled out)."""
+        """The card of ``directory`` after a restart (state as last persisted), authenticated
+        against the certificate in its memory (once enrolled) as a host does before the PIN,
+        then PIN verified; the SE returned before for ``directory`` stops working (its card
+        was pulled out)."""
         se = self._insert(directory)
+        certificate = SEState.decode(self.read_state(directory)).certificate
+        if certificate is not None:
+            se.authenticate([certificate])
         se.verify(PIN)
         return se
 

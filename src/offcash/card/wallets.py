@@ -5,8 +5,11 @@ registry or, by default, in a vpcd slot as a card process (``offcash.card.proces
 here when it is not running: the card is "inserted" on first use). ``session`` opens one PC/SC
 channel per reader for the life of the command (it holds a PC/SC transaction, so another
 process's APDUs never interleave with ours: a second command waits for this one to end),
-selects the application and presents the PIN once per PIN given; ``close_all`` (at exit)
-ends the transactions and resets the cards, which ends their PIN sessions.
+selects the application, authenticates the card against its wallet's certificates (INTERNAL
+AUTHENTICATE: a card that fails gets no PIN, ``CardNotAuthenticated``) and presents the PIN
+once per PIN given; ``card`` authenticates it without a PIN (for the PIN and PUK commands).
+``close_all`` (at exit) ends the transactions and resets the cards, which ends their PIN
+sessions.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class _Session:
     channel: PcscChannel
     se: CardSecureElement
     pin: str | None = None
+    #: the certificates the card proved it holds a key of (None: not authenticated yet)
+    certificates: list[bytes] | None = None
 
 
 _SESSIONS: dict[str, _Session] = {}
@@ -53,9 +58,26 @@ def _open(reader: str) -> _Session:
     return current
 
 
-def session(reader: str, pin: str) -> CardSecureElement:
-    """The card in ``reader``, its PIN verified (``WrongPin``, ``PinBlocked`` if not)."""
+def card(reader: str, certificates: list[bytes]) -> CardSecureElement:
+    """The card in ``reader``, authenticated: it proved it holds the key of one of
+    ``certificates`` (its wallet's), else ``CardNotAuthenticated`` and the session is closed.
+    No PIN is presented (the PIN and PUK commands, and PIN tries left)."""
     s = _open(reader)
+    if s.certificates != certificates:
+        try:
+            s.se.authenticate(certificates)
+        except BaseException:
+            close(reader)
+            raise
+        s.certificates = list(certificates)
+    return s.se
+
+
+def session(reader: str, pin: str, certificates: list[bytes]) -> CardSecureElement:
+    """The card in ``reader``, authenticated (``card``), then its PIN verified
+    (``WrongPin``, ``PinBlocked`` if not)."""
+    card(reader, certificates)
+    s = _SESSIONS[reader]
     if s.pin != pin:
         s.pin = None
         s.se.verify(pin)
@@ -63,20 +85,20 @@ def session(reader: str, pin: str) -> CardSecureElement:
     return s.se
 
 
-def personalise(reader: str, params: NetworkParams, root_certificate: bytes, pin: str) -> str:
+def personalise(
+    reader: str, params: NetworkParams, root_certificate: bytes, pin: str
+) -> tuple[CardSecureElement, str]:
     """Personalise the blank card in ``reader`` with ``pin`` and a new random PUK, and verify
-    the PIN; returns the PUK (shown once to the owner: it unblocks the PIN)."""
+    the PIN; returns the card and the PUK (shown once to the owner: it unblocks the PIN). A
+    blank card has no key to authenticate: the PIN goes to whatever blank card answers
+    (docs/SECURITY.md); the next session authenticates it against its first certificate."""
     puk = f"{secrets.randbelow(10**8):08d}"
     s = _open(reader)
     s.se.personalise(params, root_certificate, pin, puk)
     s.pin = None
-    session(reader, pin)
-    return puk
-
-
-def card(reader: str) -> CardSecureElement:
-    """The card in ``reader`` without presenting a PIN (PIN and PUK commands)."""
-    return _open(reader).se
+    s.se.verify(pin)
+    s.pin = pin
+    return s.se, puk
 
 
 def close(reader: str) -> None:

@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import typer
 
 from offcash.card import process
-from offcash.card import wallets as card_wallets
 from offcash.cli import output
 from offcash.cli.common import Json, open_network
 from offcash.cli.config import CliRefusal, Network, UsageProblem, read_new_pin, read_pin
@@ -84,7 +83,7 @@ def unblock(net: Network, name: str, *, puk: str, new_pin: str) -> dict[str, Any
     """RESET RETRY COUNTER: wallet ``name``'s PUK and a new PIN unblock its card."""
     _card_wallet(net, name)
     check_card_secrets(pin=new_pin, puk=puk)
-    card = card_wallets.card(net.card_reader(name))
+    card = net.card(name)
     try:
         card.unblock(puk, new_pin)
     except PinBlocked:

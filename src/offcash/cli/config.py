@@ -14,7 +14,8 @@ Theory of operation: a network is a folder (``--network DIR`` or ``OFFCASH_NETWO
 
 Each wallet's secure element is opened in one place, ``Network.open_se`` / ``Network.se``, which
 picks the kind the registry records for it (``software``, the default, or ``card``: the same
-operations as APDUs through PC/SC, the PIN presented to the card's VERIFY).
+operations as APDUs through PC/SC, the PIN presented to the card's VERIFY once the card has
+proved it holds the key of the wallet's certificate in the registry: INTERNAL AUTHENTICATE).
 
 Offline commands read only these files, never the ledger database. The operator token guards
 the operator calls of ``offcash serve`` (accounts, funding, lost devices, audit); ``OFFCASH_TOKEN``
@@ -54,6 +55,7 @@ from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
 from offcash.domain.network import NetworkParams
 from offcash.errors import (
+    CardNotAuthenticated,
     DecodeError,
     MoneyError,
     OffcashError,
@@ -240,6 +242,10 @@ class WalletEntry:
     #: its latest wallet certificate (base64 DER; public): the directory a payer seals one-way
     #: payments from, with the KEM key the bank bound to the wallet
     certificate: str | None = None
+    #: a card wallet's certificate from a sync whose SYNC APPLY may not have finished (after
+    #: it, ``certificate``): its card is authenticated against both, so a key changed at an
+    #: algorithm migration never locks the wallet out of its own card
+    next_certificate: str | None = None
 
 
 @dataclass
@@ -439,12 +445,40 @@ class Network:
         entry = self.wallet(name)
         return card_wallets.reader_of(self.root, name, self.card_path(name), entry.reader)
 
-    def _card(self, name: str, pin: str) -> CardSecureElement:
-        """Wallet ``name``'s card, its PIN verified, and checked to be that wallet's card (a
-        reader holding another card, or a vpcd slot another card took, refuses)."""
-        reader = self.card_reader(name)
+    def card_certificates(self, name: str) -> list[bytes]:
+        """The certificates card wallet ``name``'s card is authenticated against (its latest,
+        and one a sync was installing); ``CardNotAuthenticated`` if the registry holds none."""
+        entry = self.wallet(name)
+        found = [c for c in (entry.certificate, entry.next_certificate) if c is not None]
         try:
-            se = card_wallets.session(reader, pin)
+            certificates = [base64.b64decode(c, validate=True) for c in found]
+        except ValueError:
+            certificates = []
+        if not certificates:
+            raise CardNotAuthenticated(
+                f"wallet {name}: the registry holds no readable certificate to authenticate "
+                "its card with, so no PIN is sent to it"
+            )
+        return certificates
+
+    def card(self, name: str) -> CardSecureElement:
+        """Wallet ``name``'s card, authenticated as that wallet's (``CardNotAuthenticated``
+        naming the reader if not), its PIN not presented (the PIN and PUK commands)."""
+        reader, certificates = self.card_reader(name), self.card_certificates(name)
+        try:
+            return card_wallets.card(reader, certificates)
+        except CardNotAuthenticated as exc:
+            raise _foreign_card(name, reader, exc) from None
+
+    def _card(self, name: str, pin: str) -> CardSecureElement:
+        """Wallet ``name``'s card, authenticated (``card``), its PIN verified, and checked to
+        hold that wallet (a reader holding another card, or a vpcd slot another card took,
+        refuses before the PIN is sent)."""
+        reader, certificates = self.card_reader(name), self.card_certificates(name)
+        try:
+            se = card_wallets.session(reader, pin, certificates)
+        except CardNotAuthenticated as exc:
+            raise _foreign_card(name, reader, exc) from None
         except PinBlocked:
             raise PinBlocked(
                 f"wallet {name}: the PIN is blocked after too many wrong tries: unblock it "
@@ -505,8 +539,7 @@ class Network:
         else a new vpcd card process over ``wallets/NAME.card``), its PIN verified; returns it
         and its PUK."""
         target = card_wallets.reader_of(self.root, name, self.card_path(name), reader)
-        puk = card_wallets.personalise(target, self.config.params, self.config.root_der, pin)
-        return card_wallets.session(target, pin), puk
+        return card_wallets.personalise(target, self.config.params, self.config.root_der, pin)
 
     def drop_card(self, name: str) -> None:
         """Undo ``new_card`` for a vpcd card wallet whose creation failed: end the session,
@@ -522,6 +555,12 @@ def _wrong_pin(name: str) -> WrongPin:
     return WrongPin(
         f"wrong PIN for wallet {name}: give its PIN with --pin-file FILE or OFFCASH_PIN "
         "(or its state file was altered)"
+    )
+
+
+def _foreign_card(name: str, reader: str, exc: CardNotAuthenticated) -> CardNotAuthenticated:
+    return CardNotAuthenticated(
+        f"the card in {reader!r} is not wallet {name}'s card ({exc}): no PIN or PUK was sent to it"
     )
 
 

@@ -21,7 +21,6 @@ from typing import Annotated, Any
 
 import typer
 
-from offcash.card import wallets as card_wallets
 from offcash.cli import output, service
 from offcash.cli.amount import Amount
 from offcash.cli.card import check_card_secrets
@@ -247,9 +246,13 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
                 raise
         # Applied at the time the answer came back: a server dates the renewed certificate
         # with its own clock, which may have ticked since ``t``.
+        certificate = base64.b64encode(result.certificate).decode()
+        if net.wallet(name).se == "card":  # a new key (migration) must not lock the card out
+            with net.update():
+                net.wallet(name).next_certificate = certificate
         se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
     with net.update():  # the renewed certificate (and its KEM key) for payers to seal with
-        net.wallet(name).certificate = base64.b64encode(result.certificate).decode()
+        net.wallet(name).certificate, net.wallet(name).next_certificate = certificate, None
     return {
         **show(net, name, pin=pin),
         "uploaded_entries": len(upload.entries),
@@ -328,7 +331,7 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
 
 def _card_tries(net: Network, name: str) -> int:
     """PIN tries left on card wallet ``name``'s card (asked without presenting a PIN)."""
-    return card_wallets.card(net.card_reader(name)).pin_tries()
+    return net.card(name).pin_tries()
 
 
 def _locked_card(entry: WalletEntry, tries: int) -> dict[str, Any]:

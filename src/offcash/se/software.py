@@ -28,7 +28,7 @@ from __future__ import annotations
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from offcash.crypto import pki
+from offcash.crypto import challenge, pki
 from offcash.crypto.algorithms import PrivateKey, algorithm_of, spki
 from offcash.crypto.trust import TrustStore, WalletCertificate, roll_over
 from offcash.domain.ids import WalletId, new_nonce
@@ -180,6 +180,15 @@ class SoftwareSecureElement(SecureElement):
     def trust(self) -> TrustStore:
         """The trust store (root, bank CAs, CRLs) this SE verifies with."""
         return self._trust
+
+    def authenticate(self, nonce: bytes) -> bytes:
+        """The answer to a host's challenge ``nonce`` (``offcash.crypto.challenge``: 32 bytes,
+        signed in its own context with the key the wallet certificate certifies), so the host
+        knows this is its wallet's card before it presents the PIN (a card's INTERNAL
+        AUTHENTICATE; not part of ``SecureElement``). ``SecureElementError`` before enrolment:
+        no certified key yet."""
+        self._enrolled()
+        return challenge.sign_challenge(self._key, nonce)
 
     def csr(self) -> bytes:
         kem = None if self._s.encryption_key is None else self._s.encryption_key.public()

@@ -10,7 +10,13 @@ from offcash.se.card.wire import AID, ATR, Ins
 
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "APDU.md").read_text(encoding="utf-8")
 
-ISO = {Ins.SELECT, Ins.VERIFY, Ins.CHANGE_REFERENCE_DATA, Ins.RESET_RETRY_COUNTER}
+ISO = {
+    Ins.SELECT,
+    Ins.VERIFY,
+    Ins.CHANGE_REFERENCE_DATA,
+    Ins.RESET_RETRY_COUNTER,
+    Ins.INTERNAL_AUTHENTICATE,
+}
 
 
 def test_every_offcash_instruction_is_in_the_table_with_its_byte() -> None:
@@ -19,6 +25,12 @@ def test_every_offcash_instruction_is_in_the_table_with_its_byte() -> None:
         if ins in ISO or ins is Ins.GET_RESPONSE:
             continue
         assert rows.get(f"{ins:02X}", "").strip() == ins.name.replace("_", " "), ins
+
+
+def test_every_iso_instruction_is_in_the_table_with_its_header() -> None:
+    rows = dict(re.findall(r"^\| ([A-Z ]+?) \| `00 ([0-9A-F]{2})", DOC, re.MULTILINE))
+    for ins in ISO:
+        assert rows.get(ins.name.replace("_", " ")) == f"{ins:02X}", ins
 
 
 def test_the_aid_atr_and_status_words_are_the_documented_ones() -> None:

@@ -15,7 +15,10 @@ comparing, so cutting the power during a wrong try costs the try; a right PIN re
 counter (3). At 0 the PIN is blocked (``6983``) until RESET RETRY COUNTER presents the PUK
 (8 digits, 10 tries, counted the same way) and a new PIN; a blocked PUK kills the card (the
 bank refunds its balance through the lost-device procedure). Every offcash operation needs the
-PIN verified in the session (``6982`` otherwise). The command set is in docs/APDU.md.
+PIN verified in the session (``6982`` otherwise). INTERNAL AUTHENTICATE needs none: it comes
+before the PIN, so the host knows the card is its wallet's before it shows it the PIN; it signs
+only a 32-byte challenge in its own context (``offcash.crypto.challenge``). The command set is
+in docs/APDU.md.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from offcash.crypto import challenge
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
@@ -194,6 +198,8 @@ class Applet:
     def _iso(self, c: Command) -> tuple[bytes, int]:
         if c.ins == Ins.SELECT:
             return self._select(c)
+        if c.ins == Ins.INTERNAL_AUTHENTICATE:
+            return self._authenticate(c)
         if c.ins not in (Ins.VERIFY, Ins.CHANGE_REFERENCE_DATA, Ins.RESET_RETRY_COUNTER):
             raise ApduError(SW.INS_NOT_SUPPORTED, f"instruction {c.ins:02X}")
         if not self._selected:
@@ -224,6 +230,20 @@ class Applet:
             0 if image is None else image.puk_tries,
         )
         return (b"" if c.p2 == 0x0C else info.encode()), SW.OK
+
+    def _authenticate(self, c: Command) -> tuple[bytes, int]:
+        """INTERNAL AUTHENTICATE: the wallet key's answer to the host's challenge. No PIN
+        needed (it comes before the PIN) and allowed in every life cycle but blank, so a host
+        knows its card before it presents a PIN or PUK, or tells its owner the card is dead."""
+        if not self._selected:
+            raise ApduError(SW.CONDITIONS, "select the application first")
+        if c.p1 != 0 or c.p2 != 0:
+            raise ApduError(SW.WRONG_P1P2, "P1 and P2 are 00")
+        if len(c.data) != challenge.CHALLENGE_SIZE:
+            raise ApduError(SW.WRONG_LENGTH, f"a challenge is {challenge.CHALLENGE_SIZE} bytes")
+        if self._image is None:
+            raise ApduError(SW.CONDITIONS, "the card is blank")
+        return self._refusing(lambda: self._secure_element().authenticate(c.data))
 
     def _verify(self, data: bytes) -> int:
         image = self._image

@@ -11,17 +11,26 @@ GET ERROR). Arguments are checked here first with the software SE's own checks
 (``offcash.se.arguments``), so a wrong type is a ``TypeError`` before anything is sent; the card
 checks them again. ``params`` and ``trust`` are read from the card (GET TRUST) when first asked
 for and again after an operation that changes them.
+
+A card is authenticated before it gets a PIN: ``authenticate`` sends INTERNAL AUTHENTICATE
+with a fresh random challenge and checks the answer under the key of the wallet certificate
+the host expects (``offcash.crypto.challenge``), so a fake or foreign card in the reader is
+refused (``CardNotAuthenticated``) before VERIFY, CHANGE REFERENCE DATA or RESET RETRY COUNTER
+would show it the PIN or PUK. A blank or unenrolled card has no certified key to prove: what
+the host can check then is in docs/SECURITY.md.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Protocol
 
+from offcash.crypto import challenge
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.encoding import cbor
-from offcash.errors import SecureElementError
+from offcash.errors import CardNotAuthenticated, SecureElementError
 from offcash.se import arguments as arg
 from offcash.se.card import refusal, wire
 from offcash.se.card.apdu import SW, exchange
@@ -50,7 +59,8 @@ class AppletChannel:
 
 class CardSecureElement(SecureElement):
     """A ``SecureElement`` on an offcash card reached through ``channel``. The constructor
-    selects the application; ``verify`` presents the PIN (every operation needs it)."""
+    selects the application; ``authenticate`` checks it is the expected wallet's card, then
+    ``verify`` presents the PIN (every operation needs it)."""
 
     def __init__(self, channel: ApduChannel, *, extended: bool = False) -> None:
         self._channel = channel
@@ -83,6 +93,23 @@ class CardSecureElement(SecureElement):
         if sw != SW.OK:
             raise SecureElementError(f"no offcash application on this card ({sw:04X})")
         return SelectInfo.decode(data)
+
+    def authenticate(self, certificates: list[bytes]) -> None:
+        """INTERNAL AUTHENTICATE with a fresh random challenge: the card must answer with
+        the signature of the key of one of ``certificates`` (the wallet certificates the
+        host expects for this card), else ``CardNotAuthenticated``. Call it before
+        ``verify``, ``change_pin`` or ``unblock``, so no PIN or PUK goes to another card."""
+        keys = [challenge.certificate_key(c) for c in arg.data_list(certificates, "certificates")]
+        if not keys:
+            raise CardNotAuthenticated("no wallet certificate to authenticate the card with")
+        nonce = secrets.token_bytes(challenge.CHALLENGE_SIZE)
+        signature, sw = self._send(wire.CLA_ISO, Ins.INTERNAL_AUTHENTICATE, nonce)
+        if sw != SW.OK:
+            raise CardNotAuthenticated(f"the card refused INTERNAL AUTHENTICATE ({sw:04X})")
+        if not any(challenge.verify_challenge(k, nonce, signature) for k in keys):
+            raise CardNotAuthenticated(
+                "the card's answer to the challenge is not the wallet key's signature"
+            )
 
     def _pin_command(self, ins: int, data: bytes) -> None:
         _, sw = self._send(wire.CLA_ISO, ins, data, p2=wire.PIN_REFERENCE)
