@@ -114,11 +114,13 @@ def certificates(alg: SignatureAlgorithm) -> dict[str, bytes]:
     }
 
 
-def kem_certificate(public: bytes) -> bytes:
-    """The Ed25519 vector payee's certificate binding the KEM public key ``public`` (the
-    EncryptionKey extension): what a payer seals a one-way payment from."""
+def kem_payee(public: bytes) -> dict[str, str]:
+    """The Ed25519 vector payee's CSR carrying the KEM public key ``public`` (EncryptionKey)
+    and the certificate its bank issues from it, binding the key's SHA-256
+    (EncryptionKeyDigest): what a one-way payer checks a directory's key against."""
     alg = SignatureAlgorithm.ED25519
     root_key, bank_key = key_for(alg, "root"), key_for(alg, "bank")
+    csr = pki.make_csr(key_for(alg, "payee"), encryption_key=public)
     with fixed_serials():
         root = pki.issue_root(root_key, "offcash Vector Root", TIME - 86400)
         bank = pki.issue_bank(
@@ -127,14 +129,14 @@ def kem_certificate(public: bytes) -> bytes:
         cert = pki.issue_wallet(
             bank_key,
             bank,
-            key_for(alg, "payee").public_key(),
+            pki.csr_public_key(csr),
             PAYEE,
             DEFAULT_LIMITS,
             0,
             TIME - 3600,
-            encryption_key=public,
+            encryption_key=pki.csr_encryption_key(csr),
         )
-    return pki.der(cert)
+    return {"payee_csr": csr.hex(), "payee_certificate": pki.der(cert).hex()}
 
 
 def _signed(data: bytes) -> dict[str, str]:
@@ -315,7 +317,7 @@ def main(names: list[str]) -> int:
     )
     builders = {
         "transports": lambda: vector_cases.build_transports(small, large),
-        "sealed": lambda: vector_cases.build_sealed(small, kem_certificate),
+        "sealed": lambda: vector_cases.build_sealed(small, kem_payee),
         "migration": lambda: vector_migration.build_migration(key_for),
     }
     for name, build_vector in builders.items():

@@ -718,6 +718,9 @@ def _oid(dotted: str) -> bytes:
 
 
 BC, KU, POLICY = "2.5.29.19", "2.5.29.15", pki.WALLET_POLICY_OID.dotted_string
+KEY_DIGEST = pki.ENCRYPTION_KEY_DIGEST_OID.dotted_string
+#: An EncryptionKeyDigest's 32 bytes (a verifier does not check them against any key).
+KEM = hashlib.sha256(b"offcash vector kem key").digest()
 END_ENTITY, CA = b"\x30\x00", b"\x30\x03\x01\x01\xff"
 DIGITAL_SIGNATURE = b"\x03\x02\x07\x80"
 
@@ -870,6 +873,34 @@ def certificate_cases(w: World) -> list[dict[str, Any]]:
             "payer_wallet_policy_critical",
             with_exts("payer_wallet_policy_critical", [*std[:2], ext(POLICY, policy(), True)]),
             accept(),
+        ),
+        (
+            "payer_encryption_key_digest",
+            with_exts("payer_encryption_key_digest", [*std, ext(KEY_DIGEST, b"\x04\x20" + KEM)]),
+            accept(),
+        ),
+        (
+            "payer_encryption_key_digest_critical",
+            with_exts(
+                "payer_encryption_key_digest_critical",
+                [*std, ext(KEY_DIGEST, b"\x04\x20" + KEM, True)],
+            ),
+            accept(),
+        ),
+        (
+            "payer_encryption_key_digest_31_bytes",
+            with_exts(
+                "payer_encryption_key_digest_31_bytes",
+                [*std, ext(KEY_DIGEST, b"\x04\x1f" + KEM[:31])],
+            ),
+            reject("BAD_CERTIFICATE"),
+        ),
+        (
+            "payer_encryption_key_digest_not_an_octet_string",
+            with_exts(
+                "payer_encryption_key_digest_not_an_octet_string", [*std, ext(KEY_DIGEST, KEM)]
+            ),
+            reject("BAD_CERTIFICATE"),
         ),
         (
             "payer_wallet_policy_unknown_key",
@@ -1806,17 +1837,19 @@ def build_transports(small: bytes, large: bytes) -> dict[str, Any]:
     }
 
 
-def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) -> dict[str, Any]:
+def build_sealed(plaintext: bytes, kem_payee: Callable[[bytes], dict[str, str]]) -> dict[str, Any]:
     """Sealed payments of both suites: the recipient's secret, the sealed bytes, the plaintext
     (HPKE encryption is randomized: the reader checks that the bytes open to the plaintext),
-    the size the plaintext is padded to, and the payee certificate that binds the recipient's
-    public key (for one-way payments; under the Ed25519 vector root and bank,
-    ``certificates``). The padding cases are sealed here from padded plaintexts built by hand
-    (``_seal_padded``), the right one included, which must equal what ``sealed.seal`` pads."""
+    the size the plaintext is padded to, and for one-way payments the payee's CSR carrying the
+    recipient's public key and the certificate binding its SHA-256 (``kem_payee``: under the
+    Ed25519 vector root and bank), with the directory keys a payer seals for or refuses. The
+    padding cases are sealed here from padded plaintexts built by hand (``_seal_padded``),
+    the right one included, which must equal what ``sealed.seal`` pads."""
     out: dict[str, Any] = {
         "description": "offcash v1 sealed payments (docs/PROTOCOL.md section 9)",
         "plaintext": plaintext.hex(),
         "encryption_key_oid": pki.ENCRYPTION_KEY_OID.dotted_string,
+        "encryption_key_digest_oid": pki.ENCRYPTION_KEY_DIGEST_OID.dotted_string,
         "suites": {},
     }
     for suite in sealed.KemSuite:
@@ -1899,9 +1932,30 @@ def build_sealed(plaintext: bytes, kem_certificate: Callable[[bytes], bytes]) ->
             "padded_size": block,
             "recipient_secret": secret.hex(),
             "recipient_public": key.public().hex(),
-            "payee_certificate": kem_certificate(key.public()).hex(),
+            "recipient_public_digest": pki.key_digest(key.public()).hex(),
+            **kem_payee(key.public()),
+            "directory_keys": _directory_keys(key.public(), other.public()),
             "cases": checked,
         }
+    return out
+
+
+def _directory_keys(certified: bytes, other: bytes) -> list[dict[str, Any]]:
+    """The keys a one-way payer may find in its payee directory beside the payee's
+    certificate (which binds ``certified``'s digest): it seals for the certified key only, and
+    refuses the others (docs/PROTOCOL.md section 4, one-way mode)."""
+    altered = certified[:-1] + bytes([certified[-1] ^ 1])
+    cases = [
+        ("certified", certified, {"outcome": "accept"}),
+        ("another_recipients_key", other, {"outcome": "refuse"}),
+        ("last_byte_altered", altered, {"outcome": "refuse"}),
+        ("truncated", certified[:-1], {"outcome": "refuse"}),
+    ]
+    digest = pki.key_digest(certified)
+    out = []
+    for name, key, expect in cases:
+        assert (pki.key_digest(key) == digest) == (expect["outcome"] == "accept"), name
+        out.append({"name": name, "key": key.hex(), "expect": expect})
     return out
 
 

@@ -409,24 +409,49 @@ def _unpad(padded: bytes) -> bytes:
     return bytes(payment)
 
 
-def test_sealed_payee_certificates_bind_the_recipient_key() -> None:
-    """Each suite's payee certificate carries the recipient's public key in its EncryptionKey
-    extension (read by ``cryptography``, not by offcash's parser) and verifies under the
-    Ed25519 vector root and bank, whose trust store reads the same key."""
+def test_sealed_payee_csrs_and_certificates_bind_the_recipient_key() -> None:
+    """Each suite's payee CSR carries the recipient's public key (EncryptionKey, a DER OCTET
+    STRING) and its certificate binds the key's SHA-256 (EncryptionKeyDigest, an OCTET STRING
+    of 32 bytes), both read by ``cryptography`` and ``hashlib``, not by offcash's parser; the
+    certificate verifies under the Ed25519 vector root and bank, whose trust store reads the
+    same digest; a payer seals for the directory keys whose SHA-256 is that digest only."""
     vector = json.loads((VECTORS / "sealed.json").read_text())
     ed = _load(SignatureAlgorithm.ED25519)
     trust = TrustStore.create(
         bytes.fromhex(ed["certificates"]["root"]), [bytes.fromhex(ed["certificates"]["bank"])]
     )
-    oid = x509.ObjectIdentifier(vector["encryption_key_oid"])
+    key_oid = x509.ObjectIdentifier(vector["encryption_key_oid"])
+    digest_oid = x509.ObjectIdentifier(vector["encryption_key_digest_oid"])
     for suite_v in vector["suites"].values():
+        public = bytes.fromhex(suite_v["recipient_public"])
+        digest = hashlib.sha256(public).digest()
+        assert suite_v["recipient_public_digest"] == digest.hex()
+        csr = x509.load_der_x509_csr(bytes.fromhex(suite_v["payee_csr"]))
+        assert csr.is_signature_valid
+        asked = csr.extensions.get_extension_for_oid(key_oid)
+        head = (
+            bytes([0x04, len(public)])
+            if len(public) < 128
+            else b"\x04\x82" + len(public).to_bytes(2, "big")
+        )
+        assert not asked.critical and asked.value.value == head + public  # type: ignore[attr-defined]
         der = bytes.fromhex(suite_v["payee_certificate"])
-        ext = x509.load_der_x509_certificate(der).extensions.get_extension_for_oid(oid)
+        parsed = x509.load_der_x509_certificate(der)
+        ext = parsed.extensions.get_extension_for_oid(digest_oid)
         assert not ext.critical
-        assert ext.value.value.hex() == suite_v["recipient_public"]  # type: ignore[attr-defined]
+        assert ext.value.value == b"\x04\x20" + digest  # type: ignore[attr-defined]
+        assert public not in der
+        assert parsed.public_key() == csr.public_key()
         cert = trust.wallet_certificate(der, vector_cases.TIME)
         assert str(cert.wallet_id) == ed["request"]["fields"]["payee"]
-        assert cert.encryption_key == bytes.fromhex(suite_v["recipient_public"])
+        assert cert.encryption_key_digest == digest
+        outcomes = {c["expect"]["outcome"] for c in suite_v["directory_keys"]}
+        assert outcomes == {"accept", "refuse"}
+        for case in suite_v["directory_keys"]:
+            key = bytes.fromhex(case["key"])
+            accepted = hashlib.sha256(key).digest() == digest
+            assert accepted == (case["expect"]["outcome"] == "accept"), case["name"]
+            assert cert.certifies_encryption_key(key) == accepted, case["name"]
 
 
 def test_migration_cases_give_their_expected_outcomes() -> None:

@@ -115,8 +115,8 @@ class Bank:
         encryption_key: bytes | None = None,
     ) -> bytes:
         """A wallet certificate (DER) for a key whose CSR the caller has already checked
-        (``pki.csr_public_key``), binding the SE's KEM public key if given (checked by
-        ``pki.csr_encryption_key``)."""
+        (``pki.csr_public_key``), binding the SHA-256 of the SE's KEM public key if given
+        (checked by ``pki.csr_encryption_key``)."""
         cert = pki.issue_wallet(
             self.key,
             self.certificate,

@@ -111,17 +111,19 @@ def test_a_request_with_an_unusable_key_is_refused_before_any_debit(
 def test_a_one_way_payment_is_sealed_for_the_key_the_payees_certificate_binds(
     network: PilotNetwork,
 ) -> None:
-    """No request, so no key in one: the payer takes the key the bank bound to the payee's
-    certificate (EncryptionKey), after checking the certificate; a relay reads nothing, another
+    """No request, so no key in one: the payer takes the payee's key from a directory and
+    checks it against the digest the bank bound to the payee's certificate
+    (EncryptionKeyDigest), after checking the certificate; a relay reads nothing, another
     wallet cannot open it, the payee is paid once."""
     alice, bob, carol = network.wallet(5_000), network.wallet(0, bank="Bank B"), network.wallet()
     ses = network.ses
     assert ses is not None
     bob_der = SEState.decode(ses.state_of(bob)).certificate  # as the ledger issued it to bob
     bob_cert = alice.trust.wallet_certificate(bob_der or b"", T0)
-    assert bob_cert.encryption_key is not None
+    bob_key = SEState.decode(ses.state_of(bob)).encryption_key
+    assert bob_key is not None and bob_cert.certifies_encryption_key(bob_key.public())
     plain = alice.pay_to(bob_cert.wallet_id, 777, T0, reference="gift")
-    data = sealed.seal(plain, bob_cert.encryption_key)
+    data = sealed.seal(plain, bob_key.public())
     p = m.parse_payment(plain)
     for secret in (p.envelope.certificate_der, p.payee.raw, b"gift", p.envelope.signature):
         assert secret not in data
@@ -139,9 +141,12 @@ def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetw
     plaintext is now padded to the suite's block (docs/PROTOCOL.md section 9)."""
     alice, bob = network.wallet(30_000), network.wallet(0, bank="Bank B")
     assert network.ses is not None
-    bob_der = SEState.decode(network.ses.state_of(bob)).certificate
-    key = alice.trust.wallet_certificate(bob_der or b"", T0).encryption_key
-    assert key is not None
+    state = SEState.decode(network.ses.state_of(bob))
+    assert state.encryption_key is not None
+    key = state.encryption_key.public()
+    assert alice.trust.wallet_certificate(state.certificate or b"", T0).certifies_encryption_key(
+        key
+    )
     payee = bob.status(T0).wallet_id
     assert payee is not None
     small = sealed.seal(alice.pay_to(payee, 5, T0), key)
@@ -152,8 +157,8 @@ def test_a_relay_cannot_tell_amounts_apart_by_the_sealed_size(network: PilotNetw
 def test_every_payment_a_network_can_sign_seals_to_one_size(network: PilotNetwork) -> None:
     """The extremes of what a payer of this network signs (amount 1, counter 1, no nonce, no
     reference; against the largest amount, counter and time, a nonce and a reference of 140
-    four-byte characters), under a real wallet certificate of the network (with its KEM key),
-    seal to one size for a payee of either suite: the padding hides them all."""
+    four-byte characters), under a real wallet certificate of the network (with its KEM key's
+    digest), seal to one size for a payee of either suite: the padding hides them all."""
     alice, bob = network.wallet(100), network.wallet(0, bank="Bank B")
     payee = bob.status(T0).wallet_id
     assert payee is not None

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from offcash.cli.config import Network, NetworkConfig, WalletEntry, now
 from offcash.cli.main import app
+from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
@@ -42,14 +43,17 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> Run:
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
-def offline_network(root: Path, balances: dict[str, int]) -> Network:
-    """A network folder with enrolled wallets funded with ``balances`` (minor units), no ledger."""
+def offline_network(
+    root: Path, balances: dict[str, int], alg: SignatureAlgorithm = SignatureAlgorithm.P256
+) -> Network:
+    """A network folder of algorithm ``alg`` with enrolled wallets funded with ``balances``
+    (minor units), each registry entry with its certificate and KEM key, no ledger."""
     t = now() - 60
-    cb = CentralBank.create("Test Central Bank", SignatureAlgorithm.P256, t - 3600)
+    cb = CentralBank.create("Test Central Bank", alg, t - 3600)
     bank = cb.certify_bank("Bank A", t - 3600)
     config = NetworkConfig(
         currency="EUR",
-        algorithm="p256",
+        algorithm=alg.short,
         banks=["Bank A"],
         central_bank="Test Central Bank",
         root_certificate=base64.b64encode(cb.certificate_der).decode(),
@@ -58,11 +62,15 @@ def offline_network(root: Path, balances: dict[str, int]) -> Network:
     for name, balance in balances.items():
         se = net.new_se(name, "0000")
         wid = WalletId.random()
-        cert = bank.certify_wallet(se.csr(), wid, DEFAULT_LIMITS, 0, t)
+        csr = se.csr()
+        cert = bank.certify_wallet(csr, wid, DEFAULT_LIMITS, 0, t)
         se.enroll(cert, [bank.certificate_der], [], t)
         if balance:
             se.load(bank.voucher(wid, balance, "EUR", t), t)
         net.wallets[name] = WalletEntry(name, str(wid), "Bank A", name)
         net.wallets[name].certificate = base64.b64encode(cert).decode()
+        key = pki.csr_encryption_key(csr)
+        assert key is not None
+        net.wallets[name].encryption_key = base64.b64encode(key).decode()
     net.save_registry()
     return net

@@ -5,12 +5,13 @@ certificate expires and re-keys at its late sync; no move back; the books balanc
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from pathlib import Path
 
 from offcash.cli.config import Network, now
-from offcash.encoding import cose
+from offcash.encoding import cose, sealed
 from offcash.transports import files
 
 from cli_harness import Run, run
@@ -142,3 +143,39 @@ def test_migrate_says_until_when_as_a_date_and_receive_says_to_sync(tmp_path: Pa
     assert r.code == 1 and "`offcash wallet sync bob-phone`" in r.stderr, r.stderr
     assert run(*n, "wallet", "sync", "bob-phone").code == 0
     assert run(*n, "wallet", "receive", "bob-phone", p).code == 0
+
+
+def test_the_registry_follows_the_sealing_key_to_the_hybrid_suite(tmp_path: Path) -> None:
+    """At bob's re-key sync his SE moves from X25519 to ML-KEM-768 + X25519: the registry
+    records the new key beside the new certificate, a one-way payment by a payer that has
+    followed the migration is sealed for it, and one sealed for his X25519 key before the sync
+    still opens after it."""
+    d = tmp_path / "pilot"
+    n = _p256_network(d)
+    before = tmp_path / "before.txt"
+    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out",
+            before, "--json")  # fmt: skip
+    assert r.code == 0 and r.json()["encrypted"] is True, r.stderr  # type: ignore[index]
+    key = Network.open(d).wallets["bob-phone"].encryption_key
+    assert key is not None and len(base64.b64decode(key)) == 32
+    assert run(*n, "network", "migrate", "--alg", "ml-dsa-44").code == 0
+    assert run(*n, "wallet", "sync", "bob-phone").code == 0, "re-keys"
+    key = Network.open(d).wallets["bob-phone"].encryption_key
+    assert key is not None and len(base64.b64decode(key)) == 1_216
+    # alice's store cannot verify bob's ML-DSA certificate until she follows: in the clear
+    clear = tmp_path / "clear.txt"
+    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "3", "--out",
+            clear, "--json")  # fmt: skip
+    assert r.code == 0 and r.json()["encrypted"] is False, r.stderr  # type: ignore[index]
+    assert run(*n, "wallet", "sync", "alice-phone").code == 0
+    after = tmp_path / "after.txt"
+    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "2", "--out",
+            after, "--json")  # fmt: skip
+    assert r.code == 0 and r.json()["encrypted"] is True, r.stderr  # type: ignore[index]
+    assert sealed.is_sealed(files.read_message(str(after)))
+    for pay, amount in ((before, 100), (after, 200), (clear, 300)):
+        r = run(*n, "wallet", "receive", "bob-phone", pay, "--json")
+        assert r.code == 0, r.stderr
+        got = r.json()
+        assert isinstance(got, dict) and got["amount"] == amount
+        assert got["encrypted"] is (pay != clear)

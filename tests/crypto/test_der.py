@@ -289,3 +289,17 @@ def test_unknown_non_critical_extension_is_accepted(network: PilotNetwork) -> No
         der.KEY_USAGE,
     }
     assert _check(network, cert).der == cert
+
+
+def test_octet_strings() -> None:
+    """The EncryptionKey and EncryptionKeyDigest extension values (docs/PROTOCOL.md section
+    8): DER OCTET STRINGs, with the shortest length form, read back only when exact."""
+    heads = {0: "0400", 32: "0420", 127: "047f", 128: "048180", 255: "0481ff", 1216: "048204c0"}
+    for size, head in heads.items():
+        content = bytes(range(256)) * 5
+        value = der.encode_octet_string(content[:size])
+        assert value.hex() == head + content[:size].hex()
+        assert der.octet_string(value) == content[:size]
+    for bad in ("", "0401", "04020000ff", "0381800000", "048120" + "00" * 32, "0500"):
+        with pytest.raises(ValueError):
+            der.octet_string(bytes.fromhex(bad))

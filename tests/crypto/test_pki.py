@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
-from offcash.crypto import pki
+from offcash.crypto import der, pki
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
@@ -246,17 +247,47 @@ def test_the_bank_binds_the_kem_key_the_csr_carries(network: PilotNetwork) -> No
     assert kem is not None
     csr = se.csr()
     assert pki.csr_encryption_key(csr) == kem.public()
+    request = x509.load_der_x509_csr(csr).extensions.get_extension_for_oid(pki.ENCRYPTION_KEY_OID)
+    # the CSR's extnValue is a DER OCTET STRING of the key (read here by hand)
+    size = len(kem.public())
+    head = b"\x04" + (bytes([size]) if size < 128 else b"\x82" + size.to_bytes(2, "big"))
+    assert request.value.value == head + kem.public()  # type: ignore[attr-defined]
     cert = network.bank().certify_wallet(csr, WalletId.random(), DEFAULT_LIMITS, 0, T0)
-    ext = x509.load_der_x509_certificate(cert).extensions.get_extension_for_oid(
-        pki.ENCRYPTION_KEY_OID
-    )
-    assert not ext.critical and ext.value.value == kem.public()  # type: ignore[attr-defined]
+    parsed = x509.load_der_x509_certificate(cert)
+    ext = parsed.extensions.get_extension_for_oid(pki.ENCRYPTION_KEY_DIGEST_OID)
+    digest = hashlib.sha256(kem.public()).digest()
+    assert not ext.critical and ext.value.value == b"\x04\x20" + digest  # type: ignore[attr-defined]
+    with pytest.raises(x509.ExtensionNotFound):  # the key itself stays out of the certificate
+        parsed.extensions.get_extension_for_oid(pki.ENCRYPTION_KEY_OID)
+    assert kem.public() not in cert
     trust = TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
-    assert trust.wallet_certificate(cert, T0).encryption_key == kem.public()
+    bound = trust.wallet_certificate(cert, T0)
+    assert bound.encryption_key_digest == digest
+    assert bound.certifies_encryption_key(kem.public())
+    assert not bound.certifies_encryption_key(kem.public()[:-1] + bytes([kem.public()[-1] ^ 1]))
     # a CSR without it gets a certificate without it
     plain = pki.make_csr(network.params.algorithm.generate())
     cert = network.bank().certify_wallet(plain, WalletId.random(), DEFAULT_LIMITS, 0, T0)
-    assert trust.wallet_certificate(cert, T0).encryption_key is None
+    unbound = trust.wallet_certificate(cert, T0)
+    assert unbound.encryption_key_digest is None
+    assert not unbound.certifies_encryption_key(kem.public())
+
+
+def test_a_csr_whose_key_is_not_an_octet_string_is_refused(network: PilotNetwork) -> None:
+    """The CSR's EncryptionKey value is a DER OCTET STRING: the raw key (the encoding before
+    the digest), or an OCTET STRING with trailing bytes, is a ``DecodeError``."""
+    kem = network.new_se()._s.encryption_key
+    assert kem is not None
+    key = network.params.algorithm.generate()
+    for value in (kem.public(), der.encode_octet_string(kem.public()) + b"\x00"):
+        builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(pki.ENCRYPTION_KEY_OID, value), critical=False
+        )
+        csr = pki.der_csr(builder.sign(key, network.params.algorithm.x509_hash()))
+        with pytest.raises(DecodeError) as refused:
+            network.bank().certify_wallet(csr, WalletId.random(), DEFAULT_LIMITS, 0, T0)
+        assert refused.value.path == "csr.encryption_key"
 
 
 @pytest.mark.parametrize("key", [bytes(32), b"\x01" * 33], ids=["low-order", "wrong-size"])

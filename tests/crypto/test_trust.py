@@ -3,12 +3,19 @@ checked in full or from the cache (whose time and revocation checks still run ev
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm
+from offcash.crypto.signer import as_signer
 from offcash.crypto.trust import TrustStore
+from offcash.crypto.x509sign import sign_certificate
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import DEFAULT_LIMITS
 from offcash.errors import Rejection, VerificationError
 from offcash.issuance import CentralBank
 
@@ -152,3 +159,58 @@ def test_an_old_root_vouches_only_for_banks_of_its_own_algorithm() -> None:
     with pytest.raises(VerificationError) as info:
         store.add_bank(pki.der(forged))
     assert info.value.rejection is Rejection.BAD_CERTIFICATE
+
+
+def _wallet_certificate_with(network: PilotNetwork, digest_value: bytes, critical: bool) -> bytes:
+    """A wallet certificate the bank signs whose EncryptionKeyDigest extension value is
+    ``digest_value`` (made by hand: ``pki.issue_wallet`` only writes a well-formed one)."""
+    bank = network.bank()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(WalletId.random()))]))
+        .issuer_name(bank.certificate.subject)
+        .public_key(network.params.algorithm.generate().public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime.fromtimestamp(T0 - 60, dt.UTC))
+        .not_valid_after(dt.datetime.fromtimestamp(T0 + DAY, dt.UTC))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.UnrecognizedExtension(pki.WALLET_POLICY_OID, pki.encode_policy(DEFAULT_LIMITS, 0)),
+            critical=False,
+        )
+        .add_extension(
+            x509.UnrecognizedExtension(pki.ENCRYPTION_KEY_DIGEST_OID, digest_value),
+            critical=critical,
+        )
+    )
+    return pki.der(sign_certificate(builder, as_signer(bank.key)))
+
+
+def test_the_encryption_key_digest_is_read_and_a_malformed_one_refused(
+    network: PilotNetwork,
+) -> None:
+    """EncryptionKeyDigest (docs/PROTOCOL.md section 8): exactly a DER OCTET STRING of 32
+    bytes, critical or not; anything else makes the certificate ``BAD_CERTIFICATE``."""
+    trust = TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    digest = bytes(range(32))
+    for critical in (False, True):
+        cert = trust.wallet_certificate(
+            _wallet_certificate_with(network, b"\x04\x20" + digest, critical), T0
+        )
+        assert cert.encryption_key_digest == digest
+    for malformed in (
+        b"\x04\x1f" + digest[:31],  # 31 bytes
+        b"\x04\x21" + digest + b"\x00",  # 33 bytes
+        digest,  # the bare digest, not an OCTET STRING
+        b"\x04\x20" + digest + b"\x00",  # a trailing byte
+        b"\x04\x81\x20" + digest,  # a non-minimal length
+        b"\x04\x00",  # empty
+    ):
+        der = _wallet_certificate_with(network, malformed, False)
+        with pytest.raises(VerificationError) as info:
+            trust.wallet_certificate(der, T0)
+        assert info.value.rejection is Rejection.BAD_CERTIFICATE, malformed.hex()

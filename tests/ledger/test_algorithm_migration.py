@@ -22,8 +22,15 @@ from offcash.crypto import pki
 from offcash.crypto.algorithms import SignatureAlgorithm, spki
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import DEFAULT_LIMITS
-from offcash.encoding import cose
-from offcash.errors import Rejection, SecureElementError, ServiceUnavailable, VerificationError
+from offcash.encoding import cose, sealed
+from offcash.encoding.sealed import KemSuite
+from offcash.errors import (
+    CannotDecrypt,
+    Rejection,
+    SecureElementError,
+    ServiceUnavailable,
+    VerificationError,
+)
 from offcash.ledger import authority
 from offcash.ledger.sync import SyncResult
 from offcash.protocol import messages as m
@@ -105,13 +112,9 @@ def test_a_p256_network_moves_to_ml_dsa_and_old_wallets_follow(world: World) -> 
     world.sync(new, T1 + 100)
     before = old.status(T1 + 100)
     result = world.sync(old, T1 + 100)
-    assert result.certificate is not None
-    cert = old.trust.wallet_certificate(result.certificate, None)
-    assert (cert.wallet_id, cert.algorithm, cert.encryption_key) == (
-        old_id,
-        ML_DSA,
-        old._s.encryption_key.public(),  # type: ignore[union-attr]
-    )
+    cert = old.trust.wallet_certificate(result.certificate or b"", None)
+    assert (cert.wallet_id, cert.algorithm) == (old_id, ML_DSA)
+    assert cert.certifies_encryption_key(old._s.encryption_key.public())  # type: ignore[union-attr]
     after = old.status(T1 + 100)
     assert (after.wallet_id, after.balance, after.counter) == (
         old_id,
@@ -560,3 +563,50 @@ def test_two_re_keys_of_one_wallet_at_once_certify_one_key(world: World) -> None
             assert authority.certified_keys(conn, wid, ML_DSA) == {
                 hashlib.sha256(spki(cert.public_key)).digest()
             }
+
+
+def test_the_sealing_key_moves_to_the_hybrid_suite_at_the_re_key(world: World) -> None:
+    """At a migration to ML-DSA the SE's X25519 sealing key moves to ML-KEM-768 + X25519 with
+    its signing key: the re-key CSR carries a new hybrid key, the renewed certificate binds its
+    digest, requests carry it. A payment sealed for the X25519 key before (answering a request
+    that carried it) still opens after the re-key, until a sync past the old key's retirement
+    (the end of the certificate that bound it, plus max_payment_age and clock_skew)."""
+    ledger = world.ledger
+    payee, payee_id, _ = world.wallet(0)
+    payer, _, _ = world.wallet(30_000)
+    x25519 = payee._s.encryption_key  # type: ignore[attr-defined]
+    assert x25519 is not None and x25519.suite is KemSuite.X25519
+    before = payee.request(300, T0 + 10)
+    assert m.parse_request(before).encryption_key == x25519.public()
+    ledger.migrate(ML_DSA, T1)
+    network = ledger.network()
+    Wallet(payee, ledger).migrate(network)
+    hybrid = payee._s.next_encryption_key  # type: ignore[attr-defined]
+    assert hybrid is not None and hybrid.suite is KemSuite.MLKEM768_X25519
+    assert pki.csr_encryption_key(payee.csr()) == hybrid.public()
+    assert m.parse_request(payee.request(1, T1 + 1)).encryption_key == x25519.public()
+    in_flight = sealed.seal(payer.pay(before, T1 + 5), x25519.public())
+
+    result = world.sync(payee, T1 + 10)
+    cert = payee.trust.wallet_certificate(result.certificate or b"", None)
+    assert cert.algorithm is ML_DSA and cert.certifies_encryption_key(hybrid.public())
+    assert not cert.certifies_encryption_key(x25519.public())
+    after = payee.request(400, T1 + 20)
+    assert m.parse_request(after).encryption_key == hybrid.public()
+    assert payee.receive(payee.open_sealed(in_flight), T1 + 30).amount == 300
+    fresh = sealed.seal(payer.pay(after, T1 + 40), hybrid.public())
+    assert payee.receive(payee.open_sealed(fresh), T1 + 40).amount == 400
+
+    # the enrolment certificate (T0, 7 days) bound the X25519 key: it retires a week after
+    params = network.params
+    week = int(pki.DEFAULT_WALLET_VALIDITY.total_seconds())
+    retires = T0 + week + params.max_payment_age + params.clock_skew
+    late = sealed.seal(payer.pay_to(payee_id, 50, T1 + 50), x25519.public())
+    world.sync(payee, T1 + 60)  # a sync before then keeps it
+    assert m.parse_payment(payee.open_sealed(late)).amount == 50
+    world.sync(payee, retires - 1)
+    assert m.parse_payment(payee.open_sealed(late)).amount == 50
+    world.sync(payee, retires)  # the first sync at its retirement forgets it
+    with pytest.raises(CannotDecrypt):
+        payee.open_sealed(late)
+    assert m.parse_payment(payee.open_sealed(fresh)).amount == 400

@@ -210,3 +210,23 @@ def test_a_state_of_an_older_version_is_saved_whole_first(
     se.pay_to(WalletId.random(), 10, T0 + 1)  # then appended
     _same(_reopen(path), se)
     assert _reopen(path).status(T0).balance == 980
+
+
+def test_a_journal_of_the_previous_version_still_opens(
+    network: PilotNetwork, tmp_path: Path
+) -> None:
+    """A file the previous release wrote (a version 4 base and its journal records) opens in
+    this one: the records replay on the old base, and the first change saves it whole in the
+    current version. Before, replaying refused any base but the current version's."""
+    a = _sealed_wallet(network, tmp_path / "a.se", 1_000)
+    path = tmp_path / "a.se"
+    value = cbor.decode(a._s.encode(), max_bytes=1 << 26)
+    store, _ = SealedFile.open(path, PIN)
+    store.save(cbor.encode([4, *value[1:15]]))  # version 4: no next or retired KEM key
+    balance, counter, seq, last = value[7]
+    store.append(cbor.encode([{7: [balance - 10, counter + 1, seq, last]}, [], [], [], []]))
+    se = _reopen(path)
+    assert (se.status(T0).balance, se.status(T0).counter) == (990, counter + 1)
+    se.pay_to(WalletId.random(), 10, T0)  # written whole, in the current version
+    _same(_reopen(path), se)
+    assert _reopen(path).status(T0).balance == 980

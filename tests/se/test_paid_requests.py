@@ -98,13 +98,17 @@ def test_state_of_version_1_reads_with_an_empty_memory(network_of_algorithm: Pil
     """Software SE only: its state format's versions."""
     a = network_of_algorithm.wallet(1_000)
     value: Any = cbor.decode(a._s.encode(), max_bytes=1 << 26)  # type: ignore[attr-defined]
-    assert value[0] == 4 and len(value) == 15
+    assert value[0] == 5 and len(value) == 17
     old = cbor.encode([1, *value[1:12]])
     restored = SoftwareSecureElement(old)
     assert restored.status(T0).balance == 1_000
     with pytest.raises(SecureElementError, match="version"):
-        SoftwareSecureElement(cbor.encode([5, *value[1:]]))
+        SoftwareSecureElement(cbor.encode([6, *value[1:]]))
     assert SoftwareSecureElement(cbor.encode([3, *value[1:14]])).status(T0).balance == 1_000
+    v4 = SoftwareSecureElement(cbor.encode([4, *value[1:15]]))  # no next or retired KEM key
+    assert v4.status(T0).balance == 1_000 and v4._s.next_encryption_key is None
+    with pytest.raises(SecureElementError):
+        SoftwareSecureElement(cbor.encode([4, *value[1:]]))  # version 4 has 15 items
     with pytest.raises(SecureElementError):
         SoftwareSecureElement(cbor.encode([1, *value[1:]]))  # version 1 has 12 items
     assert PaidRequests.from_cbor([]).entries == {}

@@ -240,8 +240,10 @@ class WalletEntry:
     se: str = "software"  # the kind of its secure element: "software" or "card"
     reader: str | None = None  # a card wallet's physical reader (None: a vpcd card process)
     #: its latest wallet certificate (base64 DER; public): the directory a payer seals one-way
-    #: payments from, with the KEM key the bank bound to the wallet
+    #: payments from; it binds the SHA-256 of the SE's KEM public key (EncryptionKeyDigest)
     certificate: str | None = None
+    #: that KEM public key (base64; public), as the SE's CSR for the certificate gave it
+    encryption_key: str | None = None
     #: a card wallet's certificate from a sync whose SYNC APPLY may not have finished (after
     #: it, ``certificate``): its card is authenticated against both, so a key changed at an
     #: algorithm migration never locks the wallet out of its own card
@@ -420,16 +422,15 @@ class Network:
                 "payee", f"no wallet named {text!r} in this network, nor a wallet id"
             ) from None
 
-    def certificate_of(self, payee: WalletId) -> bytes | None:
-        """The latest certificate the registry holds for wallet ``payee`` (None: unknown, or
-        not base64: the caller verifies what it gets, so a damaged entry is just no entry)."""
+    def directory_of(self, payee: WalletId) -> tuple[bytes | None, bytes | None]:
+        """The latest certificate the registry holds for wallet ``payee`` and the KEM public
+        key recorded beside it. Each is None if unknown or not base64: the caller verifies
+        the certificate and checks the key against the digest it binds, so a damaged item is
+        just a missing one."""
         for entry in self.wallets.values():
             if entry.wallet_id == str(payee) and entry.certificate is not None:
-                try:
-                    return base64.b64decode(entry.certificate, validate=True)
-                except ValueError:
-                    return None
-        return None
+                return _b64(entry.certificate), _b64(entry.encryption_key)
+        return None, None
 
     def se_path(self, name: str) -> Path:
         """The sealed secure-element file of wallet ``name``."""
@@ -620,6 +621,16 @@ def _typed(cls: type[_T], raw: object, path: Path) -> _T:
         return cls(**raw)
     except TypeError as exc:  # a required field is missing
         raise CliRefusal(f"{path}: {str(exc).split('()', 1)[-1].strip()}") from None
+
+
+def _b64(text: str | None) -> bytes | None:
+    """``text`` decoded from base64, or None if it is None or not base64."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
 
 
 def _entries(cls: type[_T], raw: object, path: Path) -> dict[str, _T]:

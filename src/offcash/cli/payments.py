@@ -83,8 +83,8 @@ def pay(
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name).
     ``confirm``, given what a request asks (``request_details``), may decline: nothing is
     signed then. A payment is sealed for the payee's key, unless ``encrypt`` is False: the key
-    its request carries, or for a one-way payment the key bound to the payee's certificate (if
-    the registry holds one and it verifies)."""
+    its request carries, or for a one-way payment the key the registry records beside the
+    payee's certificate (if it holds one that verifies and binds a key: ``_certified_key``)."""
     entry = net.wallet(payer)
     if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
         state = "reported lost and refunded" if entry.refunded else "reported lost"
@@ -104,7 +104,7 @@ def pay(
             assert to is not None and amount is not None  # checked by the command
             payee = net.resolve_payee(to)
             if encrypt:
-                seal_for = _certified_key(se.trust, net.certificate_of(payee), payee)
+                seal_for = _certified_key(se.trust, *net.directory_of(payee), payee)
             data = se.pay_to(payee, net.money(amount).minor, now(), reference)
             mode = "one-way"
         status = se.status(now())
@@ -124,22 +124,37 @@ def pay(
     }
 
 
-def _certified_key(trust: TrustStore, certificate: bytes | None, payee: WalletId) -> bytes | None:
-    """The KEM key bound to ``payee``'s certificate, once the certificate verifies against the
-    payer's trust store and names ``payee`` (None if there is no such certificate or key)."""
+def _certified_key(
+    trust: TrustStore, certificate: bytes | None, key: bytes | None, payee: WalletId
+) -> bytes | None:
+    """The KEM key to seal a one-way payment to ``payee`` for: the directory's ``key``, once
+    ``payee``'s certificate verifies against the payer's trust store, names ``payee`` and
+    binds the key's SHA-256. None (in the clear) if the directory holds no such certificate,
+    or it binds no key. ``CliRefusal``, before anything is signed, if the certificate binds a
+    key the directory does not hold (missing, altered or unusable): the directory was
+    tampered with, and its key is neither sealed for (whoever swapped it would read the
+    payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt`` is the
+    payer's explicit choice."""
     if certificate is None:
         return None
     try:
         cert = trust.wallet_certificate(certificate, None)
     except VerificationError:
         return None  # a stale directory entry (e.g. from before a migration): in the clear
-    if cert.wallet_id != payee or cert.encryption_key is None:
+    if cert.wallet_id != payee or cert.encryption_key_digest is None:
         return None
+    refusal = (
+        f"the directory's encryption key for {payee} is not the one its certificate binds "
+        "(the network folder's registry was altered or damaged): nothing was signed. Sync "
+        "the payee's wallet to record its key again, or pay with --no-encrypt"
+    )
+    if key is None or not cert.certifies_encryption_key(key):
+        raise CliRefusal(refusal)
     try:
-        sealed.check_public_key(cert.encryption_key)
+        sealed.check_public_key(key)
     except ValueError:
-        return None
-    return cert.encryption_key
+        raise CliRefusal(refusal) from None
+    return key
 
 
 def request_details(net: Network, req: m.PaymentRequest) -> dict[str, Any]:
@@ -280,7 +295,7 @@ def pay_cmd(
         typer.Option(
             "--no-encrypt",
             help="Do not seal the payment for the payee's key (its request's, or for --to the "
-            "one its certificate binds).",
+            "registry's, which its certificate binds).",
         ),
     ] = False,
     pin_file: PinFile = None,
@@ -290,9 +305,10 @@ def pay_cmd(
 
     With --request, the amount, the payee (name and wallet id) and the reference are shown
     and, on a terminal, confirmed first (--yes skips the question). A request carries the
-    payee's encryption key, and so does the certificate of a payee this folder knows (for
-    --to): the payment is then sealed for the payee, so that whoever carries it (chat, mail,
-    a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
+    payee's encryption key, and so does this folder's registry for a payee it knows (for --to:
+    the key recorded beside its certificate, which must bind that key, else nothing is
+    signed): the payment is then sealed for the payee, so that whoever carries it (chat,
+    mail, a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
     if (request_file is None) == (to is None):
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:

@@ -38,6 +38,7 @@ from offcash.cli.config import (
     read_pin,
 )
 from offcash.cli.errors import span_text
+from offcash.crypto import pki
 from offcash.domain.ids import WalletId
 from offcash.errors import OffcashError, WrongPin
 from offcash.se.card.eeprom import PIN_TRIES
@@ -83,7 +84,8 @@ def create(
                 se, puk = net.new_card(name, pin, reader)
             else:
                 se = net.new_se(name, pin)
-            enrolment = svc.enroll(se.csr(), owner, now())
+            csr = se.csr()
+            enrolment = svc.enroll(csr, owner, now())
             # The bank's clock dates the certificate: apply it at the time it came back.
             se.enroll(enrolment.certificate, enrolment.bank_certificates, enrolment.crls, now())
         except BaseException:
@@ -99,6 +101,7 @@ def create(
             se=se_kind,
             reader=reader,
             certificate=base64.b64encode(enrolment.certificate).decode(),
+            encryption_key=_encoded_key(csr),
         )
     r = show(net, name, pin=pin)
     return r if puk is None else {**r, "puk": puk}
@@ -234,7 +237,8 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         upload = se.sync_upload(t)
         with output.progress(f"Settling {name}'s {output.log_entries(len(upload.entries))}..."):
             try:
-                result = svc.sync(name, upload.report, upload.entries, se.csr(), t)
+                csr = se.csr()
+                result = svc.sync(name, upload.report, upload.entries, csr, t)
             except service.RevokedAtSync as revoked:
                 se.install_crls(revoked.crls, now())  # the SE learns it is revoked: stops paying
                 _mark_revoked(net, name)
@@ -251,13 +255,21 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
             with net.update():
                 net.wallet(name).next_certificate = certificate
         se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
-    with net.update():  # the renewed certificate (and its KEM key) for payers to seal with
-        net.wallet(name).certificate, net.wallet(name).next_certificate = certificate, None
+    with net.update():  # the renewed certificate and its KEM key, for payers to seal with
+        entry = net.wallet(name)
+        entry.certificate, entry.next_certificate = certificate, None
+        entry.encryption_key = _encoded_key(csr)
     return {
         **show(net, name, pin=pin),
         "uploaded_entries": len(upload.entries),
         "settlement": result.summary,
     }
+
+
+def _encoded_key(csr: bytes) -> str | None:
+    """The KEM public key the SE's CSR asked the bank to bind (base64, for the registry)."""
+    key = pki.csr_encryption_key(csr)
+    return None if key is None else base64.b64encode(key).decode()
 
 
 def _mark_revoked(net: Network, name: str) -> None:

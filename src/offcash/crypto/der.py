@@ -160,6 +160,26 @@ def _extensions(data: bytes, pos: int, end: int) -> tuple[dict[bytes, bytes], fr
     return out, frozenset(critical)
 
 
+def octet_string(value: bytes) -> bytes:
+    """The content of ``value``, which must be exactly one DER OCTET STRING (an extension
+    value of that type); ``ValueError`` otherwise."""
+    start, end = item(value, 0, len(value), _OCTET_STRING)
+    if end != len(value):
+        raise ValueError("trailing bytes after the OCTET STRING")
+    return value[start:end]
+
+
+def encode_octet_string(content: bytes) -> bytes:
+    """The DER OCTET STRING holding ``content`` (at most 2^24 - 1 bytes)."""
+    n = len(content)
+    if n < 0x80:
+        head = bytes([n])
+    else:
+        size = (n.bit_length() + 7) // 8
+        head = bytes([0x80 | size]) + n.to_bytes(size, "big")
+    return bytes([_OCTET_STRING]) + head + content
+
+
 def key_usage_bit(value: bytes, bit: int) -> bool:
     """Whether the KeyUsage extension value (a DER BIT STRING) asserts ``bit`` (0 is
     digitalSignature)."""

@@ -17,6 +17,7 @@ P-256 but not Ed25519) and with ``openssl verify`` (tested).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Iterable
 
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
+from offcash.crypto import der as der_reader
 from offcash.crypto.algorithms import PrivateKey, PublicKey, algorithm_of, sign, spki, verify
 from offcash.crypto.signer import SigningKey, as_signer
 from offcash.crypto.x509sign import sign_certificate, sign_crl
@@ -39,10 +41,13 @@ WALLET_POLICY_OID = x509.ObjectIdentifier("2.25.16637028579147851309241876542186
 #: OID of the KeyRollover CSR extension (UUID-derived, under 2.25): the old key's signature
 #: over ``ROLLOVER_CONTEXT`` and the new key's SubjectPublicKeyInfo (algorithm migration).
 KEY_ROLLOVER_OID = x509.ObjectIdentifier("2.25.299462016813785283468990474542950219425")
-#: OID of the EncryptionKey extension (UUID-derived, under 2.25), in a CSR and in the wallet
-#: certificate the bank copies it into: the SE's KEM public key (``offcash.encoding.sealed``),
-#: so a payer who holds the payee's certificate seals one-way payments for it.
+#: OID of the EncryptionKey CSR extension (UUID-derived, under 2.25): the SE's KEM public key
+#: (``offcash.encoding.sealed``) as a DER OCTET STRING, which the bank checks and binds.
 ENCRYPTION_KEY_OID = x509.ObjectIdentifier("2.25.256810669607034826210291007689121365202")
+#: OID of the EncryptionKeyDigest wallet-certificate extension (UUID-derived, under 2.25): the
+#: SHA-256 of the SE's KEM public key as a DER OCTET STRING of 32 bytes. The key itself (up to
+#: 1,216 bytes) travels in the payee directory, not in every payment's certificate.
+ENCRYPTION_KEY_DIGEST_OID = x509.ObjectIdentifier("2.25.308929347263820783435099508512189972971")
 #: What the old key signs, before the new key's SPKI, to hand the wallet over to the new key.
 ROLLOVER_CONTEXT = b"offcash key rollover v1\x00"
 DEFAULT_WALLET_VALIDITY = dt.timedelta(days=7)
@@ -156,11 +161,15 @@ def make_csr(
     """A DER CSR proving possession of ``key`` (made inside the secure element). With
     ``previous`` (the key the wallet is certified for), it carries the KeyRollover extension:
     ``previous``'s signature handing the wallet over to ``key``; with ``encryption_key`` (the
-    SE's KEM public key), the EncryptionKey extension the bank copies into the certificate."""
+    SE's KEM public key), the EncryptionKey extension whose digest the bank binds to the
+    certificate (``issue_wallet``)."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(_name("offcash wallet"))
     if encryption_key is not None:
         builder = builder.add_extension(
-            x509.UnrecognizedExtension(ENCRYPTION_KEY_OID, encryption_key), critical=False
+            x509.UnrecognizedExtension(
+                ENCRYPTION_KEY_OID, der_reader.encode_octet_string(encryption_key)
+            ),
+            critical=False,
         )
     if previous is not None:
         handover = sign(previous, ROLLOVER_CONTEXT + spki(key.public_key()))
@@ -181,10 +190,25 @@ def csr_encryption_key(csr_der: bytes) -> bytes | None:
     except (ValueError, TypeError) as exc:
         raise DecodeError("csr", f"not a usable CSR: {exc}") from None
     try:
-        sealed.check_public_key(value)
+        key = der_reader.octet_string(value)
+        sealed.check_public_key(key)
     except ValueError as exc:
         raise DecodeError("csr.encryption_key", str(exc)) from None
-    return value
+    return key
+
+
+def key_digest(encryption_key: bytes) -> bytes:
+    """What a wallet certificate binds of the SE's KEM public key: its SHA-256."""
+    return hashlib.sha256(encryption_key).digest()
+
+
+def decode_key_digest(value: bytes) -> bytes:
+    """The digest in an EncryptionKeyDigest extension value: exactly a DER OCTET STRING of 32
+    bytes (``ValueError`` otherwise)."""
+    digest = der_reader.octet_string(value)
+    if len(digest) != 32:
+        raise ValueError(f"EncryptionKeyDigest holds {len(digest)} bytes, not a SHA-256 digest")
+    return digest
 
 
 def csr_rollover(csr_der: bytes, previous: PublicKey) -> bool:
@@ -254,9 +278,9 @@ def issue_wallet(
     encryption_key: bytes | None = None,
 ) -> x509.Certificate:
     """A short-lived wallet certificate for ``public_key`` (proven by its CSR: see
-    ``csr_public_key``), with its policy (and the SE's KEM public key, checked by
-    ``csr_encryption_key``, if given), valid from ``CERTIFICATE_BACKDATE`` before ``now``
-    until ``validity`` after it."""
+    ``csr_public_key``), with its policy (and the SHA-256 of the SE's KEM public key, checked
+    by ``csr_encryption_key``, if given: the EncryptionKeyDigest extension), valid from
+    ``CERTIFICATE_BACKDATE`` before ``now`` until ``validity`` after it."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(str(wallet_id)))
@@ -276,8 +300,9 @@ def issue_wallet(
         )
     )
     if encryption_key is not None:
+        digest = der_reader.encode_octet_string(key_digest(encryption_key))
         builder = builder.add_extension(
-            x509.UnrecognizedExtension(ENCRYPTION_KEY_OID, encryption_key), critical=False
+            x509.UnrecognizedExtension(ENCRYPTION_KEY_DIGEST_OID, digest), critical=False
         )
     return sign_certificate(builder, as_signer(bank_key))
 

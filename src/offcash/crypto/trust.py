@@ -33,11 +33,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from offcash.crypto import der as der_reader
 from offcash.crypto.algorithms import PublicKey, SignatureAlgorithm, algorithm_of, spki
 from offcash.crypto.pki import (
-    ENCRYPTION_KEY_OID,
+    ENCRYPTION_KEY_DIGEST_OID,
     WALLET_POLICY_OID,
     common_name,
+    decode_key_digest,
     decode_policy,
     der,
+    key_digest,
 )
 from offcash.domain.ids import WalletId
 from offcash.domain.limits import Limits
@@ -45,11 +47,11 @@ from offcash.errors import DecodeError, Rejection, VerificationError
 
 #: The WalletPolicy OID's content octets, as ``der_reader`` keys extensions.
 _WALLET_POLICY = der_reader.encode_oid(WALLET_POLICY_OID.dotted_string)
-#: The EncryptionKey OID's content octets (the SE's KEM public key, read but not checked).
-_ENCRYPTION_KEY = der_reader.encode_oid(ENCRYPTION_KEY_OID.dotted_string)
+#: The EncryptionKeyDigest OID's content octets (the SHA-256 of the SE's KEM public key).
+_KEY_DIGEST = der_reader.encode_oid(ENCRYPTION_KEY_DIGEST_OID.dotted_string)
 #: The extensions a wallet certificate check understands (any other may not be critical).
 _UNDERSTOOD = frozenset(
-    {der_reader.BASIC_CONSTRAINTS, der_reader.KEY_USAGE, _WALLET_POLICY, _ENCRYPTION_KEY}
+    {der_reader.BASIC_CONSTRAINTS, der_reader.KEY_USAGE, _WALLET_POLICY, _KEY_DIGEST}
 )
 #: BasicConstraints of an end entity: cA absent (FALSE) and no path length, its only DER.
 _END_ENTITY = b"\x30\x00"
@@ -76,12 +78,18 @@ class WalletCertificate:
     algorithm: SignatureAlgorithm
     limits: Limits
     counter_base: int
-    #: the SE's KEM public key the bank bound to the wallet (EncryptionKey extension), or None:
-    #: a payer seals one-way payments for it (``offcash.encoding.sealed`` checks it then)
-    encryption_key: bytes | None = None
+    #: the SHA-256 of the SE's KEM public key the bank bound to the wallet
+    #: (EncryptionKeyDigest extension), or None: see ``certifies_encryption_key``
+    encryption_key_digest: bytes | None = None
     #: the algorithm of the bank CA key that signed the certificate (after an algorithm
     #: migration an old CA's, for a certificate it issued before; None: not recorded)
     issuer_algorithm: SignatureAlgorithm | None = None
+
+    def certifies_encryption_key(self, encryption_key: bytes) -> bool:
+        """Whether ``encryption_key`` (a KEM public key from the payee directory) is the one
+        this certificate binds: a one-way payer seals for no other."""
+        digest = self.encryption_key_digest
+        return digest is not None and key_digest(encryption_key) == digest
 
 
 def _is_ca(cert: x509.Certificate, path_length: int) -> bool:
@@ -371,6 +379,8 @@ def _wallet_fields(
         if policy is None:
             raise ValueError("no WalletPolicy extension")
         limits, counter_base = decode_policy(policy)
+        digest_value = extensions.get(_KEY_DIGEST)
+        digest = None if digest_value is None else decode_key_digest(digest_value)
         public_key: PublicKey = cert.public_key()  # type: ignore[assignment]
         alg = algorithm_of(public_key)
         name = der_reader.common_name(parts.subject)
@@ -390,6 +400,6 @@ def _wallet_fields(
         algorithm=alg,
         limits=limits,
         counter_base=counter_base,
-        encryption_key=extensions.get(_ENCRYPTION_KEY),
+        encryption_key_digest=digest,
         issuer_algorithm=issuer.algorithm,
     )

@@ -27,10 +27,10 @@ from typing import Any
 
 from offcash.encoding import cbor
 from offcash.errors import OffcashError, SecureElementError
-from offcash.se.state import STATE_ITEMS, STATE_VERSION, SEState
+from offcash.se.state import ITEMS_BY_VERSION, SEState
 
 #: State array indexes a record may replace (10: the book's outstanding requests and prune time).
-_SMALL = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14})
+_SMALL = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14, 15, 16})
 _MAX_STATE = 64 * 1024 * 1024
 
 
@@ -98,8 +98,10 @@ def replay(base: bytes, records: list[bytes]) -> bytes:
     the base or a record is not of the form ``Tracker`` writes."""
     try:
         v: Any = cbor.decode(base, path="state", max_bytes=_MAX_STATE)
-        if type(v) is not list or len(v) != STATE_ITEMS or v[0] != STATE_VERSION:
-            raise SecureElementError("a journal applies only to a current-version state")
+        # a base of an earlier version with the records its release appended (the file is
+        # read, then saved whole in the current version at its first change)
+        if type(v) is not list or not v or len(v) != ITEMS_BY_VERSION.get(v[0], -1):
+            raise SecureElementError("a journal applies only to a state of a known version")
         book = v[10]
         if type(book) is not list or len(book) != 4:
             raise SecureElementError("the state's payee book is not [outstanding, paid, seen, at]")
@@ -109,7 +111,7 @@ def replay(base: bytes, records: list[bytes]) -> bytes:
                 raise SecureElementError("a journal record is not [small, four additions]")
             small, entries, paid, seen, book_paid = r
             for index, value in small.items():
-                if index not in _SMALL:
+                if index not in _SMALL or index >= len(v):
                     raise SecureElementError(f"a journal record sets state item {index!r}")
                 if index == 10:
                     book[0], book[3] = value

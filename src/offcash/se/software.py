@@ -84,12 +84,11 @@ class SoftwareSecureElement(SecureElement):
             serialization.NoEncryption(),
         )
         TrustStore.create(root_certificate)  # refuse a bad root now, not at first use
-        suite = KemSuite.MLKEM768_X25519 if params.algorithm.post_quantum else KemSuite.X25519
         return SEState(
             key_der=key_der,
             params=params,
             root=root_certificate,
-            encryption_key=KemKey.generate(suite),
+            encryption_key=KemKey.generate(_kem_suite(params)),
         ).encode()
 
     def _load(self, data: bytes) -> None:
@@ -191,7 +190,9 @@ class SoftwareSecureElement(SecureElement):
         return challenge.sign_challenge(self._key, nonce)
 
     def csr(self) -> bytes:
-        kem = None if self._s.encryption_key is None else self._s.encryption_key.public()
+        # after a migration, the KEM key of the network's new suite, for the certificate to bind
+        held = self._s.next_encryption_key or self._s.encryption_key
+        kem = None if held is None else held.public()
         if self._next_key is not None:  # after a migration: the new key, handed over by the old
             return pki.make_csr(self._next_key, previous=self._key, encryption_key=kem)
         return pki.make_csr(self._key, encryption_key=kem)
@@ -207,8 +208,9 @@ class SoftwareSecureElement(SecureElement):
         certificate must verify under the root held; a downgrade is ``ALGORITHM_NOT_ALLOWED``),
         keep this SE's certificate valid through the OldWithNew certificate among
         ``bank_certificates``, and make a key of the new algorithm, which the next sync
-        certifies (``csr`` hands the wallet over to it). Migrating again to the same
-        parameters changes nothing."""
+        certifies (``csr`` hands the wallet over to it), and a KEM key of the new network's
+        suite if the SE's is of another (``csr`` asks the bank to bind it; ``_install`` moves
+        to it). Migrating again to the same parameters changes nothing."""
         arg.data(root_certificate, "root_certificate")
         arg.data(new_with_old, "new_with_old")
         arg.data_list(bank_certificates, "bank_certificates")
@@ -235,6 +237,9 @@ class SoftwareSecureElement(SecureElement):
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        kem = self._s.encryption_key
+        if kem is not None and kem.suite is not _kem_suite(params):
+            self._s.next_encryption_key = KemKey.generate(_kem_suite(params))
         self._trust, self._next_key = trust, next_key
         self._commit()
 
@@ -270,7 +275,28 @@ class SoftwareSecureElement(SecureElement):
             # the new key is certified: the old one is destroyed, it signs nothing more
             self._key, self._s.key_der = self._next_key, self._s.next_key_der
             self._next_key, self._s.next_key_der = None, None
+        self._rotate_kem(cert, now)
         return cert
+
+    def _rotate_kem(self, cert: WalletCertificate, now: int) -> None:
+        """With ``cert`` installed at ``now``: forget a retired KEM key whose time is up, and
+        move to the next KEM key once ``cert`` binds it. The key it replaces is kept, to open
+        the payments in flight sealed for it, until the first certificate installed at least
+        ``max_payment_age + clock_skew`` after the end of the certificate that bound it (or
+        after ``now``, if later): a payment a payer sealed for it under that certificate, or
+        answering a request that carried it, is refused as too old or unknown by then."""
+        s = self._s
+        if s.retired_encryption_key is not None and now >= s.retired_until:
+            s.retired_encryption_key, s.retired_until = None, 0
+        nxt = s.next_encryption_key
+        if nxt is None or not cert.certifies_encryption_key(nxt.public()):
+            return
+        old = self._cert.not_after if self._cert is not None else now
+        if s.encryption_key is not None:
+            s.retired_encryption_key = s.encryption_key
+            s.retired_until = max(old, now) + s.params.max_payment_age + s.params.clock_skew
+        s.encryption_key, s.next_encryption_key = nxt, None
+        self._kem_public = nxt.public()
 
     def enroll(
         self, certificate: bytes, bank_certificates: list[bytes], crls: list[bytes], now: int
@@ -464,7 +490,13 @@ class SoftwareSecureElement(SecureElement):
         arg.data(data, "sealed message")
         if self._s.encryption_key is None:
             raise CannotDecrypt("this wallet has no encryption key (made before version 3)")
-        return self._s.encryption_key.open(data)
+        try:
+            return self._s.encryption_key.open(data)
+        except CannotDecrypt:
+            retired = self._s.retired_encryption_key  # sealed before an algorithm migration
+            if retired is None:
+                raise
+            return retired.open(data)
 
     def receive(self, payment: bytes, now: int) -> Received:
         arg.data(payment, "payment")
@@ -587,6 +619,11 @@ class SoftwareSecureElement(SecureElement):
         self._s.last_sync = a.time
         self._s.book.prune(now, self._s.params.max_payment_age)
         self._commit()
+
+
+def _kem_suite(params: NetworkParams) -> KemSuite:
+    """The KEM suite of a network's sealed payments: hybrid on ML-DSA networks."""
+    return KemSuite.MLKEM768_X25519 if params.algorithm.post_quantum else KemSuite.X25519
 
 
 def _sent_value(entries: list[log.Entry]) -> int:

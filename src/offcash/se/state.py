@@ -3,7 +3,8 @@
 Theory of operation: ``SEState`` is everything a ``SoftwareSecureElement`` holds (key, network
 parameters, trust anchors and CRLs, certificate, balance and counters, the log since the last
 sync, the payee's memory, the vouchers applied, the requests paid, the key payments are sealed
-for, the next key after an algorithm migration). ``encode`` writes it as
+for, the next signing and sealing keys after an algorithm migration, the sealing key it
+replaced). ``encode`` writes it as
 deterministic CBOR; ``decode`` reads it back strictly, so a damaged or crafted state file gives a
 ``SecureElementError`` and never another exception. It knows nothing of sealing or files.
 """
@@ -25,12 +26,13 @@ from offcash.se.paid import PaidRequests
 #: Log entries an SE holds before it must sync (a capacity, not a bank policy).
 MAX_LOG_ENTRIES = 1024
 #: The version ``encode`` writes, and the number of items of its array (the version first).
-STATE_VERSION = 4
-STATE_ITEMS = 15
+STATE_VERSION = 5
+STATE_ITEMS = 17
 #: Version 1 had no memory of paid requests (item 12), read as an empty one; versions 1 and 2
 #: had no encryption key (item 13), read as none (such an SE asks for unsealed payments);
-#: versions 1 to 3 had no pending key of an algorithm migration (item 14), read as none.
-_ITEMS = {1: 12, 2: 13, 3: 14, 4: 15}
+#: versions 1 to 3 had no pending key of an algorithm migration (item 14), read as none;
+#: versions 1 to 4 had no next and retired KEM keys (items 15 and 16), read as none.
+ITEMS_BY_VERSION = {1: 12, 2: 13, 3: 14, 4: 15, 5: 17}
 
 
 @dataclass
@@ -57,11 +59,22 @@ class SEState:
     #: After an algorithm migration, the key of the new algorithm (PKCS#8 DER) waiting for its
     #: certificate: it replaces ``key_der`` at the sync that certifies it.
     next_key_der: bytes | None = None
+    #: After an algorithm migration, the KEM key of the new network's suite: its CSR asks to
+    #: bind it, and it replaces ``encryption_key`` once a certificate binds it.
+    next_encryption_key: KemKey | None = None
+    #: The KEM key ``next_encryption_key`` replaced: payments sealed for it in flight still
+    #: open, until the first certificate installed at or after ``retired_until``.
+    retired_encryption_key: KemKey | None = None
+    retired_until: int = 0
 
     def small_items(self) -> dict[int, Any]:
         """The items of the state array (by index) that do not grow with use: all but the
         log (9), the payee book (10) and the requests paid (12)."""
-        key = self.encryption_key
+        key, nxt, retired = (
+            self.encryption_key,
+            self.next_encryption_key,
+            self.retired_encryption_key,
+        )
         return {
             1: self.key_der,
             2: self.params.to_cbor(),
@@ -74,6 +87,10 @@ class SEState:
             11: self.vouchers,
             13: None if key is None else [key.suite.cose_id, key.secret],
             14: self.next_key_der,
+            15: None if nxt is None else [nxt.suite.cose_id, nxt.secret],
+            16: None
+            if retired is None
+            else [retired.suite.cose_id, retired.secret, self.retired_until],
         }
 
     def encode(self) -> bytes:
@@ -89,11 +106,16 @@ class SEState:
         """The state from ``encode``'s bytes; ``SecureElementError`` if unreadable."""
         try:
             v: Any = cbor.decode(data, path="state", max_bytes=64 * 1024 * 1024)
-            if type(v) is not list or not v or type(v[0]) is not int or v[0] not in _ITEMS:
+            if (
+                type(v) is not list
+                or not v
+                or type(v[0]) is not int
+                or v[0] not in ITEMS_BY_VERSION
+            ):
                 version = v[0] if type(v) is list and v else None
                 raise SecureElementError(f"unsupported state version {version!r}")
-            if len(v) != _ITEMS[v[0]]:
-                raise DecodeError("state", f"expected an array of {_ITEMS[v[0]]} items")
+            if len(v) != ITEMS_BY_VERSION[v[0]]:
+                raise DecodeError("state", f"expected an array of {ITEMS_BY_VERSION[v[0]]} items")
             der, ders = bstr(1), array_of(bstr(1), 1024)
             balance, counter, sync_seq, last_sync = (
                 uint()(x, "state.counters") for x in _items(v[7], 4, "state.counters")
@@ -122,10 +144,14 @@ class SEState:
                     for i, e in v[11].items()
                 },
                 paid=PaidRequests.from_cbor(v[12], "state.paid") if len(v) > 12 else PaidRequests(),
-                encryption_key=_kem_key(v[13]) if len(v) > 13 else None,
+                encryption_key=_kem_key(v[13], "state.encryption_key") if len(v) > 13 else None,
                 next_key_der=der(v[14], "state.next_key")
                 if len(v) > 14 and v[14] is not None
                 else None,
+                next_encryption_key=_kem_key(v[15], "state.next_encryption_key")
+                if len(v) > 15
+                else None,
+                **(_retired(v[16]) if len(v) > 16 else {}),
             )
         except SecureElementError:
             raise
@@ -133,16 +159,28 @@ class SEState:
             raise SecureElementError(f"secure element state is unreadable: {exc}") from None
 
 
-def _kem_key(value: Any) -> KemKey | None:
+def _kem_key(value: Any, path: str) -> KemKey | None:
     if value is None:
         return None
-    alg, secret = _items(value, 2, "state.encryption_key")
+    alg, secret = _items(value, 2, path)
     suite = KemSuite.from_cose(alg) if type(alg) is int else None
     if suite is None:
-        raise DecodeError("state.encryption_key", f"unknown KEM suite {alg!r}")
-    key = KemKey(suite, bstr(32, 96)(secret, "state.encryption_key"))
+        raise DecodeError(path, f"unknown KEM suite {alg!r}")
+    key = KemKey(suite, bstr(32, 96)(secret, path))
     key.public()  # refuse a key that does not load
     return key
+
+
+def _retired(value: Any) -> dict[str, Any]:
+    """The retired KEM key item: None, or ``[suite, secret, retired_until]``."""
+    if value is None:
+        return {}
+    path = "state.retired_encryption_key"
+    alg, secret, until = _items(value, 3, path)
+    return {
+        "retired_encryption_key": _kem_key([alg, secret], path),
+        "retired_until": uint()(until, path),
+    }
 
 
 def _items(value: Any, n: int, path: str) -> list[Any]:
