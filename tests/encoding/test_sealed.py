@@ -18,10 +18,12 @@ from offcash.encoding.sealed import KemKey, KemSuite
 from offcash.errors import CannotDecrypt, DecodeError
 
 MESSAGE = b"a signed payment, say" * 20
-#: The padded plaintext's smallest size per suite, as docs/PROTOCOL.md section 9 states it;
-#: larger ones are the multiples of 12,288 bytes.
-SMALLEST = {KemSuite.X25519: 2_048, KemSuite.MLKEM768_X25519: 12_288}
-NEXT = {KemSuite.X25519: 12_288, KemSuite.MLKEM768_X25519: 24_576}
+#: The padded plaintext's smallest and next sizes per suite, as docs/PROTOCOL.md section 9
+#: states them: those that make the sealed message 2,000 then 3,000 bytes (``hpke-3`` adds 62
+#: bytes), 3,000 then 9,000 (the hybrid adds 1,154: its ek alone is 1,120).
+SEALED = {KemSuite.X25519: 2_000, KemSuite.MLKEM768_X25519: 3_000}
+SMALLEST = {KemSuite.X25519: 1_938, KemSuite.MLKEM768_X25519: 1_846}
+NEXT = {KemSuite.X25519: 2_938, KemSuite.MLKEM768_X25519: 7_846}
 
 
 @pytest.fixture(params=list(KemSuite), ids=lambda s: s.short)
@@ -46,6 +48,7 @@ def test_round_trip_and_layout(key: KemKey) -> None:
     assert cbor2.loads(protected) == {1: key.suite.cose_id}  # no kid: it would name the payee
     assert list(unprotected) == [-4] and len(unprotected[-4]) == key.suite.ek_size
     assert len(ciphertext) == SMALLEST[key.suite] + 16  # the padded plaintext, then the tag
+    assert len(data) == SEALED[key.suite]
     assert sealed.seal(MESSAGE, key.public()) != data  # a fresh encapsulation every time
 
 
@@ -64,7 +67,7 @@ def test_an_independent_hpke_opens_it() -> None:
     info = cbor2.dumps(["Encrypt0", protected, b""])
     context = suite.create_recipient_context(unprotected[-4], private, info=info)  # type: ignore[index]
     padded = context.open(ciphertext)  # type: ignore[arg-type]
-    assert len(padded) == 2_048
+    assert len(padded) == 1_938
     payment, padding = cbor2.loads(padded)  # [payment, zeros], deterministic CBOR
     assert payment == MESSAGE and padding == bytes(len(padding))
     assert cbor2.dumps([payment, padding], canonical=True) == padded

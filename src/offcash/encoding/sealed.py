@@ -22,13 +22,14 @@ the tag, so tampering with the protected header fails decryption either way. Dec
 open with the key is ``CannotDecrypt``.
 
 Padding: what is encrypted is not the payment itself but the deterministic CBOR
-``[payment, padding]``, ``padding`` a bstr of zeros making the whole exactly the first size
-that holds it of the suite's ladder: ``KemSuite.smallest`` (2,048 bytes for ``hpke-3``, more
-than any classical payment; 12,288 for the hybrid), then the multiples of ``BLOCK`` (12,288
-bytes, more than any ML-DSA payment). Every payment of a network then seals to one size
-whatever its amount, counter, time, reference or payer certificate, and so do an ML-DSA
-payment for a classical payee and a classical one for a hybrid payee during an algorithm
-migration (docs/PROTOCOL.md section 9 gives the ranges).
+``[payment, padding]``, ``padding`` a bstr of zeros making the sealed message exactly the first
+of ``SEALED_SIZES`` that holds it. The sizes are whole numbers of ``QUANTUM`` bytes (1,000: the
+QR transport's default frame budget, so a sealed payment fills whole frames), and each holds
+every payment of one class of payer algorithm with room to spare, whatever its amount, counter,
+time, nonce, reference (up to the longest) and payer certificate (any bank): 2,000 bytes for a
+classical payment (Ed25519, P-256) to an ``hpke-3`` payee, 3,000 to a hybrid one (its ``ek``
+alone is 1,120 bytes), 9,000 for ML-DSA-44, 12,000 for ML-DSA-65. A relay learns the payer's
+algorithm class, which the network's algorithm already tells (docs/PROTOCOL.md section 9).
 A message that opens to anything but exactly this form (not an array of two bstrs, non-zero
 padding, a size not the one the payment pads to) is a ``DecodeError`` at ``sealed.plaintext``
 (``sealed.plaintext.padding`` for the padding's bytes or length): only someone holding the
@@ -55,44 +56,63 @@ COSE_ENCRYPT0_TAG = 16
 HEADER_ALG = 1
 #: The "ek" (encapsulated key) header parameter of draft-ietf-cose-hpke.
 HEADER_EK = -4
-#: Padded plaintexts past a suite's smallest size are multiples of this many bytes.
-BLOCK = 12_288
-#: The largest padded plaintext (5 blocks, under 64 KiB).
-MAX_PADDED = 5 * BLOCK
+#: A sealed message is a whole multiple of this many bytes (the QR transport's default frame
+#: budget, ``offcash.transports.qr.FRAME_BUDGET``: a sealed payment fills whole frames).
+QUANTUM = 1_000
+#: The largest sealed message (61 quanta, under 64 KiB).
+MAX_SEALED = 61 * QUANTUM
+#: The sizes a sealed message may have: one per class of payment (classical payments, 496 to
+#: 1,103 bytes, in the first that a suite can use; ML-DSA-44 payments, 6.5 to 7.1 KB, in 9,000;
+#: ML-DSA-65 ones, 8.9 to 9.6 KB, in 12,000: each with 600 bytes or more to spare for a
+#: longer certificate), then every multiple of ``QUANTUM`` for larger plaintexts.
+SEALED_SIZES = (2_000, 3_000, 9_000, 12_000, *range(13_000, MAX_SEALED + 1, QUANTUM))
+#: A bound on every suite's padded plaintext (each is ``MAX_SEALED`` less the suite's overhead).
+MAX_PADDED = MAX_SEALED
 #: The largest plaintext sealed (a signed payment with an ML-DSA-65 certificate and a long
-#: reference is under 11 KB); every plaintext up to it pads to one of ``MAX_PADDED`` or less.
-MAX_PLAINTEXT = MAX_PADDED - 1_024
+#: reference is under 11 KB); every plaintext up to it pads to one of its suite's sizes.
+MAX_PLAINTEXT = 56 * 1_024
 _AEAD_TAG = 16
+#: The smallest padded size a suite uses: more than any classical payment, so that all of them
+#: seal to one size (the hybrid suite's 1,154 bytes of overhead leave 846 of 2,000: too few).
+_MIN_PADDED = 1_800
 _X25519_PUBLIC = 32
 _MLKEM768_PUBLIC = 1184
 _MLKEM768_SEED = 64
+
+
+def _overhead(cose_id: int, ek_size: int) -> int:
+    """The bytes a sealed message of this suite has beyond its padded plaintext (every padded
+    size takes a 3-byte bstr head, as the probe's does)."""
+    probe = 1_000
+    protected = cbor.encode({HEADER_ALG: cose_id})
+    body = [protected, {HEADER_EK: bytes(ek_size)}, bytes(probe + _AEAD_TAG)]
+    return len(cbor.encode(cbor2.CBORTag(COSE_ENCRYPT0_TAG, body))) - probe
 
 
 class KemSuite(enum.Enum):
     """An HPKE suite: its name, COSE alg, the sizes of its public key and ``ek``, and the
     sizes its padded plaintexts may have."""
 
-    X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32, 2_048)
-    MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120, BLOCK)
+    X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32)
+    MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120)
 
     padded_sizes: tuple[int, ...]
 
-    def __init__(
-        self, short: str, cose_id: int, public_size: int, ek_size: int, smallest: int
-    ) -> None:
+    def __init__(self, short: str, cose_id: int, public_size: int, ek_size: int) -> None:
         self.short = short
         self.cose_id = cose_id
         #: The size of a raw public key (ML-KEM-768's, then X25519's, for the hybrid).
         self.public_size = public_size
         #: The size of HPKE's encapsulated key.
         self.ek_size = ek_size
-        #: The smallest padded plaintext: more than any payment of the networks that use the
-        #: suite (classical ones for ``hpke-3``, ML-DSA ones for the hybrid), so that all of
-        #: them pad to this one size.
-        self.smallest = smallest
-        #: The sizes a padded plaintext may have, smallest first: ``smallest``, then the
-        #: multiples of ``BLOCK`` up to ``MAX_PADDED``.
-        self.padded_sizes = tuple(sorted({smallest, *range(BLOCK, MAX_PADDED + 1, BLOCK)}))
+        #: What a sealed message adds to its padded plaintext: the COSE structure, ``ek`` and
+        #: the AEAD tag (62 bytes for ``hpke-3``, 1,154 for the hybrid).
+        self.overhead = _overhead(cose_id, ek_size)
+        #: The sizes a padded plaintext may have, smallest first: those that make the sealed
+        #: message one of ``SEALED_SIZES``, from ``_MIN_PADDED`` on.
+        self.padded_sizes = tuple(
+            size - self.overhead for size in SEALED_SIZES if size - self.overhead >= _MIN_PADDED
+        )
 
     def hpke(self) -> hpke.Suite:
         """The ``cryptography`` HPKE suite."""
@@ -291,12 +311,12 @@ def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
     if type(unprotected) is not dict or set(unprotected) != {HEADER_EK}:
         raise DecodeError("sealed.unprotected", "expected exactly {-4: ek}")
     ek = bstr(suite.ek_size, suite.ek_size)(unprotected[HEADER_EK], "sealed.unprotected.ek")
-    ciphertext = bstr(suite.smallest + _AEAD_TAG, MAX_PADDED + _AEAD_TAG)(
+    ciphertext = bstr(suite.padded_sizes[0] + _AEAD_TAG, MAX_PADDED + _AEAD_TAG)(
         ciphertext, "sealed.ciphertext"
     )
     if len(ciphertext) - _AEAD_TAG not in suite.padded_sizes:
         raise DecodeError(
             "sealed.ciphertext",
-            f"the padded plaintext must be {suite.smallest} bytes or a multiple of {BLOCK}",
+            f"a sealed message must be one of {SEALED_SIZES[:4]} bytes or a multiple of {QUANTUM}",
         )
     return suite, protected_raw, ek, ciphertext
