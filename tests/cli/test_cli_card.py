@@ -5,6 +5,8 @@ session with the wallet's card, presents the PIN (VERIFY) and sends APDUs."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,7 +18,10 @@ from typing import Any
 import pytest
 
 from offcash.card import process
+from offcash.card import wallets as card_wallets
+from offcash.cli import service, wallet
 from offcash.cli.config import Network
+from offcash.errors import Rejection, VerificationError
 from offcash.se.card.wire import AID
 
 from pcsc_card import vpcd_readers
@@ -276,3 +281,45 @@ def test_pin_and_puk_refusals_name_the_wallet_the_secret_and_the_next_step(
     assert missing["message"].startswith("cannot read PUK file")
     assert "Inserted" in offcash(*net, "card", "list").stdout
     assert "yes" in offcash(*net, "card", "list").stdout.split("alice-card")[1].splitlines()[0]
+
+
+def test_a_sync_answer_certifying_another_key_plants_no_certificate_for_a_fake_card(
+    net: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack review: ``wallet sync`` wrote the server's certificate to the registry as the
+    card's pending one (``next_certificate``) *before* the card checked it, and left it there
+    when the card refused it. Whoever answers the sync (``--server`` URL, or what sits on the
+    way) put a certificate of another key there, and a card holding that key (here bob-card's
+    genuine card, moved into alice-card's reader) then passed INTERNAL AUTHENTICATE as
+    alice-card's and was shown alice's PIN."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card",
+       pin="1357")  # fmt: skip
+    root = Path(net[1])
+    bob = base64.b64decode(Network.open(root).wallet("bob-card").certificate or "")
+    honest = service.Service.sync
+
+    def answer_with_bobs_certificate(*args: Any, **kwargs: Any) -> service.SyncOutcome:
+        return dataclasses.replace(honest(*args, **kwargs), certificate=bob)
+
+    monkeypatch.setattr(service.Service, "sync", answer_with_bobs_certificate)
+    try:
+        with pytest.raises(VerificationError) as refused:
+            wallet.sync(Network.open(root), "alice-card", pin="0000")
+    finally:
+        card_wallets.close_all()
+    assert refused.value.rejection is Rejection.BAD_CERTIFICATE
+    entry = Network.open(root).wallet("alice-card")
+    assert entry.next_certificate is None and base64.b64decode(entry.certificate or "") != bob
+    record = root / process.CARDS_DIR / "alice-card.json"
+    alice = json.loads(record.read_text(encoding="utf-8"))
+    alice["reader"] = process.running(root)["bob-card"].reader  # bob's card in alice's reader
+    record.write_text(json.dumps(alice), encoding="utf-8")
+    done = offcash(*net, "wallet", "show", "alice-card", "--json")
+    assert json.loads(done.stderr)["error"]["code"] == "card-not-authenticated", done.stderr
+    # bob's card saw no VERIFY with alice's PIN (it would have used up one of its tries)
+    row = next(
+        w for w in ok(*net, "wallet", "list", pin="1357")["wallets"] if w["wallet"] == "bob-card"
+    )
+    assert row["status"] == "active", row
