@@ -21,7 +21,7 @@ from offcash.card import process
 from offcash.card import wallets as card_wallets
 from offcash.cli import service, wallet
 from offcash.cli.config import Network
-from offcash.errors import Rejection, VerificationError
+from offcash.errors import CardNotAuthenticated, Rejection, VerificationError
 from offcash.se.card.wire import AID
 
 from pcsc_card import vpcd_readers
@@ -323,3 +323,41 @@ def test_a_sync_answer_certifying_another_key_plants_no_certificate_for_a_fake_c
         w for w in ok(*net, "wallet", "list", pin="1357")["wallets"] if w["wallet"] == "bob-card"
     )
     assert row["status"] == "active", row
+
+
+def test_a_card_put_back_in_a_long_running_command_is_authenticated_again(
+    net: list[str],
+) -> None:
+    """Attack review: a command that outlives a card pull (``offcash pos``, whose till keeps
+    the card's session) kept the dead PC/SC session for ever, so every sale failed with "Card
+    was removed" until the till restarted, whatever card went back in. Now the session is
+    opened again: the card in the reader authenticates before it gets the PIN (another card
+    is refused, with its PIN tries untouched), and the wallet's own card works again."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card",
+       pin="1357")  # fmt: skip
+    root = Path(net[1])
+    for name in ("alice-card", "bob-card"):
+        process.stop(root, name)
+    n = Network.open(root)
+
+    def insert(name: str) -> str:
+        return process.start(root, name, n.card_path(name)).reader  # the first free slot
+
+    with n.update():  # alice's card sits in this reader, as a physical card would
+        n.wallet("alice-card").reader = insert("alice-card")
+    try:
+        assert n.open_se("alice-card", "0000").status(0).balance == 0
+        process.stop(root, "alice-card")  # pulled out while the command runs
+        assert insert("bob-card") == n.wallet("alice-card").reader  # another card goes in
+        with pytest.raises(CardNotAuthenticated):
+            n.open_se("alice-card", "0000")
+        bobs = card_wallets.card(n.card_reader("bob-card"), n.card_certificates("bob-card"))
+        assert bobs.pin_tries() == 3  # it was shown no PIN
+        card_wallets.close_all()
+        process.stop(root, "bob-card")
+        insert("alice-card")  # alice's own card goes back in
+        assert n.open_se("alice-card", "0000").status(0).balance == 0
+    finally:
+        card_wallets.close_all()
