@@ -361,3 +361,21 @@ def test_a_card_put_back_in_a_long_running_command_is_authenticated_again(
         assert n.open_se("alice-card", "0000").status(0).balance == 0
     finally:
         card_wallets.close_all()
+
+
+def test_a_damaged_registry_certificate_is_named_and_does_not_hide_the_pending_one(
+    offline_net: Network,
+) -> None:
+    """Attack review: a registry certificate that was base64 but no certificate failed every
+    command on the card with a bare "certificate: no wallet certificate: error parsing asn1"
+    (no wallet named, nor that no PIN was sent), and one damaged entry of the two hid the other,
+    readable one."""
+    with offline_net.update() as n:
+        n.wallet("alice").se = "card"
+        good = n.wallet("alice").certificate
+        n.wallet("alice").certificate = base64.b64encode(b"junk").decode()
+    with pytest.raises(CardNotAuthenticated, match="wallet alice: the registry holds no readable"):
+        offline_net.card_certificates("alice")
+    with offline_net.update() as n:
+        n.wallet("alice").next_certificate = good
+    assert offline_net.card_certificates("alice") == [base64.b64decode(good or "")]
