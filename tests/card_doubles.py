@@ -58,6 +58,10 @@ class RecordingChannel:
         self.apdus.append(bytes(apdu))
         return self.inner.transmit(apdu)
 
+    def connected(self) -> bool:
+        """Always: the card in memory is never pulled out."""
+        return True
+
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
         if close is not None:

@@ -5,6 +5,8 @@ session with the wallet's card, presents the PIN (VERIFY) and sends APDUs."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,7 +18,10 @@ from typing import Any
 import pytest
 
 from offcash.card import process
+from offcash.card import wallets as card_wallets
+from offcash.cli import service, wallet
 from offcash.cli.config import Network
+from offcash.errors import CardNotAuthenticated, Rejection, VerificationError
 from offcash.se.card.wire import AID
 
 from pcsc_card import vpcd_readers
@@ -276,3 +281,101 @@ def test_pin_and_puk_refusals_name_the_wallet_the_secret_and_the_next_step(
     assert missing["message"].startswith("cannot read PUK file")
     assert "Inserted" in offcash(*net, "card", "list").stdout
     assert "yes" in offcash(*net, "card", "list").stdout.split("alice-card")[1].splitlines()[0]
+
+
+def test_a_sync_answer_certifying_another_key_plants_no_certificate_for_a_fake_card(
+    net: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack review: ``wallet sync`` wrote the server's certificate to the registry as the
+    card's pending one (``next_certificate``) *before* the card checked it, and left it there
+    when the card refused it. Whoever answers the sync (``--server`` URL, or what sits on the
+    way) put a certificate of another key there, and a card holding that key (here bob-card's
+    genuine card, moved into alice-card's reader) then passed INTERNAL AUTHENTICATE as
+    alice-card's and was shown alice's PIN."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card",
+       pin="1357")  # fmt: skip
+    root = Path(net[1])
+    bob = base64.b64decode(Network.open(root).wallet("bob-card").certificate or "")
+    honest = service.Service.sync
+
+    def answer_with_bobs_certificate(*args: Any, **kwargs: Any) -> service.SyncOutcome:
+        return dataclasses.replace(honest(*args, **kwargs), certificate=bob)
+
+    monkeypatch.setattr(service.Service, "sync", answer_with_bobs_certificate)
+    try:
+        with pytest.raises(VerificationError) as refused:
+            wallet.sync(Network.open(root), "alice-card", pin="0000")
+    finally:
+        card_wallets.close_all()
+    assert refused.value.rejection is Rejection.BAD_CERTIFICATE
+    entry = Network.open(root).wallet("alice-card")
+    assert entry.next_certificate is None and base64.b64decode(entry.certificate or "") != bob
+    record = root / process.CARDS_DIR / "alice-card.json"
+    alice = json.loads(record.read_text(encoding="utf-8"))
+    alice["reader"] = process.running(root)["bob-card"].reader  # bob's card in alice's reader
+    record.write_text(json.dumps(alice), encoding="utf-8")
+    done = offcash(*net, "wallet", "show", "alice-card", "--json")
+    assert json.loads(done.stderr)["error"]["code"] == "card-not-authenticated", done.stderr
+    # bob's card saw no VERIFY with alice's PIN (it would have used up one of its tries)
+    row = next(
+        w for w in ok(*net, "wallet", "list", pin="1357")["wallets"] if w["wallet"] == "bob-card"
+    )
+    assert row["status"] == "active", row
+
+
+def test_a_card_put_back_in_a_long_running_command_is_authenticated_again(
+    net: list[str],
+) -> None:
+    """Attack review: a command that outlives a card pull (``offcash pos``, whose till keeps
+    the card's session) kept the dead PC/SC session for ever, so every sale failed with "Card
+    was removed" until the till restarted, whatever card went back in. Now the session is
+    opened again: the card in the reader authenticates before it gets the PIN (another card
+    is refused, with its PIN tries untouched), and the wallet's own card works again."""
+    ok(*net, "wallet", "create", "alice-card", "--bank", "Bank A", "--owner", "alice",
+       "--se", "card")  # fmt: skip
+    ok(*net, "wallet", "create", "bob-card", "--bank", "Bank B", "--owner", "bob", "--se", "card",
+       pin="1357")  # fmt: skip
+    root = Path(net[1])
+    for name in ("alice-card", "bob-card"):
+        process.stop(root, name)
+    n = Network.open(root)
+
+    def insert(name: str) -> str:
+        return process.start(root, name, n.card_path(name)).reader  # the first free slot
+
+    with n.update():  # alice's card sits in this reader, as a physical card would
+        n.wallet("alice-card").reader = insert("alice-card")
+    try:
+        assert n.open_se("alice-card", "0000").status(0).balance == 0
+        process.stop(root, "alice-card")  # pulled out while the command runs
+        assert insert("bob-card") == n.wallet("alice-card").reader  # another card goes in
+        with pytest.raises(CardNotAuthenticated):
+            n.open_se("alice-card", "0000")
+        bobs = card_wallets.card(n.card_reader("bob-card"), n.card_certificates("bob-card"))
+        assert bobs.pin_tries() == 3  # it was shown no PIN
+        card_wallets.close_all()
+        process.stop(root, "bob-card")
+        insert("alice-card")  # alice's own card goes back in
+        assert n.open_se("alice-card", "0000").status(0).balance == 0
+    finally:
+        card_wallets.close_all()
+
+
+def test_a_damaged_registry_certificate_is_named_and_does_not_hide_the_pending_one(
+    offline_net: Network,
+) -> None:
+    """Attack review: a registry certificate that was base64 but no certificate failed every
+    command on the card with a bare "certificate: no wallet certificate: error parsing asn1"
+    (no wallet named, nor that no PIN was sent), and one damaged entry of the two hid the other,
+    readable one."""
+    with offline_net.update() as n:
+        n.wallet("alice").se = "card"
+        good = n.wallet("alice").certificate
+        n.wallet("alice").certificate = base64.b64encode(b"junk").decode()
+    with pytest.raises(CardNotAuthenticated, match="wallet alice: the registry holds no readable"):
+        offline_net.card_certificates("alice")
+    with offline_net.update() as n:
+        n.wallet("alice").next_certificate = good
+    assert offline_net.card_certificates("alice") == [base64.b64decode(good or "")]

@@ -75,6 +75,13 @@ class PcscChannel:
         _check(result, "transmit")
         return bytes(answer)
 
+    def connected(self) -> bool:
+        """Whether the card this channel connected to is still in the reader, not reset
+        since (PC/SC invalidates the connection when the card is pulled out: a card put back,
+        or another one, needs a new channel)."""
+        scard = _scard()
+        return bool(scard.SCardStatus(self._card)[0] == scard.SCARD_S_SUCCESS)
+
     def close(self) -> None:
         """End the transaction and reset the card (its PIN session ends)."""
         scard = _scard()

@@ -8,6 +8,8 @@ process's APDUs never interleave with ours: a second command waits for this one 
 selects the application, authenticates the card against its wallet's certificates (INTERNAL
 AUTHENTICATE: a card that fails gets no PIN, ``CardNotAuthenticated``) and presents the PIN
 once per PIN given; ``card`` authenticates it without a PIN (for the PIN and PUK commands).
+A session whose card was pulled out (a long-running command: ``offcash pos``) is opened
+again at its next use, so the card then in the reader is authenticated before it gets the PIN.
 ``close_all`` (at exit) ends the transactions and resets the cards, which ends their PIN
 sessions.
 """
@@ -47,6 +49,9 @@ def reader_of(root: Path, wallet: str, eeprom: Path, reader: str | None) -> str:
 
 def _open(reader: str) -> _Session:
     current = _SESSIONS.get(reader)
+    if current is not None and not current.channel.connected():
+        close(reader)  # the card was pulled out since: what is there now authenticates anew
+        current = None
     if current is None:
         channel = PcscChannel(reader)
         try:

@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 from offcash.card import process as card_process
 from offcash.card import wallets as card_wallets
 from offcash.cli.amount import Amount
+from offcash.crypto import challenge
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.domain.money import Currency, Money
@@ -448,13 +449,17 @@ class Network:
 
     def card_certificates(self, name: str) -> list[bytes]:
         """The certificates card wallet ``name``'s card is authenticated against (its latest,
-        and one a sync was installing); ``CardNotAuthenticated`` if the registry holds none."""
+        and one a sync was installing), each one that is a wallet certificate (a damaged one
+        is left out); ``CardNotAuthenticated`` if the registry holds none."""
         entry = self.wallet(name)
-        found = [c for c in (entry.certificate, entry.next_certificate) if c is not None]
-        try:
-            certificates = [base64.b64decode(c, validate=True) for c in found]
-        except ValueError:
-            certificates = []
+        certificates = []
+        for text in (entry.certificate, entry.next_certificate):
+            try:
+                der = base64.b64decode(text or "", validate=True)
+                challenge.certificate_key(der)
+            except (ValueError, DecodeError):
+                continue
+            certificates.append(der)
         if not certificates:
             raise CardNotAuthenticated(
                 f"wallet {name}: the registry holds no readable certificate to authenticate "

@@ -38,9 +38,10 @@ from offcash.cli.config import (
     read_pin,
 )
 from offcash.cli.errors import span_text
-from offcash.crypto import pki
+from offcash.crypto import challenge, pki
+from offcash.crypto.algorithms import spki
 from offcash.domain.ids import WalletId
-from offcash.errors import OffcashError, WrongPin
+from offcash.errors import OffcashError, Rejection, VerificationError, WrongPin
 from offcash.se.card.eeprom import PIN_TRIES
 from offcash.se.card.host import CardSecureElement
 from offcash.se.card.wire import AID
@@ -234,10 +235,9 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
                 raise CliRefusal("the network's config and its ledger disagree on the algorithm")
             se.migrate(info.params, info.root, info.new_with_old, info.bank_certificates)
         t = now()
-        upload = se.sync_upload(t)
+        upload, csr = se.sync_upload(t), se.csr()
         with output.progress(f"Settling {name}'s {output.log_entries(len(upload.entries))}..."):
             try:
-                csr = se.csr()
                 result = svc.sync(name, upload.report, upload.entries, csr, t)
             except service.RevokedAtSync as revoked:
                 se.install_crls(revoked.crls, now())  # the SE learns it is revoked: stops paying
@@ -252,6 +252,7 @@ def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dic
         # with its own clock, which may have ticked since ``t``.
         certificate = base64.b64encode(result.certificate).decode()
         if net.wallet(name).se == "card":  # a new key (migration) must not lock the card out
+            _check_certifies_csr(result.certificate, csr)
             with net.update():
                 net.wallet(name).next_certificate = certificate
         se.apply_sync(result.ack, result.certificate, result.bank_certificates, result.crls, now())
@@ -270,6 +271,19 @@ def _encoded_key(csr: bytes) -> str | None:
     """The KEM public key the SE's CSR asked the bank to bind (base64, for the registry)."""
     key = pki.csr_encryption_key(csr)
     return None if key is None else base64.b64encode(key).decode()
+
+
+def _check_certifies_csr(certificate: bytes, csr: bytes) -> None:
+    """Refuse (``BAD_CERTIFICATE``) a sync's certificate that does not certify the key of
+    ``csr``, the request the authenticated card made in this session. Checked before the
+    registry takes it as the card's pending certificate: the card is authenticated against
+    that certificate's key before it gets the PIN, so one the answer's sender chose would let
+    a card of that sender's pass as the wallet's (docs/SECURITY.md)."""
+    if spki(challenge.certificate_key(certificate)) != spki(pki.csr_public_key(csr)):
+        raise VerificationError(
+            Rejection.BAD_CERTIFICATE,
+            "the settlement's certificate is not for the key the card asked to certify",
+        )
 
 
 def _mark_revoked(net: Network, name: str) -> None:
