@@ -453,15 +453,16 @@ def deficit(conn: Connection, wallet: bytes) -> int:
 
 def _position(conn: Connection, wallet: bytes) -> tuple[int | None, int]:
     """The counter of ``wallet``'s last acknowledged sync (None: it never synced) and its
-    ``deficit``, read in one statement."""
-    counter, balance, surfaced, vouchers, presumed, presumed_conflicts = conn.execute(
-        _POSITION, {"wallet": wallet}
-    ).one()
-    held = int(balance) + int(vouchers) + int(presumed) + int(presumed_conflicts)
+    ``deficit``, in two statements: what is keyed by the wallet (its last sync, its spends
+    since, its vouchers), then the payments presumed in it (looked up by payee)."""
+    counter, balance, surfaced, vouchers = conn.execute(_POSITION, {"wallet": wallet}).one()
+    presumed = sum(conn.execute(_PRESUMED, {"wallet": wallet}).one())
+    held = int(balance) + int(vouchers) + int(presumed)
     return (None if counter is None else int(counter)), int(surfaced) - held
 
 
 def _sum(table: sa.Table, *where: Any) -> Any:
+    """The sum of ``table``'s amounts where ``where`` (0 if none), a scalar subquery."""
     return sa.select(sa.func.coalesce(sa.func.sum(table.c.amount), 0)).where(*where)
 
 
@@ -472,8 +473,10 @@ def _last_sync(column: sa.Column[Any]) -> Any:
     return last.order_by(y.c.seq.desc()).limit(1).scalar_subquery()
 
 
-#: built once (SQLAlchemy then reuses its compiled form): funding and unloading run it. One
-#: statement of uncorrelated scalar subqueries, each the index lookup it was alone
+# built once (SQLAlchemy then reuses their compiled form): funding and unloading run them. Each
+# is uncorrelated scalar subqueries, each the index lookup it was as a statement of its own; the
+# first reads only rows keyed by the wallet (one shard: docs/SCALING.md), the second is the
+# lookup by payee (every shard)
 _POSITION = sa.select(
     _last_sync(s.syncs.c.counter),
     sa.func.coalesce(_last_sync(s.syncs.c.balance), 0),
@@ -489,10 +492,12 @@ _POSITION = sa.select(
         s.vouchers.c.applied_at.is_(None),
         s.vouchers.c.returned_at.is_(None),
     ).scalar_subquery(),
+)
+_PRESUMED = sa.select(
     *(
         _sum(x, torn_by_payee(x, sa.bindparam("wallet"), PRESUMED)).scalar_subquery()
         for x in (s.spends, s.conflicts)
-    ),
+    )
 )
 
 
