@@ -4,11 +4,14 @@ Runs the shipped ``everyday`` scenario (1,000 people, 80 shops, about 100,000 pa
 days at full size) on the real secure elements and a real SQLite ledger, and prints the wall
 time, payments and syncs per second, where the time went (payments between devices, syncs and
 redemptions through the ledger, setup, the end-of-run settlement), and the resident memory at
-the end of the first and of the last day (flat in the number of days: nothing is kept per
-payment). ``--scale`` and ``--days`` shrink it; the time is then also extrapolated linearly to
-the full size, since both payments and syncs grow linearly with people and days. The process's
-own CPU time is printed beside the wall time: on a machine other work keeps busy, it is what
-an idle machine's wall time would be (the run is one process, one core).
+the end of each day (flat in the number of days once the payees' memory of what they accepted
+spans its ``max_payment_age``: nothing else is kept per payment). ``--scale`` and ``--days``
+shrink it; the time is then also extrapolated linearly to the full size, since both payments
+and syncs grow linearly with people and days. The process's own CPU time is printed beside the
+wall time: the run is one process on one core, so on a machine other work keeps busy the CPU
+time is close to what an idle machine's wall time would be, though not equal: it grows too
+when other processes share the caches (by up to a quarter at a load of 5 on the 2-core VM), so
+compare runs made one after the other, under the same load.
 
     python benchmarks/simulator.py                    # the full target: 1,000 wallets, 30 days
     python benchmarks/simulator.py --scale 0.2 --days 5
@@ -84,6 +87,7 @@ def main() -> None:
     )
     if rss:
         print(f"RSS after day 1: {rss[0]:.0f} MB; after day {len(rss)}: {rss[-1]:.0f} MB")
+        print("RSS after each day (MB): " + " ".join(f"{r:.0f}" for r in rss))
     people = full.population.people / sc.population.people
     factor = people * full.days / sc.days
     if factor > 1.01:

@@ -9,6 +9,7 @@ service (``offcash.ledger``) decides *when* to call them and records what they p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -52,9 +53,9 @@ class CentralBank:
         old_with_new = pki.cross_certify(key, new.certificate, self.certificate, now)
         return new, pki.der(new_with_old), pki.der(old_with_new)
 
-    @property
+    @functools.cached_property
     def certificate_der(self) -> bytes:
-        """The root certificate, DER."""
+        """The root certificate, DER (encoded once)."""
         return pki.der(self.certificate)
 
     def certify_bank(self, name: str, now: int) -> Bank:
@@ -78,14 +79,14 @@ class Bank:
     key: SigningKey
     certificate: x509.Certificate
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
-        """The bank's name (its certificate's common name)."""
+        """The bank's name (its certificate's common name, read once)."""
         return pki.common_name(self.certificate.subject)
 
-    @property
+    @functools.cached_property
     def certificate_der(self) -> bytes:
-        """The bank CA certificate, DER."""
+        """The bank CA certificate, DER (encoded once: every acknowledgement carries it)."""
         return pki.der(self.certificate)
 
     def certify_wallet(

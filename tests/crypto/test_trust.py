@@ -86,6 +86,29 @@ def test_crl_numbers_and_issuers(network: PilotNetwork) -> None:
     assert len(trust.crl_ders()) == 1 and len(trust.bank_certificates()) == 2
 
 
+def test_a_copy_is_independent_of_its_original(network: PilotNetwork) -> None:
+    """What is added to a copy (a CRL, a bank) is not in the original, nor the reverse; the
+    copy trusts what the original did, and verifies a certificate again once (its cache
+    starts empty: the memory a holder's caches take does not grow with its copies)."""
+    bank_a, bank_b = network.banks
+    s = make_signer(network)
+    serial = x509.load_der_x509_certificate(s.cert).serial_number
+    original = TrustStore.create(network.central_bank.certificate_der, network.bank_ders[:1])
+    verified = original.wallet_certificate(s.cert, T0)
+    copy = original.copy()
+    again = copy.wallet_certificate(s.cert, T0)
+    assert again == verified and again is not verified
+    assert copy.add_crl(bank_a.crl([(serial, T0)], 1, T0))
+    with pytest.raises(VerificationError) as info:
+        copy.wallet_certificate(s.cert, T0)
+    assert info.value.rejection is Rejection.REVOKED
+    assert original.wallet_certificate(s.cert, T0) is verified and original.crl_ders() == []
+    original.add_bank(bank_b.certificate_der)
+    assert original.knows_issuer_of(bank_b.crl([], 1, T0))
+    assert not copy.knows_issuer_of(bank_b.crl([], 1, T0))
+    assert copy.bank_certificates() == network.bank_ders[:1]
+
+
 def test_revocation_in_another_banks_crl_does_not_apply(network: PilotNetwork) -> None:
     s = make_signer(network)
     serial = x509.load_der_x509_certificate(s.cert).serial_number

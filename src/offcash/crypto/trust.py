@@ -23,7 +23,7 @@ root learns the new one: through the "NewWithOld" certificate the old root signe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -169,6 +169,21 @@ class TrustStore:
         for crl in crl_ders:
             store.add_crl(crl)
         return store
+
+    def copy(self) -> TrustStore:
+        """An independent store trusting what this one does (the same root, anchors, banks and
+        CRLs, nothing re-verified), with an empty certificate cache: adding to either leaves
+        the other as it was. What a holder that updates its store all-or-nothing changes,
+        instead of re-validating every certificate and CRL from their DER."""
+        return replace(
+            self,
+            anchors=dict(self.anchors),
+            banks=dict(self.banks),
+            crls=dict(self.crls),
+            _revoked=dict(self._revoked),
+            _issuers=dict(self._issuers),
+            _verified={},
+        )
 
     def add_bank(self, bank_der: bytes) -> x509.Certificate:
         """Validate a bank CA certificate against the root (or an old root the root certified)

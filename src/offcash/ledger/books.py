@@ -81,28 +81,34 @@ _POSTINGS = sa.insert(s.postings)
 
 def holding(conn: Connection, account: str) -> int:
     """What ``account`` holds now (minus the sum of its postings)."""
-    total = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(s.postings.c.amount), 0)).where(
-            s.postings.c.account == account
-        )
-    ).scalar_one()
-    return -int(total)
+    return -int(conn.execute(_HOLDING, {"account": account}).scalar_one())
 
 
 def lock(conn: Connection, account: str) -> None:
     """Lock ``account``'s row until the transaction ends (``SELECT ... FOR UPDATE``): taken
     before a rule reads the account's holding and then moves money by it (see
     docs/SETTLEMENT.md, Concurrency; SQLite serialises writers anyway)."""
-    conn.execute(sa.select(s.accounts.c.id).where(s.accounts.c.id == account).with_for_update())
+    conn.execute(_LOCK, {"account": account})
 
 
 def ensure_account(
     conn: Connection, account: str, kind: str, bank: str | None, holder: str | None = None
 ) -> None:
     """Create a system or customer account row if missing."""
-    exists = conn.execute(sa.select(s.accounts.c.id).where(s.accounts.c.id == account)).first()
-    if exists is None:
-        conn.execute(sa.insert(s.accounts).values(id=account, kind=kind, bank=bank, holder=holder))
+    if conn.execute(_ACCOUNT, {"account": account}).first() is None:
+        conn.execute(_NEW_ACCOUNT, {"id": account, "kind": kind, "bank": bank, "holder": holder})
+
+
+# built once (SQLAlchemy then reuses their compiled form): funding and opening accounts run them
+_HOLDING = sa.select(sa.func.coalesce(sa.func.sum(s.postings.c.amount), 0)).where(
+    s.postings.c.account == sa.bindparam("account")
+)
+_ACCOUNT = sa.select(s.accounts.c.id).where(s.accounts.c.id == sa.bindparam("account"))
+_LOCK = _ACCOUNT.with_for_update()
+_NEW_ACCOUNT = sa.insert(s.accounts)
+_ACCOUNTS_OF = sa.select(s.accounts.c.id, s.accounts.c.kind, s.accounts.c.bank).where(
+    s.accounts.c.id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -183,9 +189,5 @@ def audit(conn: Connection) -> Audit:
 
 def accounts_of(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
     """``id -> (kind, bank)`` for the accounts that exist among ``ids``."""
-    rows = conn.execute(
-        sa.select(s.accounts.c.id, s.accounts.c.kind, s.accounts.c.bank).where(
-            s.accounts.c.id.in_(list(ids))
-        )
-    ).all()
+    rows = conn.execute(_ACCOUNTS_OF, {"ids": list(ids)}).all()
     return {r[0]: (r[1], r[2]) for r in rows}

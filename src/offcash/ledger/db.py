@@ -92,6 +92,15 @@ def insert(conn: Connection, table: sa.Table) -> Any:
     return dialect.insert(table)
 
 
+def insert_ignoring(table: sa.Table, *returning: sa.Column[Any]) -> dict[str, Any]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING returning`` into ``table`` for each
+    dialect, by name (``conn.dialect.name``): built once, the values passed at execution."""
+    return {
+        d.dialect.name: d.insert(table).on_conflict_do_nothing().returning(*returning)
+        for d in (postgresql, sqlite)
+    }
+
+
 def retryable(exc: sa.exc.DBAPIError) -> bool:
     """Whether ``exc`` is a deadlock, a serialization failure or an SQLite lock timeout: the
     transaction failed as a whole and re-running it may succeed."""

@@ -496,11 +496,8 @@ class LedgerService:
 
         def go(conn: Connection) -> bytes:
             row = registry.get(conn, wallet, lock=True)  # the limit check below, then the debit
-            v = s.vouchers
-            earlier = sa.select(v.c.amount, v.c.issued_at).where(
-                v.c.wallet == wallet.raw, v.c.id == voucher_id
-            )
-            issued = conn.execute(earlier).first()
+            key = {"wallet": wallet.raw, "id": voucher_id}
+            issued = conn.execute(_EARLIER_VOUCHER, key).first()
             if issued is None:
                 if row.status != "active" or row.kind != "se":
                     raise WalletRevoked(f"wallet {wallet} cannot be funded ({row.status})")
@@ -517,12 +514,7 @@ class LedgerService:
                         f"would exceed its certified max_balance {limit}"
                     )
                 values = {"amount": amount, "issued_at": now, "expires": now + VOUCHER_VALIDITY}
-                new = conn.execute(
-                    db.insert(conn, v)
-                    .values(wallet=wallet.raw, id=voucher_id, **values)
-                    .on_conflict_do_nothing()
-                    .returning(v.c.id)
-                ).first()
+                new = conn.execute(_NEW_VOUCHER[conn.dialect.name], {**key, **values}).first()
                 if new is not None:
                     legs = books.Legs()
                     legs.move(row.account, books.float_of(row.bank), amount)
@@ -531,7 +523,7 @@ class LedgerService:
                         wallet, amount, params.currency, now, voucher_id
                     )
                 # a concurrent retry inserted it first (and committed): answer as it did
-                issued = conn.execute(earlier).one()
+                issued = conn.execute(_EARLIER_VOUCHER, key).one()
             if int(issued.amount) != amount:
                 raise Conflict(f"voucher id already used for {int(issued.amount)}, not {amount}")
             return auth.bank(row.bank).voucher(
@@ -838,9 +830,17 @@ def _check_algorithm(conn: Connection, cached: NetworkParams) -> None:
     (a P-256 certificate outliving ``legacy_until``, an old CA's CRL in the new CA's place).
     The shared lock holds a migration back until this transaction ends."""
     _lock_algorithm(conn, exclusive=False)
-    current = conn.execute(sa.select(s.meta.c.value).where(s.meta.c.key == "algorithm"))
-    if current.scalar() != cached.algorithm.short:
+    if conn.execute(_ALGORITHM).scalar() != cached.algorithm.short:
         raise _Stale
+
+
+# built once (SQLAlchemy then reuses their compiled form): every transaction runs the first,
+# every funding the others
+_ALGORITHM = sa.select(s.meta.c.value).where(s.meta.c.key == "algorithm")
+_EARLIER_VOUCHER = sa.select(s.vouchers.c.amount, s.vouchers.c.issued_at).where(
+    s.vouchers.c.wallet == sa.bindparam("wallet"), s.vouchers.c.id == sa.bindparam("id")
+)
+_NEW_VOUCHER = db.insert_ignoring(s.vouchers, s.vouchers.c.id)
 
 
 def _load_params(conn: Connection) -> NetworkParams:

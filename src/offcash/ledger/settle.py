@@ -91,11 +91,7 @@ def _insert_new(
     and parse than the insert itself). SQLite: an executemany, which SQLAlchemy sends as
     multi-row inserts."""
     if conn.dialect.name != "postgresql":
-        stmt = (
-            db.insert(conn, table)
-            .on_conflict_do_nothing()
-            .returning(table.c.payer, table.c.counter)
-        )
+        stmt = _INSERT_NEW[table.name][conn.dialect.name]
         return [(bytes(p), int(c)) for p, c in conn.execute(stmt, rows)]
     cols = list(rows[0])
     arrays = ", ".join(
@@ -107,6 +103,11 @@ def _insert_new(
     )
     params = {c: [r[c] for r in rows] for c in cols}  # psycopg: binary arrays (%(name)b)
     return [(bytes(p), int(c)) for p, c in conn.exec_driver_sql(sql, params)]
+
+
+_INSERT_NEW = {  # built once: every settlement runs one
+    t.name: db.insert_ignoring(t, t.c.payer, t.c.counter) for t in (s.spends, s.conflicts)
+}
 
 
 def _row(spend: Spend, state: str, now: int) -> dict[str, Any]:
@@ -447,39 +448,57 @@ def deficit(conn: Connection, wallet: bytes) -> int:
     """How much more an SE wallet has spent since its last acknowledged sync than the ledger
     knows it held: balance at that sync, vouchers issued and not yet applied, and payments
     presumed received. A positive deficit proves the SE received payments it never reported."""
-    last = conn.execute(_LAST_SYNC, {"wallet": wallet}).first()
-    balance, counter = (int(last[0]), int(last[1])) if last else (0, 0)
-    surfaced = conn.execute(_SURFACED, {"wallet": wallet, "after": counter}).scalar_one()
-    vouchers = conn.execute(_UNAPPLIED, {"wallet": wallet}).scalar_one()
-    presumed = sum(
-        int(conn.execute(_PRESUMED_SUM[x.name], {"wallet": wallet}).scalar_one())
+    return _position(conn, wallet)[1]
+
+
+def _position(conn: Connection, wallet: bytes) -> tuple[int | None, int]:
+    """The counter of ``wallet``'s last acknowledged sync (None: it never synced) and its
+    ``deficit``, in two statements: what is keyed by the wallet (its last sync, its spends
+    since, its vouchers), then the payments presumed in it (looked up by payee)."""
+    counter, balance, surfaced, vouchers = conn.execute(_POSITION, {"wallet": wallet}).one()
+    presumed = sum(conn.execute(_PRESUMED, {"wallet": wallet}).one())
+    held = int(balance) + int(vouchers) + int(presumed)
+    return (None if counter is None else int(counter)), int(surfaced) - held
+
+
+def _sum(table: sa.Table, *where: Any) -> Any:
+    """The sum of ``table``'s amounts where ``where`` (0 if none), a scalar subquery."""
+    return sa.select(sa.func.coalesce(sa.func.sum(table.c.amount), 0)).where(*where)
+
+
+def _last_sync(column: sa.Column[Any]) -> Any:
+    """``column`` of the wallet's last acknowledged sync (NULL: none), a scalar subquery."""
+    y = s.syncs
+    last = sa.select(column).where(y.c.wallet == sa.bindparam("wallet"))
+    return last.order_by(y.c.seq.desc()).limit(1).scalar_subquery()
+
+
+# built once (SQLAlchemy then reuses their compiled form): funding and unloading run them. Each
+# is uncorrelated scalar subqueries, each the index lookup it was as a statement of its own; the
+# first reads only rows keyed by the wallet (one shard: docs/SCALING.md), the second is the
+# lookup by payee (every shard)
+_POSITION = sa.select(
+    _last_sync(s.syncs.c.counter),
+    sa.func.coalesce(_last_sync(s.syncs.c.balance), 0),
+    _sum(
+        s.spends,
+        s.spends.c.payer == sa.bindparam("wallet"),
+        s.spends.c.counter > sa.func.coalesce(_last_sync(s.syncs.c.counter), 0),
+        s.spends.c.state != str(SpendState.REFUSED),
+    ).scalar_subquery(),
+    _sum(
+        s.vouchers,
+        s.vouchers.c.wallet == sa.bindparam("wallet"),
+        s.vouchers.c.applied_at.is_(None),
+        s.vouchers.c.returned_at.is_(None),
+    ).scalar_subquery(),
+)
+_PRESUMED = sa.select(
+    *(
+        _sum(x, torn_by_payee(x, sa.bindparam("wallet"), PRESUMED)).scalar_subquery()
         for x in (s.spends, s.conflicts)
     )
-    return int(surfaced) - balance - int(vouchers) - presumed
-
-
-_LAST_SYNC = (
-    sa.select(s.syncs.c.balance, s.syncs.c.counter)
-    .where(s.syncs.c.wallet == sa.bindparam("wallet"))
-    .order_by(s.syncs.c.seq.desc())
-    .limit(1)
 )
-_SURFACED = sa.select(sa.func.coalesce(sa.func.sum(s.spends.c.amount), 0)).where(
-    s.spends.c.payer == sa.bindparam("wallet"),
-    s.spends.c.counter > sa.bindparam("after"),
-    s.spends.c.state != str(SpendState.REFUSED),
-)
-_UNAPPLIED = sa.select(sa.func.coalesce(sa.func.sum(s.vouchers.c.amount), 0)).where(
-    s.vouchers.c.wallet == sa.bindparam("wallet"),
-    s.vouchers.c.applied_at.is_(None),
-    s.vouchers.c.returned_at.is_(None),
-)
-_PRESUMED_SUM = {
-    x.name: sa.select(sa.func.coalesce(sa.func.sum(x.c.amount), 0)).where(
-        torn_by_payee(x, sa.bindparam("wallet"), PRESUMED)
-    )
-    for x in (s.spends, s.conflicts)
-}
 
 
 def available(conn: Connection, wallet: bytes) -> int:
@@ -494,11 +513,13 @@ def available(conn: Connection, wallet: bytes) -> int:
 def held(conn: Connection, sp: Spend) -> tuple[bytes, SpendState] | None:
     """The digest and state of the settled spend named like ``sp`` (its payer and counter),
     if there is one."""
-    t = s.spends
-    row = conn.execute(
-        sa.select(t.c.digest, t.c.state).where(t.c.payer == sp.payer, t.c.counter == sp.counter)
-    ).first()
+    row = conn.execute(_HELD, {"payer": sp.payer, "counter": sp.counter}).first()
     return None if row is None else (bytes(row.digest), SpendState(row.state))
+
+
+_HELD = sa.select(s.spends.c.digest, s.spends.c.state).where(
+    s.spends.c.payer == sa.bindparam("payer"), s.spends.c.counter == sa.bindparam("counter")
+)
 
 
 def unload_refusal(conn: Connection, sp: Spend, max_balance: int) -> tuple[str, bool] | None:
@@ -508,17 +529,12 @@ def unload_refusal(conn: Connection, sp: Spend, max_balance: int) -> tuple[str, 
     (no honest SE ever holds more). Otherwise more than ``available`` may be an honest SE's
     value the ledger has not seen yet (payments received offline, not reported): refused, and
     its log, at the next sync, decides (``offcash.ledger.reconcile``)."""
-    last = conn.execute(
-        sa.select(s.syncs.c.counter)
-        .where(s.syncs.c.wallet == sp.payer)
-        .order_by(s.syncs.c.seq.desc())
-        .limit(1)
-    ).scalar()
-    if last is not None and sp.counter <= int(last):
-        return f"counter {sp.counter} is not after {int(last)}, which the last sync covered", True
+    last, short = _position(conn, sp.payer)
+    if last is not None and sp.counter <= last:
+        return f"counter {sp.counter} is not after {last}, which the last sync covered", True
     if sp.amount > max_balance:
         return f"{sp.amount} asked, over the certified max_balance {max_balance}", True
-    can = available(conn, sp.payer)
+    can = -short  # ``available``
     if sp.amount > can:
         return (
             f"{sp.amount} asked, {can} accounted for by the wallet's signed history: sync "

@@ -110,6 +110,7 @@ class SoftwareSecureElement(SecureElement):
         self._key: PrivateKey = key  # type: ignore[assignment]
         self._next_key: PrivateKey | None = next_key  # type: ignore[assignment]
         self._trust = TrustStore.create(s.root, s.banks, s.crls)
+        self._trust_banks = list(s.banks)  # the bank certificates ``_trust`` was built from
         self._cert = (
             None if s.certificate is None else self._trust.wallet_certificate(s.certificate, None)
         )
@@ -240,7 +241,7 @@ class SoftwareSecureElement(SecureElement):
         kem = self._s.encryption_key
         if kem is not None and kem.suite is not _kem_suite(params):
             self._s.next_encryption_key = KemKey.generate(_kem_suite(params))
-        self._trust, self._next_key = trust, next_key
+        self._trust, self._trust_banks, self._next_key = trust, list(bank_certificates), next_key
         self._commit()
 
     def _install(
@@ -250,8 +251,17 @@ class SoftwareSecureElement(SecureElement):
         arg.data_list(banks, "bank_certificates")
         arg.data_list(crls, "crls")
         arg.time(now)
-        trust = TrustStore.create(self._s.root, banks, [])
-        for crl in [*self._trust.crl_ders(), *crls]:
+        if banks == self._trust_banks:
+            # the bank CAs it holds (the same root: only ``migrate`` changes it, and the banks
+            # with it): the store built from them and the CRLs held, re-validated from their DER,
+            # would be the one held, so only the new CRLs are checked, in a copy
+            trust = self._trust.copy()
+            held = set(self._trust.crl_ders())
+            new = [crl for crl in crls if crl not in held]
+        else:
+            trust = TrustStore.create(self._s.root, banks, [])
+            new = [*self._trust.crl_ders(), *crls]
+        for crl in new:
             if trust.knows_issuer_of(crl):
                 trust.add_crl(crl)
         cert = trust.wallet_certificate(certificate, now)
@@ -268,7 +278,7 @@ class SoftwareSecureElement(SecureElement):
             raise VerificationError(
                 Rejection.BAD_CERTIFICATE, "certificate counter is ahead of the SE"
             )
-        self._trust = trust
+        self._trust, self._trust_banks = trust, list(banks)
         self._s.banks = trust.bank_certificates()
         self._s.crls = trust.crl_ders()
         if rekeyed and self._next_key is not None and self._s.next_key_der is not None:
@@ -311,7 +321,7 @@ class SoftwareSecureElement(SecureElement):
         arg.data_list(crls, "crls")
         arg.time(now)
         cert = self._enrolled()
-        trust = TrustStore.create(self._s.root, self._s.banks, self._s.crls)
+        trust = self._trust.copy()
         added = sum(1 for crl in crls if trust.knows_issuer_of(crl) and trust.add_crl(crl))
         if added:
             self._trust = trust

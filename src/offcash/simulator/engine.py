@@ -584,9 +584,10 @@ class Simulation:
                 self.metrics.count("replays_duplicate", again.duplicates)
                 self.metrics.count("replays_refused", len(again.refused))
         self._drained(agent)
+        # as `offcash terminal redeem` does: the trust material fetched anew (its verified
+        # certificates with it, so what a terminal remembers does not grow with the days)
         tm = self.ledger.trust_material(agent.wid, now)
-        if tm.crls != terminal.trust.crl_ders():
-            terminal.trust = TrustStore.create(tm.root, tm.bank_certificates, tm.crls)
+        terminal.trust = TrustStore.create(tm.root, tm.bank_certificates, tm.crls)
 
     # --- fraud ---------------------------------------------------------------------------------
 
