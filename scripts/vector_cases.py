@@ -1917,6 +1917,11 @@ def build_sealed(plaintext: bytes, kem_payee: Callable[[bytes], dict[str, str]])
                 {"outcome": "decode_error", "path": "sealed.unprotected"},
             ),
             (
+                "ek_label_not_an_integer",  # -4.0 (a float64 key): equal to -4 in Python only
+                cbor.encode(cbor2.CBORTag(tag, [body[0], {-4.0: body[1][-4]}, body[2]])),
+                {"outcome": "decode_error", "path": "sealed.unprotected"},
+            ),
+            (
                 "tag_18",
                 cbor.encode(cbor2.CBORTag(18, body)),
                 {"outcome": "decode_error", "path": "sealed"},

@@ -182,3 +182,21 @@ def test_seal_refuses_bad_arguments() -> None:
             sealed.seal(plaintext, key.public())
     with pytest.raises(ValueError, match="no KEM public key"):
         sealed.seal(MESSAGE, bytes(33))
+
+
+def test_a_header_label_that_is_not_an_integer_is_refused(key: KemKey) -> None:
+    """Header labels are integers (RFC 9052 section 3): a float label equal to one (-4.0 for
+    ``ek``, 1.0 for ``alg``) is another map, however Python compares it. Such an unprotected
+    header is not bound by the AEAD, so a relay could re-encode a sealed message into another
+    that still opened (of a size no sealer makes); it is refused before decrypting."""
+    data = sealed.seal(MESSAGE, key.public())
+    protected, unprotected, ciphertext = _parts(data)
+    assert isinstance(unprotected, dict)
+    # encoded by hand: a float64 label (fb ...), as a relay would write it
+    float_ek = cbor2.dumps(cbor2.CBORTag(16, [protected, {-4.0: unprotected[-4]}, ciphertext]))
+    assert len(float_ek) != len(data)
+    with pytest.raises(DecodeError, match="sealed.unprotected"):
+        key.open(float_ek)
+    float_alg = cbor2.dumps({1.0: key.suite.cose_id})
+    with pytest.raises(DecodeError, match="sealed.protected"):
+        key.open(cbor2.dumps(cbor2.CBORTag(16, [float_alg, unprotected, ciphertext])))

@@ -291,6 +291,12 @@ def is_sealed(data: bytes) -> bool:
     return data[:1] == b"\xd0"
 
 
+def _labels_are(header: Any, label: int) -> bool:
+    """Whether ``header`` is a map of exactly the integer label ``label`` (a float or bool
+    key that Python finds equal to it, such as -4.0, is another label)."""
+    return type(header) is dict and [(type(k), k) for k in header] == [(int, label)]
+
+
 def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
     limit = MAX_PADDED + 4096
     item: Any = cbor.decode(data, path="sealed", max_bytes=limit)
@@ -302,13 +308,13 @@ def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
     protected_raw, unprotected, ciphertext = body
     protected_raw = bstr(1, 16)(protected_raw, "sealed.protected")
     protected = cbor.decode(protected_raw, path="sealed.protected")
-    if type(protected) is not dict or set(protected) != {HEADER_ALG}:
+    if not _labels_are(protected, HEADER_ALG):
         raise DecodeError("sealed.protected", "expected exactly {1: alg}")
     alg = protected[HEADER_ALG]
     suite = KemSuite.from_cose(alg) if type(alg) is int else None
     if suite is None:
         raise DecodeError("sealed.protected.alg", f"unknown HPKE suite {alg!r}")
-    if type(unprotected) is not dict or set(unprotected) != {HEADER_EK}:
+    if not _labels_are(unprotected, HEADER_EK):
         raise DecodeError("sealed.unprotected", "expected exactly {-4: ek}")
     ek = bstr(suite.ek_size, suite.ek_size)(unprotected[HEADER_EK], "sealed.unprotected.ek")
     ciphertext = bstr(suite.padded_sizes[0] + _AEAD_TAG, MAX_PADDED + _AEAD_TAG)(
