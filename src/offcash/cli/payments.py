@@ -102,10 +102,10 @@ def pay(
             mode = "request"
         else:
             assert to is not None and amount is not None  # checked by the command
-            payee = net.resolve_payee(to)
+            payee, t = net.resolve_payee(to), now()
             if encrypt:
-                seal_for = _certified_key(se.trust, *net.directory_of(payee), payee)
-            data = se.pay_to(payee, net.money(amount).minor, now(), reference)
+                seal_for = _certified_key(se.trust, *net.directory_of(payee), payee, t)
+            data = se.pay_to(payee, net.money(amount).minor, t, reference)
             mode = "one-way"
         status = se.status(now())
     p = m.parse_payment(data)
@@ -125,12 +125,14 @@ def pay(
 
 
 def _certified_key(
-    trust: TrustStore, certificate: bytes | None, key: bytes | None, payee: WalletId
+    trust: TrustStore, certificate: bytes | None, key: bytes | None, payee: WalletId, at: int
 ) -> bytes | None:
     """The KEM key to seal a one-way payment to ``payee`` for: the directory's ``key``, once
-    ``payee``'s certificate verifies against the payer's trust store, names ``payee`` and
-    binds the key's SHA-256. None (in the clear) if the directory holds no such certificate,
-    or it binds no key. ``CliRefusal``, before anything is signed, if the certificate binds a
+    ``payee``'s certificate verifies against the payer's trust store, is valid and not revoked
+    at ``at``, names ``payee`` and binds the key's SHA-256. None (in the clear) if the
+    directory holds no such certificate, or it binds no key. (An expired certificate may bind
+    a sealing key its SE has since replaced and forgotten, after an algorithm migration: a
+    payment sealed for it would never open.) ``CliRefusal``, before anything is signed, if the certificate binds a
     key the directory does not hold (missing, altered or unusable): the directory was
     tampered with, and its key is neither sealed for (whoever swapped it would read the
     payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt`` is the
@@ -138,9 +140,9 @@ def _certified_key(
     if certificate is None:
         return None
     try:
-        cert = trust.wallet_certificate(certificate, None)
+        cert = trust.wallet_certificate(certificate, at)
     except VerificationError:
-        return None  # a stale directory entry (e.g. from before a migration): in the clear
+        return None  # a stale directory entry (expired, or unknown to this store): in the clear
     if cert.wallet_id != payee or cert.encryption_key_digest is None:
         return None
     refusal = (
