@@ -83,8 +83,9 @@ def pay(
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name).
     ``confirm``, given what a request asks (``request_details``), may decline: nothing is
     signed then. A payment is sealed for the payee's key, unless ``encrypt`` is False: the key
-    its request carries, or for a one-way payment the key the registry records beside the
-    payee's certificate (if it holds one that verifies and binds a key: ``_certified_key``)."""
+    the registry records beside the payee's certificate, if it holds one that verifies and
+    binds a key (``_certified_key``), else the key its request carries. (A request is unsigned:
+    whoever carried it may have put its own key in it, or removed it.)"""
     entry = net.wallet(payer)
     if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
         state = "reported lost and refunded" if entry.refunded else "reported lost"
@@ -97,12 +98,16 @@ def pay(
         raise CliRefusal("payment not confirmed: nothing was signed")
     seal_for = req.encryption_key if req is not None and encrypt else None
     with net.se(payer, pin) as se:
-        if req_bytes is not None:
-            data = se.pay(req_bytes, now())
+        t = now()
+        if req is not None and req_bytes is not None:
+            if encrypt:  # the certified key over the unsigned request's
+                certified = _certified_key(se.trust, *net.directory_of(req.payee), req.payee, t)
+                seal_for = certified or seal_for
+            data = se.pay(req_bytes, t)
             mode = "request"
         else:
             assert to is not None and amount is not None  # checked by the command
-            payee, t = net.resolve_payee(to), now()
+            payee = net.resolve_payee(to)
             if encrypt:
                 seal_for = _certified_key(se.trust, *net.directory_of(payee), payee, t)
             data = se.pay_to(payee, net.money(amount).minor, t, reference)
@@ -127,7 +132,7 @@ def pay(
 def _certified_key(
     trust: TrustStore, certificate: bytes | None, key: bytes | None, payee: WalletId, at: int
 ) -> bytes | None:
-    """The KEM key to seal a one-way payment to ``payee`` for: the directory's ``key``, once
+    """The KEM key to seal a payment to ``payee`` for: the directory's ``key``, once
     ``payee``'s certificate verifies against the payer's trust store, is valid and not revoked
     at ``at``, names ``payee`` and binds the key's SHA-256. None (in the clear) if the
     directory holds no such certificate, or it binds no key. (An expired certificate may bind
@@ -296,8 +301,8 @@ def pay_cmd(
         bool,
         typer.Option(
             "--no-encrypt",
-            help="Do not seal the payment for the payee's key (its request's, or for --to the "
-            "registry's, which its certificate binds).",
+            help="Do not seal the payment for the payee's key (the registry's, which its "
+            "certificate binds, else its request's).",
         ),
     ] = False,
     pin_file: PinFile = None,
@@ -306,11 +311,12 @@ def pay_cmd(
     """OFFLINE: sign a payment from PAYER, answering --request or one-way --to/--amount.
 
     With --request, the amount, the payee (name and wallet id) and the reference are shown
-    and, on a terminal, confirmed first (--yes skips the question). A request carries the
-    payee's encryption key, and so does this folder's registry for a payee it knows (for --to:
-    the key recorded beside its certificate, which must bind that key, else nothing is
-    signed): the payment is then sealed for the payee, so that whoever carries it (chat,
-    mail, a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
+    and, on a terminal, confirmed first (--yes skips the question). This folder's registry
+    holds the encryption key of a payee it knows (the key recorded beside its certificate,
+    which must bind that key, else nothing is signed), and a request carries one (used for a
+    payee the registry does not know: a request is unsigned): the payment is then sealed for
+    the payee, so that whoever carries it (chat, mail, a relay) reads nothing but its size
+    (--no-encrypt sends it in the clear)."""
     if (request_file is None) == (to is None):
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:
