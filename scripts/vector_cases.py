@@ -1966,7 +1966,7 @@ def _directory_keys(certified: bytes, other: bytes) -> list[dict[str, Any]]:
 
 #: The padded plaintext's smallest and next sizes per suite (docs/PROTOCOL.md section 9).
 _SEALED_BLOCK = {sealed.KemSuite.X25519: 1_938, sealed.KemSuite.MLKEM768_X25519: 1_846}
-_SEALED_NEXT = {sealed.KemSuite.X25519: 2_938, sealed.KemSuite.MLKEM768_X25519: 7_846}
+_SEALED_NEXT = {sealed.KemSuite.X25519: 8_938, sealed.KemSuite.MLKEM768_X25519: 7_846}
 
 
 def _decode_error(path: str) -> dict[str, str]:
