@@ -137,11 +137,11 @@ def _certified_key(
     at ``at``, names ``payee`` and binds the key's SHA-256. None (in the clear) if the
     directory holds no such certificate, or it binds no key. (An expired certificate may bind
     a sealing key its SE has since replaced and forgotten, after an algorithm migration: a
-    payment sealed for it would never open.) ``CliRefusal``, before anything is signed, if the certificate binds a
-    key the directory does not hold (missing, altered or unusable): the directory was
-    tampered with, and its key is neither sealed for (whoever swapped it would read the
-    payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt`` is the
-    payer's explicit choice."""
+    payment sealed for it would never open.) ``CliRefusal``, before anything is signed, if
+    the certificate binds a key the directory does not hold (missing, altered or unusable):
+    the directory was tampered with, and its key is neither sealed for (whoever swapped it
+    would read the payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt``
+    is the payer's explicit choice."""
     if certificate is None:
         return None
     try:

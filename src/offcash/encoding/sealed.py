@@ -276,8 +276,6 @@ def _bstr_head(length: int) -> int:
     return 1 if length < 24 else 2 if length < 256 else 3 if length < 65_536 else 5
 
 
-
-
 def _padding_length(plaintext_length: int, suite: KemSuite) -> int:
     """The length of the zero padding: ``[plaintext, padding]`` is then the padded size of
     the first sealed size whose capacity (``_CAPACITY``) holds it (a size whose bstr heads
