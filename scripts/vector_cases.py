@@ -896,6 +896,22 @@ def certificate_cases(w: World) -> list[dict[str, Any]]:
             reject("BAD_CERTIFICATE"),
         ),
         (
+            "payer_encryption_key_digest_long_form_length",  # 04 81 20: not DER's length
+            with_exts(
+                "payer_encryption_key_digest_long_form_length",
+                [*std, ext(KEY_DIGEST, b"\x04\x81\x20" + KEM)],
+            ),
+            reject("BAD_CERTIFICATE"),
+        ),
+        (
+            "payer_encryption_key_digest_trailing_byte",
+            with_exts(
+                "payer_encryption_key_digest_trailing_byte",
+                [*std, ext(KEY_DIGEST, b"\x04\x20" + KEM + b"\x00")],
+            ),
+            reject("BAD_CERTIFICATE"),
+        ),
+        (
             "payer_encryption_key_digest_not_an_octet_string",
             with_exts(
                 "payer_encryption_key_digest_not_an_octet_string", [*std, ext(KEY_DIGEST, KEM)]
