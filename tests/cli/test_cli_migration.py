@@ -211,3 +211,29 @@ def test_a_replayed_pre_migration_directory_entry_is_not_sealed_for(tmp_path: Pa
     assert r.json()["encrypted"] is False  # type: ignore[index]
     r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=late)
     assert r.code == 0, r.stderr
+
+
+def test_an_expired_certificate_of_the_networks_algorithm_is_still_sealed_for(
+    tmp_path: Path,
+) -> None:
+    """Without a migration a wallet's sealing key never changes: a directory whose certificate
+    of the payee has expired (the payee did not sync, or the folder is behind) still binds the
+    key its SE holds, so a one-way payment is sealed for it, not sent in the clear."""
+    d = tmp_path / "pilot"
+    n = _p256_network(d)
+    old = Network.open(d).wallets["bob-phone"]
+    old_certificate, old_key = old.certificate, old.encryption_key
+    late = {"OFFCASH_NOW": str(now() + WEEK + 3_600)}  # bob's first certificate has expired
+    for name in ("bob-phone", "alice-phone"):
+        assert run(*n, "wallet", "sync", name, env=late).code == 0
+    net = Network.open(d)
+    with net.update():
+        net.wallets["bob-phone"].certificate = old_certificate
+        net.wallets["bob-phone"].encryption_key = old_key
+    pay = tmp_path / "pay.txt"
+    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out",
+            pay, "--json", env=late)  # fmt: skip
+    assert r.code == 0, r.stderr
+    assert r.json()["encrypted"] is True  # type: ignore[index]
+    r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=late)
+    assert r.code == 0, r.stderr

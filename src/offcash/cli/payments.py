@@ -24,6 +24,7 @@ from offcash.cli.common import Json, PinFile, open_network
 from offcash.cli.config import CliRefusal, Network, now, read_pin
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
+from offcash.domain.network import NetworkParams
 from offcash.encoding import sealed
 from offcash.errors import DecodeError, Rejection, VerificationError
 from offcash.protocol import messages as m
@@ -101,15 +102,15 @@ def pay(
         t = now()
         if req is not None and req_bytes is not None:
             if encrypt:  # the certified key over the unsigned request's
-                certified = _certified_key(se.trust, *net.directory_of(req.payee), req.payee, t)
-                seal_for = certified or seal_for
+                found = net.directory_of(req.payee)
+                seal_for = _certified_key(se.trust, se.params, *found, req.payee, t) or seal_for
             data = se.pay(req_bytes, t)
             mode = "request"
         else:
             assert to is not None and amount is not None  # checked by the command
             payee = net.resolve_payee(to)
             if encrypt:
-                seal_for = _certified_key(se.trust, *net.directory_of(payee), payee, t)
+                seal_for = _certified_key(se.trust, se.params, *net.directory_of(payee), payee, t)
             data = se.pay_to(payee, net.money(amount).minor, t, reference)
             mode = "one-way"
         status = se.status(now())
@@ -130,14 +131,20 @@ def pay(
 
 
 def _certified_key(
-    trust: TrustStore, certificate: bytes | None, key: bytes | None, payee: WalletId, at: int
+    trust: TrustStore,
+    params: NetworkParams,
+    certificate: bytes | None,
+    key: bytes | None,
+    payee: WalletId,
+    at: int,
 ) -> bytes | None:
     """The KEM key to seal a payment to ``payee`` for: the directory's ``key``, once
-    ``payee``'s certificate verifies against the payer's trust store, is valid and not revoked
-    at ``at``, names ``payee`` and binds the key's SHA-256. None (in the clear) if the
-    directory holds no such certificate, or it binds no key. (An expired certificate may bind
-    a sealing key its SE has since replaced and forgotten, after an algorithm migration: a
-    payment sealed for it would never open.) ``CliRefusal``, before anything is signed, if
+    ``payee``'s certificate verifies against the payer's trust store, names ``payee`` and
+    binds the key's SHA-256. None (in the clear) if the directory holds no such certificate,
+    or it binds no key, or it is of another algorithm than the network's (from before an
+    algorithm migration) and expired at ``at``: the payee's SE may have replaced the key it
+    binds at its re-key and forgotten it since, and a payment sealed for it would never open
+    (docs/PROTOCOL.md section 8). ``CliRefusal``, before anything is signed, if
     the certificate binds a key the directory does not hold (missing, altered or unusable):
     the directory was tampered with, and its key is neither sealed for (whoever swapped it
     would read the payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt``
@@ -145,11 +152,13 @@ def _certified_key(
     if certificate is None:
         return None
     try:
-        cert = trust.wallet_certificate(certificate, at)
+        cert = trust.wallet_certificate(certificate, None)
     except VerificationError:
-        return None  # a stale directory entry (expired, or unknown to this store): in the clear
+        return None  # a stale directory entry (e.g. from before a migration): in the clear
     if cert.wallet_id != payee or cert.encryption_key_digest is None:
         return None
+    if cert.algorithm is not params.algorithm and at > cert.not_after:
+        return None  # a pre-migration certificate, expired: the key it binds may be retired
     refusal = (
         f"the directory's encryption key for {payee} is not the one its certificate binds "
         "(the network folder's registry was altered or damaged): nothing was signed. Sync "
