@@ -896,6 +896,22 @@ def certificate_cases(w: World) -> list[dict[str, Any]]:
             reject("BAD_CERTIFICATE"),
         ),
         (
+            "payer_encryption_key_digest_long_form_length",  # 04 81 20: not DER's length
+            with_exts(
+                "payer_encryption_key_digest_long_form_length",
+                [*std, ext(KEY_DIGEST, b"\x04\x81\x20" + KEM)],
+            ),
+            reject("BAD_CERTIFICATE"),
+        ),
+        (
+            "payer_encryption_key_digest_trailing_byte",
+            with_exts(
+                "payer_encryption_key_digest_trailing_byte",
+                [*std, ext(KEY_DIGEST, b"\x04\x20" + KEM + b"\x00")],
+            ),
+            reject("BAD_CERTIFICATE"),
+        ),
+        (
             "payer_encryption_key_digest_not_an_octet_string",
             with_exts(
                 "payer_encryption_key_digest_not_an_octet_string", [*std, ext(KEY_DIGEST, KEM)]
@@ -1917,6 +1933,11 @@ def build_sealed(plaintext: bytes, kem_payee: Callable[[bytes], dict[str, str]])
                 {"outcome": "decode_error", "path": "sealed.unprotected"},
             ),
             (
+                "ek_label_not_an_integer",  # -4.0 (a float64 key): equal to -4 in Python only
+                cbor.encode(cbor2.CBORTag(tag, [body[0], {-4.0: body[1][-4]}, body[2]])),
+                {"outcome": "decode_error", "path": "sealed.unprotected"},
+            ),
+            (
                 "tag_18",
                 cbor.encode(cbor2.CBORTag(18, body)),
                 {"outcome": "decode_error", "path": "sealed"},
@@ -1961,7 +1982,7 @@ def _directory_keys(certified: bytes, other: bytes) -> list[dict[str, Any]]:
 
 #: The padded plaintext's smallest and next sizes per suite (docs/PROTOCOL.md section 9).
 _SEALED_BLOCK = {sealed.KemSuite.X25519: 1_938, sealed.KemSuite.MLKEM768_X25519: 1_846}
-_SEALED_NEXT = {sealed.KemSuite.X25519: 2_938, sealed.KemSuite.MLKEM768_X25519: 7_846}
+_SEALED_NEXT = {sealed.KemSuite.X25519: 8_938, sealed.KemSuite.MLKEM768_X25519: 7_846}
 
 
 def _decode_error(path: str) -> dict[str, str]:

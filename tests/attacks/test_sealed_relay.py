@@ -10,6 +10,10 @@ from __future__ import annotations
 import cbor2
 import pytest
 
+from offcash.crypto import pki
+from offcash.crypto.algorithms import PrivateKey, SignatureAlgorithm
+from offcash.domain.ids import WalletId
+from offcash.domain.limits import Limits
 from offcash.encoding import sealed
 from offcash.errors import CannotDecrypt
 from offcash.protocol import messages as m
@@ -176,3 +180,51 @@ def test_every_payment_a_network_can_sign_seals_to_one_size(network: PilotNetwor
     for suite in sealed.KemSuite:
         public = sealed.KemKey.generate(suite).public()
         assert len(sealed.seal(smallest, public)) == len(sealed.seal(largest, public))
+
+
+def _payer(
+    alg: SignatureAlgorithm, bank: str, generation: str | None, big: bool
+) -> tuple[PrivateKey, bytes]:
+    """A payer key and its wallet certificate (with a hybrid KEM key's digest) from a bank
+    named ``bank``; ``big``: the largest policy values and counter base, else the smallest."""
+    root_key, bank_key, key = alg.generate(), alg.generate(), alg.generate()
+    root = pki.issue_root(root_key, "Central Bank", T0, generation)
+    bank_cert = pki.issue_bank(root_key, root, bank_key.public_key(), bank, T0, generation)
+    top = 2**63 - 1
+    limits = Limits(*[top if big else 1] * 5)
+    kem = sealed.KemKey.generate(sealed.KemSuite.MLKEM768_X25519).public()
+    cert = pki.issue_wallet(
+        bank_key, bank_cert, key.public_key(), WalletId(bytes(12)), limits,
+        top if big else 0, T0, encryption_key=kem,
+    )  # fmt: skip
+    return key, pki.der(cert)
+
+
+@pytest.mark.parametrize("alg", list(SignatureAlgorithm), ids=lambda a: a.short)
+def test_a_payers_class_seals_to_one_size_for_every_bank_name_and_payee_suite(
+    alg: SignatureAlgorithm,
+) -> None:
+    """The extremes of one payer-algorithm class: the smallest payment (a one-byte bank name,
+    the smallest policy, amount 1, no nonce or reference) and the largest (a bank name of 64
+    bytes, the limit X.509 and ``cryptography`` put on a common name, with the migration's
+    generationQualifier, the largest policy, amount, counter and time, a nonce and the
+    longest reference) seal to one size, for a payee of either suite: during a migration an
+    ML-DSA payer pays payees still on X25519. (An ML-DSA-65 payment of a short bank name fit
+    the 9,000-byte ``hpke-3`` size, its others 12,000: the size told a one-way payment with
+    no reference from the rest.)"""
+    payee = WalletId(bytes(range(12)))
+    small_key, small_cert = _payer(alg, "B", None, big=False)
+    generation = alg.short if alg.post_quantum else None
+    large_key, large_cert = _payer(alg, "\U0001f600" * 16, generation, big=True)
+    smallest = m.sign_payment(
+        small_key, small_cert, payee=payee, amount=1, currency="EUR", counter=1, time=0,
+        nonce=None, reference=None,
+    )  # fmt: skip
+    largest = m.sign_payment(
+        large_key, large_cert, payee=payee, amount=2**63 - 1, currency="EUR",
+        counter=2**63 - 1, time=2**40, nonce=bytes(16), reference="\U0001f600" * 140,
+    )  # fmt: skip
+    for suite in sealed.KemSuite:
+        public = sealed.KemKey.generate(suite).public()
+        sizes = {len(sealed.seal(smallest, public)), len(sealed.seal(largest, public))}
+        assert len(sizes) == 1, (suite.short, len(smallest), len(largest), sizes)

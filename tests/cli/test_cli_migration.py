@@ -179,3 +179,61 @@ def test_the_registry_follows_the_sealing_key_to_the_hybrid_suite(tmp_path: Path
         got = r.json()
         assert isinstance(got, dict) and got["amount"] == amount
         assert got["encrypted"] is (pay != clear)
+
+
+def test_a_replayed_pre_migration_directory_entry_is_not_sealed_for(tmp_path: Path) -> None:
+    """After bob re-keyed and his X25519 key retired (a sync past its old certificate's end plus
+    max_payment_age and clock_skew), a directory put back to his pre-migration certificate and
+    X25519 key (both once genuine, so the certificate binds the key) must not make a payer seal
+    for it: bob can no longer open such a payment (his money would wait, unspendable, for the
+    ledger to release it as torn), and the classical key is what the move to ML-KEM was for.
+    That certificate expired long ago: a payer checks it is valid now, as PROTOCOL.md section 8
+    ("Re-keying the sealing key") assumes, and a stale entry goes in the clear."""
+    d = tmp_path / "pilot"
+    n = _p256_network(d)
+    old = Network.open(d).wallets["bob-phone"]
+    old_certificate, old_key = old.certificate, old.encryption_key
+    assert old_certificate is not None and old_key is not None
+    assert run(*n, "network", "migrate", "--alg", "ml-dsa-44").code == 0
+    params = Network.open(d).config.params
+    late = {"OFFCASH_NOW": str(now() + 2 * WEEK + params.max_payment_age + params.clock_skew)}
+    for name in ("bob-phone", "alice-phone"):
+        assert run(*n, "wallet", "sync", name).code == 0, "re-keys"
+        assert run(*n, "wallet", "sync", name, env=late).code == 0, "past the retirement"
+    net = Network.open(d)
+    with net.update():
+        net.wallets["bob-phone"].certificate = old_certificate
+        net.wallets["bob-phone"].encryption_key = old_key
+    pay = tmp_path / "pay.txt"
+    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out",
+            pay, "--json", env=late)  # fmt: skip
+    assert r.code == 0, r.stderr
+    assert r.json()["encrypted"] is False  # type: ignore[index]
+    r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=late)
+    assert r.code == 0, r.stderr
+
+
+def test_an_expired_certificate_of_the_networks_algorithm_is_still_sealed_for(
+    tmp_path: Path,
+) -> None:
+    """Without a migration a wallet's sealing key never changes: a directory whose certificate
+    of the payee has expired (the payee did not sync, or the folder is behind) still binds the
+    key its SE holds, so a one-way payment is sealed for it, not sent in the clear."""
+    d = tmp_path / "pilot"
+    n = _p256_network(d)
+    old = Network.open(d).wallets["bob-phone"]
+    old_certificate, old_key = old.certificate, old.encryption_key
+    late = {"OFFCASH_NOW": str(now() + WEEK + 3_600)}  # bob's first certificate has expired
+    for name in ("bob-phone", "alice-phone"):
+        assert run(*n, "wallet", "sync", name, env=late).code == 0
+    net = Network.open(d)
+    with net.update():
+        net.wallets["bob-phone"].certificate = old_certificate
+        net.wallets["bob-phone"].encryption_key = old_key
+    pay = tmp_path / "pay.txt"
+    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out",
+            pay, "--json", env=late)  # fmt: skip
+    assert r.code == 0, r.stderr
+    assert r.json()["encrypted"] is True  # type: ignore[index]
+    r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=late)
+    assert r.code == 0, r.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from offcash.cli.config import Network, now
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
 from offcash.encoding import sealed
+from offcash.errors import CannotDecrypt
 from offcash.protocol import messages as m
 from offcash.transports import files
 
@@ -197,3 +199,30 @@ def test_a_damaged_registry_certificate_is_no_traceback(
                 "--json")  # fmt: skip
         assert r.code == 0, r.stderr
         assert r.json()["encrypted"] is False  # type: ignore[index]
+
+
+@pytest.mark.parametrize("relayed", ["swapped", "stripped"])
+def test_a_request_key_the_payees_certificate_does_not_bind_is_not_sealed_for(
+    offline_net: Network, tmp_path: Path, relayed: str
+) -> None:
+    """A request is unsigned: whoever carries it (the chat that brings it to the payer and the
+    payment back) can put its own KEM key in it, open the payment and seal it again for the
+    payee, who sees nothing amiss; or remove the key, and read the payment in the clear. A payer
+    whose directory holds the payee's certificate, valid and binding a key, seals for that
+    certified key instead: the carrier reads nothing and the payee opens it."""
+    n = _net(offline_net)
+    req, pay = tmp_path / "req.txt", tmp_path / "pay.txt"
+    assert run(*n, "wallet", "request", "bob", "4.00", "--out", req).code == 0
+    genuine = m.parse_request(files.read_message(str(req)))
+    mallory = sealed.KemKey.generate(sealed.KemSuite.X25519)
+    key = mallory.public() if relayed == "swapped" else None
+    files.write_message(replace(genuine, encryption_key=key).encode(), str(req))
+    r = run(*n, "wallet", "pay", "alice", "--request", req, "--out", pay, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["encrypted"] is True  # type: ignore[index]
+    data = files.read_message(str(pay))
+    with pytest.raises(CannotDecrypt):
+        mallory.open(data)
+    r = run(*n, "wallet", "receive", "bob", pay, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["amount"] == 400  # type: ignore[index]

@@ -19,11 +19,12 @@ from offcash.errors import CannotDecrypt, DecodeError
 
 MESSAGE = b"a signed payment, say" * 20
 #: The padded plaintext's smallest and next sizes per suite, as docs/PROTOCOL.md section 9
-#: states them: those that make the sealed message 2,000 then 3,000 bytes (``hpke-3`` adds 62
-#: bytes), 3,000 then 9,000 (the hybrid adds 1,154: its ek alone is 1,120).
+#: states them: those that make the sealed message 2,000 then 9,000 bytes (``hpke-3`` adds 62
+#: bytes; its 3,000 would hold less than its 2,000 does, so it has none), 3,000 then 9,000
+#: (the hybrid adds 1,154: its ek alone is 1,120).
 SEALED = {KemSuite.X25519: 2_000, KemSuite.MLKEM768_X25519: 3_000}
 SMALLEST = {KemSuite.X25519: 1_938, KemSuite.MLKEM768_X25519: 1_846}
-NEXT = {KemSuite.X25519: 2_938, KemSuite.MLKEM768_X25519: 7_846}
+NEXT = {KemSuite.X25519: 8_938, KemSuite.MLKEM768_X25519: 7_846}
 
 
 @pytest.fixture(params=list(KemSuite), ids=lambda s: s.short)
@@ -182,3 +183,23 @@ def test_seal_refuses_bad_arguments() -> None:
             sealed.seal(plaintext, key.public())
     with pytest.raises(ValueError, match="no KEM public key"):
         sealed.seal(MESSAGE, bytes(33))
+
+
+def test_a_header_label_that_is_not_an_integer_is_refused(key: KemKey) -> None:
+    """Header labels are integers (RFC 9052 section 3): a float label equal to one (-4.0 for
+    ``ek``, 1.0 for ``alg``) is another map, however Python compares it. Such an unprotected
+    header is not bound by the AEAD, so a relay could re-encode a sealed message into another
+    that still opened (of a size no sealer makes); it is refused before decrypting."""
+    data = sealed.seal(MESSAGE, key.public())
+    protected, unprotected, ciphertext = _parts(data)
+    assert isinstance(unprotected, dict)
+    # encoded by hand: a float64 label (fb ...), as a relay would write it
+    float_ek = cbor2.dumps(cbor2.CBORTag(16, [protected, {-4.0: unprotected[-4]}, ciphertext]))
+    assert len(float_ek) != len(data)
+    with pytest.raises(DecodeError) as refused:
+        key.open(float_ek)
+    assert refused.value.path == "sealed.unprotected"
+    float_alg = cbor2.dumps({1.0: key.suite.cose_id})
+    with pytest.raises(DecodeError) as refused:
+        key.open(cbor2.dumps(cbor2.CBORTag(16, [float_alg, unprotected, ciphertext])))
+    assert refused.value.path == "sealed.protected"

@@ -24,6 +24,7 @@ from offcash.cli.common import Json, PinFile, open_network
 from offcash.cli.config import CliRefusal, Network, now, read_pin
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
+from offcash.domain.network import NetworkParams
 from offcash.encoding import sealed
 from offcash.errors import DecodeError, Rejection, VerificationError
 from offcash.protocol import messages as m
@@ -83,8 +84,9 @@ def pay(
     """Pay from ``payer``: answer a request file, or one-way to a payee id (or known name).
     ``confirm``, given what a request asks (``request_details``), may decline: nothing is
     signed then. A payment is sealed for the payee's key, unless ``encrypt`` is False: the key
-    its request carries, or for a one-way payment the key the registry records beside the
-    payee's certificate (if it holds one that verifies and binds a key: ``_certified_key``)."""
+    the registry records beside the payee's certificate, if it holds one that verifies and
+    binds a key (``_certified_key``), else the key its request carries. (A request is unsigned:
+    whoever carried it may have put its own key in it, or removed it.)"""
     entry = net.wallet(payer)
     if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
         state = "reported lost and refunded" if entry.refunded else "reported lost"
@@ -97,15 +99,19 @@ def pay(
         raise CliRefusal("payment not confirmed: nothing was signed")
     seal_for = req.encryption_key if req is not None and encrypt else None
     with net.se(payer, pin) as se:
-        if req_bytes is not None:
-            data = se.pay(req_bytes, now())
+        t = now()
+        if req is not None and req_bytes is not None:
+            if encrypt:  # the certified key over the unsigned request's
+                found = net.directory_of(req.payee)
+                seal_for = _certified_key(se.trust, se.params, *found, req.payee, t) or seal_for
+            data = se.pay(req_bytes, t)
             mode = "request"
         else:
             assert to is not None and amount is not None  # checked by the command
             payee = net.resolve_payee(to)
             if encrypt:
-                seal_for = _certified_key(se.trust, *net.directory_of(payee), payee)
-            data = se.pay_to(payee, net.money(amount).minor, now(), reference)
+                seal_for = _certified_key(se.trust, se.params, *net.directory_of(payee), payee, t)
+            data = se.pay_to(payee, net.money(amount).minor, t, reference)
             mode = "one-way"
         status = se.status(now())
     p = m.parse_payment(data)
@@ -125,16 +131,24 @@ def pay(
 
 
 def _certified_key(
-    trust: TrustStore, certificate: bytes | None, key: bytes | None, payee: WalletId
+    trust: TrustStore,
+    params: NetworkParams,
+    certificate: bytes | None,
+    key: bytes | None,
+    payee: WalletId,
+    at: int,
 ) -> bytes | None:
-    """The KEM key to seal a one-way payment to ``payee`` for: the directory's ``key``, once
+    """The KEM key to seal a payment to ``payee`` for: the directory's ``key``, once
     ``payee``'s certificate verifies against the payer's trust store, names ``payee`` and
     binds the key's SHA-256. None (in the clear) if the directory holds no such certificate,
-    or it binds no key. ``CliRefusal``, before anything is signed, if the certificate binds a
-    key the directory does not hold (missing, altered or unusable): the directory was
-    tampered with, and its key is neither sealed for (whoever swapped it would read the
-    payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt`` is the
-    payer's explicit choice."""
+    or it binds no key, or it is of another algorithm than the network's (from before an
+    algorithm migration) and expired at ``at``: the payee's SE may have replaced the key it
+    binds at its re-key and forgotten it since, and a payment sealed for it would never open
+    (docs/PROTOCOL.md section 8). ``CliRefusal``, before anything is signed, if
+    the certificate binds a key the directory does not hold (missing, altered or unusable):
+    the directory was tampered with, and its key is neither sealed for (whoever swapped it
+    would read the payment) nor silently dropped (a downgrade to the clear); ``--no-encrypt``
+    is the payer's explicit choice."""
     if certificate is None:
         return None
     try:
@@ -143,6 +157,8 @@ def _certified_key(
         return None  # a stale directory entry (e.g. from before a migration): in the clear
     if cert.wallet_id != payee or cert.encryption_key_digest is None:
         return None
+    if cert.algorithm is not params.algorithm and at > cert.not_after:
+        return None  # a pre-migration certificate, expired: the key it binds may be retired
     refusal = (
         f"the directory's encryption key for {payee} is not the one its certificate binds "
         "(the network folder's registry was altered or damaged): nothing was signed. Sync "
@@ -294,8 +310,8 @@ def pay_cmd(
         bool,
         typer.Option(
             "--no-encrypt",
-            help="Do not seal the payment for the payee's key (its request's, or for --to the "
-            "registry's, which its certificate binds).",
+            help="Do not seal the payment for the payee's key (the registry's, which its "
+            "certificate binds, else its request's).",
         ),
     ] = False,
     pin_file: PinFile = None,
@@ -304,11 +320,12 @@ def pay_cmd(
     """OFFLINE: sign a payment from PAYER, answering --request or one-way --to/--amount.
 
     With --request, the amount, the payee (name and wallet id) and the reference are shown
-    and, on a terminal, confirmed first (--yes skips the question). A request carries the
-    payee's encryption key, and so does this folder's registry for a payee it knows (for --to:
-    the key recorded beside its certificate, which must bind that key, else nothing is
-    signed): the payment is then sealed for the payee, so that whoever carries it (chat,
-    mail, a relay) reads nothing but its size (--no-encrypt sends it in the clear)."""
+    and, on a terminal, confirmed first (--yes skips the question). This folder's registry
+    holds the encryption key of a payee it knows (the key recorded beside its certificate,
+    which must bind that key, else nothing is signed), and a request carries one (used for a
+    payee the registry does not know: a request is unsigned): the payment is then sealed for
+    the payee, so that whoever carries it (chat, mail, a relay) reads nothing but its size
+    (--no-encrypt sends it in the clear)."""
     if (request_file is None) == (to is None):
         raise typer.BadParameter("give either --request FILE or --to PAYEE_ID --amount X")
     if to is not None and amount is None:

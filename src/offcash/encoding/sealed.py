@@ -23,7 +23,8 @@ open with the key is ``CannotDecrypt``.
 
 Padding: what is encrypted is not the payment itself but the deterministic CBOR
 ``[payment, padding]``, ``padding`` a bstr of zeros making the sealed message exactly the first
-of ``SEALED_SIZES`` that holds it. The sizes are whole numbers of ``QUANTUM`` bytes (1,000: the
+of ``SEALED_SIZES`` that holds it with any suite (``_CAPACITY``: so a payment's size does not
+depend on the payee's suite). The sizes are whole numbers of ``QUANTUM`` bytes (1,000: the
 QR transport's default frame budget, so a sealed payment fills whole frames), and each holds
 every payment of one class of payer algorithm with room to spare, whatever its amount, counter,
 time, nonce, reference (up to the longest) and payer certificate (any bank): 2,000 bytes for a
@@ -96,6 +97,7 @@ class KemSuite(enum.Enum):
     X25519 = ("hpke-3", 41, _X25519_PUBLIC, 32)
     MLKEM768_X25519 = ("mlkem768-x25519", -65600, _MLKEM768_PUBLIC + _X25519_PUBLIC, 1120)
 
+    #: The sizes a padded plaintext may have, smallest first (``_padded_sizes``).
     padded_sizes: tuple[int, ...]
 
     def __init__(self, short: str, cose_id: int, public_size: int, ek_size: int) -> None:
@@ -108,11 +110,6 @@ class KemSuite(enum.Enum):
         #: What a sealed message adds to its padded plaintext: the COSE structure, ``ek`` and
         #: the AEAD tag (62 bytes for ``hpke-3``, 1,154 for the hybrid).
         self.overhead = _overhead(cose_id, ek_size)
-        #: The sizes a padded plaintext may have, smallest first: those that make the sealed
-        #: message one of ``SEALED_SIZES``, from ``_MIN_PADDED`` on.
-        self.padded_sizes = tuple(
-            size - self.overhead for size in SEALED_SIZES if size - self.overhead >= _MIN_PADDED
-        )
 
     def hpke(self) -> hpke.Suite:
         """The ``cryptography`` HPKE suite."""
@@ -123,6 +120,34 @@ class KemSuite(enum.Enum):
     def from_cose(cls, cose_id: int) -> KemSuite | None:
         """The suite with this COSE alg, or None."""
         return next((s for s in cls if s.cose_id == cose_id), None)
+
+
+#: What a padded plaintext may hold to seal to each size, whatever the suite: the padded size
+#: of the suite with the most overhead among those that can use it (the hybrid's from 3,000
+#: bytes on; only ``hpke-3`` fits 2,000). So a payment's size class does not depend on the
+#: payee's suite: were ``hpke-3``'s own 62 bytes of overhead to count, its 9,000 would hold
+#: up to 8,934 bytes of payment, some ML-DSA-65 payments (a short bank name, no reference),
+#: whose others take 12,000. ``hpke-3`` still pads to its own padded size of that message.
+_CAPACITY = {
+    size: min(size - s.overhead for s in KemSuite if size - s.overhead >= _MIN_PADDED)
+    for size in SEALED_SIZES
+}
+
+
+def _padded_sizes(suite: KemSuite) -> tuple[int, ...]:
+    """The sizes ``suite``'s padded plaintexts may have: those that make the sealed message
+    one of ``SEALED_SIZES``, from ``_MIN_PADDED`` on, leaving out a size whose capacity is
+    no more than a smaller one's (``hpke-3``'s 3,000: the 2,000 holds more)."""
+    sizes, held = [], 0
+    for size in SEALED_SIZES:
+        if size - suite.overhead >= _MIN_PADDED and _CAPACITY[size] > held:
+            sizes.append(size - suite.overhead)
+            held = _CAPACITY[size]
+    return tuple(sizes)
+
+
+for _suite in KemSuite:
+    _suite.padded_sizes = _padded_sizes(_suite)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,11 +277,13 @@ def _bstr_head(length: int) -> int:
 
 
 def _padding_length(plaintext_length: int, suite: KemSuite) -> int:
-    """The length of the zero padding: ``[plaintext, padding]`` is then the first of the
-    suite's padded sizes it can be (a size whose bstr heads cannot add up exactly, a byte or
-    two past a head boundary, moves to the next one)."""
+    """The length of the zero padding: ``[plaintext, padding]`` is then the padded size of
+    the first sealed size whose capacity (``_CAPACITY``) holds it (a size whose bstr heads
+    cannot add up exactly, a byte or two past a head boundary, moves to the next one)."""
     used = 1 + _bstr_head(plaintext_length) + plaintext_length
     for size in suite.padded_sizes:
+        if used + 1 > _CAPACITY[size + suite.overhead]:  # even an empty padding's head
+            continue
         rest = size - used
         for head in (1, 2, 3):
             if rest - head >= 0 and _bstr_head(rest - head) == head:
@@ -291,6 +318,12 @@ def is_sealed(data: bytes) -> bool:
     return data[:1] == b"\xd0"
 
 
+def _labels_are(header: Any, label: int) -> bool:
+    """Whether ``header`` is a map of exactly the integer label ``label`` (a float or bool
+    key that Python finds equal to it, such as -4.0, is another label)."""
+    return type(header) is dict and [(type(k), k) for k in header] == [(int, label)]
+
+
 def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
     limit = MAX_PADDED + 4096
     item: Any = cbor.decode(data, path="sealed", max_bytes=limit)
@@ -302,13 +335,13 @@ def _decode(data: bytes) -> tuple[KemSuite, bytes, bytes, bytes]:
     protected_raw, unprotected, ciphertext = body
     protected_raw = bstr(1, 16)(protected_raw, "sealed.protected")
     protected = cbor.decode(protected_raw, path="sealed.protected")
-    if type(protected) is not dict or set(protected) != {HEADER_ALG}:
+    if not _labels_are(protected, HEADER_ALG):
         raise DecodeError("sealed.protected", "expected exactly {1: alg}")
     alg = protected[HEADER_ALG]
     suite = KemSuite.from_cose(alg) if type(alg) is int else None
     if suite is None:
         raise DecodeError("sealed.protected.alg", f"unknown HPKE suite {alg!r}")
-    if type(unprotected) is not dict or set(unprotected) != {HEADER_EK}:
+    if not _labels_are(unprotected, HEADER_EK):
         raise DecodeError("sealed.unprotected", "expected exactly {-4: ek}")
     ek = bstr(suite.ek_size, suite.ek_size)(unprotected[HEADER_EK], "sealed.unprotected.ek")
     ciphertext = bstr(suite.padded_sizes[0] + _AEAD_TAG, MAX_PADDED + _AEAD_TAG)(
