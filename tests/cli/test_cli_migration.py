@@ -200,17 +200,7 @@ def test_a_replayed_pre_migration_directory_entry_is_not_sealed_for(tmp_path: Pa
     for name in ("bob-phone", "alice-phone"):
         assert run(*n, "wallet", "sync", name).code == 0, "re-keys"
         assert run(*n, "wallet", "sync", name, env=late).code == 0, "past the retirement"
-    net = Network.open(d)
-    with net.update():
-        net.wallets["bob-phone"].certificate = old_certificate
-        net.wallets["bob-phone"].encryption_key = old_key
-    pay = tmp_path / "pay.txt"
-    r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out",
-            pay, "--json", env=late)  # fmt: skip
-    assert r.code == 0, r.stderr
-    assert r.json()["encrypted"] is False  # type: ignore[index]
-    r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=late)
-    assert r.code == 0, r.stderr
+    assert _pay_bob_by_an_old_entry(n, d, tmp_path, old_certificate, old_key, late) is False
 
 
 def test_an_expired_certificate_of_the_networks_algorithm_is_still_sealed_for(
@@ -226,14 +216,28 @@ def test_an_expired_certificate_of_the_networks_algorithm_is_still_sealed_for(
     late = {"OFFCASH_NOW": str(now() + WEEK + 3_600)}  # bob's first certificate has expired
     for name in ("bob-phone", "alice-phone"):
         assert run(*n, "wallet", "sync", name, env=late).code == 0
+    assert _pay_bob_by_an_old_entry(n, d, tmp_path, old_certificate, old_key, late) is True
+
+
+def _pay_bob_by_an_old_entry(
+    n: list[str],
+    d: Path,
+    tmp_path: Path,
+    certificate: str | None,
+    key: str | None,
+    env: dict[str, str],
+) -> bool:
+    """Put bob's directory entry back to ``certificate`` and ``key``, pay him one-way from
+    alice and have him receive it; whether the payment was sealed."""
     net = Network.open(d)
     with net.update():
-        net.wallets["bob-phone"].certificate = old_certificate
-        net.wallets["bob-phone"].encryption_key = old_key
+        net.wallets["bob-phone"].certificate = certificate
+        net.wallets["bob-phone"].encryption_key = key
     pay = tmp_path / "pay.txt"
     r = run(*n, "wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "1", "--out",
-            pay, "--json", env=late)  # fmt: skip
+            pay, "--json", env=env)  # fmt: skip
     assert r.code == 0, r.stderr
-    assert r.json()["encrypted"] is True  # type: ignore[index]
-    r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=late)
+    encrypted = r.json()["encrypted"]  # type: ignore[index]
+    r = run(*n, "wallet", "receive", "bob-phone", pay, "--json", env=env)
     assert r.code == 0, r.stderr
+    return bool(encrypted)
