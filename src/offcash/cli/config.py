@@ -351,12 +351,16 @@ class Network:
         """The HTTP API's operator token: ``OFFCASH_TOKEN``, else the one made at init."""
         return os.environ.get("OFFCASH_TOKEN") or self.config.operator_token
 
-    def money(self, text: str) -> Money:
-        """Parse an amount in the network's currency (a usage error if it is not one)."""
+    def money(self, text: str, *, zero: bool = False) -> Money:
+        """Parse an amount in the network's currency: a usage error if it is not one, or if it
+        is zero unless ``zero`` (a deposit may be nothing; a payment, load or unload may not)."""
         try:
-            return Money.parse(text, self.config.currency)
+            money = Money.parse(text, self.config.currency)
         except MoneyError as exc:
             raise UsageProblem(f"invalid amount {text!r}: {exc}") from None
+        if money.minor == 0 and not zero:
+            raise UsageProblem(f"invalid amount {text!r}: must be more than 0")
+        return money
 
     def show(self, minor: int) -> str:
         """An amount in minor units, formatted with the currency: ``12.50 EUR``."""

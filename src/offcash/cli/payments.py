@@ -13,8 +13,10 @@ question; without a terminal nothing is asked, so scripts never block).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -39,6 +41,21 @@ def _deliver(data: bytes, out: str, as_json: bool) -> dict[str, Any]:
         return {"out": "-", "text": encode_text(data)}
     files.write_message(data, out)
     return {"out": out, "form": files.destination_form(out), "bytes": len(data)}
+
+
+def _check_destination(out: str) -> None:
+    """Refuse, before anything is signed, an ``out`` that cannot be written: a missing or
+    read-only folder, or a folder in its place (``-``, the terminal, always can be)."""
+    if out == "-":
+        return
+    path = Path(out)
+    folder = path.parent
+    if path.is_dir():
+        raise CliRefusal(f"cannot write {out}: it is a folder: nothing was signed")
+    if not folder.is_dir():
+        raise CliRefusal(f"cannot write {out}: there is no folder {folder}: nothing was signed")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliRefusal(f"cannot write {out}: folder {folder} is not writable: nothing was signed")
 
 
 def request(
@@ -86,6 +103,7 @@ def pay(
     its request carries, or for a one-way payment the key the registry records beside the
     payee's certificate (if it holds one that verifies and binds a key: ``_certified_key``)."""
     entry = net.wallet(payer)
+    _check_destination(out)
     if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
         state = "reported lost and refunded" if entry.refunded else "reported lost"
         raise CliRefusal(f"wallet {payer} was {state}: it cannot pay")
@@ -109,6 +127,17 @@ def pay(
             mode = "one-way"
         status = se.status(now())
     p = m.parse_payment(data)
+    message = data if seal_for is None else sealed.seal(data, seal_for)
+    try:
+        delivered = _deliver(message, out, as_json)
+    except OSError as exc:  # the folder was checked, but a disk can fill or a folder vanish
+        raise CliRefusal(
+            f"payment #{p.counter} of {net.show(p.amount)} to {net.name_of(p.payee)} was "
+            f"signed (balance now {net.show(status.balance)}) but could not be written to "
+            f"{out} ({exc.strerror or exc}): it stays in {payer}'s log, so the ledger learns "
+            "of it at the next sync and pays the payee's account once it is too old to be "
+            "received (`offcash ledger release-torn`)"
+        ) from None
     return {
         "payer": payer,
         "payee": net.name_of(p.payee),
@@ -120,7 +149,7 @@ def pay(
         "reference": p.reference or (req.reference if req is not None else None),
         "balance": net.money_of(status.balance),
         "encrypted": seal_for is not None,
-        **_deliver(data if seal_for is None else sealed.seal(data, seal_for), out, as_json),
+        **delivered,
     }
 
 
