@@ -124,6 +124,17 @@ def test_wrong_pin(offline_net: Network, tmp_path: Path) -> None:
     assert r.code == 1 and "wrong-pin" in r.stderr
 
 
+def test_a_pin_file_that_cannot_be_read_is_said_plainly(
+    offline_net: Network, tmp_path: Path
+) -> None:
+    binary = tmp_path / "pin.bin"
+    binary.write_bytes(b"\xff\xfe")
+    for pin, said in ((tmp_path / "absent", "no such file or directory"), (binary, "not UTF-8")):
+        r = run(*_net(offline_net), "wallet", "show", "alice", "--pin-file", pin)
+        assert r.code == 1 and f"cannot read PIN file {pin}: {said}" in r.stderr, r.stderr
+        assert "Errno" not in r.stderr, r.stderr
+
+
 GARBAGE = {
     "empty.png": b"",
     "bad.png": b"\x89PNG\r\n\x1a\nnot really a png",

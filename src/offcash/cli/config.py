@@ -122,8 +122,11 @@ def read_pin(
     if pin_file is not None:
         try:
             lines = pin_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliRefusal(f"cannot read {what} file {pin_file}: {exc}") from None
+        except OSError as exc:  # "no such file", not "[Errno 2] No such file or directory: ..."
+            why = (exc.strerror or str(exc)).lower()
+            raise CliRefusal(f"cannot read {what} file {pin_file}: {why}") from None
+        except UnicodeDecodeError:
+            raise CliRefusal(f"cannot read {what} file {pin_file}: not UTF-8 text") from None
         pin = lines[0].strip() if lines else ""
         if not pin:
             raise CliRefusal(f"{what} file {pin_file} is empty")
