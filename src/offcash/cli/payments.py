@@ -23,11 +23,11 @@ import typer
 
 from offcash.cli import output
 from offcash.cli.common import Json, PinFile, open_network
-from offcash.cli.config import CliRefusal, Network, now, read_pin
+from offcash.cli.config import CliRefusal, Network, WalletSE, now, read_pin
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.encoding import sealed
-from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.errors import CannotDecrypt, DecodeError, Rejection, VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -225,7 +225,7 @@ def receive(
     encrypted = sealed.is_sealed(data)
     with net.se(payee, pin) as se:
         try:
-            got = se.receive(se.open_sealed(data) if encrypted else data, now())
+            got = se.receive(_opened(se, payee, data) if encrypted else data, now())
         except DecodeError:
             _refuse_if_request(data)
             raise
@@ -247,6 +247,19 @@ def receive(
         "balance": net.money_of(status.balance),
         "receipt": receipt_out,
     }
+
+
+def _opened(se: WalletSE, payee: str, data: bytes) -> bytes:
+    """The payment sealed in ``data``, opened by ``payee``'s SE; a refusal names the payee (a
+    sealed message names no recipient, so a payment for another wallet and an altered one
+    cannot be told apart)."""
+    try:
+        return se.open_sealed(data)
+    except CannotDecrypt as exc:
+        raise CannotDecrypt(
+            f"this payment does not open with {payee}'s key: it was sealed for another "
+            f"wallet, or altered on the way ({exc})"
+        ) from None
 
 
 def _refuse_if_not_migrated(net: Network, payee: str, exc: VerificationError) -> None:
