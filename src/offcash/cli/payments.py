@@ -256,9 +256,10 @@ def _opened(se: WalletSE, payee: str, data: bytes) -> bytes:
     try:
         return se.open_sealed(data)
     except CannotDecrypt as exc:
+        why = "" if str(exc) == sealed.NOT_FOR_THIS_KEY else f" ({exc})"
         raise CannotDecrypt(
             f"this payment does not open with {payee}'s key: it was sealed for another "
-            f"wallet, or altered on the way ({exc})"
+            f"wallet, or altered on the way{why}"
         ) from None
 
 
