@@ -164,6 +164,27 @@ def test_garbage_input_exit_1_no_traceback(offline_net: Network, tmp_path: Path,
         assert "Traceback" not in r.stderr and "internal-error" not in r.stderr, r.stderr
 
 
+def test_a_mangled_text_message_is_said_to_be_text(offline_net: Network, tmp_path: Path) -> None:
+    """Text without its OC1: prefix, or lower-cased by a chat app, is read as raw CBOR by the
+    transports; the refusal says what it is rather than CBOR's 'trailing bytes'."""
+    n = _net(offline_net)
+    pay, req = tmp_path / "pay.txt", tmp_path / "req.txt"
+    assert run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", pay).code == 0
+    assert run(*n, "wallet", "request", "bob", "2", "--out", req).code == 0
+    for source, args in (
+        (pay, ["wallet", "receive", "bob"]),
+        (req, ["wallet", "pay", "alice", "--out", tmp_path / "o.txt", "--request"]),
+    ):
+        text = source.read_text()
+        for mangled in (text.lower(), text.removeprefix("OC1:")):
+            bad = tmp_path / "bad.txt"
+            bad.write_text(mangled)
+            r = run(*n, *args, bad)
+            assert r.code == 1 and "this is text but not an offcash message" in r.stderr, r.stderr
+    assert run(*n, "wallet", "show", "bob", "--json").json()["balance"] == 0  # type: ignore[index]
+    assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 9900  # type: ignore[index]
+
+
 def test_payment_for_someone_else_is_refused(offline_net: Network, tmp_path: Path) -> None:
     n = _net(offline_net)
     out = tmp_path / "p.txt"

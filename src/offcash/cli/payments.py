@@ -110,7 +110,7 @@ def pay(
     # Read the input, and have it confirmed, before locking the wallet: in a pipeline the
     # input may come from a command that waits for this wallet's lock.
     req_bytes = None if request_file is None else files.read_message(request_file)
-    req = None if req_bytes is None else m.parse_request(req_bytes)
+    req = None if req_bytes is None else _parsed_request(req_bytes)
     if req is not None and confirm is not None and not confirm(request_details(net, req)):
         raise CliRefusal("payment not confirmed: nothing was signed")
     seal_for = req.encryption_key if req is not None and encrypt else None
@@ -228,6 +228,7 @@ def receive(
             got = se.receive(_opened(se, payee, data) if encrypted else data, now())
         except DecodeError:
             _refuse_if_request(data)
+            _refuse_if_text(data, "payment")
             raise
         except VerificationError as exc:
             _refuse_if_not_migrated(net, payee, exc)
@@ -273,6 +274,34 @@ def _refuse_if_not_migrated(net: Network, payee: str, exc: VerificationError) ->
         f"{exc.detail}; if {payee} has not synced since the network moved to "
         f"{net.config.algorithm}, sync it (`offcash wallet sync {payee}`) and receive again",
     ) from None
+
+
+def _parsed_request(data: bytes) -> m.PaymentRequest:
+    """The payment request ``data`` holds (``DecodeError`` if none, said as for text if it is
+    text that is not offcash's)."""
+    try:
+        return m.parse_request(data)
+    except DecodeError:
+        _refuse_if_text(data, "request")
+        raise
+
+
+def _refuse_if_text(data: bytes, what: str) -> None:
+    """Say so when a message that does not decode is printable text: the transports read text
+    without an ``OC1:``/``OC1B64:`` prefix as raw CBOR (a renamed binary file still reads),
+    and then only CBOR's complaint would be shown. A message in CBOR starts with a tag or an
+    array or map head (0x80 and above), so it is never printable text itself."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if not text.strip() or not all(c.isprintable() or c.isspace() for c in text):
+        return
+    raise DecodeError(
+        what,
+        "this is text but not an offcash message: an offcash message in text starts with OC1: "
+        "(or OC1B64:) and must arrive exactly as written (same case, nothing added or cut)",
+    )
 
 
 def _refuse_if_request(data: bytes) -> None:
