@@ -99,6 +99,12 @@ def test_wallet_list(offline_net: Network, tmp_path: Path) -> None:
     assert rows["carol"]["balance"] is None and "locked" in rows["carol"]["status"]
     r = run(*_net(offline_net), "wallet", "list")
     assert r.code == 0 and "100.00 EUR" in r.stdout
+    # On an 80-column terminal, with carol's long "locked" status, every wallet id is whole
+    # on one line (people copy it into `wallet pay --to`): the other columns wrap instead.
+    narrow = _py(*_net(offline_net), "wallet", "list", env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    for w in offline_net.wallets.values():
+        assert w.wallet_id in narrow.stdout, narrow.stdout
     (offline_net.root / "wallets" / "bob.se").unlink()  # one wallet's file lost: still listed
     rows = {
         w["wallet"]: w

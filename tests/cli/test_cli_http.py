@@ -216,7 +216,11 @@ def test_http_refusals_are_one_line(
     cases = [
         (["account", "show", "nobody", "--server", url], "no account named"),
         (["account", "open", "zed", "--bank", "Bank A", "--server", url + "/nowhere"], "not-found"),
-        (["ledger", "audit", "--server", "http://127.0.0.1:9"], "settlement server"),
+        (
+            ["ledger", "audit", "--server", "http://127.0.0.1:9"],
+            "settlement server http://127.0.0.1:9: cannot connect (connection refused): is "
+            "`offcash serve` running there?",
+        ),
         (["ledger", "audit", "--server", "ftp://example"], "http://"),
     ]
     for args, needle in cases:

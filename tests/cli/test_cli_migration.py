@@ -63,6 +63,8 @@ def test_a_network_migrates_and_its_wallets_follow(tmp_path: Path) -> None:
     for alg in ("p256", "ml-dsa-65"):  # no move back, and no second move
         r = run(*n, "network", "migrate", "--alg", alg)
         assert r.code == 1 and "algorithm not allowed" in r.stderr, r.stderr
+    r = run(*n, "network", "migrate", "--alg", "ml-dsa")  # the choices as words, not a list repr
+    assert r.code == 2 and "use one of p256, ed25519, ml-dsa-44, ml-dsa-65" in r.stderr, r.stderr
 
     assert (
         run(*n, "wallet", "create", "carol-phone", "--bank", "Bank A", "--owner", "carol").code == 0

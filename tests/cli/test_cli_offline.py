@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from offcash.cli.config import Network
 from offcash.encoding import sealed
+from offcash.transports import files
 
 from cli_harness import run
 
@@ -122,6 +124,17 @@ def test_wrong_pin(offline_net: Network, tmp_path: Path) -> None:
     assert r.code == 1 and "wrong-pin" in r.stderr
 
 
+def test_a_pin_file_that_cannot_be_read_is_said_plainly(
+    offline_net: Network, tmp_path: Path
+) -> None:
+    binary = tmp_path / "pin.bin"
+    binary.write_bytes(b"\xff\xfe")
+    for pin, said in ((tmp_path / "absent", "no such file or directory"), (binary, "not UTF-8")):
+        r = run(*_net(offline_net), "wallet", "show", "alice", "--pin-file", pin)
+        assert r.code == 1 and f"cannot read PIN file {pin}: {said}" in r.stderr, r.stderr
+        assert "Errno" not in r.stderr, r.stderr
+
+
 GARBAGE = {
     "empty.png": b"",
     "bad.png": b"\x89PNG\r\n\x1a\nnot really a png",
@@ -151,6 +164,27 @@ def test_garbage_input_exit_1_no_traceback(offline_net: Network, tmp_path: Path,
         assert "Traceback" not in r.stderr and "internal-error" not in r.stderr, r.stderr
 
 
+def test_a_mangled_text_message_is_said_to_be_text(offline_net: Network, tmp_path: Path) -> None:
+    """Text without its OC1: prefix, or lower-cased by a chat app, is read as raw CBOR by the
+    transports; the refusal says what it is rather than CBOR's 'trailing bytes'."""
+    n = _net(offline_net)
+    pay, req = tmp_path / "pay.txt", tmp_path / "req.txt"
+    assert run(*n, "wallet", "pay", "alice", "--to", "bob", "--amount", "1", "--out", pay).code == 0
+    assert run(*n, "wallet", "request", "bob", "2", "--out", req).code == 0
+    for source, args in (
+        (pay, ["wallet", "receive", "bob"]),
+        (req, ["wallet", "pay", "alice", "--out", tmp_path / "o.txt", "--request"]),
+    ):
+        text = source.read_text()
+        for mangled in (text.lower(), text.removeprefix("OC1:")):
+            bad = tmp_path / "bad.txt"
+            bad.write_text(mangled)
+            r = run(*n, *args, bad)
+            assert r.code == 1 and "this is text but not an offcash message" in r.stderr, r.stderr
+    assert run(*n, "wallet", "show", "bob", "--json").json()["balance"] == 0  # type: ignore[index]
+    assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 9900  # type: ignore[index]
+
+
 def test_payment_for_someone_else_is_refused(offline_net: Network, tmp_path: Path) -> None:
     n = _net(offline_net)
     out = tmp_path / "p.txt"
@@ -169,9 +203,55 @@ def test_usage_errors_exit_2(offline_net: Network) -> None:
     assert run("--bogus").code == 2
     # Invalid values the parser cannot see (amount, name) are usage errors too.
     pay = ["wallet", "pay", "alice", "--to", "bob", "--out", "x.png", "--amount"]
-    for amount in ("1.001", "abc", "-1"):
+    for amount in ("1.001", "abc", "-1", "0", "0.00", "99999999999999999999"):
         r = run(*n, *pay, amount)
         assert r.code == 2 and r.stderr.startswith("offcash: usage: invalid amount"), r.stderr
+    # Said in the amount's own terms, not in minor units nor as a verification failure.
+    assert (
+        "must be more than 0" in run(*n, "wallet", "request", "bob", "0", "--out", "r.txt").stderr
+    )
+    r = run(*n, *pay, "100000000000000000")
+    assert "is more than the largest amount, 92233720368547758.07 EUR" in r.stderr, r.stderr
+    assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 10000  # type: ignore[index]
+
+
+def test_an_unwritable_destination_is_refused_before_signing(
+    offline_net: Network, tmp_path: Path
+) -> None:
+    n = _net(offline_net)
+    pay = ["wallet", "pay", "alice", "--to", "bob", "--amount", "1"]
+    for out, said in (
+        (tmp_path / "no-such-folder" / "p.txt", "there is no folder"),
+        (tmp_path, "it is a folder"),
+    ):
+        r = run(*n, *pay, "--out", out)
+        assert r.code == 1 and said in r.stderr and "nothing was signed" in r.stderr, r.stderr
+    assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 10000  # type: ignore[index]
+
+
+def test_a_write_failing_after_signing_says_where_the_money_is(
+    offline_net: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(data: bytes, dest: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "write_message", disk_full)
+    out = tmp_path / "p.txt"
+    r = run(
+        *_net(offline_net),
+        "wallet",
+        "pay",
+        "alice",
+        "--to",
+        "bob",
+        "--amount",
+        "2.50",
+        "--out",
+        out,
+    )
+    assert r.code == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "payment #1 of 2.50 EUR to bob was signed (balance now 97.50 EUR)" in r.stderr
+    assert "No space left on device" in r.stderr and "release-torn" in r.stderr
 
 
 def test_a_request_given_to_receive_is_named_for_what_it_is(

@@ -109,6 +109,10 @@ def test_report_lost_then_sync_refused(net: list[str]) -> None:
     # The default claim window is 30 days: no refund yet.
     r = run(*net, "wallet", "refund-lost", "alice-phone")
     assert r.code == 1 and "claim-not-ready" in r.stderr and r.stderr.count("\n") == 1
+    # ... said as a date, not as seconds since 1970
+    assert re.search(r"claim window is open until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", r.stderr), (
+        r.stderr
+    )
 
 
 def test_lost_wallet_refunded_after_claim_window(tmp_path: Path) -> None:
@@ -127,7 +131,9 @@ def test_lost_wallet_refunded_after_claim_window(tmp_path: Path) -> None:
         == 1
     )  # no wallet named bob: refused, nothing spent
     r = run(*n, "wallet", "refund-lost", "alice-phone")
-    assert r.code == 1 and "claim-not-ready" in r.stderr  # not reported lost
+    assert r.code == 1 and "claim-not-ready" in r.stderr, r.stderr
+    assert "wallet alice-phone was not reported lost (active)" in r.stderr, r.stderr
+    assert "None" not in r.stderr, r.stderr
     assert run(*n, "wallet", "report-lost", "alice-phone").code == 0
     r = run(*n, "wallet", "refund-lost", "alice-phone", "--json")
     assert r.code == 0, r.stderr
@@ -140,7 +146,7 @@ def test_lost_wallet_refunded_after_claim_window(tmp_path: Path) -> None:
         "owner_balance": 50000,
     }
     r = run(*n, "wallet", "refund-lost", "alice-phone")  # once only; named, not by id
-    assert r.code == 1 and "wallet alice-phone is refunded" in r.stderr, r.stderr
+    assert r.code == 1 and "wallet alice-phone was already refunded" in r.stderr, r.stderr
     audit = run(*n, "ledger", "audit", "--json").json()
     assert isinstance(audit, dict) and audit["balanced"]
     assert audit["revoked"] == ["alice-phone (refunded)"] and audit["float"] == 0

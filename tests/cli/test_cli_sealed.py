@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,7 +69,13 @@ def test_a_payment_sealed_for_another_wallet_is_refused(
     assert run(*n, "wallet", "pay", "alice", "--request", req, "--out", pay).code == 0
     r = run(*n, "wallet", "receive", "alice", pay, "--json")
     assert r.code == 1
-    assert "cannot-decrypt" in r.stderr or "not sealed for this key" in r.stderr
+    error = json.loads(r.stderr)["error"]
+    assert error["code"] == "cannot-decrypt"
+    assert error["message"].startswith(  # the payee who tried is named, and why it may fail
+        "this payment does not open with alice's key: it was sealed for another wallet, or "
+        "altered on the way"
+    )
+    assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 9900  # type: ignore[index]
     assert run(*n, "wallet", "receive", "bob", pay).code == 0
 
 

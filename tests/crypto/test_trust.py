@@ -237,3 +237,22 @@ def test_the_encryption_key_digest_is_read_and_a_malformed_one_refused(
         with pytest.raises(VerificationError) as info:
             trust.wallet_certificate(der, T0)
         assert info.value.rejection is Rejection.BAD_CERTIFICATE, malformed.hex()
+
+
+def test_a_malformed_certificate_is_said_without_a_parser_dump(network: PilotNetwork) -> None:
+    """New-user trial: a tampered payment showed cryptography's Rust ``ParseError { kind: ...
+    }`` in the CLI's one-line refusal. Every one-byte change that cryptography cannot parse
+    as DER is now said as such, and still refused as a malformed certificate."""
+    s = make_signer(network)
+    trust = TrustStore.create(network.central_bank.certificate_der, network.bank_ders)
+    parse_errors = 0
+    for index in range(len(s.cert)):
+        forged = bytearray(s.cert)
+        forged[index] ^= 0x20
+        with pytest.raises(VerificationError) as info:
+            trust.wallet_certificate(bytes(forged), T0)
+        assert "ParseError" not in str(info.value), (index, str(info.value))
+        if "not valid DER (ASN.1)" in str(info.value):
+            assert info.value.rejection is Rejection.BAD_CERTIFICATE
+            parse_errors += 1
+    assert parse_errors > 0  # the case the message is for did occur

@@ -15,6 +15,7 @@ as c:`` closes its connections).
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
@@ -266,9 +267,12 @@ class Client:
 
 
 def _unavailable(http: httpx.Client, exc: httpx.HTTPError) -> errors.ServiceUnavailable:
-    return errors.ServiceUnavailable(
-        f"settlement server {http.base_url}: {exc or type(exc).__name__}"
-    )
+    """The server could not be reached or did not answer, said without Python's ``[Errno N]``
+    and, when nothing answered at all, with the likely cause."""
+    why = re.sub(r"^\[Errno -?\d+\] ", "", str(exc)) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        why = f"cannot connect ({why[:1].lower()}{why[1:]}): is `offcash serve` running there?"
+    return errors.ServiceUnavailable(f"settlement server {http.base_url}: {why}")
 
 
 def _error(r: httpx.Response) -> errors.OffcashError:

@@ -23,7 +23,7 @@ def open_account(
 ) -> dict[str, Any]:
     """Open account ``name`` at ``bank`` with ``deposit``."""
     check_name(name, "account")
-    amount = net.money(deposit)
+    amount = net.money(deposit, zero=True)
     service.connect(net, server).open_account(name, bank, amount.minor, now())
     return show(net, name, server)
 

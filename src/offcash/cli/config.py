@@ -122,8 +122,11 @@ def read_pin(
     if pin_file is not None:
         try:
             lines = pin_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliRefusal(f"cannot read {what} file {pin_file}: {exc}") from None
+        except OSError as exc:  # "no such file", not "[Errno 2] No such file or directory: ..."
+            why = (exc.strerror or str(exc)).lower()
+            raise CliRefusal(f"cannot read {what} file {pin_file}: {why}") from None
+        except UnicodeDecodeError:
+            raise CliRefusal(f"cannot read {what} file {pin_file}: not UTF-8 text") from None
         pin = lines[0].strip() if lines else ""
         if not pin:
             raise CliRefusal(f"{what} file {pin_file} is empty")
@@ -351,12 +354,16 @@ class Network:
         """The HTTP API's operator token: ``OFFCASH_TOKEN``, else the one made at init."""
         return os.environ.get("OFFCASH_TOKEN") or self.config.operator_token
 
-    def money(self, text: str) -> Money:
-        """Parse an amount in the network's currency (a usage error if it is not one)."""
+    def money(self, text: str, *, zero: bool = False) -> Money:
+        """Parse an amount in the network's currency: a usage error if it is not one, or if it
+        is zero unless ``zero`` (a deposit may be nothing; a payment, load or unload may not)."""
         try:
-            return Money.parse(text, self.config.currency)
+            money = Money.parse(text, self.config.currency)
         except MoneyError as exc:
             raise UsageProblem(f"invalid amount {text!r}: {exc}") from None
+        if money.minor == 0 and not zero:
+            raise UsageProblem(f"invalid amount {text!r}: must be more than 0")
+        return money
 
     def show(self, minor: int) -> str:
         """An amount in minor units, formatted with the currency: ``12.50 EUR``."""

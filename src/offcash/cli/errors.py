@@ -4,19 +4,27 @@ Theory of operation: the core raises typed errors that carry numbers in minor un
 (``LimitExceeded(limit, value, bound)``, ``InsufficientFunds(balance, amount)``) because it
 does not format money for people. ``describe`` turns such an error into the code and message a
 person reads: amounts in currency units with the currency (``300.00 EUR``), durations in days
-or hours, wallet ids replaced by the names the network folder knows, and, where there is one,
-the next step (offline limits: sync to reset them; a wrong PIN: which wallet and how to give
-its PIN). ``main`` prints the result as one line, or as a JSON object with ``--json``; the
-demo tells refusals with it too.
+or hours, times as UTC dates (a message refused for its time), wallet ids replaced by the
+names the network folder knows, and, where there is one, the next step (offline limits: sync
+to reset them; a wrong PIN: which wallet and how to give its PIN). ``main`` prints the result
+as one line, or as a JSON object with ``--json``; the demo tells refusals with it too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
 from offcash.domain.money import Money
-from offcash.errors import InsufficientFunds, Limit, LimitExceeded, OffcashError
+from offcash.errors import (
+    InsufficientFunds,
+    Limit,
+    LimitExceeded,
+    OffcashError,
+    Rejection,
+    VerificationError,
+)
 
 if TYPE_CHECKING:
     from offcash.cli.config import Network
@@ -89,6 +97,33 @@ def money_text(minor: int, currency: str | None) -> str:
     return str(Money.of(minor, currency))
 
 
+_CLOCK = re.compile(r"(\d+) [<>] (\d+) [-+] (\d+)")
+
+
+def _time_refusal(exc: VerificationError) -> str | None:
+    """A message refused for its time (``FROM_THE_FUTURE``, ``TOO_OLD``), said with dates and
+    spans instead of the verifier's ``time > now + skew`` in epoch seconds; ``None`` for any
+    other refusal."""
+    match = _CLOCK.fullmatch(exc.detail)
+    if match is None or exc.rejection not in (Rejection.FROM_THE_FUTURE, Rejection.TOO_OLD):
+        return None
+    time, now, margin = (int(x) for x in match.groups())
+    dated = f"the message is dated {_utc(time)}"
+    if exc.rejection is Rejection.FROM_THE_FUTURE:
+        return (
+            f"{dated}, {span_text(time - now)} ahead of this device's clock ({_utc(now)}; at "
+            f"most {span_text(margin)} is allowed): check both devices' clocks"
+        )
+    return (
+        f"{dated}, {span_text(now - time)} ago: older than the {span_text(margin)} within "
+        "which a payment can be received offline (the payer's sync reports it to the ledger)"
+    )
+
+
+def _utc(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def span_text(seconds: int) -> str:
     """A duration for people: ``7 days``, ``6 days 23 h``, ``3 h 20 min``, ``45 s``."""
     if seconds >= 86400:
@@ -126,6 +161,8 @@ def describe(exc: OffcashError, net: Network | None) -> tuple[str, str]:
             f"{money_text(exc.amount, currency)}"
         )
         return exc.code, text
+    if isinstance(exc, VerificationError) and (said := _time_refusal(exc)) is not None:
+        return exc.code, said
     text = str(exc)
     for pattern, template in _LEDGER_AMOUNTS:
         match = pattern.fullmatch(text)

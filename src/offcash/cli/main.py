@@ -204,7 +204,9 @@ def demo_cmd(
     demo.demo(keep, as_json)
 
 
-app.add_typer(network.app, name="network", help="Create a pilot network.")
+app.add_typer(
+    network.app, name="network", help="Create a pilot network; move it to ML-DSA signatures."
+)
 app.add_typer(account.app, name="account", help="Bank accounts in the ledger.")
 wallet.app.registered_commands.extend(payments.app.registered_commands)
 app.add_typer(wallet.app, name="wallet", help="Wallets: create, fund, pay offline, sync.")

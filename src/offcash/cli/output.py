@@ -68,11 +68,16 @@ def error(code: str, message: str) -> None:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
-    """A rich table; right-justifies columns whose name says they hold amounts."""
+    """A rich table; right-justifies columns whose name says they hold amounts, and never cuts
+    or wraps an id (``Wallet id``...: people copy it into ``--to``) on a narrow terminal."""
     t = Table(title=title, title_justify="left")
-    for col in columns:
+    for index, col in enumerate(columns):
         money = any(w in col.lower() for w in ("balance", "amount", "value", "position", "loss"))
-        t.add_column(col, justify="right" if money else "left")
+        if col.lower().endswith(" id"):
+            widest = max((len(str(row[index])) for row in rows), default=0)
+            t.add_column(col, no_wrap=True, min_width=max(widest, len(col)))
+        else:
+            t.add_column(col, justify="right" if money else "left")
     for row in rows:
         t.add_row(*(str(c) for c in row))
     return t

@@ -13,20 +13,22 @@ question; without a terminal nothing is asked, so scripts never block).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from offcash.cli import output
 from offcash.cli.common import Json, PinFile, open_network
-from offcash.cli.config import CliRefusal, Network, now, read_pin
+from offcash.cli.config import CliRefusal, Network, WalletSE, now, read_pin
 from offcash.crypto.trust import TrustStore
 from offcash.domain.ids import WalletId
 from offcash.domain.network import NetworkParams
 from offcash.encoding import sealed
-from offcash.errors import DecodeError, Rejection, VerificationError
+from offcash.errors import CannotDecrypt, DecodeError, Rejection, VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import files
 from offcash.transports.text import encode_text
@@ -40,6 +42,21 @@ def _deliver(data: bytes, out: str, as_json: bool) -> dict[str, Any]:
         return {"out": "-", "text": encode_text(data)}
     files.write_message(data, out)
     return {"out": out, "form": files.destination_form(out), "bytes": len(data)}
+
+
+def _check_destination(out: str) -> None:
+    """Refuse, before anything is signed, an ``out`` that cannot be written: a missing or
+    read-only folder, or a folder in its place (``-``, the terminal, always can be)."""
+    if out == "-":
+        return
+    path = Path(out)
+    folder = path.parent
+    if path.is_dir():
+        raise CliRefusal(f"cannot write {out}: it is a folder: nothing was signed")
+    if not folder.is_dir():
+        raise CliRefusal(f"cannot write {out}: there is no folder {folder}: nothing was signed")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliRefusal(f"cannot write {out}: folder {folder} is not writable: nothing was signed")
 
 
 def request(
@@ -88,13 +105,14 @@ def pay(
     binds a key (``_certified_key``), else the key its request carries. (A request is unsigned:
     whoever carried it may have put its own key in it, or removed it.)"""
     entry = net.wallet(payer)
+    _check_destination(out)
     if entry.lost or entry.refunded:  # its owner said the device is gone: it pays no more
         state = "reported lost and refunded" if entry.refunded else "reported lost"
         raise CliRefusal(f"wallet {payer} was {state}: it cannot pay")
     # Read the input, and have it confirmed, before locking the wallet: in a pipeline the
     # input may come from a command that waits for this wallet's lock.
     req_bytes = None if request_file is None else files.read_message(request_file)
-    req = None if req_bytes is None else m.parse_request(req_bytes)
+    req = None if req_bytes is None else _parsed_request(req_bytes)
     if req is not None and confirm is not None and not confirm(request_details(net, req)):
         raise CliRefusal("payment not confirmed: nothing was signed")
     seal_for = req.encryption_key if req is not None and encrypt else None
@@ -115,6 +133,17 @@ def pay(
             mode = "one-way"
         status = se.status(now())
     p = m.parse_payment(data)
+    message = data if seal_for is None else sealed.seal(data, seal_for)
+    try:
+        delivered = _deliver(message, out, as_json)
+    except OSError as exc:  # the folder was checked, but a disk can fill or a folder vanish
+        raise CliRefusal(
+            f"payment #{p.counter} of {net.show(p.amount)} to {net.name_of(p.payee)} was "
+            f"signed (balance now {net.show(status.balance)}) but could not be written to "
+            f"{out} ({exc.strerror or exc}): it stays in {payer}'s log, so the ledger learns "
+            "of it at the next sync and pays the payee's account once it is too old to be "
+            "received (`offcash ledger release-torn`)"
+        ) from None
     return {
         "payer": payer,
         "payee": net.name_of(p.payee),
@@ -126,7 +155,7 @@ def pay(
         "reference": p.reference or (req.reference if req is not None else None),
         "balance": net.money_of(status.balance),
         "encrypted": seal_for is not None,
-        **_deliver(data if seal_for is None else sealed.seal(data, seal_for), out, as_json),
+        **delivered,
     }
 
 
@@ -212,9 +241,10 @@ def receive(
     encrypted = sealed.is_sealed(data)
     with net.se(payee, pin) as se:
         try:
-            got = se.receive(se.open_sealed(data) if encrypted else data, now())
+            got = se.receive(_opened(se, payee, data) if encrypted else data, now())
         except DecodeError:
             _refuse_if_request(data)
+            _refuse_if_text(data, "payment")
             raise
         except VerificationError as exc:
             _refuse_if_not_migrated(net, payee, exc)
@@ -236,6 +266,20 @@ def receive(
     }
 
 
+def _opened(se: WalletSE, payee: str, data: bytes) -> bytes:
+    """The payment sealed in ``data``, opened by ``payee``'s SE; a refusal names the payee (a
+    sealed message names no recipient, so a payment for another wallet and an altered one
+    cannot be told apart)."""
+    try:
+        return se.open_sealed(data)
+    except CannotDecrypt as exc:
+        why = "" if str(exc) == sealed.NOT_FOR_THIS_KEY else f" ({exc})"
+        raise CannotDecrypt(
+            f"this payment does not open with {payee}'s key: it was sealed for another "
+            f"wallet, or altered on the way{why}"
+        ) from None
+
+
 def _refuse_if_not_migrated(net: Network, payee: str, exc: VerificationError) -> None:
     """After ``network migrate``, an algorithm refusal most often means the payee has not
     synced since (its SE does not know the new root yet): say how to receive."""
@@ -246,6 +290,34 @@ def _refuse_if_not_migrated(net: Network, payee: str, exc: VerificationError) ->
         f"{exc.detail}; if {payee} has not synced since the network moved to "
         f"{net.config.algorithm}, sync it (`offcash wallet sync {payee}`) and receive again",
     ) from None
+
+
+def _parsed_request(data: bytes) -> m.PaymentRequest:
+    """The payment request ``data`` holds (``DecodeError`` if none, said as for text if it is
+    text that is not offcash's)."""
+    try:
+        return m.parse_request(data)
+    except DecodeError:
+        _refuse_if_text(data, "request")
+        raise
+
+
+def _refuse_if_text(data: bytes, what: str) -> None:
+    """Say so when a message that does not decode is printable text: the transports read text
+    without an ``OC1:``/``OC1B64:`` prefix as raw CBOR (a renamed binary file still reads),
+    and then only CBOR's complaint would be shown. A message in CBOR starts with a tag or an
+    array or map head (0x80 and above), so it is never printable text itself."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if not text.strip() or not all(c.isprintable() or c.isspace() for c in text):
+        return
+    raise DecodeError(
+        what,
+        "this is text but not an offcash message: an offcash message in text starts with OC1: "
+        "(or OC1B64:) and must arrive exactly as written (same case, nothing added or cut)",
+    )
 
 
 def _refuse_if_request(data: bytes) -> None:

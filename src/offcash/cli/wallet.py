@@ -472,9 +472,10 @@ def create_cmd(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Create a wallet and enrol it with BANK: a sealed software secure element, or with
-    --se card a smart card (its PIN set now; its PUK, which unblocks the PIN after three wrong
-    tries, is shown once: keep it)."""
+    """Create a wallet and enrol it with BANK: a sealed software secure element, or a card.
+
+    With --se card, a smart card: its PIN is set now, and its PUK, which unblocks the PIN after
+    three wrong tries, is shown once: keep it."""
     net = open_network(ctx)
     r = create(
         net,

@@ -82,7 +82,7 @@ class SignatureAlgorithm(enum.Enum):
             if alg.short == name:
                 return alg
         raise ValueError(
-            f"unknown signature algorithm {name!r}; use one of {[a.short for a in cls]}"
+            f"unknown signature algorithm {name!r}; use one of {', '.join(a.short for a in cls)}"
         )
 
     @classmethod

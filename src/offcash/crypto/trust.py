@@ -154,7 +154,7 @@ class TrustStore:
             root.verify_directly_issued_by(root)
             alg = algorithm_of(root.public_key())  # type: ignore[arg-type]
         except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, f"root: {exc}") from None
+            raise VerificationError(Rejection.BAD_CERTIFICATE, f"root: {_why(exc)}") from None
         if not _is_ca(root, 1):
             raise VerificationError(
                 Rejection.BAD_CERTIFICATE, "root is not a CA with path length 1"
@@ -195,7 +195,7 @@ class TrustStore:
             own = issuer_name == self.root.subject.public_bytes()
             bank.verify_directly_issued_by(self.root if own else self.anchors[issuer_name])
         except Exception as exc:
-            raise VerificationError(Rejection.UNKNOWN_ISSUER, f"bank CA: {exc}") from None
+            raise VerificationError(Rejection.UNKNOWN_ISSUER, f"bank CA: {_why(exc)}") from None
         if own and _is_ca(bank, 1):
             subject = bank.subject.public_bytes()
             if subject == self.root.subject.public_bytes():
@@ -213,7 +213,7 @@ class TrustStore:
             key: PublicKey = bank.public_key()  # type: ignore[assignment]
             issuer = _Issuer(common_name(bank.subject), key, algorithm_of(key))
         except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, f"bank CA: {exc}") from None
+            raise VerificationError(Rejection.BAD_CERTIFICATE, f"bank CA: {_why(exc)}") from None
         if not own and issuer.algorithm is not algorithm_of(self.anchors[issuer_name].public_key()):  # type: ignore[arg-type]
             # an old root's banks are of its algorithm: another is its broken key's forgery
             raise VerificationError(
@@ -242,7 +242,7 @@ class TrustStore:
                 raise ValueError("CRL signature does not verify")
             number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
         except Exception as exc:
-            raise VerificationError(Rejection.UNKNOWN_ISSUER, f"CRL: {exc}") from None
+            raise VerificationError(Rejection.UNKNOWN_ISSUER, f"CRL: {_why(exc)}") from None
         key = crl.issuer.public_bytes()
         held = self.crls.get(key)
         if held is not None:
@@ -309,13 +309,13 @@ class TrustStore:
             cert = x509.load_der_x509_certificate(cert_der)
             parts = der_reader.certificate_parts(cert_der)
         except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
+            raise VerificationError(Rejection.BAD_CERTIFICATE, _why(exc)) from None
         issuer = self._issuers.get(parts.issuer)
         if issuer is None:
             try:  # cryptography parses names lazily: a malformed one raises here
                 name = common_name(cert.issuer)
             except Exception as exc:
-                raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
+                raise VerificationError(Rejection.BAD_CERTIFICATE, _why(exc)) from None
             raise VerificationError(Rejection.UNKNOWN_ISSUER, name)
         if not issuer.signed(cert, parts.tbs):
             raise VerificationError(Rejection.BAD_CERTIFICATE_SIGNATURE)
@@ -332,7 +332,7 @@ class TrustStore:
             cert = x509.load_der_x509_certificate(cert_der)
             held = self.banks.get(cert.subject.public_bytes())
         except Exception as exc:
-            raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
+            raise VerificationError(Rejection.BAD_CERTIFICATE, _why(exc)) from None
         if held is None or der(held) != cert_der:
             raise VerificationError(Rejection.UNKNOWN_ISSUER, common_name(cert.subject))
         return held
@@ -357,7 +357,7 @@ def roll_over(old_root: x509.Certificate, new_root_der: bytes, new_with_old_der:
         old_alg = algorithm_of(old_root.public_key())  # type: ignore[arg-type]
         new_alg = algorithm_of(new.public_key())  # type: ignore[arg-type]
     except Exception as exc:
-        raise VerificationError(Rejection.UNKNOWN_ISSUER, f"NewWithOld: {exc}") from None
+        raise VerificationError(Rejection.UNKNOWN_ISSUER, f"NewWithOld: {_why(exc)}") from None
     if (
         not _is_ca(link, 1)
         or link.subject != new.subject
@@ -403,7 +403,7 @@ def _wallet_fields(
         if str(wallet_id) != name:  # exactly the canonical text: lowercase, nothing around
             raise ValueError(f"common name {name!r} is not a wallet id's canonical text form")
     except (ValueError, DecodeError) as exc:
-        raise VerificationError(Rejection.BAD_CERTIFICATE, str(exc)) from None
+        raise VerificationError(Rejection.BAD_CERTIFICATE, _why(exc)) from None
     return WalletCertificate(
         der=cert_der,
         wallet_id=wallet_id,
@@ -418,3 +418,11 @@ def _wallet_fields(
         encryption_key_digest=digest,
         issuer_algorithm=issuer.algorithm,
     )
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong with a certificate or CRL, for people: ``cryptography``'s ASN.1 parse
+    errors carry a Rust debug dump (``ParseError { kind: UnexpectedTag ... }``), said here as
+    what it means; other reasons (ours, or cryptography's plain ones) as they are."""
+    text = str(exc)
+    return "not valid DER (ASN.1)" if text.startswith("error parsing asn1 value") else text

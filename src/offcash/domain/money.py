@@ -118,6 +118,8 @@ class Money:
         if len(frac) > cur.digits:
             raise MoneyError(f"{text!r} has more than {cur.digits} decimals for {cur.code}")
         minor = int(match["units"]) * 10**cur.digits + int(frac.ljust(cur.digits, "0") or "0")
+        if minor > MAX_MINOR:
+            raise MoneyError(f"{text!r} is more than the largest amount, {cls(MAX_MINOR, cur)}")
         return cls(minor, cur)
 
     @classmethod

@@ -57,6 +57,8 @@ COSE_ENCRYPT0_TAG = 16
 HEADER_ALG = 1
 #: The "ek" (encapsulated key) header parameter of draft-ietf-cose-hpke.
 HEADER_EK = -4
+#: Why a well-formed sealed message does not open (``CannotDecrypt``): nothing tells which.
+NOT_FOR_THIS_KEY = "the message is not sealed for this key, or was altered"
 #: A sealed message is a whole multiple of this many bytes (the QR transport's default frame
 #: budget, ``offcash.transports.qr.FRAME_BUDGET``: a sealed payment fills whole frames).
 QUANTUM = 1_000
@@ -201,7 +203,7 @@ class KemKey:
                 ek + ciphertext, self._private(), info=_enc_structure(protected)
             )
         except InvalidTag:
-            raise CannotDecrypt("the message is not sealed for this key, or was altered") from None
+            raise CannotDecrypt(NOT_FOR_THIS_KEY) from None
         return _unpad(padded, suite)
 
 

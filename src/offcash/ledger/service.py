@@ -738,12 +738,18 @@ class LedgerService:
 
         def go(conn: Connection) -> int:
             row = registry.get(conn, wallet, lock=True)  # waits for settlements of its spends
+            if row.status == "refunded":
+                raise ClaimNotReady(f"wallet {wallet} was already refunded")
             if row.status != "revoked" or row.reason != "lost":
-                raise ClaimNotReady(f"wallet {wallet} is {row.status} ({row.reason})")
-            if now < int(row.revoked_at) + self.claim_window:
+                why = "active" if row.status == "active" else f"{row.status}: {row.reason}"
                 raise ClaimNotReady(
-                    f"claim window open until {int(row.revoked_at) + self.claim_window}"
+                    f"wallet {wallet} was not reported lost ({why}): only a wallet reported "
+                    "lost is refunded, after the claim window"
                 )
+            opens = int(row.revoked_at) + self.claim_window
+            if now < opens:
+                when = dt.datetime.fromtimestamp(opens, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+                raise ClaimNotReady(f"wallet {wallet}'s claim window is open until {when}")
             return lost.refund(conn, row, now)
 
         return self._tx(go)
