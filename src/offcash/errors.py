@@ -144,6 +144,12 @@ class WrongPin(SecureElementError):
     code = "wrong-pin"
 
 
+class WrongPuk(WrongPin):
+    """A card's PUK is wrong (RESET RETRY COUNTER refused; its own tries count down)."""
+
+    code = "wrong-puk"
+
+
 class PinBlocked(WrongPin):
     """The secure element refuses every PIN: too many wrong tries blocked it (a card unblocks
     it with its PUK, see docs/APDU.md)."""

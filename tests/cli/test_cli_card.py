@@ -272,7 +272,7 @@ def test_pin_and_puk_refusals_name_the_wallet_the_secret_and_the_next_step(
     (tmp_path / "pin").write_text("2468\n")
     wrong_puk = refusal("card", "unblock", "alice-card", "--puk-file", tmp_path / "wrong-puk",
                         "--new-pin-file", tmp_path / "pin")  # fmt: skip
-    assert wrong_puk["code"] == "wrong-pin"
+    assert wrong_puk["code"] == "wrong-puk"
     assert wrong_puk["message"] == (
         "wallet alice-card: wrong PUK: 9 tries left before the card is blocked for good"
     )

@@ -97,6 +97,8 @@ def test_wallet_list(offline_net: Network, tmp_path: Path) -> None:
     assert rows["alice"]["wallet_id"] == offline_net.wallets["alice"].wallet_id
     assert rows["alice"]["bank"] == "Bank A" and rows["alice"]["status"] == "active"
     assert rows["carol"]["balance"] is None and "locked" in rows["carol"]["status"]
+    # scripts read `state`, one word; `status` says it for people
+    assert (rows["alice"]["state"], rows["carol"]["state"]) == ("active", "locked")
     r = run(*_net(offline_net), "wallet", "list")
     assert r.code == 0 and "100.00 EUR" in r.stdout
     # On an 80-column terminal, with carol's long "locked" status, every wallet id is whole
@@ -111,6 +113,7 @@ def test_wallet_list(offline_net: Network, tmp_path: Path) -> None:
         for w in run(*_net(offline_net), "wallet", "list", "--json").json()["wallets"]
     }  # type: ignore[index]
     assert rows["bob"]["balance"] is None and "unreadable" in rows["bob"]["status"]
+    assert rows["bob"]["state"] == "unreadable"
     assert rows["alice"]["balance"] == 10_000
 
 
@@ -146,7 +149,7 @@ def test_account_list_status_files_and_missing_ledger(tmp_path: Path) -> None:
     pay = ["wallet", "pay", "alice-phone", "--to", "bob-phone", "--amount", "30", "--out", out]
     assert run(*n, *pay).code == 0
     w = run(*n, "wallet", "show", "alice-phone", "--json").json()
-    assert isinstance(w, dict) and w["status"] == "active"
+    assert isinstance(w, dict) and (w["state"], w["status"]) == ("active", "active")
     assert w["left"]["offline_payments"] == 49 and w["left"]["offline_value"] == 47_000
     assert w["left"]["balance_room"] == 23_000 and w["left"]["max_payment_now"] == 7_000
     text = run(*n, "wallet", "show", "alice-phone").stdout
@@ -154,9 +157,11 @@ def test_account_list_status_files_and_missing_ledger(tmp_path: Path) -> None:
     later = str(int(time.time()) + 30 * 86400)  # past the certificate's expiry
     r = run(*n, "wallet", "show", "alice-phone", "--json", env={"OFFCASH_NOW": later})
     assert "certificate expired" in r.json()["status"], r.stdout  # type: ignore[index]
+    assert r.json()["state"] == "expired"  # type: ignore[index]
     assert run(*n, "wallet", "report-lost", "bob-phone").code == 0
     bob = run(*n, "wallet", "show", "bob-phone", "--json").json()
     assert isinstance(bob, dict) and bob["status"].startswith("revoked: reported lost")
+    assert bob["state"] == "lost"
 
     # Every file offcash made in the network folder is owner-only, the ledger included.
     root = Path(n[1])

@@ -22,7 +22,7 @@ from offcash.card import process
 from offcash.cli import output
 from offcash.cli.common import Json, open_network
 from offcash.cli.config import CliRefusal, Network, UsageProblem, read_new_pin, read_pin
-from offcash.errors import PinBlocked, WrongPin
+from offcash.errors import PinBlocked, WrongPin, WrongPuk
 from offcash.se.card.eeprom import check_pin, check_puk
 from offcash.se.card.wire import AID
 
@@ -94,7 +94,7 @@ def unblock(net: Network, name: str, *, puk: str, new_pin: str) -> dict[str, Any
         ) from None
     except WrongPin:
         tries = card.select().puk_tries
-        raise WrongPin(
+        raise WrongPuk(
             f"wallet {name}: wrong PUK: {tries} {'try' if tries == 1 else 'tries'} left "
             "before the card is blocked for good"
         ) from None

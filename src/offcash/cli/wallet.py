@@ -155,6 +155,7 @@ def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
     t = now()
     st = net.open_se(name, pin).status(t)
     limits = st.limits
+    state, status = _status(entry, st, t)
     return {
         "wallet": name,
         "wallet_id": str(st.wallet_id),
@@ -180,7 +181,8 @@ def show(net: Network, name: str, *, pin: str) -> dict[str, Any]:
             "max_offline_seconds": limits.max_offline_seconds,
         },
         "left": _left(net, st, t),
-        "status": _status(entry, st, t),
+        "state": state,
+        "status": status,
     }
 
 
@@ -207,22 +209,25 @@ def _left(net: Network, st: Status, t: int) -> dict[str, Any] | None:
     }
 
 
-def _status(entry: WalletEntry, st: Status, t: int) -> str:
-    """``active``, or in plain words why the wallet cannot pay."""
+def _status(entry: WalletEntry, st: Status, t: int) -> tuple[str, str]:
+    """The wallet's ``state`` for scripts (``active``, ``refunded``, ``lost``, ``revoked``,
+    ``not-enrolled`` or ``expired``) and its ``status`` in plain words: why it cannot pay."""
     if entry.refunded:
-        return "revoked: reported lost, and its balance refunded to its owner"
+        return "refunded", "revoked: reported lost, and its balance refunded to its owner"
     if entry.lost:
-        return "revoked: reported lost (`offcash wallet refund-lost` after the claim window)"
+        return "lost", (
+            "revoked: reported lost (`offcash wallet refund-lost` after the claim window)"
+        )
     if entry.revoked:
-        return "revoked by settlement (a double spend or a log that does not add up)"
+        return "revoked", "revoked by settlement (a double spend or a log that does not add up)"
     if st.certificate_expires is None:
-        return "not enrolled"
+        return "not-enrolled", "not enrolled"
     if t > st.certificate_expires:
-        return (
+        return "expired", (
             f"certificate expired on {_time(st.certificate_expires)}: cannot pay or be paid; "
             "sync to renew it"
         )
-    return "active"
+    return "active", "active"
 
 
 def sync(net: Network, name: str, *, pin: str, server: str | None = None) -> dict[str, Any]:
@@ -337,11 +342,12 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
                 rows.append(_locked_card(entry, tries))
                 continue
             st = net.open_se(name, pin).status(now())
-            balance, status = net.money_of(st.balance), _status(entry, st, now())
+            balance, (state, status) = net.money_of(st.balance), _status(entry, st, now())
         except WrongPin:
-            balance, status = None, "locked: another PIN (see `wallet show --pin-file`)"
+            balance, state = None, "locked"
+            status = "locked: another PIN (see `wallet show --pin-file`)"
         except OffcashError as exc:  # a missing or damaged file: the others are still listed
-            balance, status = None, f"unreadable: {exc}"
+            balance, state, status = None, "unreadable", f"unreadable: {exc}"
         rows.append(
             {
                 "wallet": name,
@@ -349,6 +355,7 @@ def list_wallets(net: Network, *, pin: str) -> dict[str, Any]:
                 "bank": entry.bank,
                 "owner": entry.owner,
                 "balance": balance,
+                "state": state,
                 "status": status,
             }
         )
@@ -369,6 +376,7 @@ def _locked_card(entry: WalletEntry, tries: int) -> dict[str, Any]:
         "bank": entry.bank,
         "owner": entry.owner,
         "balance": None,
+        "state": "locked",
         "status": (
             f"locked: card with {tries} PIN {'try' if tries == 1 else 'tries'} left "
             "(see `wallet show --pin-file`)"
