@@ -75,6 +75,7 @@ def test_a_payment_sealed_for_another_wallet_is_refused(
         "this payment does not open with alice's key: it was sealed for another wallet, or "
         "altered on the way"
     )
+    assert "nothing is lost" in error["message"] and "about 7 days after" in error["message"]
     assert run(*n, "wallet", "show", "alice", "--json").json()["balance"] == 9900  # type: ignore[index]
     assert run(*n, "wallet", "receive", "bob", pay).code == 0
 

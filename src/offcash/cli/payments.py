@@ -269,14 +269,19 @@ def receive(
 def _opened(se: WalletSE, payee: str, data: bytes) -> bytes:
     """The payment sealed in ``data``, opened by ``payee``'s SE; a refusal names the payee (a
     sealed message names no recipient, so a payment for another wallet and an altered one
-    cannot be told apart)."""
+    cannot be told apart) and says that a payment meant for it is not lost: settlement pays
+    a payment no payee presents to the payee's owner once it is too old to be accepted
+    offline (docs/SETTLEMENT.md, "Torn payments")."""
     try:
         return se.open_sealed(data)
     except CannotDecrypt as exc:
         why = "" if str(exc) == sealed.NOT_FOR_THIS_KEY else f" ({exc})"
+        days = max(1, round((se.params.max_payment_age + se.params.clock_skew) / 86_400))
         raise CannotDecrypt(
             f"this payment does not open with {payee}'s key: it was sealed for another "
-            f"wallet, or altered on the way{why}"
+            f"wallet, or altered on the way{why}. If it was meant for {payee}, nothing is "
+            f"lost: once the payer syncs, settlement pays it to {payee}'s owner's account "
+            f"about {days} {'day' if days == 1 else 'days'} after the payment"
         ) from None
 
 
