@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import cbor2
@@ -95,6 +96,27 @@ def test_non_canonical_refused(data: bytes) -> None:
     with pytest.raises(DecodeError) as info:
         cbor.decode(data, path="msg")
     assert info.value.path == "msg"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xfb" + struct.pack(">d", 1.5),  # float64 1.5: cbor2 writes it back as float64
+        b"\xfb" + struct.pack(">d", 1e300),  # no shorter form exists: still refused
+        b"\xa1\xfb" + struct.pack(">d", -4.0) + b"\x01",  # {-4.0: 1}: a float label
+        b"\xa1\x01\xfa" + struct.pack(">f", 0.5),  # {1: 0.5}
+        b"\x81\xfb" + struct.pack(">d", 2.0),  # [2.0]
+    ],
+    ids=lambda d: d.hex(),
+)
+def test_floats_are_refused_whatever_their_form(data: bytes) -> None:
+    """offcash messages carry no floating-point numbers: a float64 re-encodes as itself (not
+    RFC 8949's shortest form), and a float label equals an integer one in Python (-4.0 == -4),
+    so a decoder that let them through would accept a second encoding of a message."""
+    with pytest.raises(DecodeError, match="floating-point"):
+        cbor.decode(data, path="msg")
+    with pytest.raises(TypeError):
+        cbor.encode(cbor2.loads(data))
 
 
 @pytest.mark.parametrize(

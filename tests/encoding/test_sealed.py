@@ -198,7 +198,7 @@ def test_a_header_label_that_is_not_an_integer_is_refused(key: KemKey) -> None:
     assert len(float_ek) != len(data)
     with pytest.raises(DecodeError) as refused:
         key.open(float_ek)
-    assert refused.value.path == "sealed.unprotected"
+    assert refused.value.path == "sealed"  # offcash's CBOR carries no floats at all
     float_alg = cbor2.dumps({1.0: key.suite.cose_id})
     with pytest.raises(DecodeError) as refused:
         key.open(cbor2.dumps(cbor2.CBORTag(16, [float_alg, unprotected, ciphertext])))

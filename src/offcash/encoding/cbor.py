@@ -6,7 +6,8 @@ sorted by the bytewise order of their encodings. ``cbor2`` writes shortest forms
 adds the bytewise key order (``cbor2``'s own ``canonical`` mode sorts length-first, the older
 RFC 7049 rule). ``decode`` is strict: it refuses inputs over a size bound, trailing bytes, and
 any input that is not exactly the deterministic encoding of what it decodes to (which also
-refuses duplicate map keys, indefinite lengths and non-shortest forms). Every failure is a
+refuses duplicate map keys, indefinite lengths and non-shortest forms) and any floating-point
+number (offcash messages carry none, as map keys or values). Every failure is a
 ``DecodeError``; no other exception escapes.
 
 Speed: a payment takes about a dozen encodings and strict decodings, each of a few dozen
@@ -60,9 +61,15 @@ def _key_order(key: Any) -> tuple[Any, ...]:
 
 
 def _ordered(value: Any) -> Any:
-    """``value`` with every map's keys in bytewise order of their encodings."""
+    """``value`` with every map's keys in bytewise order of their encodings. ``TypeError`` for
+    a floating-point number: offcash messages carry none, and ``cbor2`` would write it in a
+    form that is not always the shortest RFC 8949 asks for."""
     kind = type(value)
+    if kind is float:
+        raise TypeError("offcash messages carry no floating-point numbers")
     if kind is dict:
+        if len(value) == 1 and type(next(iter(value))) is float:
+            raise TypeError("offcash messages carry no floating-point numbers")
         keys = sorted(value, key=_key_order) if len(value) > 1 else value
         return {k: v if type(v := value[k]) in _FLAT else _ordered(v) for k in keys}
     if kind is list or kind is tuple:
