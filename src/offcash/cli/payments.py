@@ -241,10 +241,10 @@ def receive(
     encrypted = sealed.is_sealed(data)
     with net.se(payee, pin) as se:
         try:
-            got = se.receive(_opened(se, payee, data) if encrypted else data, now())
+            got = se.receive(opened(se, payee, data) if encrypted else data, now())
         except DecodeError:
-            _refuse_if_request(data)
-            _refuse_if_text(data, "payment")
+            refuse_if_request(data)
+            refuse_if_text(data, "payment")
             raise
         except VerificationError as exc:
             _refuse_if_not_migrated(net, payee, exc)
@@ -266,7 +266,7 @@ def receive(
     }
 
 
-def _opened(se: WalletSE, payee: str, data: bytes) -> bytes:
+def opened(se: WalletSE, payee: str, data: bytes) -> bytes:
     """The payment sealed in ``data``, opened by ``payee``'s SE; a refusal names the payee (a
     sealed message names no recipient, so a payment for another wallet and an altered one
     cannot be told apart) and says that a payment meant for it is not lost: settlement pays
@@ -303,11 +303,11 @@ def _parsed_request(data: bytes) -> m.PaymentRequest:
     try:
         return m.parse_request(data)
     except DecodeError:
-        _refuse_if_text(data, "request")
+        refuse_if_text(data, "request")
         raise
 
 
-def _refuse_if_text(data: bytes, what: str) -> None:
+def refuse_if_text(data: bytes, what: str) -> None:
     """Say so when a message that does not decode is printable text: the transports read text
     without an ``OC1:``/``OC1B64:`` prefix as raw CBOR (a renamed binary file still reads),
     and then only CBOR's complaint would be shown. A message in CBOR starts with a tag or an
@@ -325,7 +325,7 @@ def _refuse_if_text(data: bytes, what: str) -> None:
     )
 
 
-def _refuse_if_request(data: bytes) -> None:
+def refuse_if_request(data: bytes) -> None:
     """Say so when what was given to ``receive`` is a payment request, not a payment."""
     try:
         m.parse_request(data)

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from offcash.cli import terminal, wallet
+from offcash.cli import payments, terminal, wallet
 from offcash.cli.config import CliRefusal, Network, now
 from offcash.domain.money import Currency, Money
 from offcash.encoding import sealed
-from offcash.errors import OffcashError, VerificationError
+from offcash.errors import DecodeError, OffcashError, VerificationError
 from offcash.protocol import messages as m
 from offcash.transports import FRAME_BUDGET, decode_content, encode_text, render_frame_images
 
@@ -161,13 +161,22 @@ class Till:
         return self.receive_message(data)
 
     def receive_message(self, data: bytes) -> dict[str, Any]:
-        """Verify and credit one payment message (bytes)."""
+        """Verify and credit one payment message (bytes); what is not one is refused as
+        ``offcash wallet receive`` refuses it (a request, mangled text)."""
+        try:
+            return self._receive_message(data)
+        except DecodeError:
+            payments.refuse_if_request(data)
+            payments.refuse_if_text(data, "payment")
+            raise
+
+    def _receive_message(self, data: bytes) -> dict[str, Any]:
         with self._lock:
             t = self.clock()
             if self.kind == "wallet":
                 with self.net.se(self.name, self.pin) as se:  # locked: see Network.se
                     if sealed.is_sealed(data):  # sealed by the payer for this wallet's key
-                        data = se.open_sealed(data)
+                        data = payments.opened(se, self.name, data)
                     got = se.receive(data, t)
             else:
                 got, _ = terminal.accept(self.net, self.name, data)
