@@ -604,9 +604,9 @@ def test_the_sealing_key_moves_to_the_hybrid_suite_at_the_re_key(world: World) -
     late = sealed.seal(payer.pay_to(payee_id, 50, T1 + 50), x25519.public())
     world.sync(payee, T1 + 60)  # a sync before then keeps it
     assert m.parse_payment(payee.open_sealed(late)).amount == 50
-    world.sync(payee, retires - 1)
+    world.sync(payee, retires)  # rule 9 still accepts a payment this old: the key is kept
     assert m.parse_payment(payee.open_sealed(late)).amount == 50
-    world.sync(payee, retires)  # the first sync at its retirement forgets it
+    world.sync(payee, retires + 1)  # the first sync past its retirement forgets it
     with pytest.raises(CannotDecrypt):
         payee.open_sealed(late)
     assert m.parse_payment(payee.open_sealed(fresh)).amount == 400

@@ -291,12 +291,13 @@ class SoftwareSecureElement(SecureElement):
     def _rotate_kem(self, cert: WalletCertificate, now: int) -> None:
         """With ``cert`` installed at ``now``: forget a retired KEM key whose time is up, and
         move to the next KEM key once ``cert`` binds it. The key it replaces is kept, to open
-        the payments in flight sealed for it, until the first certificate installed at least
+        the payments in flight sealed for it, until the first certificate installed more than
         ``max_payment_age + clock_skew`` after the end of the certificate that bound it (or
         after ``now``, if later): a payment a payer sealed for it under that certificate, or
-        answering a request that carried it, is refused as too old or unknown by then."""
+        answering a request that carried it, is refused as too old or unknown by then (rule 9
+        accepts a payment exactly ``max_payment_age`` old, so the key is kept that second)."""
         s = self._s
-        if s.retired_encryption_key is not None and now >= s.retired_until:
+        if s.retired_encryption_key is not None and now > s.retired_until:
             s.retired_encryption_key, s.retired_until = None, 0
         nxt = s.next_encryption_key
         if nxt is None or not cert.certifies_encryption_key(nxt.public()):
