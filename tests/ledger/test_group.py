@@ -91,6 +91,16 @@ def test_a_failing_unit_rolls_back_alone(world: World) -> None:
     assert stored == {n for i, n in enumerate(names) if i != 3}
 
 
+def _opens_account(group: GroupCommit, name: str) -> Callable[[], str]:
+    """A call that runs, in ``group``, a unit opening customer account ``name``."""
+
+    def fn(conn: Connection) -> str:
+        conn.execute(sa.insert(s.accounts).values(id=name, kind="customer", bank="Bank A"))
+        return name
+
+    return lambda: group.run(fn)
+
+
 def test_a_failed_commit_answers_every_unit_with_the_error(world: World) -> None:
     """The group's commit fails (a unique key broken at COMMIT on PostgreSQL with a deferred
     check is not portable, so the last unit breaks the transaction itself: it closes the
@@ -98,18 +108,13 @@ def test_a_failed_commit_answers_every_unit_with_the_error(world: World) -> None
     group = GroupCommit(world.ledger.engine)
     a = s.accounts
 
-    def unit(name: str) -> Callable[[], str]:
-        def fn(conn: Connection) -> str:
-            conn.execute(sa.insert(a).values(id=name, kind="customer", bank="Bank A"))
-            return name
-
-        return lambda: group.run(fn)
-
     def breaker(conn: Connection) -> None:
         conn.connection.dbapi_connection.close()  # type: ignore[union-attr]
 
     names = [f"c-lost-{i}" for i in range(4)]
-    out = _grouped(group, [*(unit(n) for n in names), lambda: group.run(breaker)], False)
+    out = _grouped(
+        group, [*(_opens_account(group, n) for n in names), lambda: group.run(breaker)], False
+    )
     group.close()
     assert all(k == "error" for k, _ in out)
     with world.ledger.engine.connect() as conn:
@@ -125,18 +130,15 @@ def test_a_unit_that_ends_the_whole_transaction_fails_the_whole_group(world: Wor
     group = GroupCommit(world.ledger.engine)
     a = s.accounts
 
-    def unit(name: str) -> Callable[[], str]:
-        def fn(conn: Connection) -> str:
-            conn.execute(sa.insert(a).values(id=name, kind="customer", bank="Bank A"))
-            return name
-
-        return lambda: group.run(fn)
-
     def ender(conn: Connection) -> None:
         conn.exec_driver_sql("ROLLBACK")
         raise ValueError("failed after the database ended the transaction")
 
-    calls = [unit("c-ended-0"), lambda: group.run(ender), unit("c-ended-2")]
+    calls = [
+        _opens_account(group, "c-ended-0"),
+        lambda: group.run(ender),
+        _opens_account(group, "c-ended-2"),
+    ]
     out = _grouped(group, calls, committed=False)
     assert all(k == "error" for k, _ in out), out
     stop = group.run(lambda conn: "the writer lives on")  # a later group is served
