@@ -6,9 +6,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
 from offcash.domain.ids import WalletId
 from offcash.encoding import cbor
-from offcash.ledger import LedgerService
+from offcash.ledger import LedgerService, db
 from offcash.ledger.sync import SyncResult
 from offcash.se.interface import SecureElement
 from offcash.se.software import SoftwareSecureElement
@@ -82,3 +86,12 @@ class World:
         if apply and res.ack is not None and res.certificate is not None:
             se.apply_sync(res.ack, res.certificate, res.bank_certificates, res.crls, now)
         return res
+
+
+def migrate(engine: sa.Engine, revision: str, down: bool = False) -> None:
+    """Upgrade (or with ``down``, downgrade) ``engine``'s database to Alembic ``revision``."""
+    cfg = Config(str(db.MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)

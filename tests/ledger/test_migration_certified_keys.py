@@ -6,8 +6,7 @@ columns (the row stays) and upgrades once more."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+from ledgerkit import migrate
 
 from offcash.crypto.algorithms import SignatureAlgorithm
 from offcash.domain.ids import WalletId
@@ -15,14 +14,6 @@ from offcash.ledger import authority, db
 
 NEW = {"spki_digest", "algorithm"}
 WALLET = WalletId(b"w" * 12)
-
-
-def _migrate(engine: sa.Engine, revision: str, down: bool = False) -> None:
-    cfg = Config(str(db.MIGRATIONS / "alembic.ini"))
-    cfg.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def _columns(engine: sa.Engine) -> set[str]:
@@ -39,13 +30,13 @@ def test_certified_keys_up_down_up(db_target: tuple[str, str | None]) -> None:
     url, schema = db_target
     engine = db.open_engine(url, schema, migrate=False)
     try:
-        _migrate(engine, "0005_hot_indexes")
+        migrate(engine, "0005_hot_indexes")
         row = {"wallet": WALLET.raw, "serial": 7, "bank": "Bank A", "not_after": 100}
         with engine.begin() as conn:
             conn.execute(sa.insert(sa.table("certificates", *map(sa.column, row))), [row])
         assert not NEW & _columns(engine)
 
-        _migrate(engine, "0006_certified_keys")
+        migrate(engine, "0006_certified_keys")
         assert _columns(engine) >= NEW
         with engine.connect() as conn:
             [(digest, alg)] = conn.execute(
@@ -55,11 +46,11 @@ def test_certified_keys_up_down_up(db_target: tuple[str, str | None]) -> None:
             for algorithm in SignatureAlgorithm:
                 assert authority.certified_keys(conn, WALLET, algorithm) == frozenset()
 
-        _migrate(engine, "0005_hot_indexes", down=True)
+        migrate(engine, "0005_hot_indexes", down=True)
         assert not NEW & _columns(engine)
         assert [r[:4] for r in _rows(engine)] == [(WALLET.raw, 7, "Bank A", 100)]
 
-        _migrate(engine, "0006_certified_keys")
+        migrate(engine, "0006_certified_keys")
         assert _columns(engine) >= NEW and len(_rows(engine)) == 1
     finally:
         engine.dispose()

@@ -7,22 +7,13 @@ from __future__ import annotations
 import hashlib
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+from ledgerkit import migrate
 
 from offcash.ledger import db
 from offcash.protocol import messages as m
 
 from factories import make_signer, malleated
 from harness import T0, PilotNetwork
-
-
-def _migrate(engine: sa.Engine, revision: str) -> None:
-    cfg = Config(str(db.MIGRATIONS / "alembic.ini"))
-    cfg.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
 
 
 def _row(payer: bytes, counter: int, digest: bytes, message: bytes) -> dict[str, object]:
@@ -46,7 +37,7 @@ def test_stored_spends_are_renamed_by_their_signed_content(
     url, schema = db_target
     engine = db.open_engine(url, schema, migrate=False)
     try:
-        _migrate(engine, "0003")
+        migrate(engine, "0003")
         signer = make_signer(p256)
         payee = make_signer(p256).wallet_id
         pay = signer.payment(payee)
@@ -66,7 +57,7 @@ def test_stored_spends_are_renamed_by_their_signed_content(
                     _row(payer, 3, b"\x01" * 32, b""),  # no message: left as it is
                 ],
             )
-        _migrate(engine, "head")
+        migrate(engine, "head")
         with engine.connect() as conn:
             assert conn.execute(sa.select(spends.c.digest)).scalars().all() == [m.digest(pay)]
             got = conn.execute(

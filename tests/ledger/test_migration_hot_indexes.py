@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+from ledgerkit import migrate
 
 from offcash.ledger import db
 
@@ -16,14 +15,6 @@ NEW = {
     "ix_conflicts_payee_torn",
     "ix_revocations_wallet",
 }
-
-
-def _migrate(engine: sa.Engine, revision: str, down: bool = False) -> None:
-    cfg = Config(str(db.MIGRATIONS / "alembic.ini"))
-    cfg.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def _indexes(engine: sa.Engine) -> dict[str, list[str]]:
@@ -40,7 +31,7 @@ def test_hot_indexes_up_down_up(db_target: tuple[str, str | None]) -> None:
     url, schema = db_target
     engine = db.open_engine(url, schema, migrate=False)
     try:
-        _migrate(engine, "0004_digests")
+        migrate(engine, "0004_digests")
         row = {
             "payer": b"p" * 12,
             "counter": 1,
@@ -58,7 +49,7 @@ def test_hot_indexes_up_down_up(db_target: tuple[str, str | None]) -> None:
         assert _indexes(engine)["ix_spends_payee_torn"] == ["payee"]
         assert not NEW & set(_indexes(engine))
 
-        _migrate(engine, "0005_hot_indexes")
+        migrate(engine, "0005_hot_indexes")
         up = _indexes(engine)
         assert set(up) >= NEW
         assert up["ix_spends_state_time"] == ["state", "time"]
@@ -66,12 +57,12 @@ def test_hot_indexes_up_down_up(db_target: tuple[str, str | None]) -> None:
         with engine.connect() as conn:
             assert conn.execute(sa.text("select count(*) from spends")).scalar() == 1
 
-        _migrate(engine, "0004_digests", down=True)
+        migrate(engine, "0004_digests", down=True)
         down = _indexes(engine)
         assert not NEW & set(down)
         assert down["ix_spends_payee_torn"] == ["payee"]
 
-        _migrate(engine, "0005_hot_indexes")
+        migrate(engine, "0005_hot_indexes")
         assert set(_indexes(engine)) >= NEW
     finally:
         engine.dispose()
